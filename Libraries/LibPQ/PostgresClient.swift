@@ -1,0 +1,182 @@
+import ClientRuntime
+import Logging
+
+/// A pooled PostgreSQL client over libpq.
+///
+/// Every blocking libpq call runs on the client's own ``BlockingExecutor``, one thread per pooled
+/// connection, so queries never block Swift's cooperative threads.
+public final class PostgresClient: Sendable {
+    /// Connection and pool settings.
+    public struct Configuration: Sendable {
+        /// libpq connection URI, e.g. `postgresql://user:password@127.0.0.1:5432/db`. Secret.
+        public var url: String
+        /// Name used for the pool metrics dimension and `application_name`.
+        public var name: String
+        /// Pool bounds and lease timeout.
+        public var pool: ConnectionPoolConfiguration
+        /// Server-side `statement_timeout` set on every connection.
+        public var statementTimeout: Duration
+        /// Time allowed to establish a connection.
+        public var connectTimeout: Duration
+
+        /// Creates settings.
+        public init(
+            url: String,
+            name: String = "postgres",
+            pool: ConnectionPoolConfiguration = .init(),
+            statementTimeout: Duration = .seconds(30),
+            connectTimeout: Duration = .seconds(5)
+        ) {
+            self.url = url
+            self.name = name
+            self.pool = pool
+            self.statementTimeout = statementTimeout
+            self.connectTimeout = connectTimeout
+        }
+    }
+
+    /// The client's settings.
+    public let configuration: Configuration
+    private let pool: ConnectionPool<PostgresConnection>
+    private let executor: BlockingExecutor
+
+    /// Creates a client; no connection is opened until the first query.
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        let executor = BlockingExecutor(threads: configuration.pool.maximumConnections)
+        self.executor = executor
+        let timeoutMilliseconds = configuration.statementTimeout.components.seconds * 1000
+            + configuration.statementTimeout.components.attoseconds / 1_000_000_000_000_000
+        self.pool = ConnectionPool(name: configuration.name, configuration: configuration.pool) {
+            try await executor.run {
+                let connection = try PostgresConnection(
+                    url: configuration.url,
+                    connectTimeout: configuration.connectTimeout,
+                    applicationName: "sensormine-\(configuration.name)"
+                )
+                do {
+                    _ = try connection.execute("SELECT set_config('statement_timeout', $1, false)", [String(timeoutMilliseconds)])
+                } catch {
+                    connection.close()
+                    throw error
+                }
+                return connection
+            }
+        }
+    }
+
+    /// Runs one statement and returns its rows.
+    /// - Throws: ``ClientError`` (`unreachable`, `serverError` with the SQLSTATE, `timeout`).
+    public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> PostgresRows {
+        try await self.withSession { try await $0.query(sql, parameters) }
+    }
+
+    /// Leases one connection for several statements (for session state such as advisory locks).
+    /// - Throws: what `body` throws or ``ClientError`` when no connection can be had.
+    public func withSession<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresSession) async throws -> Result
+    ) async throws -> Result {
+        try await self.pool.withConnection { connection in
+            try await body(PostgresSession(connection: connection, executor: self.executor))
+        }
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; any thrown error rolls back.
+    /// - Throws: what `body` throws, or the COMMIT's error.
+    public func withTransaction<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresSession) async throws -> Result
+    ) async throws -> Result {
+        try await self.withSession { session in
+            try await session.execute("BEGIN")
+            do {
+                let result = try await body(session)
+                try await session.execute("COMMIT")
+                return result
+            } catch {
+                _ = try? await session.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Bulk-loads `rows` with `COPY table (columns) FROM STDIN`; returns the rows copied.
+    /// - Throws: ``ClientError`` with `invalidRequest` for a malformed table or column name.
+    public func copy(into table: String, columns: [String], rows: PostgresCopyBuffer) async throws -> Int {
+        try await self.withSession { try await $0.copy(into: table, columns: columns, rows: rows) }
+    }
+
+    /// Answers when the server accepts a trivial query; used by readiness checks.
+    /// - Throws: ``ClientError`` when it does not.
+    public func ping() async throws {
+        _ = try await self.query("SELECT 1")
+    }
+
+    /// Connections leased and idle right now.
+    public var poolCounts: (inUse: Int, idle: Int) { self.pool.counts }
+
+    /// Closes idle connections and stops the executor's threads.
+    public func shutdown() async {
+        self.pool.shutdown()
+        await self.executor.shutdown()
+    }
+}
+
+/// One leased connection: statements run in order on the same server session.
+public struct PostgresSession: Sendable {
+    let connection: PostgresConnection
+    let executor: BlockingExecutor
+
+    /// Runs one statement and returns its rows.
+    /// - Throws: ``ClientError``.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> PostgresRows {
+        let texts = parameters.map { $0?.postgresText }
+        let connection = self.connection
+        return try await self.executor.run { try connection.execute(sql, texts) }
+    }
+
+    /// Runs a statement and returns the number of rows it affected.
+    /// - Throws: ``ClientError``.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int {
+        try await self.query(sql, parameters).affectedRows
+    }
+
+    /// Runs a multi-statement script (no parameters), e.g. a migration.
+    /// - Throws: ``ClientError``.
+    public func executeScript(_ sql: String) async throws {
+        let connection = self.connection
+        try await self.executor.run { try connection.executeScript(sql) }
+    }
+
+    /// Bulk-loads rows with COPY FROM STDIN; returns the rows copied.
+    /// - Throws: ``ClientError``.
+    public func copy(into table: String, columns: [String], rows: PostgresCopyBuffer) async throws -> Int {
+        let statement = "COPY \(try PostgresIdentifier.qualified(table)) (\(try columns.map(PostgresIdentifier.quoted).joined(separator: ", "))) FROM STDIN"
+        let bytes = rows.bytes
+        let connection = self.connection
+        return try await self.executor.run { try connection.copy(statement, data: bytes) }
+    }
+}
+
+/// Quoting of identifiers that are spliced into SQL (table and column names).
+public enum PostgresIdentifier {
+    /// `name` in double quotes, rejecting anything but letters, digits and underscores.
+    /// - Throws: ``ClientError`` `invalidRequest`.
+    public static func quoted(_ name: String) throws -> String {
+        guard let first = name.unicodeScalars.first, first == "_" || first.properties.isAlphabetic,
+            name.unicodeScalars.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) })
+        else {
+            throw ClientError(.invalidRequest, client: "postgres", "invalid identifier '\(name.prefix(64))'")
+        }
+        return "\"\(name)\""
+    }
+
+    /// A possibly schema-qualified name (`schema.table`), each part quoted.
+    /// - Throws: ``ClientError`` `invalidRequest`.
+    public static func qualified(_ name: String) throws -> String {
+        try name.split(separator: ".", omittingEmptySubsequences: false).map { try quoted(String($0)) }.joined(separator: ".")
+    }
+}

@@ -1,0 +1,159 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+import ClientRuntime
+
+/// One libpq connection (`PGconn`). Blocking; used only through ``PostgresClient``'s executor.
+// @unchecked Sendable: libpq connections are not thread-safe, but a connection is only ever
+// reachable by the single task that leased it from the pool, and that task runs each libpq call
+// to completion (awaiting it on the executor) before issuing the next, so calls never overlap.
+final class PostgresConnection: PooledConnection, @unchecked Sendable {
+    private let handle: OpaquePointer
+
+    /// Opens a connection (blocking). `url` is a libpq connection URI or key/value string.
+    init(url: String, connectTimeout: Duration, applicationName: String) throws {
+        let seconds = String(max(1, connectTimeout.components.seconds))
+        let keywords = ["dbname", "connect_timeout", "application_name"]
+        let values = [url, seconds, applicationName]
+        let connection: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let connection else {
+            throw ClientError(.unreachable, client: "postgres", "libpq could not allocate a connection")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = Self.trimmed(PQerrorMessage(connection))
+            PQfinish(connection)
+            throw ClientError(.unreachable, client: "postgres", message)
+        }
+        self.handle = connection
+    }
+
+    var isBroken: Bool {
+        // Reading pending input is non-blocking; it notices a server that closed the socket.
+        if PQtransactionStatus(self.handle) == PQTRANS_IDLE { PQconsumeInput(self.handle) }
+        return PQstatus(self.handle) != CONNECTION_OK
+    }
+
+    func close() { PQfinish(self.handle) }
+
+    /// Runs one statement with text parameters (blocking).
+    func execute(_ sql: String, _ parameters: [String?]) throws -> PostgresRows {
+        let result = withCStringArray(parameters) { pointers in
+            PQexecParams(self.handle, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
+        }
+        return try self.consume(result)
+    }
+
+    /// Runs a script of one or more statements without parameters (blocking).
+    func executeScript(_ sql: String) throws {
+        _ = try self.consume(PQexec(self.handle, sql))
+        // PQexec returns only the last result; drain nothing else is pending.
+    }
+
+    /// Streams `data` (COPY text format) into `COPY … FROM STDIN` (blocking). Returns rows copied.
+    func copy(_ sql: String, data: [UInt8]) throws -> Int {
+        let start = PQexec(self.handle, sql)
+        guard PQresultStatus(start) == PGRES_COPY_IN else {
+            _ = try self.consume(start)
+            throw ClientError(.serverError, client: "postgres", "COPY did not enter COPY IN mode")
+        }
+        PQclear(start)
+        let chunk = 1 << 20
+        var failure: String?
+        data.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while offset < buffer.count {
+                let length = min(chunk, buffer.count - offset)
+                let sent = (base + offset).withMemoryRebound(to: CChar.self, capacity: length) {
+                    PQputCopyData(self.handle, $0, Int32(length))
+                }
+                if sent != 1 {
+                    failure = Self.trimmed(PQerrorMessage(self.handle))
+                    return
+                }
+                offset += length
+            }
+        }
+        if PQputCopyEnd(self.handle, failure) != 1 {
+            failure = failure ?? Self.trimmed(PQerrorMessage(self.handle))
+        }
+        var copied = 0
+        var serverError: (any Error)?
+        while let result = PQgetResult(self.handle) {
+            do {
+                let rows = try self.consume(result)
+                copied = rows.affectedRows
+            } catch {
+                serverError = serverError ?? error
+            }
+        }
+        if let serverError { throw serverError }
+        if let failure { throw ClientError(.unreachable, client: "postgres", failure) }
+        return copied
+    }
+
+    private func consume(_ result: OpaquePointer?) throws -> PostgresRows {
+        guard let result else {
+            throw ClientError(.unreachable, client: "postgres", Self.trimmed(PQerrorMessage(self.handle)))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return PostgresRows(columns: [], rows: [], affectedRows: Self.affectedRows(result))
+        case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
+            let columnCount = Int(PQnfields(result))
+            let rowCount = Int(PQntuples(result))
+            var columns: [String] = []
+            columns.reserveCapacity(columnCount)
+            for column in 0..<columnCount { columns.append(String(cString: PQfname(result, Int32(column)))) }
+            var rows: [[String?]] = []
+            rows.reserveCapacity(rowCount)
+            for row in 0..<rowCount {
+                var values: [String?] = []
+                values.reserveCapacity(columnCount)
+                for column in 0..<columnCount {
+                    if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                        values.append(nil)
+                    } else {
+                        values.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                    }
+                }
+                rows.append(values)
+            }
+            return PostgresRows(columns: columns, rows: rows, affectedRows: rowCount)
+        default:
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+            if PQstatus(self.handle) != CONNECTION_OK {
+                throw ClientError(.unreachable, client: "postgres", primary ?? Self.trimmed(PQerrorMessage(self.handle)), serverCode: state)
+            }
+            throw ClientError(.serverError, client: "postgres", primary ?? "statement failed", serverCode: state)
+        }
+    }
+
+    private static func affectedRows(_ result: OpaquePointer) -> Int {
+        guard let text = PQcmdTuples(result) else { return 0 }
+        return Int(String(cString: text)) ?? 0
+    }
+
+    private static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
+        guard let message else { return "unknown libpq error" }
+        let text = String(cString: message)
+        let cleaned = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        return cleaned.isEmpty ? "unknown libpq error" : cleaned
+    }
+}
+
+/// Calls `body` with a C array of C strings (NULL entries for nil) valid for the call.
+func withCStringArray<Result>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> Result) -> Result {
+    var storage: [UnsafeMutablePointer<CChar>?] = strings.map { $0.flatMap { strdup($0) } }
+    defer { for pointer in storage { free(pointer) } }
+    return storage.withUnsafeMutableBufferPointer { buffer in
+        buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) { body($0) }
+    }
+}

@@ -1,0 +1,262 @@
+import CRdKafka
+import ClientRuntime
+import Logging
+import NIOConcurrencyHelpers
+
+/// A consumed message.
+public struct KafkaMessage: Sendable {
+    /// Topic it came from.
+    public var topic: String
+    /// Partition within the topic.
+    public var partition: Int32
+    /// Offset within the partition.
+    public var offset: Int64
+    /// Key, if the producer set one.
+    public var key: [UInt8]?
+    /// Payload.
+    public var value: [UInt8]
+    /// Headers in order.
+    public var headers: [(name: String, value: [UInt8])]
+
+    /// The value of the first header called `name`, as UTF-8 text.
+    public func header(_ name: String) -> String? {
+        self.headers.first { $0.name == name }.map { String(decoding: $0.value, as: UTF8.self) }
+    }
+}
+
+/// A consumer-group member. Offsets are never committed automatically: the caller commits what
+/// it has finished (for Ingestion, after the database transaction commits).
+public final class KafkaConsumer: Sendable {
+    /// Consumer settings.
+    public struct Configuration: Sendable {
+        /// Brokers and extra properties.
+        public var kafka: KafkaConfiguration
+        /// Consumer group id.
+        public var groupID: String
+        /// Topics to subscribe to.
+        public var topics: [String]
+        /// Messages fetched per poll.
+        public var batchSize: Int
+
+        /// Creates settings. Without committed offsets a new group starts at the earliest message.
+        public init(kafka: KafkaConfiguration, groupID: String, topics: [String], batchSize: Int = 500) {
+            self.kafka = kafka
+            self.groupID = groupID
+            self.topics = topics
+            self.batchSize = batchSize
+        }
+    }
+
+    private let handle: KafkaHandle
+    private let queue: KafkaQueue
+    private let executor: BlockingExecutor
+    private let closed = NIOLockedValueBox(false)
+    private let configuration: Configuration
+    private let logger: Logger
+
+    /// Creates the consumer and subscribes to the topics; partitions are assigned on first poll.
+    /// - Throws: ``ClientError`` for invalid settings, an unsupported librdkafka or a failed subscribe.
+    public init(configuration: Configuration, logger: Logger) throws {
+        try RdKafkaLibrary.requireSupportedVersion(logger: logger)
+        self.configuration = configuration
+        self.logger = logger
+        // One thread polls; the other commits and answers metadata requests meanwhile.
+        self.executor = BlockingExecutor(threads: 2)
+        let properties = configuration.kafka.merged(with: [
+            "group.id": configuration.groupID,
+            "enable.auto.commit": "false",
+            "enable.auto.offset.store": "false",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": "6000",
+            "heartbeat.interval.ms": "500",
+            "fetch.wait.max.ms": "10",
+        ])
+        let handle = try KafkaHandle(type: RD_KAFKA_CONSUMER, properties: properties)
+        self.handle = handle
+        rd_kafka_poll_set_consumer(handle.pointer)
+        guard let list = rd_kafka_topic_partition_list_new(Int32(configuration.topics.count)) else {
+            throw ClientError(.invalidRequest, client: "kafka", "could not allocate a topic list")
+        }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in configuration.topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA_VALUE) }
+        let error = rd_kafka_subscribe(handle.pointer, list)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(error, "subscribe failed") }
+        guard let queue = rd_kafka_queue_get_consumer(handle.pointer) else {
+            throw ClientError(.invalidRequest, client: "kafka", "consumer queue unavailable")
+        }
+        self.queue = KafkaQueue(pointer: queue, owner: handle)
+    }
+
+    /// The messages of the subscribed topics, in batches as fetched; ends when the task is
+    /// cancelled or the consumer is closed.
+    public var batches: KafkaMessageBatches { KafkaMessageBatches(consumer: self) }
+
+    /// Polls once for up to `batchSize` messages, waiting at most `timeout`.
+    /// - Throws: ``ClientError`` for a fatal consumer error.
+    public func poll(timeout: Duration = .milliseconds(100)) async throws -> [KafkaMessage] {
+        if self.closed.withLockedValue({ $0 }) { return [] }
+        let queue = self.queue
+        let size = self.configuration.batchSize
+        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let logger = self.logger
+        return try await self.executor.run { try queue.consumeBatch(size: size, timeoutMilliseconds: milliseconds, logger: logger) }
+    }
+
+    /// Commits, synchronously, the position after each message (per partition, the highest wins).
+    /// - Throws: ``ClientError`` when the group coordinator refuses or cannot be reached.
+    public func commit(_ messages: [KafkaMessage]) async throws {
+        var next: [String: [Int32: Int64]] = [:]
+        for message in messages {
+            next[message.topic, default: [:]][message.partition] = max(next[message.topic]?[message.partition] ?? -1, message.offset + 1)
+        }
+        guard !next.isEmpty else { return }
+        let positions = next
+        let handle = self.handle
+        try await self.executor.run {
+            guard let list = rd_kafka_topic_partition_list_new(Int32(positions.count)) else { return }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for (topic, partitions) in positions {
+                for (partition, offset) in partitions {
+                    rd_kafka_topic_partition_list_add(list, topic, partition)?.pointee.offset = offset
+                }
+            }
+            let error = rd_kafka_commit(handle.pointer, list, 0)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(error, "offset commit failed") }
+        }
+    }
+
+    /// The committed offsets of the partitions currently assigned, as (topic, partition) → offset.
+    /// - Throws: ``ClientError`` when the coordinator does not answer.
+    public func committed(timeout: Duration = .seconds(5)) async throws -> [String: [Int32: Int64]] {
+        let handle = self.handle
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        return try await self.executor.run {
+            var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            let error = rd_kafka_assignment(handle.pointer, &assignment)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { throw KafkaErrors.error(error, "assignment unavailable") }
+            defer { rd_kafka_topic_partition_list_destroy(assignment) }
+            let fetched = rd_kafka_committed(handle.pointer, assignment, milliseconds)
+            guard fetched == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(fetched, "committed offsets unavailable") }
+            var result: [String: [Int32: Int64]] = [:]
+            for index in 0..<Int(assignment.pointee.cnt) {
+                let element = assignment.pointee.elems[index]
+                result[String(cString: element.topic), default: [:]][element.partition] = element.offset
+            }
+            return result
+        }
+    }
+
+    /// Answers when a broker returns metadata.
+    /// - Throws: ``ClientError`` `unreachable` or `timeout`.
+    public func ping(timeout: Duration = .seconds(2)) async throws {
+        let handle = self.handle
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        try await self.executor.run { try handle.ping(timeoutMilliseconds: milliseconds) }
+    }
+
+    /// Leaves the group cleanly (so partitions are reassigned at once) and stops polling.
+    public func close() async {
+        let alreadyClosed = self.closed.withLockedValue { closed in
+            defer { closed = true }
+            return closed
+        }
+        guard !alreadyClosed else { return }
+        let handle = self.handle
+        _ = try? await self.executor.run { _ = rd_kafka_consumer_close(handle.pointer) }
+        await self.executor.shutdown()
+    }
+}
+
+/// Owns the consumer's queue handle; keeps the client handle alive while it exists.
+// @unchecked Sendable: librdkafka queues are thread-safe; the pointer is immutable and freed in deinit.
+final class KafkaQueue: @unchecked Sendable {
+    let pointer: OpaquePointer
+    let owner: KafkaHandle
+
+    init(pointer: OpaquePointer, owner: KafkaHandle) {
+        self.pointer = pointer
+        self.owner = owner
+    }
+
+    deinit { rd_kafka_queue_destroy(self.pointer) }
+
+    func consumeBatch(size: Int, timeoutMilliseconds: Int32, logger: Logger) throws -> [KafkaMessage] {
+        var raw = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: size)
+        let count = rd_kafka_consume_batch_queue(self.pointer, Int32(timeoutMilliseconds), &raw, size)
+        guard count > 0 else { return [] }
+        var messages: [KafkaMessage] = []
+        messages.reserveCapacity(count)
+        var fatal: ClientError?
+        for index in 0..<count {
+            guard let message = raw[index] else { continue }
+            defer { rd_kafka_message_destroy(message) }
+            let error = message.pointee.err
+            if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                if error == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                let clientError = KafkaErrors.error(error, "consume failed")
+                if error == RD_KAFKA_RESP_ERR__FATAL { fatal = clientError }
+                logger.warning("kafka consumer error", metadata: ["error": "\(clientError)"])
+                continue
+            }
+            messages.append(Self.convert(message))
+        }
+        if let fatal { throw fatal }
+        return messages
+    }
+
+    private static func convert(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
+        let pointee = message.pointee
+        let value = pointee.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: pointee.len)) } ?? []
+        let key = pointee.key.map { Array(UnsafeRawBufferPointer(start: $0, count: pointee.key_len)) }
+        var headers: [(name: String, value: [UInt8])] = []
+        var list: OpaquePointer?
+        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var headerValue: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(list, index, &name, &headerValue, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                if let name {
+                    let bytes = headerValue.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                    headers.append((String(cString: name), bytes))
+                }
+                index += 1
+            }
+        }
+        let topic = pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        return KafkaMessage(topic: topic, partition: pointee.partition, offset: pointee.offset, key: key, value: value, headers: headers)
+    }
+}
+
+/// An AsyncSequence of message batches from a ``KafkaConsumer``.
+public struct KafkaMessageBatches: AsyncSequence, Sendable {
+    /// A batch of messages as fetched.
+    public typealias Element = [KafkaMessage]
+    let consumer: KafkaConsumer
+
+    /// Creates the iterator.
+    public func makeAsyncIterator() -> Iterator { Iterator(consumer: self.consumer) }
+
+    /// Polls until a non-empty batch arrives, the task is cancelled or the consumer closes.
+    public struct Iterator: AsyncIteratorProtocol {
+        let consumer: KafkaConsumer
+
+        /// The next non-empty batch, or nil at the end.
+        /// - Throws: ``ClientError`` for a fatal consumer error.
+        public mutating func next() async throws -> [KafkaMessage]? {
+            while !Task.isCancelled {
+                if self.consumer.isClosed { return nil }
+                let batch = try await self.consumer.poll()
+                if !batch.isEmpty { return batch }
+            }
+            return nil
+        }
+    }
+}
+
+extension KafkaConsumer {
+    var isClosed: Bool { self.closed.withLockedValue { $0 } }
+}
+
+/// `RD_KAFKA_PARTITION_UA` is a cast macro Swift does not import.
+let RD_KAFKA_PARTITION_UA_VALUE: Int32 = -1

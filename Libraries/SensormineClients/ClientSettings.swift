@@ -1,0 +1,132 @@
+import ClientRuntime
+import Curl
+import Foundation
+import Hiredis
+import LibPQ
+import Logging
+import Mosquitto
+import RdKafka
+import SensormineCore
+
+/// The two databases of ARCHITECTURE.md, each read from its own `SENSORMINE_<DB>_*` keys.
+public enum DatabaseRole: String, Sendable {
+    /// `sensormine_metadata`: tenants, devices, schemas, rules, billing.
+    case metadata = "METADATA_DB"
+    /// `sensormine_timeseries`: telemetry, rollups, events.
+    case timeseries = "TIMESERIES_DB"
+
+    var poolName: String { self == .metadata ? "postgres.metadata" : "postgres.timeseries" }
+}
+
+extension PostgresClient.Configuration {
+    /// Reads `SENSORMINE_<ROLE>_URL` (required, secret), `_POOL_SIZE` (default 10),
+    /// `_STATEMENT_TIMEOUT` (default 30s) and `_CONNECT_TIMEOUT` (default 5s).
+    /// - Throws: ``ConfigurationError``.
+    public init(reader: ConfigReader, role: DatabaseRole) throws {
+        let prefix = "SENSORMINE_\(role.rawValue)"
+        self.init(
+            url: try reader.url("\(prefix)_URL", schemes: ["postgres", "postgresql"]),
+            name: role.poolName,
+            pool: ConnectionPoolConfiguration(maximumConnections: try reader.int("\(prefix)_POOL_SIZE", default: 10, range: 1...200)),
+            statementTimeout: try reader.duration("\(prefix)_STATEMENT_TIMEOUT", default: .seconds(30)),
+            connectTimeout: try reader.duration("\(prefix)_CONNECT_TIMEOUT", default: .seconds(5))
+        )
+    }
+}
+
+extension RedisClient.Configuration {
+    /// Reads `SENSORMINE_REDIS_URL` (required, `redis://[:password@]host:port[/db]`) and
+    /// `SENSORMINE_REDIS_POOL_SIZE` (default 16).
+    /// - Throws: ``ConfigurationError``.
+    public init(reader: ConfigReader) throws {
+        let url = try reader.url("SENSORMINE_REDIS_URL", schemes: ["redis"])
+        let size = try reader.int("SENSORMINE_REDIS_POOL_SIZE", default: 16, range: 1...500)
+        do {
+            try self.init(url: url, pool: ConnectionPoolConfiguration(maximumConnections: size, leaseTimeout: .seconds(2)))
+        } catch {
+            throw ConfigurationError(key: "SENSORMINE_REDIS_URL", problem: "\(error)")
+        }
+    }
+}
+
+/// Kafka settings: brokers and the optional environment prefix of topic names.
+public struct KafkaSettings: Sendable {
+    /// librdkafka settings.
+    public var kafka: KafkaConfiguration
+    /// Topic names, with the environment prefix applied.
+    public var topics: TopicNames
+
+    /// Reads `SENSORMINE_KAFKA_BROKERS` (required, host:port list) and
+    /// `SENSORMINE_KAFKA_TOPIC_PREFIX` (optional environment prefix, e.g. `prod`).
+    /// - Throws: ``ConfigurationError``.
+    public init(reader: ConfigReader) throws {
+        let brokers = try reader.list("SENSORMINE_KAFKA_BROKERS")
+        for broker in brokers {
+            let parts = broker.split(separator: ":")
+            guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65535).contains(port) else {
+                throw ConfigurationError(key: "SENSORMINE_KAFKA_BROKERS", problem: "expected host:port[,host:port…], got '\(broker.prefix(64))'")
+            }
+        }
+        guard !brokers.isEmpty else { throw ConfigurationError(key: "SENSORMINE_KAFKA_BROKERS", problem: "lists no broker") }
+        self.kafka = KafkaConfiguration(bootstrapServers: brokers.joined(separator: ","))
+        self.topics = TopicNames(prefix: reader.optionalString("SENSORMINE_KAFKA_TOPIC_PREFIX"))
+    }
+}
+
+/// The topic names of ARCHITECTURE.md, with an optional `{env}.` prefix.
+public struct TopicNames: Sendable, Equatable {
+    /// Environment prefix, without the dot.
+    public let prefix: String?
+
+    /// Creates names for an environment.
+    public init(prefix: String?) { self.prefix = prefix }
+
+    private func name(_ base: String) -> String { self.prefix.map { "\($0).\(base)" } ?? base }
+
+    /// Raw telemetry, key = device id.
+    public var telemetry: String { self.name("device.telemetry") }
+    /// Rejected telemetry with reasons.
+    public var telemetryDeadLetter: String { self.name("device.telemetry.dlq") }
+    /// Device lifecycle events.
+    public var deviceEvents: String { self.name("device.events") }
+    /// Asset hierarchy changes.
+    public var assetUpdates: String { self.name("asset.updates") }
+    /// Raised alerts.
+    public var alertsTriggered: String { self.name("alerts.triggered") }
+    /// Usage events for billing.
+    public var meteringEvents: String { self.name("metering.events") }
+    /// Every topic above.
+    public var all: [String] { [self.telemetry, self.telemetryDeadLetter, self.deviceEvents, self.assetUpdates, self.alertsTriggered, self.meteringEvents] }
+}
+
+extension MQTTClient.Configuration {
+    /// Reads `SENSORMINE_MQTT_HOST` (required), `SENSORMINE_MQTT_PORT` (default 1883),
+    /// `SENSORMINE_MQTT_USERNAME` and `SENSORMINE_MQTT_PASSWORD` (secret).
+    /// - Throws: ``ConfigurationError``.
+    public init(reader: ConfigReader, clientID: String) throws {
+        self.init(
+            host: try reader.string("SENSORMINE_MQTT_HOST"),
+            port: try reader.port("SENSORMINE_MQTT_PORT", default: 1883),
+            clientID: clientID,
+            username: reader.optionalString("SENSORMINE_MQTT_USERNAME"),
+            password: reader.optionalString("SENSORMINE_MQTT_PASSWORD")
+        )
+    }
+}
+
+/// The base URL of another Sensormine service, read from `SENSORMINE_<NAME>_URL`.
+public struct UpstreamService: Sendable, Equatable {
+    /// Name used in readiness answers, e.g. "schema-registry".
+    public let name: String
+    /// Base URL without trailing slash.
+    public let baseURL: String
+
+    /// Reads `key` (an http/https URL).
+    /// - Throws: ``ConfigurationError``.
+    public init(reader: ConfigReader, key: String, name: String, default defaultURL: String? = nil) throws {
+        self.name = name
+        var url = try reader.url(key, default: defaultURL, schemes: ["http", "https"])
+        while url.hasSuffix("/") { url.removeLast() }
+        self.baseURL = url
+    }
+}

@@ -1,0 +1,99 @@
+/// Renders a service's OpenAPI 3.1 document: the standard operational paths and the problem
+/// schema every service shares, followed by the service's own paths.
+public enum OpenAPIDocument {
+    /// The YAML document for `descriptor`, with `servicePaths` (YAML indented by 2 under `paths:`).
+    public static func render(descriptor: ServiceDescriptor, servicePaths: String) -> String {
+        """
+        openapi: 3.1.0
+        info:
+          title: Sensormine \(descriptor.name)
+          version: 0.1.0
+          description: \(descriptor.summary)
+        servers:
+          - url: http://localhost:\(descriptor.defaultPort)
+        paths:
+          /health:
+            get:
+              summary: Liveness; the process serves HTTP.
+              operationId: health
+              responses:
+                '200':
+                  description: Up.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        properties:
+                          status: { type: string, const: up }
+          /health/ready:
+            get:
+              summary: Readiness; every dependency answers.
+              operationId: ready
+              responses:
+                '200':
+                  description: Ready.
+                  content:
+                    application/json:
+                      schema: { $ref: '#/components/schemas/ReadinessReport' }
+                '503':
+                  description: A dependency is not available; the problem names it.
+                  content:
+                    application/problem+json:
+                      schema: { $ref: '#/components/schemas/Problem' }
+          /metrics:
+            get:
+              summary: Prometheus metrics in text format.
+              operationId: metrics
+              responses:
+                '200':
+                  description: Metrics.
+                  content:
+                    text/plain:
+                      schema: { type: string }
+          /openapi.yaml:
+            get:
+              summary: This document.
+              operationId: openapi
+              responses:
+                '200':
+                  description: The OpenAPI document.
+                  content:
+                    application/yaml:
+                      schema: { type: string }
+        \(servicePaths)
+        components:
+          schemas:
+            ReadinessReport:
+              type: object
+              required: [status, checks]
+              properties:
+                status: { type: string, enum: [ready, not-ready] }
+                checks:
+                  type: object
+                  additionalProperties: { type: string }
+            Problem:
+              type: object
+              description: RFC 9457 problem details.
+              required: [type, title, status]
+              properties:
+                type: { type: string, format: uri }
+                title: { type: string }
+                status: { type: integer }
+                detail: { type: string }
+                instance: { type: string }
+                requestId: { type: string }
+                errors:
+                  type: array
+                  items:
+                    type: object
+                    required: [pointer, detail]
+                    properties:
+                      pointer: { type: string }
+                      detail: { type: string }
+                checks:
+                  type: object
+                  additionalProperties: { type: string }
+
+        """
+    }
+}

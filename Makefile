@@ -1,0 +1,43 @@
+# Sensormine: the two commands are `make run` and `make test`; everything else is a step of them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STACK := $(CURDIR)/.stack
+
+# Debian 12's librdkafka (2.0.2) cannot talk to current brokers; we build against its headers and
+# load the current librdkafka that `make deps` links into .stack/lib, for every target alike.
+export LD_LIBRARY_PATH := $(STACK)/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH),)
+# Settings of the local stack, for services, tests and benchmarks.
+include scripts/stack/stack.env
+export $(shell sed -n 's/^\(SENSORMINE_[A-Z_]*\)=.*/\1/p' scripts/stack/stack.env)
+
+.PHONY: help deps up down build run test bench clean
+help:
+	@echo "make run    install what is missing, start the local stack and every service"
+	@echo "make test   install what is missing, start the stack, run every test"
+	@echo "make bench  run the benchmarks against the local stack and print figures"
+	@echo "make deps | up | down | build | clean"
+
+deps:
+	@bash scripts/stack/deps.sh
+
+up: deps
+	@bash scripts/stack/up.sh
+
+down:
+	@bash scripts/stack/down.sh
+
+build: deps
+	swift build
+
+run: up build
+	@bash scripts/run-services.sh
+
+test: up
+	swift test
+
+bench: up
+	swift build -c release --product SensormineBench
+	$$(swift build -c release --show-bin-path)/SensormineBench
+
+clean: down
+	rm -rf .build .stack

@@ -1,0 +1,29 @@
+import Foundation
+import LibPQ
+import Mosquitto
+import SensormineClients
+import SensormineCore
+
+/// DeviceAPI's settings, read once at start-up; see `DeviceAPI --help` for every key.
+struct DeviceAPIConfiguration: ServiceConfiguration {
+    /// Listener and shutdown settings.
+    var http: HTTPSettings
+    /// Log level and format.
+    var logging: LoggingSettings
+    /// The sensormine_metadata database.
+    var metadataDatabase: PostgresClient.Configuration
+    /// Kafka brokers and topic names.
+    var kafka: KafkaSettings
+    /// The MQTT broker.
+    var mqtt: MQTTClient.Configuration
+
+    /// Reads and validates every setting.
+    /// - Throws: ``ConfigurationError`` naming the variable at fault.
+    init(reader: ConfigReader) throws {
+        self.http = try HTTPSettings(reader: reader, defaultPort: DeviceAPIService.descriptor.defaultPort)
+        self.logging = try LoggingSettings(reader: reader)
+        self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
+        self.kafka = try KafkaSettings(reader: reader)
+        self.mqtt = try MQTTClient.Configuration(reader: reader, clientID: "deviceapi-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)")
+    }
+}

@@ -1,0 +1,34 @@
+import Hummingbird
+import Logging
+import SensormineClients
+import SensormineCore
+
+/// EdgeGateway: how it is configured and built. Domain routes arrive with later issues; for now it
+/// serves the standard operational endpoints and checks its real dependencies.
+enum EdgeGatewayService: SensormineService {
+    static let descriptor = ServiceDescriptor(
+        name: "EdgeGateway",
+        summary: "Receives device telemetry over MQTT (shared subscription) and HTTP and hands it to Kafka, spooling to disk when Kafka is away.",
+        defaultPort: 8085
+    )
+
+    static let configurationHelp = """
+          SENSORMINE_MQTT_HOST          broker host (required)
+          SENSORMINE_MQTT_PORT          broker port (default 1883)
+          SENSORMINE_MQTT_USERNAME      username (optional)
+          SENSORMINE_MQTT_PASSWORD      password (optional, secret)
+          SENSORMINE_KAFKA_BROKERS      host:port[,host:port] (required)
+          SENSORMINE_KAFKA_TOPIC_PREFIX environment prefix of topic names (optional)
+        """
+
+    static func configuration(from reader: ConfigReader) throws -> EdgeGatewayConfiguration {
+        try EdgeGatewayConfiguration(reader: reader)
+    }
+
+    static func buildApplication(_ configuration: EdgeGatewayConfiguration, observability: Observability) async throws -> ServiceApplication {
+        var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
+        _ = try builder.addKafkaProducer(configuration.kafka)
+        _ = try builder.addMQTT(configuration.mqtt)
+        return builder.build()
+    }
+}

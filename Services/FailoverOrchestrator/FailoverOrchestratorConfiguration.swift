@@ -1,0 +1,26 @@
+import Foundation
+import Hiredis
+import LibPQ
+import SensormineClients
+import SensormineCore
+
+/// FailoverOrchestrator's settings, read once at start-up; see `FailoverOrchestrator --help` for every key.
+struct FailoverOrchestratorConfiguration: ServiceConfiguration {
+    /// Listener and shutdown settings.
+    var http: HTTPSettings
+    /// Log level and format.
+    var logging: LoggingSettings
+    /// The sensormine_metadata database.
+    var metadataDatabase: PostgresClient.Configuration
+    /// Redis.
+    var redis: RedisClient.Configuration
+
+    /// Reads and validates every setting.
+    /// - Throws: ``ConfigurationError`` naming the variable at fault.
+    init(reader: ConfigReader) throws {
+        self.http = try HTTPSettings(reader: reader, defaultPort: FailoverOrchestratorService.descriptor.defaultPort)
+        self.logging = try LoggingSettings(reader: reader)
+        self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
+        self.redis = try RedisClient.Configuration(reader: reader)
+    }
+}

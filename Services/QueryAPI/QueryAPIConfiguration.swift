@@ -1,0 +1,22 @@
+import Foundation
+import LibPQ
+import SensormineClients
+import SensormineCore
+
+/// QueryAPI's settings, read once at start-up; see `QueryAPI --help` for every key.
+struct QueryAPIConfiguration: ServiceConfiguration {
+    /// Listener and shutdown settings.
+    var http: HTTPSettings
+    /// Log level and format.
+    var logging: LoggingSettings
+    /// The sensormine_timeseries database.
+    var timeseriesDatabase: PostgresClient.Configuration
+
+    /// Reads and validates every setting.
+    /// - Throws: ``ConfigurationError`` naming the variable at fault.
+    init(reader: ConfigReader) throws {
+        self.http = try HTTPSettings(reader: reader, defaultPort: QueryAPIService.descriptor.defaultPort)
+        self.logging = try LoggingSettings(reader: reader)
+        self.timeseriesDatabase = try PostgresClient.Configuration(reader: reader, role: .timeseries)
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Starts every service from the debug build, logs to .stack/logs/<Service>.log, PIDs under
+# .stack/pids/services, then waits for each /health/ready and prints where it listens.
+set -euo pipefail
+source "$(dirname "$0")/stack/common.sh"
+BIN=$(swift build --show-bin-path)
+mkdir -p "$PIDS/services" "$LOGS"
+SERVICES="SchemaRegistry:8082 ApiGateway:8080 DeviceAPI:8081 QueryAPI:8083 Ingestion:8084 EdgeGateway:8085 StreamProcessing:8086 Alerts:8087 Billing:8088 FailoverOrchestrator:8089"
+for spec in $SERVICES; do
+  name=${spec%%:*} port=${spec##*:}
+  pidfile="$PIDS/services/$name.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then continue; fi
+  SENSORMINE_HTTP_PORT=$port nohup "$BIN/$name" serve >>"$LOGS/$name.log" 2>&1 &
+  echo $! >"$pidfile"
+done
+printf '\n%-22s %-28s %s\n' SERVICE URL READY
+for spec in $SERVICES; do
+  name=${spec%%:*} port=${spec##*:}
+  state=$(curl -s -o /dev/null -w '%{http_code}' --retry 30 --retry-delay 1 --retry-all-errors "http://127.0.0.1:$port/health/ready" || true)
+  printf '%-22s %-28s %s\n' "$name" "http://127.0.0.1:$port" "$state"
+done
+printf '\nLogs: %s/<Service>.log   Stop everything: make down\n' "$LOGS"

