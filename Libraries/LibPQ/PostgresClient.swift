@@ -55,7 +55,11 @@ public final class PostgresClient: Sendable {
                     applicationName: "sensormine-\(configuration.name)"
                 )
                 do {
-                    _ = try connection.execute("SELECT set_config('statement_timeout', $1, false)", [String(timeoutMilliseconds)])
+                    // NOTICEs ("already exists, skipping") would go to stderr unstructured: keep warnings and up.
+                    _ = try connection.execute(
+                        "SELECT set_config('statement_timeout', $1, false), set_config('client_min_messages', 'warning', false)",
+                        [String(timeoutMilliseconds)]
+                    )
                 } catch {
                     connection.close()
                     throw error

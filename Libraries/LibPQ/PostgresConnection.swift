@@ -14,8 +14,9 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     /// Opens a connection (blocking). `url` is a libpq connection URI or key/value string.
     init(url: String, connectTimeout: Duration, applicationName: String) throws {
         let seconds = String(max(1, connectTimeout.components.seconds))
-        let keywords = ["dbname", "connect_timeout", "application_name"]
-        let values = [url, seconds, applicationName]
+        // Both arrays are NULL-terminated, as PQconnectdbParams requires.
+        let keywords: [String?] = ["dbname", "connect_timeout", "application_name", nil]
+        let values: [String?] = [url, seconds, applicationName, nil]
         let connection: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)

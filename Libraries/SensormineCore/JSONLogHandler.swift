@@ -38,7 +38,7 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var line = "{\"ts\":\""
-        line += Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        line += Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
         line += "\",\"level\":\"\(event.level.rawValue)\",\"service\":"
         Self.appendQuoted(self.service, to: &line)
         line += ",\"logger\":"

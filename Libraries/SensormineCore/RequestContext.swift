@@ -20,8 +20,6 @@ public struct SensormineRequestContext: RequestContext {
 extension HTTPField.Name {
     /// `X-Request-ID`.
     public static let requestID = HTTPField.Name("X-Request-ID")!
-    /// W3C `traceparent`.
-    public static let traceparent = HTTPField.Name("traceparent")!
 }
 
 /// A W3C Trace Context `traceparent` value (version 00).
