@@ -1,1 +1,94 @@
+import Foundation
+import Logging
 import Testing
+
+/// Where the local stack is, as the Makefile exports it. Integration tests run under `make test`,
+/// which starts the stack; run directly, they fail with a message saying so.
+enum TestStack {
+    struct NotConfigured: Error, CustomStringConvertible {
+        let key: String
+        var description: String { "\(key) is not set: run the tests with `make test`, which starts the local stack and exports it" }
+    }
+
+    static func setting(_ key: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[key], !value.isEmpty else { throw NotConfigured(key: key) }
+        return value
+    }
+
+    static var metadataURL: String { get throws { try setting("SENSORMINE_METADATA_DB_URL") } }
+    static var timeseriesURL: String { get throws { try setting("SENSORMINE_TIMESERIES_DB_URL") } }
+    static var redisURL: String { get throws { try setting("SENSORMINE_REDIS_URL") } }
+    static var kafkaBrokers: String { get throws { try setting("SENSORMINE_KAFKA_BROKERS") } }
+    static var mqttHost: String { get throws { try setting("SENSORMINE_MQTT_HOST") } }
+    static var mqttPort: Int { get throws { Int(try setting("SENSORMINE_MQTT_PORT")) ?? 1883 } }
+    static var mqttUsername: String { get throws { try setting("SENSORMINE_MQTT_USERNAME") } }
+    static var mqttPassword: String { get throws { try setting("SENSORMINE_MQTT_PASSWORD") } }
+
+    /// A name no other test (or earlier run) uses.
+    static func unique(_ prefix: String) -> String {
+        "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "integration-tests")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct ScriptFailed: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Starts or stops a throwaway server (scripts/stack/scratch.sh) for restart tests.
+    /// Awaits the script through its termination handler: `waitUntilExit` can hang when called
+    /// from a Swift-concurrency thread.
+    static func scratch(_ action: String, _ kind: String, port: Int) async throws {
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("scratch-\(kind)-\(port)-\(UUID().uuidString).log").path
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: logPath) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [repositoryRoot.appendingPathComponent("scripts/stack/scratch.sh").path, action, kind, String(port)]
+        process.standardError = log
+        process.standardOutput = log
+        process.standardInput = FileHandle.nullDevice
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        try? log.close()
+        guard status == 0 else {
+            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw ScriptFailed(description: "scratch.sh \(action) \(kind) \(port) failed: \(text)")
+        }
+    }
+
+    /// Retries `body` until it succeeds or `timeout` passes; returns the attempts it took.
+    @discardableResult
+    static func eventually(timeout: Duration = .seconds(15), _ body: () async throws -> Void) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                try await body()
+                return attempts
+            } catch {
+                if ContinuousClock.now >= deadline { throw error }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+}
+
+/// Ports of the throwaway servers restart tests own (one per test, so they never collide).
+enum ScratchPort {
+    static let postgres = 46104
+    static let redis = 46101
+    static let mosquitto = 46102
+    static let kafka = 46103
+}

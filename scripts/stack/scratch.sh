@@ -3,6 +3,9 @@
 # stack other tests use): scratch.sh start|stop KIND PORT, KIND one of redis, mosquitto, kafka,
 # postgres. Data lives under .stack/scratch/KIND-PORT and is kept across stop/start.
 set -euo pipefail
+# Close every inherited descriptor above stderr: a daemonised server would otherwise hold the
+# caller's (e.g. Foundation.Process's) monitoring pipe open and the caller would never see us exit.
+for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
 source "$(dirname "$0")/common.sh"
 action=$1 kind=$2 port=$3
 dir="$STACK/scratch/$kind-$port"
@@ -15,6 +18,8 @@ stop_pid() {
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   rm -f "$dir/pid"
 }
+# A server left running by an interrupted test run is reused rather than fought over.
+if [ "$action" = start ] && port_open "$port"; then exit 0; fi
 case "$kind:$action" in
   redis:start)
     redis-server --port "$port" --bind 127.0.0.1 --save '' --daemonize yes --dir "$dir" --pidfile "$dir/pid" --logfile "$dir/log"
@@ -37,7 +42,7 @@ case "$kind:$action" in
     fi
     as_postgres /usr/lib/postgresql/17/bin/pg_ctl -w -D "$rel" -l "$rel.log" -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c dynamic_shared_memory_type=mmap" start >/dev/null ;;
   postgres:stop)
-    $SUDO chroot --userspec=postgres:postgres "$TRIXIE" /usr/lib/postgresql/17/bin/pg_ctl -D "/var/lib/sensormine/scratch-$port" -m fast stop >/dev/null 2>&1 || true ;;
+    $SUDO chroot --userspec=postgres:postgres "$TRIXIE" /usr/lib/postgresql/17/bin/pg_ctl -D "/var/lib/sensormine/scratch-$port" -m fast stop >>"$dir/stop.log" 2>&1 || true ;;
   *:stop) stop_pid ;;
   *) echo "usage: scratch.sh start|stop redis|mosquitto|kafka|postgres PORT" >&2; exit 2 ;;
 esac

@@ -1,0 +1,152 @@
+import ClientRuntime
+import Foundation
+import LibPQ
+import Testing
+
+@Suite("PostgreSQL client (libpq)")
+struct PostgresTests {
+    func client(_ url: String, statementTimeout: Duration = .seconds(30)) -> PostgresClient {
+        PostgresClient(configuration: .init(url: url, name: "postgres.test", pool: .init(maximumConnections: 4), statementTimeout: statementTimeout, connectTimeout: .seconds(2)))
+    }
+
+    @Test("parameters and results round-trip through a real server")
+    func roundTrip() async throws {
+        let client = client(try TestStack.metadataURL)
+        let table = TestStack.unique("it_roundtrip")
+        try await client.query("CREATE TABLE \(table) (name text, count int, ratio double precision, ok boolean, at timestamptz, note text)")
+        let at = Date(timeIntervalSince1970: 1_790_000_000.25)
+        let inserted = try await client.withSession {
+            try await $0.execute("INSERT INTO \(table) VALUES ($1, $2, $3, $4, $5, $6)", ["tab\there 'quoted' ünïcode", 42, 0.5, true, at, nil])
+        }
+        #expect(inserted == 1)
+        let row = try #require(try await client.query("SELECT * FROM \(table)").first)
+        #expect(row["name"] == "tab\there 'quoted' ünïcode")
+        #expect(row.int("count") == 42)
+        #expect(row.double("ratio") == 0.5)
+        #expect(row.bool("ok") == true)
+        #expect(row.date("at") == at)
+        #expect(row["note"] == nil)
+        try await client.query("DROP TABLE \(table)")
+        await client.shutdown()
+    }
+
+    @Test("a transaction commits on success and rolls back on error")
+    func transactions() async throws {
+        let client = client(try TestStack.metadataURL)
+        let table = TestStack.unique("it_tx")
+        try await client.query("CREATE TABLE \(table) (id int PRIMARY KEY)")
+        struct Abort: Error {}
+        await #expect(throws: Abort.self) {
+            try await client.withTransaction { session in
+                try await session.execute("INSERT INTO \(table) VALUES (1)")
+                throw Abort()
+            }
+        }
+        try await client.withTransaction { try await $0.execute("INSERT INTO \(table) VALUES (2)") }
+        let ids = try await client.query("SELECT id FROM \(table) ORDER BY id").rows.map { $0[0] }
+        #expect(ids == ["2"])
+        let duplicate = await #expect(throws: ClientError.self) { try await client.query("INSERT INTO \(table) VALUES (2)") }
+        #expect(duplicate?.serverCode == "23505")
+        #expect(duplicate?.code == .serverError)
+        try await client.query("DROP TABLE \(table)")
+        await client.shutdown()
+    }
+
+    @Test("COPY FROM STDIN loads rows with escaped text exactly")
+    func copy() async throws {
+        let client = client(try TestStack.timeseriesURL)
+        let table = TestStack.unique("it_copy")
+        try await client.query("CREATE TABLE \(table) (id bigint, label text, value double precision)")
+        var rows = PostgresCopyBuffer()
+        for index in 0..<5_000 {
+            rows.append(index)
+            if index % 100 == 0 { rows.appendNull() } else { rows.append("line\(index)\twith\\back\nslash") }
+            rows.append(Double(index) / 4)
+            rows.endRow()
+        }
+        let copied = try await client.copy(into: table, columns: ["id", "label", "value"], rows: rows)
+        #expect(copied == 5_000)
+        let summary = try await client.query("SELECT count(*) AS n, count(label) AS labelled, sum(value) AS total FROM \(table)")
+        #expect(summary.first?.int("n") == 5_000)
+        #expect(summary.first?.int("labelled") == 4_950)
+        #expect(summary.first?.double("total") == (0..<5_000).reduce(0.0) { $0 + Double($1) / 4 })
+        let sample = try await client.query("SELECT label FROM \(table) WHERE id = 7")
+        #expect(sample.first?["label"] == "line7\twith\\back\nslash")
+        await #expect(throws: ClientError.self) { _ = try await client.copy(into: "bad name; drop", columns: ["id"], rows: rows) }
+        try await client.query("DROP TABLE \(table)")
+        await client.shutdown()
+    }
+
+    @Test("the statement timeout cancels a long query with SQLSTATE 57014")
+    func statementTimeout() async throws {
+        let client = client(try TestStack.metadataURL, statementTimeout: .milliseconds(200))
+        let error = await #expect(throws: ClientError.self) { try await client.query("SELECT pg_sleep(3)") }
+        #expect(error?.serverCode == "57014")
+        #expect(try await client.query("SELECT 1 AS one").first?.int("one") == 1)
+        await client.shutdown()
+    }
+
+    @Test("the time-series database runs TimescaleDB")
+    func timescale() async throws {
+        let client = client(try TestStack.timeseriesURL)
+        let version = try await client.query("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").first?["extversion"]
+        #expect(version?.hasPrefix("2.") == true)
+        await client.shutdown()
+    }
+
+    @Test("migrations apply once under concurrent runners, and a failing one rolls back")
+    func migrations() async throws {
+        let client = client(try TestStack.metadataURL)
+        let scope = TestStack.unique("it_scope")
+        let table = TestStack.unique("it_migrated")
+        let migrations = [
+            Migration(version: 1, name: "create", sql: "CREATE TABLE \(table) (id int); INSERT INTO \(table) VALUES (1);"),
+            Migration(version: 2, name: "add column", sql: "ALTER TABLE \(table) ADD COLUMN note text;"),
+        ]
+        let runner = MigrationRunner(scope: scope, migrations: migrations)
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for _ in 0..<4 { group.addTask { try await runner.run(on: client, logger: TestStack.logger) } }
+            return try await group.reduce(into: [Int]()) { $0 += $1 }
+        }
+        #expect(applied.sorted() == [1, 2])
+        #expect(try await client.query("SELECT count(*) AS n FROM \(table)").first?.int("n") == 1)
+        #expect(try await runner.run(on: client, logger: TestStack.logger).isEmpty)
+
+        let failing = MigrationRunner(scope: scope, migrations: migrations + [
+            Migration(version: 3, name: "broken", sql: "CREATE TABLE \(table)_x (id int); SELECT no_such_function();"),
+        ])
+        await #expect(throws: ClientError.self) { try await failing.run(on: client, logger: TestStack.logger) }
+        let recorded = try await client.query("SELECT version FROM sensormine_migrations WHERE scope = $1 ORDER BY version", [scope]).rows.map { $0[0] }
+        #expect(recorded == ["1", "2"])
+        #expect(try await client.query("SELECT to_regclass($1) AS t", ["\(table)_x"]).first?["t"] == nil)
+        try await client.query("DROP TABLE \(table)")
+        try await client.query("DELETE FROM sensormine_migrations WHERE scope = $1", [scope])
+        await client.shutdown()
+    }
+
+    @Test("an unreachable server gives a clear error")
+    func unreachable() async throws {
+        let client = client("postgresql://sensormine@127.0.0.1:1/none")
+        let error = await #expect(throws: ClientError.self) { try await client.ping() }
+        #expect(error?.code == .unreachable)
+        #expect(error?.description.contains("127.0.0.1") == true)
+        await client.shutdown()
+    }
+
+    @Test("the pool recovers by itself after the server restarts")
+    func survivesRestart() async throws {
+        let port = ScratchPort.postgres
+        try await TestStack.scratch("start", "postgres", port: port)
+        let client = client("postgresql://postgres@127.0.0.1:\(port)/postgres")
+        #expect(try await client.query("SELECT 1 AS one").first?.int("one") == 1)
+        try await TestStack.scratch("stop", "postgres", port: port)
+        let down = await #expect(throws: ClientError.self) { try await client.ping() }
+        #expect(down?.code == .unreachable)
+        try await TestStack.scratch("start", "postgres", port: port)
+        // The first query after the restart must succeed: stale pooled connections are detected
+        // and replaced before use.
+        #expect(try await client.query("SELECT 2 AS two").first?.int("two") == 2)
+        await client.shutdown()
+        try await TestStack.scratch("stop", "postgres", port: port)
+    }
+}
