@@ -6,7 +6,7 @@ source "$(dirname "$0")/common.sh"
 mkdir -p "$STACK" "$RUNTIME_LIB"
 
 APT_PACKAGES="libpq-dev librdkafka-dev libmosquitto-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
-  redis-server redis-sentinel mosquitto mosquitto-clients postgresql-client debootstrap python3-venv ca-certificates"
+  redis-server redis-sentinel mosquitto mosquitto-clients postgresql-client debootstrap python3-venv ca-certificates iproute2 curl"
 missing=()
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,9 +13,15 @@ mkdir -p "$dir"
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 stop_pid() {
   local pid
-  pid=$(cat "$dir/pid" 2>/dev/null) || return 0
+  # The listener on the port is the server, whatever pid file it did or did not leave.
+  pid=$(ss -Hltnp "sport = :$port" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n1)
+  [ -n "$pid" ] || pid=$(cat "$dir/pid" 2>/dev/null) || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  # Started from a Swift test, a server inherits libdispatch's blocked-signal mask and may never
+  # see SIGTERM: these are throwaway servers, so a hard stop is fine.
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   rm -f "$dir/pid"
 }
 # A server left running by an interrupted test run is reused rather than fought over.
@@ -43,6 +49,7 @@ case "$kind:$action" in
     as_postgres /usr/lib/postgresql/17/bin/pg_ctl -w -D "$rel" -l "$rel.log" -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c dynamic_shared_memory_type=mmap" start >/dev/null ;;
   postgres:stop)
     $SUDO chroot --userspec=postgres:postgres "$TRIXIE" /usr/lib/postgresql/17/bin/pg_ctl -D "/var/lib/sensormine/scratch-$port" -m fast stop >>"$dir/stop.log" 2>&1 || true ;;
+  redis:stop) redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; stop_pid ;;
   *:stop) stop_pid ;;
   *) echo "usage: scratch.sh start|stop redis|mosquitto|kafka|postgres PORT" >&2; exit 2 ;;
 esac

@@ -1,0 +1,106 @@
+import ClientRuntime
+import Logging
+import RdKafka
+import ServiceLifecycle
+import Testing
+
+@Suite("Kafka client (librdkafka)")
+struct KafkaTests {
+    /// Runs the producer's delivery-report loop for the duration of `body`.
+    func withProducer<Result: Sendable>(
+        _ configuration: KafkaConfiguration,
+        _ body: @Sendable (KafkaProducer) async throws -> Result
+    ) async throws -> Result {
+        let producer = try KafkaProducer(configuration: configuration, flushTimeout: .seconds(2), logger: TestStack.logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await producer.run() }
+            defer { group.cancelAll() }
+            return try await body(producer)
+        }
+    }
+
+    @Test("the loaded librdkafka is current enough for the broker")
+    func libraryVersion() throws {
+        try RdKafkaLibrary.requireSupportedVersion(logger: TestStack.logger)
+        let parts = RdKafkaLibrary.versionString.split(separator: ".").compactMap { Int($0) }
+        #expect(parts.count >= 2)
+        #expect(parts[0] > 2 || (parts[0] == 2 && parts[1] >= 2))
+    }
+
+    @Test("produced records with keys and headers are consumed by a group, and commits stick")
+    func roundTrip() async throws {
+        let configuration = KafkaConfiguration(bootstrapServers: try TestStack.kafkaBrokers)
+        let topic = TestStack.unique("it.kafka")
+        let admin = try KafkaAdmin(configuration: configuration, logger: TestStack.logger)
+        try await admin.createTopics([topic], partitions: 3)
+        try await admin.createTopics([topic], partitions: 3)  // existing topics are fine
+        let outbound = OutboundContext(requestID: "req-kafka", traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        let reports = try await withProducer(configuration) { producer in
+            try await OutboundContext.$current.withValue(outbound) {
+                try await producer.send((0..<60).map { index in
+                    KafkaRecord(topic: topic, key: Array("device-\(index % 6)".utf8), value: Array("payload-\(index)".utf8),
+                                headers: [("tenant", Array("tenant-a".utf8))])
+                })
+            }
+        }
+        #expect(reports.count == 60)
+        #expect(reports.allSatisfy { (try? $0.get()) != nil })
+
+        let group = TestStack.unique("it-group")
+        let consumer = try KafkaConsumer(configuration: .init(kafka: configuration, groupID: group, topics: [topic]), logger: TestStack.logger)
+        var received: [KafkaMessage] = []
+        for try await batch in consumer.batches {
+            received += batch
+            try await consumer.commit(batch)
+            if received.count >= 60 { break }
+        }
+        #expect(Set(received.map { String(decoding: $0.value, as: UTF8.self) }) == Set((0..<60).map { "payload-\($0)" }))
+        #expect(received.allSatisfy { $0.header("tenant") == "tenant-a" && $0.header("traceparent") == outbound.traceparent })
+        // Per key, order holds: the same device's messages arrive in the order sent.
+        let device0 = received.filter { $0.key == Array("device-0".utf8) }.map { String(decoding: $0.value, as: UTF8.self) }
+        #expect(device0 == (0..<60).filter { $0 % 6 == 0 }.map { "payload-\($0)" })
+        let committed = try await consumer.committed()
+        #expect(committed[topic]?.values.reduce(0, +) == 60)
+        await consumer.close()
+
+        // A new member of the same group starts after the committed offsets: nothing is redelivered.
+        let second = try KafkaConsumer(configuration: .init(kafka: configuration, groupID: group, topics: [topic]), logger: TestStack.logger)
+        var redelivered = 0
+        let deadline = ContinuousClock.now + .seconds(6)
+        while ContinuousClock.now < deadline { redelivered += try await second.poll().count }
+        #expect(redelivered == 0)
+        await second.close()
+        await admin.shutdown()
+    }
+
+    @Test("an unreachable broker gives a clear error")
+    func unreachable() async throws {
+        let configuration = KafkaConfiguration(bootstrapServers: "127.0.0.1:1", properties: ["message.timeout.ms": "1500"])
+        try await withProducer(configuration) { producer in
+            let ping = await #expect(throws: ClientError.self) { try await producer.ping(timeout: .seconds(1)) }
+            #expect(ping?.client == "kafka")
+            let send = await #expect(throws: ClientError.self) { try await producer.send(KafkaRecord(topic: "nowhere", value: [1])) }
+            #expect(send?.code == .timeout)
+        }
+    }
+
+    @Test("a producer recovers by itself after the broker restarts")
+    func survivesRestart() async throws {
+        let port = ScratchPort.kafka
+        try await TestStack.scratch("start", "kafka", port: port)
+        let configuration = KafkaConfiguration(bootstrapServers: "127.0.0.1:\(port)")
+        let admin = try KafkaAdmin(configuration: configuration, logger: TestStack.logger)
+        try await admin.createTopics(["restart"], partitions: 1)
+        try await withProducer(configuration) { producer in
+            try await producer.send(KafkaRecord(topic: "restart", value: Array("before".utf8)))
+            try await TestStack.scratch("stop", "kafka", port: port)
+            try await TestStack.scratch("start", "kafka", port: port)
+            // The broker keeps topics in memory: recreate it, as the local stack's `make up` does.
+            try await TestStack.eventually { try await admin.createTopics(["restart"], partitions: 1) }
+            let report = try await producer.send(KafkaRecord(topic: "restart", value: Array("after".utf8)))
+            #expect(report.partition == 0)
+        }
+        await admin.shutdown()
+        try await TestStack.scratch("stop", "kafka", port: port)
+    }
+}
