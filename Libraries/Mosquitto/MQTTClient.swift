@@ -73,7 +73,7 @@ public final class MQTTClient: Sendable {
         }
         self.handle = MosquittoHandle(pointer: mosq)
         mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5)
-        mosquitto_reconnect_delay_set(mosq, 1, 10, true)
+        mosquitto_reconnect_delay_set(mosq, 1, 5, true)
         if configuration.username != nil || configuration.password != nil {
             mosquitto_username_pw_set(mosq, configuration.username, configuration.password)
         }
@@ -105,6 +105,7 @@ public final class MQTTClient: Sendable {
     /// - Throws: ``ClientError`` `unreachable` (no broker), `notAuthorized` (bad credentials), `timeout`.
     public func connect(timeout: Duration = .seconds(5)) async throws {
         let keepAlive = Int32(self.configuration.keepAlive.components.seconds)
+        self.state.clearRefusal()
         let code = mosquitto_connect_async(self.handle.pointer, self.configuration.host, Int32(self.configuration.port), keepAlive)
         guard code == MOSQ_ERR_SUCCESS.rawValue else {
             throw ClientError(.unreachable, client: "mqtt", "\(self.configuration.host):\(self.configuration.port): \(Self.describe(code))")
@@ -228,6 +229,16 @@ final class MQTTState: Sendable {
         }
     }
 
+    func clearRefusal() {
+        self.inner.withLockedValue { $0.lastRefusal = nil }
+    }
+
+    static func refusalError(_ reason: Int32) -> ClientError {
+        // MQTT v5 reasons 134/135 (v3: 4/5) mean bad credentials or not authorised.
+        ClientError([134, 135, 4, 5].contains(reason) ? .notAuthorized : .serverError,
+                    client: "mqtt", "broker refused the connection (reason \(reason))", serverCode: String(reason))
+    }
+
     func connected(reason: Int32) {
         let (waiters, resubscribe, topics, reconnected) = self.inner.withLockedValue { inner in
             if reason != 0 {
@@ -247,9 +258,7 @@ final class MQTTState: Sendable {
                 defer { inner.connectWaiters = [] }
                 return inner.connectWaiters
             }
-            let error = ClientError(reason == 134 || reason == 135 || reason == 4 || reason == 5 ? .notAuthorized : .serverError,
-                                    client: "mqtt", "broker refused the connection (reason \(reason))", serverCode: String(reason))
-            for waiter in waiters { waiter.resume(throwing: error) }
+            for waiter in waiters { waiter.resume(throwing: Self.refusalError(reason)) }
             return
         }
         if reconnected {
@@ -269,12 +278,15 @@ final class MQTTState: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await withCheckedThrowingContinuation { continuation in
-                    let ready = self.inner.withLockedValue { inner -> Bool in
-                        if inner.connected { return true }
+                    // The CONNACK may have come before this waiter: answer from the state then.
+                    let (ready, refusal) = self.inner.withLockedValue { inner -> (Bool, Int32?) in
+                        if inner.connected { return (true, nil) }
+                        if let refusal = inner.lastRefusal { return (false, refusal) }
                         inner.connectWaiters.append(continuation)
-                        return false
+                        return (false, nil)
                     }
                     if ready { continuation.resume() }
+                    if let refusal { continuation.resume(throwing: Self.refusalError(refusal)) }
                 }
             }
             group.addTask {
