@@ -32,8 +32,10 @@ build: deps
 run: up build
 	@bash scripts/run-services.sh
 
+# `swift build --build-tests` also builds the service executables the smoke tests start.
 test: up
-	swift test
+	swift build --build-tests
+	swift test --skip-build
 
 bench: up
 	swift build -c release --product SensormineBench

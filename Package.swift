@@ -90,12 +90,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ClientIntegrationTests",
-            dependencies: ["SensormineClients", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl", "SensormineCore", hummingbird],
+            dependencies: ["SensormineClients", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl", "SensormineCore", hummingbird, nioConcurrency, serviceLifecycle],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ServiceSmokeTests",
-            dependencies: ["SensormineCore"],
+            dependencies: ["SensormineCore", "Curl", "ClientRuntime"],
             swiftSettings: swiftSettings
         ),
     ] + serviceNames.map { name in

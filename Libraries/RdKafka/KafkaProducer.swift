@@ -38,8 +38,15 @@ public struct KafkaDeliveryReport: Sendable, Equatable {
 ///
 /// It is a `Service`: its ``run()`` serves librdkafka's delivery reports and, on graceful
 /// shutdown, flushes what is queued before returning. Sends made while it is not running wait.
+///
+/// It heals itself: when deliveries time out while a broker still answers (the idempotent
+/// producer's state no longer matches the cluster's, e.g. after the cluster lost its producer ids,
+/// or librdkafka raised a fatal idempotence error, after which its docs require a new instance),
+/// the handle is purged and replaced; `sensormine_kafka_producer_rebuilds_total` counts it.
 public final class KafkaProducer: Service, Sendable {
-    private let handle: KafkaHandle
+    private let current: NIOLockedValueBox<KafkaHandle>
+    private let makeHandle: @Sendable () throws -> KafkaHandle
+    private let rebuilds = Counter(label: "sensormine_kafka_producer_rebuilds_total")
     private let registry: DeliveryRegistry
     private let executor: BlockingExecutor
     private let stopping = NIOLockedValueBox(false)
@@ -63,7 +70,7 @@ public final class KafkaProducer: Service, Sendable {
             "message.timeout.ms": "30000",
             "compression.type": "lz4",
         ])
-        self.handle = try KafkaHandle(type: RD_KAFKA_PRODUCER, properties: properties) { conf in
+        self.makeHandle = { try KafkaHandle(type: RD_KAFKA_PRODUCER, properties: properties) { conf in
             rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(registry).toOpaque())
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
                 guard let message, let opaque else { return }
@@ -72,23 +79,48 @@ public final class KafkaProducer: Service, Sendable {
                 if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
                     registry.complete(tag: tag, .success(KafkaDeliveryReport(partition: message.pointee.partition, offset: message.pointee.offset)))
                 } else {
+                    if message.pointee.err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT { registry.markSuspect() }
                     registry.complete(tag: tag, .failure(KafkaErrors.error(message.pointee.err, "delivery failed")))
                 }
             }
-            rd_kafka_conf_set_error_cb(conf) { _, _, _, _ in
+            rd_kafka_conf_set_error_cb(conf) { _, code, _, opaque in
                 Counter(label: "sensormine_kafka_errors_total", dimensions: [("client", "producer")]).increment()
+                if code == RD_KAFKA_RESP_ERR__FATAL.rawValue, let opaque {
+                    Unmanaged<DeliveryRegistry>.fromOpaque(opaque).takeUnretainedValue().markSuspect()
+                }
             }
+        } }
+        self.current = NIOLockedValueBox(try self.makeHandle())
+    }
+
+    private var handle: KafkaHandle { self.current.withLockedValue { $0 } }
+
+    /// Replaces a wedged handle when a broker answers: the old one's queued and in-flight messages
+    /// are purged, which fails their sends with a clear error.
+    private func healIfWedged() {
+        guard self.registry.takeSuspect() else { return }
+        let old = self.handle
+        guard (try? old.ping(timeoutMilliseconds: 1000)) != nil, let fresh = try? self.makeHandle() else {
+            self.registry.markSuspect()  // broker still away: try again later
+            return
         }
+        self.current.withLockedValue { $0 = fresh }
+        rd_kafka_purge(old.pointer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        rd_kafka_poll(old.pointer, 0)
+        self.rebuilds.increment()
+        self.logger.warning("kafka producer rebuilt: deliveries timed out while the cluster answered")
     }
 
     /// Serves delivery reports until graceful shutdown or cancellation, then flushes.
     public func run() async throws {
-        let handle = self.handle
         let stopping = self.stopping
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 _ = try? await self.executor.run {
-                    while !stopping.withLockedValue({ $0 }) { rd_kafka_poll(handle.pointer, 50) }
+                    while !stopping.withLockedValue({ $0 }) {
+                        rd_kafka_poll(self.handle.pointer, 50)
+                        self.healIfWedged()
+                    }
                 }
             } onCancel: {
                 stopping.withLockedValue { $0 = true }
@@ -97,6 +129,7 @@ public final class KafkaProducer: Service, Sendable {
             stopping.withLockedValue { $0 = true }
         }
         let flushMilliseconds = Int32(self.flushTimeout.components.seconds * 1000)
+        let handle = self.handle
         let remaining = try? await self.executor.run { () -> Int32 in
             _ = rd_kafka_flush(handle.pointer, flushMilliseconds)
             return rd_kafka_outq_len(handle.pointer)
@@ -127,11 +160,12 @@ public final class KafkaProducer: Service, Sendable {
             throw ClientError(.shutdown, client: "kafka", "producer is shutting down")
         }
         let outbound = OutboundContext.current
+        let handle = self.handle
         return await withCheckedContinuation { continuation in
             let batch = self.registry.register(count: records.count, continuation)
             for (index, record) in records.enumerated() {
                 let tag = DeliveryRegistry.tag(batch: batch, index: index)
-                if let error = self.enqueue(record, tag: tag, outbound: outbound) {
+                if let error = self.enqueue(record, tag: tag, outbound: outbound, handle: handle) {
                     self.registry.complete(tag: tag, .failure(error))
                 }
             }
@@ -146,7 +180,7 @@ public final class KafkaProducer: Service, Sendable {
         try await self.executor.run { try handle.ping(timeoutMilliseconds: milliseconds) }
     }
 
-    private func enqueue(_ record: KafkaRecord, tag: UInt, outbound: OutboundContext?) -> ClientError? {
+    private func enqueue(_ record: KafkaRecord, tag: UInt, outbound: OutboundContext?, handle: KafkaHandle) -> ClientError? {
         guard let headers = rd_kafka_headers_new(record.headers.count + 2) else {
             return ClientError(.invalidRequest, client: "kafka", "could not allocate headers")
         }
@@ -159,11 +193,11 @@ public final class KafkaProducer: Service, Sendable {
         }
         var waited = 0
         while true {
-            let code = self.produce(record, headers: headers, tag: tag)
+            let code = self.produce(record, headers: headers, tag: tag, handle: handle)
             if code == RD_KAFKA_RESP_ERR_NO_ERROR { return nil }
             // A full local queue is back-pressure, not failure: give librdkafka a moment to drain.
             if code == RD_KAFKA_RESP_ERR__QUEUE_FULL, waited < 5_000 {
-                rd_kafka_poll(self.handle.pointer, 1)
+                rd_kafka_poll(handle.pointer, 1)
                 waited += 1
                 continue
             }
@@ -172,7 +206,7 @@ public final class KafkaProducer: Service, Sendable {
         }
     }
 
-    private func produce(_ record: KafkaRecord, headers: OpaquePointer, tag: UInt) -> rd_kafka_resp_err_t {
+    private func produce(_ record: KafkaRecord, headers: OpaquePointer, tag: UInt, handle: KafkaHandle) -> rd_kafka_resp_err_t {
         record.topic.withCString { topic in
             record.value.withUnsafeBytes { value in
                 let key = record.key ?? []
@@ -196,7 +230,7 @@ public final class KafkaProducer: Service, Sendable {
                         values[5].u.mem.size = keyBytes.count
                         count = 6
                     }
-                    guard let error = rd_kafka_produceva(self.handle.pointer, &values, count) else {
+                    guard let error = rd_kafka_produceva(handle.pointer, &values, count) else {
                         return RD_KAFKA_RESP_ERR_NO_ERROR
                     }
                     defer { rd_kafka_error_destroy(error) }
@@ -223,6 +257,18 @@ final class DeliveryRegistry: Sendable {
     private struct State {
         var nextBatch: UInt = 1
         var batches: [UInt: Batch] = [:]
+        var suspect = false
+    }
+
+    /// Notes that the producer may be wedged (a delivery timed out, or a fatal error).
+    func markSuspect() { self.state.withLockedValue { $0.suspect = true } }
+
+    /// Whether the producer was marked suspect since the last call.
+    func takeSuspect() -> Bool {
+        self.state.withLockedValue { state in
+            defer { state.suspect = false }
+            return state.suspect
+        }
     }
 
     private let state = NIOLockedValueBox(State())

@@ -88,7 +88,11 @@ struct KafkaTests {
     func survivesRestart() async throws {
         let port = ScratchPort.kafka
         try await TestStack.scratch("start", "kafka", port: port)
-        let configuration = KafkaConfiguration(bootstrapServers: "127.0.0.1:\(port)")
+        // The local broker keeps everything in memory, so a restart is an empty cluster that no
+        // longer knows the idempotent producer's id: messages in flight then time out (a clear
+        // error for the caller to act on), librdkafka acquires a new producer id, and later
+        // sends succeed on the same producer.
+        let configuration = KafkaConfiguration(bootstrapServers: "127.0.0.1:\(port)", properties: ["message.timeout.ms": "4000"])
         let admin = try KafkaAdmin(configuration: configuration, logger: TestStack.logger)
         try await admin.createTopics(["restart"], partitions: 1)
         try await withProducer(configuration) { producer in
@@ -97,8 +101,10 @@ struct KafkaTests {
             try await TestStack.scratch("start", "kafka", port: port)
             // The broker keeps topics in memory: recreate it, as the local stack's `make up` does.
             try await TestStack.eventually { try await admin.createTopics(["restart"], partitions: 1) }
-            let report = try await producer.send(KafkaRecord(topic: "restart", value: Array("after".utf8)))
-            #expect(report.partition == 0)
+            try await TestStack.eventually(timeout: .seconds(40)) {
+                let report = try await producer.send(KafkaRecord(topic: "restart", value: Array("after".utf8)))
+                #expect(report.partition == 0)
+            }
         }
         await admin.shutdown()
         try await TestStack.scratch("stop", "kafka", port: port)

@@ -1,1 +1,79 @@
-import Testing
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A service binary started for a test with `posix_spawn`, with an empty signal mask (a child of
+/// a Swift-concurrency thread would otherwise inherit libdispatch's blocked signals and never see
+/// SIGTERM), its output in a log file.
+final class ChildProcess: Sendable {
+    let pid: pid_t
+    let logPath: String
+
+    struct SpawnFailed: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    init(executable: String, arguments: [String], environment: [String: String]) throws {
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("smoke-\(UUID().uuidString).log").path
+        self.logPath = logPath
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGINT)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        guard result == 0 else { throw SpawnFailed(description: "posix_spawn \(executable): \(String(cString: strerror(result)))") }
+        self.pid = pid
+    }
+
+    /// Sends a signal.
+    func signal(_ signal: Int32) { kill(self.pid, signal) }
+
+    /// Waits for the exit status, or nil if the process is still running after `timeout`.
+    func waitForExit(timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var status: Int32 = 0
+            if waitpid(self.pid, &status, WNOHANG) == self.pid {
+                return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    /// What the process printed so far.
+    var output: String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }
+
+    deinit {
+        kill(self.pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(self.pid, &status, WNOHANG)
+        try? FileManager.default.removeItem(atPath: self.logPath)
+    }
+}
+
+/// Where the service binaries are: next to the test bundle, in the same build folder.
+enum ServiceBinaries {
+    static let directory: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+
+    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+}
