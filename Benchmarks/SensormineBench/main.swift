@@ -1,1 +1,206 @@
-print("bench placeholder")
+import ClientRuntime
+import Curl
+import Foundation
+import Hiredis
+import Hummingbird
+import LibPQ
+import Logging
+import Mosquitto
+import RdKafka
+import ServiceLifecycle
+
+// Prints one throughput figure per client module against the local stack (`make bench`).
+// Figures are printed, never asserted; each run is bounded in count and time.
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+}
+
+func setting(_ key: String) throws -> String {
+    guard let value = ProcessInfo.processInfo.environment[key], !value.isEmpty else {
+        throw BenchError(description: "\(key) is not set: run `make bench`")
+    }
+    return value
+}
+
+func measure(isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> Int) async rethrows -> (count: Int, seconds: Double) {
+    let start = ContinuousClock.now
+    let count = try await body()
+    let elapsed = ContinuousClock.now - start
+    return (count, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+}
+
+func report(_ name: String, _ unit: String, _ result: (count: Int, seconds: Double), _ note: String) {
+    let rate = Double(result.count) / result.seconds
+    print(String(format: "%-34@ %12.0f %-10@ (%d in %.2f s) %@", name as NSString, rate, unit as NSString, result.count, result.seconds, note as NSString))
+}
+
+var logger = Logger(label: "bench")
+logger.logLevel = .warning
+let suffix = UUID().uuidString.prefix(8).lowercased()
+print("Sensormine client benchmarks (local stack, \(ProcessInfo.processInfo.activeProcessorCount) cores); figures are printed, not asserted")
+print(String(repeating: "-", count: 100))
+
+// PostgreSQL: COPY FROM STDIN of telemetry-shaped rows.
+do {
+    let client = PostgresClient(configuration: .init(url: try setting("SENSORMINE_TIMESERIES_DB_URL"), name: "bench", pool: .init(maximumConnections: 2)))
+    let table = "bench_copy_\(suffix)"
+    try await client.query("CREATE UNLOGGED TABLE \(table) (time timestamptz, device text, metric text, value double precision)")
+    let rowsPerBatch = 50_000
+    let batches = 6
+    let base = Date()
+    var buffers: [PostgresCopyBuffer] = []
+    for batch in 0..<batches {
+        var buffer = PostgresCopyBuffer(capacity: rowsPerBatch * 64)
+        for index in 0..<rowsPerBatch {
+            buffer.append(PostgresTimestamp.format(base.addingTimeInterval(Double(batch * rowsPerBatch + index) / 1000)))
+            buffer.append("device-\(index % 500)")
+            buffer.append("temperature")
+            buffer.append(Double(index) * 0.1)
+            buffer.endRow()
+        }
+        buffers.append(buffer)
+    }
+    let result = try await measure {
+        var total = 0
+        for buffer in buffers { total += try await client.copy(into: table, columns: ["time", "device", "metric", "value"], rows: buffer) }
+        return total
+    }
+    report("postgres COPY FROM STDIN", "rows/s", result, "batches of \(rowsPerBatch), unlogged table")
+    try await client.query("DROP TABLE \(table)")
+    await client.shutdown()
+} catch {
+    print("postgres: \(error)")
+}
+
+// Kafka: idempotent producer, every message's delivery confirmed by the broker.
+do {
+    let configuration = KafkaConfiguration(bootstrapServers: try setting("SENSORMINE_KAFKA_BROKERS"))
+    let topic = "bench.produce.\(suffix)"
+    let admin = try KafkaAdmin(configuration: configuration, logger: logger)
+    try await admin.createTopics([topic], partitions: 6)
+    let producer = try KafkaProducer(configuration: configuration, logger: logger)
+    let payload = Array(repeating: UInt8(ascii: "x"), count: 200)
+    let batchSize = 10_000
+    let batches = 20
+    let result = try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await producer.run() }
+        defer { group.cancelAll() }
+        return try await measure {
+            var delivered = 0
+            for batch in 0..<batches {
+                let records = (0..<batchSize).map { index in
+                    KafkaRecord(topic: topic, key: Array("device-\((batch * batchSize + index) % 1000)".utf8), value: payload)
+                }
+                delivered += try await producer.send(records).filter { (try? $0.get()) != nil }.count
+            }
+            return delivered
+        }
+    }
+    report("kafka produce (acks=all, confirmed)", "msgs/s", result, "200 B, batches of \(batchSize), librdkafka \(RdKafkaLibrary.versionString)")
+    await admin.shutdown()
+} catch {
+    print("kafka: \(error)")
+}
+
+// MQTT: QoS 1 publishes (PUBACK awaited) through the broker to a subscriber.
+do {
+    let host = try setting("SENSORMINE_MQTT_HOST")
+    let port = Int(try setting("SENSORMINE_MQTT_PORT")) ?? 1883
+    let username = try setting("SENSORMINE_MQTT_USERNAME")
+    let password = try setting("SENSORMINE_MQTT_PASSWORD")
+    let topic = "bench/\(suffix)/telemetry"
+    let subscriber = try MQTTClient(configuration: .init(host: host, port: port, clientID: "bench-sub-\(suffix)", username: username, password: password), logger: logger)
+    let publisher = try MQTTClient(configuration: .init(host: host, port: port, clientID: "bench-pub-\(suffix)", username: username, password: password), logger: logger)
+    try await subscriber.connect()
+    try await subscriber.subscribe(topic, qos: 1)
+    try await publisher.connect()
+    let total = 50_000
+    let window = 500
+    let payload = Array(repeating: UInt8(ascii: "y"), count: 200)
+    let result = try await measure {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            group.addTask {
+                var received = 0
+                for await _ in subscriber.messages {
+                    received += 1
+                    if received == total { break }
+                }
+                return received
+            }
+            for start in stride(from: 0, to: total, by: window) {
+                try await withThrowingTaskGroup(of: Void.self) { inner in
+                    for _ in start..<min(start + window, total) {
+                        inner.addTask { try await publisher.publish(topic: topic, payload: payload, qos: 1) }
+                    }
+                    try await inner.waitForAll()
+                }
+            }
+            let received = try await group.next() ?? 0
+            return received
+        }
+    }
+    report("mqtt publish→subscribe (QoS 1)", "msgs/s", result, "200 B, \(window) in flight, PUBACK awaited")
+    publisher.disconnect()
+    subscriber.disconnect()
+} catch {
+    print("mqtt: \(error)")
+}
+
+// Redis: concurrent single commands, and pipelined batches.
+do {
+    let client = RedisClient(configuration: try .init(url: try setting("SENSORMINE_REDIS_URL"), pool: .init(maximumConnections: 8)))
+    let key = "bench:\(suffix)"
+    let perTask = 5_000
+    let tasks = 8
+    let single = try await measure {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<tasks { group.addTask { for _ in 0..<perTask { try await client.command("INCR", key) } } }
+            try await group.waitForAll()
+        }
+        return tasks * perTask
+    }
+    report("redis INCR (8 concurrent)", "ops/s", single, "one round trip per command")
+    let pipelined = try await measure {
+        let batch = Array(repeating: ["INCR", key], count: 100)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<tasks { group.addTask { for _ in 0..<200 { _ = try await client.pipeline(batch) } } }
+            try await group.waitForAll()
+        }
+        return tasks * 200 * 100
+    }
+    report("redis INCR pipelined (100/batch)", "ops/s", pipelined, "8 concurrent pipelines")
+    try await client.command("DEL", key)
+    await client.shutdown()
+} catch {
+    print("redis: \(error)")
+}
+
+// HTTP client: keep-alive GETs to a trivial local Hummingbird route.
+do {
+    let router = Router()
+    router.get("/ping") { _, _ in "pong" }
+    let (ports, continuation) = AsyncStream<Int>.makeStream()
+    let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                          onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+    let client = HTTPClient(configuration: .init(maximumConcurrentRequests: 16))
+    let result = try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await app.run() }
+        defer { group.cancelAll() }
+        var iterator = ports.makeAsyncIterator()
+        let port = await iterator.next() ?? 0
+        let url = "http://127.0.0.1:\(port)/ping"
+        return try await measure {
+            try await withThrowingTaskGroup(of: Void.self) { workers in
+                for _ in 0..<16 { workers.addTask { for _ in 0..<1_500 { _ = try await client.get(url) } } }
+                try await workers.waitForAll()
+            }
+            return 16 * 1_500
+        }
+    }
+    report("http client GET (16 concurrent)", "req/s", result, "libcurl, pooled keep-alive handles")
+    await client.shutdown()
+} catch {
+    print("http: \(error)")
+}
+print(String(repeating: "-", count: 100))

@@ -248,10 +248,19 @@ final class DeliveryRegistry: Sendable {
     static let indexBits = 24
     static let maximumBatch = 1 << indexBits
 
-    private struct Batch {
+    // A class so that a delivery report updates it in place (a struct in the dictionary would be
+    // copied, with its result array, on every report).
+    // @unchecked Sendable: instances are only read or written while holding the registry's lock.
+    private final class Batch: @unchecked Sendable {
         var results: [Result<KafkaDeliveryReport, ClientError>?]
         var remaining: Int
         let continuation: CheckedContinuation<[Result<KafkaDeliveryReport, ClientError>], Never>
+
+        init(count: Int, continuation: CheckedContinuation<[Result<KafkaDeliveryReport, ClientError>], Never>) {
+            self.results = Array(repeating: nil, count: count)
+            self.remaining = count
+            self.continuation = continuation
+        }
     }
 
     private struct State {
@@ -279,7 +288,7 @@ final class DeliveryRegistry: Sendable {
         self.state.withLockedValue { state in
             let id = state.nextBatch
             state.nextBatch = state.nextBatch >= (UInt.max >> Self.indexBits) ? 1 : state.nextBatch + 1
-            state.batches[id] = Batch(results: Array(repeating: nil, count: count), remaining: count, continuation: continuation)
+            state.batches[id] = Batch(count: count, continuation: continuation)
             return id
         }
     }
@@ -288,15 +297,10 @@ final class DeliveryRegistry: Sendable {
         let batchID = tag >> Self.indexBits
         let index = Int(tag & UInt(Self.maximumBatch - 1))
         let finished = self.state.withLockedValue { state -> Batch? in
-            guard var batch = state.batches[batchID], index < batch.results.count, batch.results[index] == nil else { return nil }
+            guard let batch = state.batches[batchID], index < batch.results.count, batch.results[index] == nil else { return nil }
             batch.results[index] = result
             batch.remaining -= 1
-            if batch.remaining == 0 {
-                state.batches[batchID] = nil
-                return batch
-            }
-            state.batches[batchID] = batch
-            return nil
+            return batch.remaining == 0 ? state.batches.removeValue(forKey: batchID) : nil
         }
         if let finished { finished.continuation.resume(returning: finished.results.map { $0! }) }
     }
