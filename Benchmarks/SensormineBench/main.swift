@@ -32,7 +32,10 @@ func measure(isolation: isolated (any Actor)? = #isolation, _ body: () async thr
 
 func report(_ name: String, _ unit: String, _ result: (count: Int, seconds: Double), _ note: String) {
     let rate = Double(result.count) / result.seconds
-    print(String(format: "%-34@ %12.0f %-10@ (%d in %.2f s) %@", name as NSString, rate, unit as NSString, result.count, result.seconds, note as NSString))
+    let padded = name.padding(toLength: 38, withPad: " ", startingAt: 0)
+    let figure = String(format: "%10.0f", rate)
+    let details = String(format: "(%d in %.2f s)", result.count, result.seconds)
+    print("\(padded) \(figure) \(unit.padding(toLength: 7, withPad: " ", startingAt: 0)) \(details) \(note)")
 }
 
 var logger = Logger(label: "bench")
@@ -181,8 +184,10 @@ do {
     let router = Router()
     router.get("/ping") { _, _ in "pong" }
     let (ports, continuation) = AsyncStream<Int>.makeStream()
+    var serverLogger = Logger(label: "bench-server")
+    serverLogger.logLevel = .critical  // its shutdown at the end of the run is expected
     let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                          onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+                          onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: serverLogger)
     let client = HTTPClient(configuration: .init(maximumConcurrentRequests: 16))
     let result = try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await app.run() }

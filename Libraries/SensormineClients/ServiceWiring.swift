@@ -60,6 +60,21 @@ extension ServiceApplicationBuilder {
     }
 }
 
+/// A service that owns tables: its `migrate` subcommand applies ``migrations`` to the database
+/// ``migrationDatabase(_:)`` names, and its builder applies them before the server starts.
+public protocol MigratingService: SensormineService {
+    /// The service's versioned migrations.
+    static var migrations: MigrationRunner { get }
+    /// The database the migrations belong to.
+    static func migrationDatabase(_ configuration: Configuration) -> PostgresClient.Configuration
+}
+
+extension MigratingService {
+    public static func migrate(_ configuration: Configuration, logger: Logger) async throws {
+        try await MigrationCommand.run(Self.migrations, database: Self.migrationDatabase(configuration), logger: logger)
+    }
+}
+
 /// The `migrate` subcommand's work for a service with tables.
 public enum MigrationCommand {
     /// Connects, applies pending migrations, and closes.

@@ -1,6 +1,20 @@
 /// Renders a service's OpenAPI 3.1 document: the standard operational paths and the problem
 /// schema every service shares, followed by the service's own paths.
 public enum OpenAPIDocument {
+    /// `text` as a YAML double-quoted scalar (JSON string syntax, which YAML accepts).
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+
     /// The YAML document for `descriptor`, with `servicePaths` (YAML indented by 2 under `paths:`).
     public static func render(descriptor: ServiceDescriptor, servicePaths: String) -> String {
         """
@@ -8,7 +22,7 @@ public enum OpenAPIDocument {
         info:
           title: Sensormine \(descriptor.name)
           version: 0.1.0
-          description: \(descriptor.summary)
+          description: \(Self.quoted(descriptor.summary))
         servers:
           - url: http://localhost:\(descriptor.defaultPort)
         paths:

@@ -8,6 +8,9 @@ public protocol ServiceConfiguration: Sendable {
     var http: HTTPSettings { get }
     /// Log level and format.
     var logging: LoggingSettings { get }
+    /// Reads and validates every setting.
+    /// - Throws: ``ConfigurationError`` naming the variable at fault.
+    init(reader: ConfigReader) throws
 }
 
 /// A Sensormine service executable: how it reads its configuration, builds its application and
@@ -31,6 +34,11 @@ public protocol SensormineService {
 }
 
 extension SensormineService {
+    /// Reads the configuration through its `init(reader:)`.
+    public static func configuration(from reader: ConfigReader) throws -> Configuration {
+        try Configuration(reader: reader)
+    }
+
     /// Services without tables have nothing to migrate.
     public static func migrate(_ configuration: Configuration, logger: Logger) async throws {
         logger.info("no database migrations for this service")
@@ -86,12 +94,13 @@ public enum ServiceCommands {
             commandName: Service.descriptor.name,
             abstract: Service.descriptor.summary,
             discussion: """
-                Configuration comes from environment variables, over an optional env-file named by
-                SENSORMINE_CONFIG_FILE. Common to every service:
+                Configuration comes from environment variables, over an optional env-file
+                named by SENSORMINE_CONFIG_FILE. Common to every service:
                   SENSORMINE_HTTP_HOST          address to bind (default 0.0.0.0)
                   SENSORMINE_HTTP_PORT          port to bind (default \(Service.descriptor.defaultPort))
                   SENSORMINE_SHUTDOWN_TIMEOUT   drain time after SIGTERM (default 20s)
-                  SENSORMINE_LOG_LEVEL          trace|debug|info|notice|warning|error|critical (default info)
+                  SENSORMINE_LOG_LEVEL          trace, debug, info (default), notice, warning,
+                                                error or critical
                   SENSORMINE_LOG_FORMAT         json|text (default json)
                 \(Service.descriptor.name):
                 \(Service.configurationHelp)

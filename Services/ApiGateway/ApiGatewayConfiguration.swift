@@ -12,8 +12,6 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
     /// Redis.
     var redis: RedisClient.Configuration
 
-    /// Reads and validates every setting.
-    /// - Throws: ``ConfigurationError`` naming the variable at fault.
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: ApiGatewayService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)

@@ -1,5 +1,4 @@
 import Hummingbird
-import Logging
 import SensormineClients
 import SensormineCore
 
@@ -12,14 +11,9 @@ enum ApiGatewayService: SensormineService {
         defaultPort: 8080
     )
 
-    static let configurationHelp = """
-          SENSORMINE_REDIS_URL          redis://[:password@]host:port[/db] (required, secret)
-          SENSORMINE_REDIS_POOL_SIZE    connections (default 16)
-        """
-
-    static func configuration(from reader: ConfigReader) throws -> ApiGatewayConfiguration {
-        try ApiGatewayConfiguration(reader: reader)
-    }
+    static let configurationHelp = [
+        ConfigurationHelp.redis,
+    ].joined(separator: "\n")
 
     static func buildApplication(_ configuration: ApiGatewayConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)

@@ -17,8 +17,6 @@ struct BillingConfiguration: ServiceConfiguration {
     /// Kafka brokers and topic names.
     var kafka: KafkaSettings
 
-    /// Reads and validates every setting.
-    /// - Throws: ``ConfigurationError`` naming the variable at fault.
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: BillingService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)

@@ -1,5 +1,4 @@
 import Hummingbird
-import Logging
 import SensormineClients
 import SensormineCore
 
@@ -12,18 +11,10 @@ enum EdgeGatewayService: SensormineService {
         defaultPort: 8085
     )
 
-    static let configurationHelp = """
-          SENSORMINE_MQTT_HOST          broker host (required)
-          SENSORMINE_MQTT_PORT          broker port (default 1883)
-          SENSORMINE_MQTT_USERNAME      username (optional)
-          SENSORMINE_MQTT_PASSWORD      password (optional, secret)
-          SENSORMINE_KAFKA_BROKERS      host:port[,host:port] (required)
-          SENSORMINE_KAFKA_TOPIC_PREFIX environment prefix of topic names (optional)
-        """
-
-    static func configuration(from reader: ConfigReader) throws -> EdgeGatewayConfiguration {
-        try EdgeGatewayConfiguration(reader: reader)
-    }
+    static let configurationHelp = [
+        ConfigurationHelp.mqtt,
+        ConfigurationHelp.kafka,
+    ].joined(separator: "\n")
 
     static func buildApplication(_ configuration: EdgeGatewayConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)

@@ -14,8 +14,6 @@ struct EdgeGatewayConfiguration: ServiceConfiguration {
     /// The MQTT broker.
     var mqtt: MQTTClient.Configuration
 
-    /// Reads and validates every setting.
-    /// - Throws: ``ConfigurationError`` naming the variable at fault.
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: EdgeGatewayService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)

@@ -16,8 +16,6 @@ struct IngestionConfiguration: ServiceConfiguration {
     /// The SchemaRegistry service.
     var schemaRegistry: UpstreamService
 
-    /// Reads and validates every setting.
-    /// - Throws: ``ConfigurationError`` naming the variable at fault.
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: IngestionService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)

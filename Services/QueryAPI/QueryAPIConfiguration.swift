@@ -12,8 +12,6 @@ struct QueryAPIConfiguration: ServiceConfiguration {
     /// The sensormine_timeseries database.
     var timeseriesDatabase: PostgresClient.Configuration
 
-    /// Reads and validates every setting.
-    /// - Throws: ``ConfigurationError`` naming the variable at fault.
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: QueryAPIService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)

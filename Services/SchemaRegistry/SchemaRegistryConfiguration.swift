@@ -15,8 +15,6 @@ struct SchemaRegistryConfiguration: ServiceConfiguration {
     /// Redis.
     var redis: RedisClient.Configuration
 
-    /// Reads and validates every setting.
-    /// - Throws: ``ConfigurationError`` naming the variable at fault.
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: SchemaRegistryService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)

@@ -14,8 +14,6 @@ struct StreamProcessingConfiguration: ServiceConfiguration {
     /// Kafka brokers and topic names.
     var kafka: KafkaSettings
 
-    /// Reads and validates every setting.
-    /// - Throws: ``ConfigurationError`` naming the variable at fault.
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: StreamProcessingService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)

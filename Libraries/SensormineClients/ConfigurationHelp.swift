@@ -1,0 +1,36 @@
+import Foundation
+
+/// The `--help` lines for each client's settings, kept beside the readers that define them.
+public enum ConfigurationHelp {
+    /// Keys read by the metadata settings.
+    public static let metadataDatabase = """
+          SENSORMINE_METADATA_DB_URL    postgresql:// URL of sensormine_metadata (required, secret)
+          SENSORMINE_METADATA_DB_POOL_SIZE / _STATEMENT_TIMEOUT / _CONNECT_TIMEOUT (10 / 30s / 5s)
+        """
+    /// Keys read by the timeseries settings.
+    public static let timeseriesDatabase = """
+          SENSORMINE_TIMESERIES_DB_URL  postgresql:// URL of sensormine_timeseries (required, secret)
+          SENSORMINE_TIMESERIES_DB_POOL_SIZE / _STATEMENT_TIMEOUT / _CONNECT_TIMEOUT (10 / 30s / 5s)
+        """
+    /// Keys read by the redis settings.
+    public static let redis = """
+          SENSORMINE_REDIS_URL          redis://[:password@]host:port[/db] (required, secret)
+          SENSORMINE_REDIS_POOL_SIZE    connections (default 16)
+        """
+    /// Keys read by the kafka settings.
+    public static let kafka = """
+          SENSORMINE_KAFKA_BROKERS      host:port[,host:port] (required)
+          SENSORMINE_KAFKA_TOPIC_PREFIX environment prefix of topic names (optional)
+        """
+    /// Keys read by the mqtt settings.
+    public static let mqtt = """
+          SENSORMINE_MQTT_HOST          broker host (required)
+          SENSORMINE_MQTT_PORT          broker port (default 1883)
+          SENSORMINE_MQTT_USERNAME      username (optional)
+          SENSORMINE_MQTT_PASSWORD      password (optional, secret)
+        """
+    /// The key naming another service's base URL.
+    public static func upstream(_ key: String, name: String) -> String {
+        "  \(key.padding(toLength: max(29, key.count), withPad: " ", startingAt: 0)) base URL of the \(name) (required)"
+    }
+}
