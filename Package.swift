@@ -94,6 +94,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DeviceAPITests",
+            dependencies: ["DeviceAPI", "SensormineCore", "LibPQ", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ServiceSmokeTests",
             dependencies: ["SensormineCore", "Curl", "ClientRuntime"],
             swiftSettings: swiftSettings

@@ -29,6 +29,10 @@ public enum ConfigurationHelp {
           SENSORMINE_MQTT_USERNAME      username (optional)
           SENSORMINE_MQTT_PASSWORD      password (optional, secret)
         """
+    /// The gateway's shared secret.
+    public static let gatewayToken = """
+          SENSORMINE_GATEWAY_TOKEN      shared secret the ApiGateway presents (required, secret, at least 32 characters)
+        """
     /// The key naming another service's base URL.
     public static func upstream(_ key: String, name: String) -> String {
         "  \(key.padding(toLength: max(29, key.count), withPad: " ", startingAt: 0)) base URL of the \(name) (required)"

@@ -15,8 +15,9 @@ public enum OpenAPIDocument {
         return result + "\""
     }
 
-    /// The YAML document for `descriptor`, with `servicePaths` (YAML indented by 2 under `paths:`).
-    public static func render(descriptor: ServiceDescriptor, servicePaths: String) -> String {
+    /// The YAML document for `descriptor`, with `servicePaths` (YAML indented by 2 under `paths:`)
+    /// and `serviceSchemas` (indented by 4 under `components.schemas`).
+    public static func render(descriptor: ServiceDescriptor, servicePaths: String, serviceSchemas: String = "") -> String {
         """
         openapi: 3.1.0
         info:
@@ -107,6 +108,20 @@ public enum OpenAPIDocument {
                 checks:
                   type: object
                   additionalProperties: { type: string }
+        \(serviceSchemas)
+          parameters:
+            GatewayToken:
+              name: X-Sensormine-Gateway-Token
+              in: header
+              required: true
+              description: Shared secret the ApiGateway presents with the caller identity headers; clients never send it.
+              schema: { type: string }
+          responses:
+            Problem:
+              description: An RFC 9457 problem.
+              content:
+                application/problem+json:
+                  schema: { $ref: '#/components/schemas/Problem' }
 
         """
     }

@@ -11,6 +11,8 @@ public struct SensormineRequestContext: RequestContext {
     public var requestID: String = ""
     /// The W3C trace context of this request.
     public var trace: TraceParent?
+    /// Who is calling, as asserted by the gateway; set by ``TrustedIdentityMiddleware``.
+    public var identity: CallerIdentity?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -70,8 +70,10 @@ public struct ServiceApplicationBuilder {
     public var services: [any Service] = []
     /// One-off start-up work (migrations, topic creation), run before the server accepts traffic.
     public var beforeServerStarts: [@Sendable () async throws -> Void] = []
-    /// The service's OpenAPI document (YAML); the standard paths are merged in.
+    /// The service's own OpenAPI paths (YAML, indented 2); the standard paths are merged in.
     public var openAPIPaths: String = ""
+    /// The service's own OpenAPI schemas (YAML, indented 4 under `components.schemas`).
+    public var openAPISchemas: String = ""
 
     /// Creates a builder.
     public init(descriptor: ServiceDescriptor, http: HTTPSettings, observability: Observability) {
@@ -95,7 +97,7 @@ public struct ServiceApplicationBuilder {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer)))
         }
-        let document = OpenAPIDocument.render(descriptor: self.descriptor, servicePaths: self.openAPIPaths)
+        let document = OpenAPIDocument.render(descriptor: self.descriptor, servicePaths: self.openAPIPaths, serviceSchemas: self.openAPISchemas)
         router.get("/openapi.yaml") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: ResponseBody(byteBuffer: ByteBuffer(string: document)))
         }

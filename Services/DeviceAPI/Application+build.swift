@@ -3,8 +3,8 @@ import LibPQ
 import SensormineClients
 import SensormineCore
 
-/// DeviceAPI: how it is configured and built. Domain routes arrive with later issues; for now it
-/// serves the standard operational endpoints and checks its real dependencies.
+/// DeviceAPI: the control plane (tenants so far; users, devices, credentials and assets follow),
+/// behind the identity the ApiGateway asserts.
 enum DeviceAPIService: MigratingService {
     static let descriptor = ServiceDescriptor(
         name: "DeviceAPI",
@@ -13,13 +13,14 @@ enum DeviceAPIService: MigratingService {
     )
 
     static let configurationHelp = [
+        ConfigurationHelp.gatewayToken,
         ConfigurationHelp.metadataDatabase,
         ConfigurationHelp.kafka,
         ConfigurationHelp.mqtt,
     ].joined(separator: "\n")
 
     /// DeviceAPI's tables, versioned; applied before the server starts and by `DeviceAPI migrate`.
-    static let migrations = MigrationRunner(scope: "DeviceAPI", migrations: [])
+    static let migrations = DeviceAPIMigrations.runner
 
     static func migrationDatabase(_ configuration: DeviceAPIConfiguration) -> PostgresClient.Configuration {
         configuration.metadataDatabase
@@ -27,9 +28,15 @@ enum DeviceAPIService: MigratingService {
 
     static func buildApplication(_ configuration: DeviceAPIConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
-        _ = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)
+        let metadata = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)
         _ = try builder.addKafkaProducer(configuration.kafka)
         _ = try builder.addMQTT(configuration.mqtt)
-        return builder.build()
+        builder.openAPIPaths = DeviceAPIOpenAPI.paths
+        builder.openAPISchemas = DeviceAPIOpenAPI.schemas
+        let tenants = TenantController(repository: TenantRepository(database: metadata))
+        return builder.build { router in
+            let api = router.group("/api/v1").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken))
+            tenants.addRoutes(to: api.group("tenants"))
+        }
     }
 }

@@ -10,6 +10,8 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
     var http: HTTPSettings
     /// Log level and format.
     var logging: LoggingSettings
+    /// Shared secret proving a request came through the ApiGateway.
+    var gatewayToken: String
     /// The sensormine_metadata database.
     var metadataDatabase: PostgresClient.Configuration
     /// Kafka brokers and topic names.
@@ -20,6 +22,7 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: DeviceAPIService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
+        self.gatewayToken = try GatewaySettings.token(reader: reader)
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
         self.kafka = try KafkaSettings(reader: reader)
         self.mqtt = try MQTTClient.Configuration(reader: reader, clientID: "deviceapi-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)")

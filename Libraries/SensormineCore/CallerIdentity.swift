@@ -1,0 +1,131 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// A user's role within their tenant.
+public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
+    /// Operates the whole platform; sees every tenant.
+    case platformAdmin = "platform-admin"
+    /// Administers one tenant and its sub-tenants.
+    case tenantAdmin = "tenant-admin"
+    /// Runs devices and data within a tenant.
+    case `operator` = "operator"
+    /// Reads only.
+    case viewer = "viewer"
+
+    private var rank: Int {
+        switch self {
+        case .platformAdmin: 3
+        case .tenantAdmin: 2
+        case .operator: 1
+        case .viewer: 0
+        }
+    }
+
+    public static func < (lhs: Role, rhs: Role) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// The authenticated caller: who, in which tenant, with which roles.
+public struct CallerIdentity: Sendable, Equatable {
+    /// Subject (user id, device id or client id).
+    public var subject: String
+    /// The caller's own tenant; it sees this tenant and its descendants.
+    public var tenantID: UUID
+    /// Roles held in that tenant.
+    public var roles: Set<Role>
+
+    /// Creates an identity.
+    public init(subject: String, tenantID: UUID, roles: Set<Role>) {
+        self.subject = subject
+        self.tenantID = tenantID
+        self.roles = roles
+    }
+
+    /// Whether the caller holds `role` or a stronger one.
+    public func has(atLeast role: Role) -> Bool { self.roles.contains { $0 >= role } }
+
+    /// Whether the caller administers the whole platform.
+    public var isPlatformAdmin: Bool { self.roles.contains(.platformAdmin) }
+}
+
+extension HTTPField.Name {
+    /// The gateway's proof that the identity headers come from it.
+    public static let gatewayToken = HTTPField.Name("X-Sensormine-Gateway-Token")!
+    /// Verified subject.
+    public static let callerSubject = HTTPField.Name("X-Sensormine-Subject")!
+    /// Verified tenant id.
+    public static let callerTenant = HTTPField.Name("X-Sensormine-Tenant")!
+    /// Verified roles, comma-separated.
+    public static let callerRoles = HTTPField.Name("X-Sensormine-Roles")!
+}
+
+/// Accepts the caller identity the ApiGateway asserts in `X-Sensormine-*` headers, but only when
+/// the request also carries the shared gateway token (compared in constant time): a request that
+/// did not come through the gateway cannot claim an identity. Anything else is 401.
+public struct TrustedIdentityMiddleware: RouterMiddleware {
+    public typealias Context = SensormineRequestContext
+    private let token: [UInt8]
+
+    /// Creates the middleware with the gateway's shared secret.
+    public init(gatewayToken: String) {
+        self.token = Array(gatewayToken.utf8)
+    }
+
+    /// Constant-time comparison, so timing does not reveal how much of a guess was right.
+    static func equal(_ lhs: [UInt8], _ rhs: some Collection<UInt8>) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var difference: UInt8 = 0
+        for (left, right) in zip(lhs, rhs) { difference |= left ^ right }
+        return difference == 0
+    }
+
+    /// Parses the identity headers; nil when any is missing or malformed.
+    public static func identity(from headers: HTTPFields) -> CallerIdentity? {
+        guard let subject = headers[.callerSubject], !subject.isEmpty, subject.count <= 200,
+              let tenant = headers[.callerTenant].flatMap(UUID.init(uuidString:)),
+              let rolesText = headers[.callerRoles]
+        else { return nil }
+        var roles: Set<Role> = []
+        for name in rolesText.split(separator: ",") {
+            guard let role = Role(rawValue: name.trimmingCharacters(in: .whitespaces)) else { return nil }
+            roles.insert(role)
+        }
+        guard !roles.isEmpty else { return nil }
+        return CallerIdentity(subject: subject, tenantID: tenant, roles: roles)
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let presented = request.headers[.gatewayToken], Self.equal(self.token, presented.utf8) else {
+            throw APIError.unauthorized("requests must come through the API gateway")
+        }
+        guard let identity = Self.identity(from: request.headers) else {
+            throw APIError.unauthorized("the gateway did not assert a valid caller identity")
+        }
+        var context = context
+        context.identity = identity
+        context.logger[metadataKey: "caller"] = .string(identity.subject)
+        return try await next(request, context)
+    }
+}
+
+extension SensormineRequestContext {
+    /// The verified caller; 401 when the route is not behind ``TrustedIdentityMiddleware``.
+    public func requireIdentity() throws -> CallerIdentity {
+        guard let identity else { throw APIError.unauthorized("no caller identity") }
+        return identity
+    }
+}
+
+/// The gateway's shared secret, read from `SENSORMINE_GATEWAY_TOKEN`.
+public enum GatewaySettings {
+    /// Reads and checks the token.
+    /// - Throws: ``ConfigurationError`` when missing or shorter than 32 characters.
+    public static func token(reader: ConfigReader) throws -> String {
+        let token = try reader.secret("SENSORMINE_GATEWAY_TOKEN")
+        guard token.utf8.count >= 32 else {
+            throw ConfigurationError(key: "SENSORMINE_GATEWAY_TOKEN", problem: "must be at least 32 characters")
+        }
+        return token
+    }
+}
