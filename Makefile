@@ -8,7 +8,7 @@ STACK := $(CURDIR)/.stack
 export LD_LIBRARY_PATH := $(STACK)/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH),)
 # Settings of the local stack, for services, tests and benchmarks.
 include scripts/stack/stack.env
-export $(shell sed -n 's/^\(SENSORMINE_[A-Z_]*\)=.*/\1/p' scripts/stack/stack.env)
+export $(shell sed -n 's/^\(SENSORMINE_[A-Z0-9_]*\)=.*/\1/p' scripts/stack/stack.env)
 
 .PHONY: help deps up down build run test bench clean
 help:

@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", exact: "5.8.0"),
     ],
     targets: [
         // System libraries: a module map and a shim header each, nothing else.
@@ -67,6 +68,12 @@ let package = Package(
             ],
             path: "Libraries/SensormineCore", swiftSettings: swiftSettings
         ),
+        // Access tokens: what DeviceAPI signs and the ApiGateway verifies.
+        .target(
+            name: "SensormineAuth",
+            dependencies: ["SensormineCore", .product(name: "JWTKit", package: "jwt-kit")],
+            path: "Libraries/SensormineAuth", swiftSettings: swiftSettings
+        ),
         // Typed settings and readiness checks for each client, so services wire them in one line.
         .target(
             name: "SensormineClients",
@@ -99,6 +106,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ApiGatewayTests",
+            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", hummingbird, nioConcurrency,
+                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ServiceSmokeTests",
             dependencies: ["SensormineCore", "Curl", "ClientRuntime"],
             swiftSettings: swiftSettings
@@ -106,7 +119,7 @@ let package = Package(
     ] + serviceNames.map { name in
         .executableTarget(
             name: name,
-            dependencies: ["SensormineCore", "SensormineClients", hummingbird, logging],
+            dependencies: ["SensormineCore", "SensormineClients", "SensormineAuth", hummingbird, logging],
             path: "Services/\(name)",
             swiftSettings: swiftSettings
         )

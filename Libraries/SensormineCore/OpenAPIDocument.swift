@@ -116,6 +116,8 @@ public enum OpenAPIDocument {
               required: true
               description: Shared secret the ApiGateway presents with the caller identity headers; clients never send it.
               schema: { type: string }
+          securitySchemes:
+            bearer: { type: http, scheme: bearer, bearerFormat: JWT }
           responses:
             Problem:
               description: An RFC 9457 problem.

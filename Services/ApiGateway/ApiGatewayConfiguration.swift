@@ -1,20 +1,46 @@
 import Foundation
 import Hiredis
+import SensormineAuth
 import SensormineClients
 import SensormineCore
 
 /// ApiGateway's settings, read once at start-up; see `ApiGateway --help` for every key.
 struct ApiGatewayConfiguration: ServiceConfiguration {
-    /// Listener and shutdown settings.
     var http: HTTPSettings
-    /// Log level and format.
     var logging: LoggingSettings
-    /// Redis.
+    /// Redis, for the rate-limit buckets.
     var redis: RedisClient.Configuration
+    /// Shared secret presented to upstreams with the identity headers.
+    var gatewayToken: String
+    /// Access-token verification.
+    var tokens: TokenSettings
+    /// Which service owns which path prefix.
+    var routes: RoutingTable
+    /// Prefixes served without authentication (the token endpoint).
+    var publicPrefixes: [String]
+    /// Per-tenant limit.
+    var rateLimit: RateLimiter.Limit
+    /// Largest request body forwarded.
+    var maximumBodyBytes: Int
+    /// Deadline for an upstream answer.
+    var upstreamTimeout: Duration
+    /// Origin allowed by CORS (`*` for any); nil disables CORS.
+    var corsOrigin: String?
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: ApiGatewayService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
         self.redis = try RedisClient.Configuration(reader: reader)
+        self.gatewayToken = try GatewaySettings.token(reader: reader)
+        self.tokens = try TokenSettings(reader: reader)
+        self.routes = try RoutingTable(parsing: try reader.string("SENSORMINE_GATEWAY_ROUTES"), key: "SENSORMINE_GATEWAY_ROUTES")
+        self.publicPrefixes = try reader.list("SENSORMINE_GATEWAY_PUBLIC_PREFIXES", default: ["/api/v1/auth/"])
+        self.rateLimit = RateLimiter.Limit(
+            perSecond: try reader.int("SENSORMINE_GATEWAY_RATE_PER_SECOND", default: 100, range: 1...1_000_000),
+            burst: try reader.int("SENSORMINE_GATEWAY_RATE_BURST", default: 200, range: 1...10_000_000)
+        )
+        self.maximumBodyBytes = try reader.int("SENSORMINE_GATEWAY_MAX_BODY_BYTES", default: 1 << 20, range: 1...(64 << 20))
+        self.upstreamTimeout = try reader.duration("SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT", default: .seconds(10))
+        self.corsOrigin = reader.optionalString("SENSORMINE_GATEWAY_CORS_ORIGIN")
     }
 }

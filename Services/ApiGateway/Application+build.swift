@@ -1,9 +1,12 @@
+import Curl
+import HTTPTypes
 import Hummingbird
+import SensormineAuth
 import SensormineClients
 import SensormineCore
 
-/// ApiGateway: how it is configured and built. Domain routes arrive with later issues; for now it
-/// serves the standard operational endpoints and checks its real dependencies.
+/// ApiGateway: the single entry point. Authenticates once (JWT; API keys arrive with device
+/// credentials), applies per-tenant rate limits, and forwards /api/v1/… to the owning service.
 enum ApiGatewayService: SensormineService {
     static let descriptor = ServiceDescriptor(
         name: "ApiGateway",
@@ -13,11 +16,66 @@ enum ApiGatewayService: SensormineService {
 
     static let configurationHelp = [
         ConfigurationHelp.redis,
+        ConfigurationHelp.gatewayToken,
+        TokenSettings.help,
+        """
+          SENSORMINE_GATEWAY_ROUTES     /prefix=http://host:port[,…]: which service owns which path (required)
+          SENSORMINE_GATEWAY_PUBLIC_PREFIXES  prefixes served without credentials (default /api/v1/auth/)
+          SENSORMINE_GATEWAY_RATE_PER_SECOND / _RATE_BURST  per-tenant token bucket (default 100 / 200)
+          SENSORMINE_GATEWAY_MAX_BODY_BYTES   largest request body (default 1048576)
+          SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT deadline for an upstream answer (default 10s)
+          SENSORMINE_GATEWAY_CORS_ORIGIN      origin allowed by CORS, or * (default: CORS off)
+        """,
     ].joined(separator: "\n")
 
     static func buildApplication(_ configuration: ApiGatewayConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
-        _ = builder.addRedis(configuration.redis)
-        return builder.build()
+        let redis = builder.addRedis(configuration.redis)
+        let client = builder.addHTTPClient(configuration: HTTPClient.Configuration(
+            timeout: configuration.upstreamTimeout, maximumRetries: 1, maximumConcurrentRequests: 64, name: "gateway-upstream"))
+        builder.openAPIPaths = ApiGatewayOpenAPI.paths
+        let proxy = ProxyController(
+            routes: configuration.routes, publicPrefixes: configuration.publicPrefixes,
+            tokens: await AccessTokens(settings: configuration.tokens),
+            rateLimiter: RateLimiter(redis: redis, limit: configuration.rateLimit), client: client,
+            gatewayToken: configuration.gatewayToken, maximumBodyBytes: configuration.maximumBodyBytes,
+            upstreamTimeout: configuration.upstreamTimeout
+        )
+        return builder.build { router in
+            if let origin = configuration.corsOrigin {
+                router.add(middleware: CORSMiddleware(
+                    allowOrigin: origin == "*" ? .all : .custom(origin),
+                    allowHeaders: [.authorization, .contentType, .accept, .requestID, HTTPField.Name("X-API-Key")!],
+                    allowMethods: [.get, .post, .put, .patch, .delete, .options],
+                    exposedHeaders: [HTTPField.Name.requestID.rawName, HTTPField.Name.retryAfter.rawName, HTTPField.Name.location.rawName],
+                    maxAge: .seconds(600)
+                ))
+            }
+            proxy.addRoutes(to: router)
+        }
     }
+}
+
+/// The gateway's own paths in its OpenAPI document.
+enum ApiGatewayOpenAPI {
+    static let paths = """
+          /api/v1/{path}:
+            parameters:
+              - { name: path, in: path, required: true, schema: { type: string }, description: Any path a service owns (see SENSORMINE_GATEWAY_ROUTES). }
+            get: &forwarded
+              summary: Forwarded to the owning service after authentication and rate limiting.
+              security: [{ bearer: [] }]
+              responses:
+                '401': { $ref: '#/components/responses/Problem' }
+                '404': { $ref: '#/components/responses/Problem' }
+                '413': { $ref: '#/components/responses/Problem' }
+                '429': { $ref: '#/components/responses/Problem' }
+                '502': { $ref: '#/components/responses/Problem' }
+                '504': { $ref: '#/components/responses/Problem' }
+                default: { description: What the owning service answers. }
+            post: *forwarded
+            put: *forwarded
+            patch: *forwarded
+            delete: *forwarded
+        """
 }

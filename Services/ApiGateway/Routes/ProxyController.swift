@@ -1,0 +1,146 @@
+import ClientRuntime
+import Curl
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import SensormineAuth
+import SensormineCore
+
+/// The gateway's one job: authenticate the caller once, apply the tenant's rate limit, and
+/// forward the request to the service that owns the path, with the verified identity attached.
+struct ProxyController: Sendable {
+    let routes: RoutingTable
+    let publicPrefixes: [String]
+    let tokens: AccessTokens
+    let rateLimiter: RateLimiter
+    let client: HTTPClient
+    let gatewayToken: String
+    let maximumBodyBytes: Int
+    let upstreamTimeout: Duration
+    private let rateLimited = Counter(label: "sensormine_gateway_rate_limited_total")
+    private let limiterErrors = Counter(label: "sensormine_gateway_rate_limiter_errors_total")
+
+    init(routes: RoutingTable, publicPrefixes: [String], tokens: AccessTokens, rateLimiter: RateLimiter, client: HTTPClient,
+         gatewayToken: String, maximumBodyBytes: Int, upstreamTimeout: Duration) {
+        self.routes = routes
+        self.publicPrefixes = publicPrefixes
+        self.tokens = tokens
+        self.rateLimiter = rateLimiter
+        self.client = client
+        self.gatewayToken = gatewayToken
+        self.maximumBodyBytes = maximumBodyBytes
+        self.upstreamTimeout = upstreamTimeout
+    }
+
+    /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those the
+    /// gateway owns: a client must never be able to set the identity headers itself.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade", "host", "content-length", "expect", "x-request-id", "traceparent",
+    ]
+
+    func addRoutes(to router: Router<SensormineRequestContext>) {
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+            router.on("/api/v1/**", method: method, use: self.forward)
+        }
+    }
+
+    @Sendable func forward(_ request: Request, context: SensormineRequestContext) async throws -> Response {
+        let path = request.uri.path
+        guard let route = self.routes.route(for: path) else {
+            throw APIError.notFound("no service serves \(path)")
+        }
+        var identity: CallerIdentity?
+        if !self.publicPrefixes.contains(where: { path.hasPrefix($0) }) {
+            let caller = try await self.authenticate(request)
+            try await self.applyRateLimit(caller, logger: context.logger)
+            identity = caller
+        }
+        let body = try await request.body.collect(upTo: self.maximumBodyBytes)
+        var upstream = HTTPClientRequest(method: request.method.rawValue, url: route.upstream + request.uri.description, timeout: self.upstreamTimeout)
+        upstream.headers = Self.forwardableHeaders(request.headers)
+        upstream.headers.append((HTTPField.Name.gatewayToken.rawName, self.gatewayToken))
+        if let identity {
+            upstream.headers.append((HTTPField.Name.callerSubject.rawName, identity.subject))
+            upstream.headers.append((HTTPField.Name.callerTenant.rawName, identity.tenantID.uuidString.lowercased()))
+            upstream.headers.append((HTTPField.Name.callerRoles.rawName, identity.roles.map(\.rawValue).sorted().joined(separator: ",")))
+        }
+        if body.readableBytes > 0 || [.post, .put, .patch].contains(request.method) {
+            upstream.body = Array(buffer: body)
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await self.client.execute(upstream)
+        } catch let error as ClientError where error.code == .timeout {
+            throw APIError(status: .gatewayTimeout, slug: "upstream-timeout", title: "Gateway timeout",
+                           detail: "the service behind \(route.prefix) did not answer within \(self.upstreamTimeout)")
+        } catch {
+            context.logger.warning("upstream failed", metadata: ["upstream": "\(route.upstream)", LogKey.error: "\(error)"])
+            throw APIError(status: .badGateway, slug: "upstream-unavailable", title: "Bad gateway",
+                           detail: "the service behind \(route.prefix) is not reachable")
+        }
+        var headers = HTTPFields()
+        let dropped = Self.connectionNamed(response.headers.first { $0.name == "connection" }?.value)
+        for header in response.headers where !Self.hopByHop.contains(header.name) && !dropped.contains(header.name) {
+            if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
+        }
+        return Response(status: HTTPResponse.Status(code: response.status), headers: headers,
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: response.body)))
+    }
+
+    /// The request's headers minus hop-by-hop ones, those its Connection header names, and every
+    /// `X-Sensormine-*` header (only the gateway may assert those).
+    static func forwardableHeaders(_ fields: HTTPFields) -> [(name: String, value: String)] {
+        let dropped = self.connectionNamed(fields[.connection])
+        return fields.compactMap { field in
+            let name = field.name.canonicalName
+            if self.hopByHop.contains(name) || dropped.contains(name) || name.hasPrefix("x-sensormine-") || name == "authorization" || name == "x-api-key" {
+                return nil
+            }
+            return (field.name.rawName, field.value)
+        }
+    }
+
+    static func connectionNamed(_ value: String?) -> Set<String> {
+        Set((value ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    }
+
+    private func authenticate(_ request: Request) async throws -> CallerIdentity {
+        if let authorization = request.headers[.authorization] {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw APIError.unauthorized("use Authorization: Bearer <access token>")
+            }
+            do {
+                return try await self.tokens.verify(String(parts[1]))
+            } catch {
+                throw APIError.unauthorized(error.reason)
+            }
+        }
+        if request.headers[HTTPField.Name("X-API-Key")!] != nil {
+            throw APIError.unauthorized("this API key is not valid")
+        }
+        throw APIError.unauthorized("credentials are required: Authorization: Bearer <token> or X-API-Key")
+    }
+
+    /// Refuses with 429 and Retry-After past the tenant's limit. If Redis is down the gateway
+    /// lets traffic through (and counts it): losing rate limiting beats losing the API.
+    private func applyRateLimit(_ caller: CallerIdentity, logger: Logger) async throws {
+        let decision: RateLimiter.Decision
+        do {
+            decision = try await self.rateLimiter.take(tenant: caller.tenantID.uuidString.lowercased())
+        } catch {
+            self.limiterErrors.increment()
+            logger.warning("rate limiter unavailable; request allowed", metadata: [LogKey.error: "\(error)"])
+            return
+        }
+        guard decision.allowed else {
+            self.rateLimited.increment()
+            throw APIError(status: .tooManyRequests, slug: "rate-limited", title: "Too many requests",
+                           detail: "the tenant's request rate limit is exhausted; retry after \(decision.retryAfterSeconds) s",
+                           headers: [.retryAfter: String(decision.retryAfterSeconds)])
+        }
+    }
+}

@@ -1,0 +1,275 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOConcurrencyHelpers
+import SensormineAuth
+import SensormineCore
+import Testing
+
+@testable import ApiGateway
+@testable import DeviceAPI
+
+/// The gateway built from the local stack's settings, with test overrides.
+enum GatewayTestApp {
+    static var stack: [String: String] { ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("SENSORMINE_") } }
+
+    static func configuration(routes: String, _ overrides: [String: String] = [:]) throws -> ApiGatewayConfiguration {
+        var values = stack
+        values["SENSORMINE_HTTP_PORT"] = "0"
+        values["SENSORMINE_HTTP_HOST"] = "127.0.0.1"
+        values["SENSORMINE_GATEWAY_ROUTES"] = routes
+        values.merge(overrides) { $1 }
+        return try ApiGatewayConfiguration(reader: ConfigReader(values: values))
+    }
+
+    static var logger: Logger {
+        var logger = Logger(label: "gateway-tests")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    static func make(_ configuration: ApiGatewayConfiguration) async throws -> ServiceApplication {
+        try await ApiGatewayService.buildApplication(configuration, observability: Observability(logger: logger))
+    }
+
+    static func bearer(_ token: String) -> HTTPFields {
+        var fields = HTTPFields()
+        fields[.authorization] = "Bearer \(token)"
+        fields[.contentType] = "application/json"
+        return fields
+    }
+
+    /// Runs an upstream that answers every /api/v1 request with what it received, on a free port.
+    static func withEchoUpstream<Result: Sendable>(_ body: @Sendable (Int) async throws -> Result) async throws -> Result {
+        let router = Router()
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+            router.on("/api/v1/**", method: method) { request, _ -> Response in
+                if request.uri.path.hasPrefix("/api/v1/slow") { try await Task.sleep(for: .seconds(2)) }
+                let received = try await request.body.collect(upTo: 10 << 20)
+                var echo: [String: String] = ["method": request.method.rawValue, "uri": request.uri.description, "bodyBytes": String(received.readableBytes)]
+                for field in request.headers { echo["h:" + field.name.canonicalName] = field.value }
+                let data = try JSONEncoder().encode(echo)
+                return Response(status: .ok, headers: [.contentType: "application/json", .connection: "x-upstream-secret", HTTPField.Name("X-Upstream-Secret")!: "1"],
+                                body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            }
+        }
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            defer { group.cancelAll() }
+            var iterator = ports.makeAsyncIterator()
+            return try await body(await iterator.next() ?? 0)
+        }
+    }
+
+    static func echo(_ response: TestResponse) throws -> [String: String] {
+        try JSONDecoder().decode([String: String].self, from: Data(String(buffer: response.body).utf8))
+    }
+}
+
+@Suite("ApiGateway")
+struct GatewayTests {
+    let tokenSettings: TokenSettings = {
+        let values = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("SENSORMINE_") }
+        return (try? TokenSettings(reader: ConfigReader(values: values))) ?? TokenSettings(hs256Secret: "unset-unset-unset-unset-unset-unset")
+    }()
+
+    @Test("the routing table matches the longest prefix on whole segments")
+    func routingTable() throws {
+        let table = try RoutingTable(parsing: "/api/v1/tenants=http://a:1, /api/v1/tenants/special=http://b:2/, /api/v1/devices=https://c", key: "K")
+        #expect(table.route(for: "/api/v1/tenants")?.upstream == "http://a:1")
+        #expect(table.route(for: "/api/v1/tenants/42")?.upstream == "http://a:1")
+        #expect(table.route(for: "/api/v1/tenants/special/x")?.upstream == "http://b:2")
+        #expect(table.route(for: "/api/v1/tenantsx") == nil)
+        #expect(table.route(for: "/api/v2/tenants") == nil)
+        let error = #expect(throws: ConfigurationError.self) { try RoutingTable(parsing: "/api/v1/x=ftp://nope", key: "SENSORMINE_GATEWAY_ROUTES") }
+        #expect(error?.key == "SENSORMINE_GATEWAY_ROUTES")
+    }
+
+    @Test("the verified identity is attached; spoofed identity and hop-by-hop headers are not forwarded")
+    func forwardsIdentity() async throws {
+        let tokens = await AccessTokens(settings: tokenSettings)
+        let caller = CallerIdentity(subject: "user-1", tenantID: UUID(), roles: [.operator])
+        let token = try await tokens.issue(for: caller).token
+        try await GatewayTestApp.withEchoUpstream { port in
+            let configuration = try GatewayTestApp.configuration(routes: "/api/v1/echo=http://127.0.0.1:\(port)")
+            try await GatewayTestApp.make(configuration).test(.live) { client in
+                var headers = GatewayTestApp.bearer(token)
+                headers[.callerRoles] = "platform-admin"
+                headers[.callerTenant] = UUID().uuidString
+                headers[.gatewayToken] = "guess"
+                headers[.proxyAuthorization] = "Basic c2VjcmV0"
+                headers[HTTPField.Name("Keep-Alive")!] = "timeout=5"
+                headers[.requestID] = "req-gw-1"
+                headers[HTTPField.Name("X-Custom")!] = "kept"
+                let response = try await client.execute(uri: "/api/v1/echo/item?x=1", method: .post, headers: headers, body: ByteBuffer(string: #"{"a":1}"#))
+                #expect(response.status == .ok)
+                let seen = try GatewayTestApp.echo(response)
+                #expect(seen["uri"] == "/api/v1/echo/item?x=1")
+                #expect(seen["method"] == "POST")
+                #expect(seen["bodyBytes"] == "7")
+                #expect(seen["h:x-sensormine-roles"] == "operator")
+                #expect(seen["h:x-sensormine-tenant"] == caller.tenantID.uuidString.lowercased())
+                #expect(seen["h:x-sensormine-subject"] == "user-1")
+                #expect(seen["h:x-sensormine-gateway-token"] == configuration.gatewayToken)
+                #expect(seen["h:proxy-authorization"] == nil)
+                #expect(seen["h:keep-alive"] == nil)
+                #expect(seen["h:authorization"] == nil)
+                #expect(seen["h:x-custom"] == "kept")
+                #expect(seen["h:x-request-id"] == "req-gw-1")
+                #expect(TraceParent(header: seen["h:traceparent"] ?? "") != nil)
+                #expect(response.headers[HTTPField.Name("X-Upstream-Secret")!] == nil)
+                #expect(response.headers[.requestID] == "req-gw-1")
+            }
+        }
+    }
+
+    @Test("forged, expired and foreign tokens are refused with 401")
+    func tokenAttacks() async throws {
+        let tokens = await AccessTokens(settings: tokenSettings)
+        let caller = CallerIdentity(subject: "user-2", tenantID: UUID(), roles: [.tenantAdmin])
+        let valid = try await tokens.issue(for: caller).token
+        let parts = valid.split(separator: ".").map(String.init)
+        func base64URL(_ data: Data) -> String {
+            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        func decoded(_ segment: String) throws -> [String: Any] {
+            var text = segment.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            while text.count % 4 != 0 { text += "=" }
+            return try JSONSerialization.jsonObject(with: Data(base64Encoded: text)!) as! [String: Any]
+        }
+        var payload = try decoded(parts[1])
+        payload["tid"] = UUID().uuidString.lowercased()
+        let tampered = [parts[0], base64URL(try JSONSerialization.data(withJSONObject: payload)), parts[2]].joined(separator: ".")
+        let algNone = [base64URL(Data(#"{"alg":"none","typ":"JWT"}"#.utf8)), parts[1], ""].joined(separator: ".")
+        var expiredSettings = tokenSettings
+        expiredSettings.accessTokenLifetime = .seconds(60)
+        let expired = try await AccessTokens(settings: expiredSettings).issue(for: caller, now: Date().addingTimeInterval(-3600)).token
+        var otherKey = tokenSettings
+        otherKey.hs256Secret = String(repeating: "k", count: 40)
+        var otherIssuer = tokenSettings
+        otherIssuer.issuer = "someone-else"
+        var otherAudience = tokenSettings
+        otherAudience.audience = "another-api"
+        let wrongSignature = try await AccessTokens(settings: otherKey).issue(for: caller).token
+        let wrongIssuer = try await AccessTokens(settings: otherIssuer).issue(for: caller).token
+        let wrongAudience = try await AccessTokens(settings: otherAudience).issue(for: caller).token
+
+        try await GatewayTestApp.withEchoUpstream { port in
+            try await GatewayTestApp.make(try GatewayTestApp.configuration(routes: "/api/v1/echo=http://127.0.0.1:\(port)")).test(.live) { client in
+                #expect(try await client.execute(uri: "/api/v1/echo", method: .get, headers: GatewayTestApp.bearer(valid)).status == .ok)
+                for (name, token) in [("tampered tenant", tampered), ("alg none", algNone), ("expired", expired), ("wrong signature", wrongSignature),
+                                      ("wrong issuer", wrongIssuer), ("wrong audience", wrongAudience), ("garbage", "not.a.token")] {
+                    let response = try await client.execute(uri: "/api/v1/echo", method: .get, headers: GatewayTestApp.bearer(token))
+                    #expect(response.status == .unauthorized, "\(name) was not refused")
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
+                #expect(try await client.execute(uri: "/api/v1/echo", method: .get).status == .unauthorized)
+                var basic = HTTPFields()
+                basic[.authorization] = "Basic dXNlcjpwYXNz"
+                #expect(try await client.execute(uri: "/api/v1/echo", method: .get, headers: basic).status == .unauthorized)
+            }
+        }
+    }
+
+    @Test("unknown paths are 404, dead upstreams 502, slow ones 504, large bodies 413")
+    func upstreamFailures() async throws {
+        let token = try await AccessTokens(settings: tokenSettings).issue(for: CallerIdentity(subject: "u", tenantID: UUID(), roles: [.viewer])).token
+        try await GatewayTestApp.withEchoUpstream { port in
+            let configuration = try GatewayTestApp.configuration(
+                routes: "/api/v1/echo=http://127.0.0.1:\(port),/api/v1/slow=http://127.0.0.1:\(port),/api/v1/dead=http://127.0.0.1:1",
+                ["SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT": "300ms", "SENSORMINE_GATEWAY_MAX_BODY_BYTES": "1024"]
+            )
+            try await GatewayTestApp.make(configuration).test(.live) { client in
+                let headers = GatewayTestApp.bearer(token)
+                #expect(try await client.execute(uri: "/api/v1/nowhere", method: .get, headers: headers).status == .notFound)
+                let dead = try await client.execute(uri: "/api/v1/dead/x", method: .get, headers: headers)
+                #expect(dead.status == .badGateway)
+                #expect(dead.headers[.contentType] == "application/problem+json")
+                #expect(try await client.execute(uri: "/api/v1/slow", method: .get, headers: headers).status == .gatewayTimeout)
+                let large = try await client.execute(uri: "/api/v1/echo", method: .post, headers: headers, body: ByteBuffer(repeating: 0x41, count: 4096))
+                #expect(large.status == .contentTooLarge)
+            }
+        }
+    }
+
+    @Test("a tenant past its rate limit gets 429 with Retry-After; other tenants are unaffected")
+    func rateLimit() async throws {
+        let tokens = await AccessTokens(settings: tokenSettings)
+        let busy = try await tokens.issue(for: CallerIdentity(subject: "busy", tenantID: UUID(), roles: [.operator])).token
+        let quiet = try await tokens.issue(for: CallerIdentity(subject: "quiet", tenantID: UUID(), roles: [.operator])).token
+        try await GatewayTestApp.withEchoUpstream { port in
+            let configuration = try GatewayTestApp.configuration(
+                routes: "/api/v1/echo=http://127.0.0.1:\(port)", ["SENSORMINE_GATEWAY_RATE_PER_SECOND": "1", "SENSORMINE_GATEWAY_RATE_BURST": "5"])
+            try await GatewayTestApp.make(configuration).test(.live) { client in
+                let statuses = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+                    for _ in 0..<20 {
+                        group.addTask {
+                            let response = try await client.execute(uri: "/api/v1/echo", method: .get, headers: GatewayTestApp.bearer(busy))
+                            return (response.status, response.headers[.retryAfter])
+                        }
+                    }
+                    return try await group.reduce(into: [(HTTPResponse.Status, String?)]()) { $0.append($1) }
+                }
+                let allowed = statuses.filter { $0.0 == .ok }.count
+                let limited = statuses.filter { $0.0 == .tooManyRequests }
+                #expect((5...6).contains(allowed))
+                #expect(limited.count == 20 - allowed)
+                #expect(limited.allSatisfy { Int($0.1 ?? "") ?? 0 >= 1 })
+                #expect(try await client.execute(uri: "/api/v1/echo", method: .get, headers: GatewayTestApp.bearer(quiet)).status == .ok)
+            }
+        }
+    }
+
+    @Test("through the gateway to the real DeviceAPI: tokens decide what each caller sees")
+    func endToEnd() async throws {
+        var deviceValues = GatewayTestApp.stack
+        deviceValues["SENSORMINE_HTTP_PORT"] = "18281"
+        deviceValues["SENSORMINE_HTTP_HOST"] = "127.0.0.1"
+        let deviceAPI = try await DeviceAPIService.buildApplication(
+            try DeviceAPIConfiguration(reader: ConfigReader(values: deviceValues)), observability: Observability(logger: GatewayTestApp.logger))
+        let tokens = await AccessTokens(settings: tokenSettings)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await deviceAPI.run() }
+            defer { group.cancelAll() }
+            let configuration = try GatewayTestApp.configuration(routes: "/api/v1/tenants=http://127.0.0.1:18281")
+            try await GatewayTestApp.make(configuration).test(.live) { client in
+                // DeviceAPI runs its migrations before it listens: wait for it.
+                let admin = try await tokens.issue(for: CallerIdentity(subject: "root", tenantID: UUID(), roles: [.platformAdmin])).token
+                var created: TestResponse?
+                for _ in 0..<100 {
+                    let response = try await client.execute(uri: "/api/v1/tenants", method: .post, headers: GatewayTestApp.bearer(admin),
+                                                            body: ByteBuffer(string: #"{"name":"GW \#(UUID().uuidString.prefix(8))","kind":"organisation"}"#))
+                    if response.status != .badGateway { created = response; break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(created?.status == .created)
+                let org = try DeviceAPITestSupport.decode(Tenant.self, try #require(created))
+                let orgAdmin = try await tokens.issue(for: CallerIdentity(subject: "org-admin", tenantID: org.id, roles: [.tenantAdmin])).token
+                let site = try await client.execute(uri: "/api/v1/tenants", method: .post, headers: GatewayTestApp.bearer(orgAdmin),
+                                                    body: ByteBuffer(string: #"{"name":"Plant","kind":"site","parentId":"\#(org.id)"}"#))
+                #expect(site.status == .created)
+                let siteID = try DeviceAPITestSupport.decode(Tenant.self, site).id
+                let viewer = try await tokens.issue(for: CallerIdentity(subject: "viewer", tenantID: siteID, roles: [.viewer])).token
+                #expect(try await client.execute(uri: "/api/v1/tenants/\(org.id)", method: .get, headers: GatewayTestApp.bearer(viewer)).status == .notFound)
+                #expect(try await client.execute(uri: "/api/v1/tenants/\(siteID)", method: .get, headers: GatewayTestApp.bearer(viewer)).status == .ok)
+                #expect(try await client.execute(uri: "/api/v1/tenants/\(siteID)", method: .delete, headers: GatewayTestApp.bearer(viewer)).status == .forbidden)
+                #expect(try await client.execute(uri: "/api/v1/tenants/\(siteID)", method: .delete, headers: GatewayTestApp.bearer(orgAdmin)).status == .noContent)
+                #expect(try await client.execute(uri: "/api/v1/tenants/\(org.id)", method: .delete, headers: GatewayTestApp.bearer(admin)).status == .noContent)
+            }
+        }
+    }
+}
+
+/// Decoding DeviceAPI's JSON (ISO 8601 dates).
+enum DeviceAPITestSupport {
+    static func decode<Value: Decodable>(_ type: Value.Type, _ response: TestResponse) throws -> Value {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(type, from: Data(String(buffer: response.body).utf8))
+    }
+}
