@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/vapor/jwt-kit.git", exact: "5.8.0"),
+        // jwt-kit 5.8 needs swift-crypto >= 4.1.
+        .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),
     ],
     targets: [
         // System libraries: a module map and a shim header each, nothing else.
@@ -71,7 +73,10 @@ let package = Package(
         // Access tokens: what DeviceAPI signs and the ApiGateway verifies.
         .target(
             name: "SensormineAuth",
-            dependencies: ["SensormineCore", .product(name: "JWTKit", package: "jwt-kit")],
+            dependencies: [
+                "SensormineCore", "ClientRuntime", .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             path: "Libraries/SensormineAuth", swiftSettings: swiftSettings
         ),
         // Typed settings and readiness checks for each client, so services wire them in one line.

@@ -1,5 +1,6 @@
 import Hummingbird
 import LibPQ
+import SensormineAuth
 import SensormineClients
 import SensormineCore
 
@@ -14,6 +15,12 @@ enum DeviceAPIService: MigratingService {
 
     static let configurationHelp = [
         ConfigurationHelp.gatewayToken,
+        TokenSettings.help,
+        """
+          SENSORMINE_REFRESH_TOKEN_TTL  refresh-token lifetime (default 720h)
+          SENSORMINE_BOOTSTRAP_ADMIN_EMAIL     first platform-admin (default admin@sensormine.local)
+          SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD  its password (secret; generated and logged once when unset)
+        """,
         ConfigurationHelp.metadataDatabase,
         ConfigurationHelp.kafka,
         ConfigurationHelp.mqtt,
@@ -33,10 +40,25 @@ enum DeviceAPIService: MigratingService {
         _ = try builder.addMQTT(configuration.mqtt)
         builder.openAPIPaths = DeviceAPIOpenAPI.paths
         builder.openAPISchemas = DeviceAPIOpenAPI.schemas
-        let tenants = TenantController(repository: TenantRepository(database: metadata))
+        let tenantRepository = TenantRepository(database: metadata)
+        let userRepository = UserRepository(tenants: tenantRepository)
+        let hasher = PasswordHasher()
+        builder.services.append(ClosingService("password-hasher") { await hasher.shutdown() })
+        let signIn = SignIn(users: userRepository, tenants: tenantRepository, hasher: hasher,
+                            tokens: await AccessTokens(settings: configuration.tokens), refreshTokenLifetime: configuration.refreshTokenLifetime)
+        let logger = observability.logger
+        builder.beforeServerStarts.append {
+            try await signIn.bootstrap(email: configuration.bootstrapAdminEmail, password: configuration.bootstrapAdminPassword, logger: logger)
+        }
+        let tenants = TenantController(repository: tenantRepository)
+        let users = UserController(users: userRepository, hasher: hasher)
+        let auth = AuthController(signIn: signIn)
         return builder.build { router in
             let api = router.group("/api/v1").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken))
             tenants.addRoutes(to: api.group("tenants"))
+            users.addRoutes(to: api.group("tenants"))
+            let signInGroup = router.group("/api/v1/auth").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken, identityRequired: false))
+            auth.addRoutes(to: signInGroup)
         }
     }
 }

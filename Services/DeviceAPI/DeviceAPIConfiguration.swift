@@ -1,6 +1,7 @@
 import Foundation
 import LibPQ
 import Mosquitto
+import SensormineAuth
 import SensormineClients
 import SensormineCore
 
@@ -12,6 +13,14 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
     var logging: LoggingSettings
     /// Shared secret proving a request came through the ApiGateway.
     var gatewayToken: String
+    /// Access-token signing.
+    var tokens: TokenSettings
+    /// How long a refresh token lives.
+    var refreshTokenLifetime: Duration
+    /// The first platform-admin's e-mail.
+    var bootstrapAdminEmail: String
+    /// Its password; generated and logged once when nil.
+    var bootstrapAdminPassword: String?
     /// The sensormine_metadata database.
     var metadataDatabase: PostgresClient.Configuration
     /// Kafka brokers and topic names.
@@ -23,6 +32,10 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
         self.http = try HTTPSettings(reader: reader, defaultPort: DeviceAPIService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
         self.gatewayToken = try GatewaySettings.token(reader: reader)
+        self.tokens = try TokenSettings(reader: reader)
+        self.refreshTokenLifetime = try reader.duration("SENSORMINE_REFRESH_TOKEN_TTL", default: .seconds(30 * 24 * 3600))
+        self.bootstrapAdminEmail = try reader.string("SENSORMINE_BOOTSTRAP_ADMIN_EMAIL", default: "admin@sensormine.local")
+        self.bootstrapAdminPassword = reader.optionalString("SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD")
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
         self.kafka = try KafkaSettings(reader: reader)
         self.mqtt = try MQTTClient.Configuration(reader: reader, clientID: "deviceapi-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)")

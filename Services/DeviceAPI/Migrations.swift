@@ -36,5 +36,41 @@ enum DeviceAPIMigrations {
                            OR nullif(current_setting('sensormine.tenant', true), '')::uuid = ANY (path));
                 """
         ),
+        Migration(
+            version: 2, name: "users and refresh tokens",
+            sql: """
+                CREATE TABLE users (
+                    id uuid PRIMARY KEY,
+                    tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE RESTRICT,
+                    email text NOT NULL CHECK (length(email) BETWEEN 3 AND 254),
+                    password_hash text NOT NULL,
+                    roles text[] NOT NULL CHECK (cardinality(roles) > 0),
+                    created_at timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE UNIQUE INDEX users_email ON users (lower(email));
+                CREATE INDEX users_tenant ON users (tenant_id);
+                ALTER TABLE users ENABLE ROW LEVEL SECURITY;
+                ALTER TABLE users FORCE ROW LEVEL SECURITY;
+                -- A user row is visible exactly when its tenant is (the tenants policy applies
+                -- inside the subquery).
+                CREATE POLICY users_visible ON users
+                    USING (current_setting('sensormine.platform_admin', true) = 'on'
+                           OR EXISTS (SELECT 1 FROM tenants t WHERE t.id = users.tenant_id))
+                    WITH CHECK (current_setting('sensormine.platform_admin', true) = 'on'
+                           OR EXISTS (SELECT 1 FROM tenants t WHERE t.id = users.tenant_id));
+                CREATE TABLE refresh_tokens (
+                    token_hash text PRIMARY KEY,
+                    user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                    expires_at timestamptz NOT NULL,
+                    revoked_at timestamptz
+                );
+                ALTER TABLE refresh_tokens ENABLE ROW LEVEL SECURITY;
+                ALTER TABLE refresh_tokens FORCE ROW LEVEL SECURITY;
+                -- Only the sign-in flow, which runs with platform scope, touches refresh tokens.
+                CREATE POLICY refresh_tokens_signin ON refresh_tokens
+                    USING (current_setting('sensormine.platform_admin', true) = 'on')
+                    WITH CHECK (current_setting('sensormine.platform_admin', true) = 'on');
+                """
+        ),
     ])
 }
