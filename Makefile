@@ -33,9 +33,11 @@ run: up build
 	@bash scripts/run-services.sh
 
 # `swift build --build-tests` also builds the service executables the smoke tests start.
+# Tests run serially: a rare hang seen only under parallel runs is still being investigated
+# (see the README's Tests section); the watchdog turns any hang into a fast failure.
 test: up
 	swift build --build-tests
-	swift test --skip-build
+	timeout -k 10 900 swift test --skip-build --no-parallel
 
 bench: up
 	swift build -c release --product SensormineBench

@@ -5,6 +5,8 @@ set -euo pipefail
 source "$(dirname "$0")/stack/common.sh"
 BIN=$(swift build --show-bin-path)
 mkdir -p "$PIDS/services" "$LOGS"
+# Tables and the first platform-admin (credentials from stack.env) before anything serves.
+"$BIN/DeviceAPI" migrate >>"$LOGS/DeviceAPI.log" 2>&1 || { echo "DeviceAPI migrate failed; see $LOGS/DeviceAPI.log"; exit 1; }
 SERVICES="SchemaRegistry:8082 ApiGateway:8080 DeviceAPI:8081 QueryAPI:8083 Ingestion:8084 EdgeGateway:8085 StreamProcessing:8086 Alerts:8087 Billing:8088 FailoverOrchestrator:8089"
 for spec in $SERVICES; do
   name=${spec%%:*} port=${spec##*:}
@@ -19,4 +21,6 @@ for spec in $SERVICES; do
   state=$(curl -s -o /dev/null -w '%{http_code}' --retry 30 --retry-delay 1 --retry-all-errors "http://127.0.0.1:$port/health/ready" || true)
   printf '%-22s %-28s %s\n' "$name" "http://127.0.0.1:$port" "$state"
 done
+printf '\nPlatform-admin: %s / %s (from scripts/stack/stack.env)\n' "${SENSORMINE_BOOTSTRAP_ADMIN_EMAIL:-admin@sensormine.local}" "$SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD"
+printf 'Sign in:  curl -s -X POST http://127.0.0.1:8080/api/v1/auth/token -H "Content-Type: application/json" \\\n            -d %s\n' "'{\"grant_type\":\"password\",\"username\":\"admin@sensormine.local\",\"password\":\"$SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD\"}'"
 printf '\nLogs: %s/<Service>.log   Stop everything: make down\n' "$LOGS"

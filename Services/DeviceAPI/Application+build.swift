@@ -1,5 +1,6 @@
 import Hummingbird
 import LibPQ
+import Logging
 import SensormineAuth
 import SensormineClients
 import SensormineCore
@@ -33,6 +34,27 @@ enum DeviceAPIService: MigratingService {
         configuration.metadataDatabase
     }
 
+    /// `DeviceAPI migrate`: the tables, then the first platform-admin when none exists (its
+    /// password from config, or generated and logged once). Deployments run it as a pre-upgrade
+    /// hook and `make run` runs it before the services start.
+    static func migrate(_ configuration: DeviceAPIConfiguration, logger: Logger) async throws {
+        try await MigrationCommand.run(migrations, database: configuration.metadataDatabase, logger: logger)
+        let database = PostgresClient(configuration: configuration.metadataDatabase)
+        let hasher = PasswordHasher()
+        let tenants = TenantRepository(database: database)
+        let signIn = SignIn(users: UserRepository(tenants: tenants), tenants: tenants, hasher: hasher,
+                            tokens: await AccessTokens(settings: configuration.tokens), refreshTokenLifetime: configuration.refreshTokenLifetime)
+        do {
+            try await signIn.bootstrap(email: configuration.bootstrapAdminEmail, password: configuration.bootstrapAdminPassword, logger: logger)
+        } catch {
+            await database.shutdown()
+            await hasher.shutdown()
+            throw error
+        }
+        await database.shutdown()
+        await hasher.shutdown()
+    }
+
     static func buildApplication(_ configuration: DeviceAPIConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let metadata = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)
@@ -46,10 +68,6 @@ enum DeviceAPIService: MigratingService {
         builder.services.append(ClosingService("password-hasher") { await hasher.shutdown() })
         let signIn = SignIn(users: userRepository, tenants: tenantRepository, hasher: hasher,
                             tokens: await AccessTokens(settings: configuration.tokens), refreshTokenLifetime: configuration.refreshTokenLifetime)
-        let logger = observability.logger
-        builder.beforeServerStarts.append {
-            try await signIn.bootstrap(email: configuration.bootstrapAdminEmail, password: configuration.bootstrapAdminPassword, logger: logger)
-        }
         let tenants = TenantController(repository: tenantRepository)
         let users = UserController(users: userRepository, hasher: hasher)
         let auth = AuthController(signIn: signIn)

@@ -38,6 +38,6 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
         self.bootstrapAdminPassword = reader.optionalString("SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD")
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
         self.kafka = try KafkaSettings(reader: reader)
-        self.mqtt = try MQTTClient.Configuration(reader: reader, clientID: "deviceapi-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)")
+        self.mqtt = try MQTTClient.Configuration(reader: reader, clientID: "deviceapi-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8).lowercased())")
     }
 }

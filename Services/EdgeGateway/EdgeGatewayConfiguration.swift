@@ -18,6 +18,6 @@ struct EdgeGatewayConfiguration: ServiceConfiguration {
         self.http = try HTTPSettings(reader: reader, defaultPort: EdgeGatewayService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
         self.kafka = try KafkaSettings(reader: reader)
-        self.mqtt = try MQTTClient.Configuration(reader: reader, clientID: "edgegateway-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)")
+        self.mqtt = try MQTTClient.Configuration(reader: reader, clientID: "edgegateway-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8).lowercased())")
     }
 }

@@ -47,20 +47,17 @@ enum TestStack {
     /// from a Swift-concurrency thread.
     static func scratch(_ action: String, _ kind: String, port: Int) async throws {
         let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("scratch-\(kind)-\(port)-\(UUID().uuidString).log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: logPath) }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        // bash does every redirection itself: no descriptor of ours is handed to Process, so none
+        // can be closed twice (a double close could hit a descriptor libdispatch reused).
+        let script = repositoryRoot.appendingPathComponent("scripts/stack/scratch.sh").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [repositoryRoot.appendingPathComponent("scripts/stack/scratch.sh").path, action, kind, String(port)]
-        process.standardError = log
-        process.standardOutput = log
-        process.standardInput = FileHandle.nullDevice
+        process.arguments = ["-c", "exec </dev/null >\"$0\" 2>&1; exec /bin/bash \"$1\" \"$2\" \"$3\" \"$4\"", logPath, script, action, kind, String(port)]
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do { try process.run() } catch { continuation.resume(throwing: error) }
         }
-        try? log.close()
         guard status == 0 else {
             let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             throw ScriptFailed(description: "scratch.sh \(action) \(kind) \(port) failed: \(text)")

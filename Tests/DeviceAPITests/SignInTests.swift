@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import SensormineAuth
 import SensormineCore
 import Testing
@@ -24,6 +25,10 @@ struct SignInTests {
     func bootstrapAdmin() async throws {
         let configuration = try DeviceAPITestApp.configuration()
         let password = try #require(configuration.bootstrapAdminPassword, "make test sets SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD")
+        var logger = Logger(label: "migrate")
+        logger.logLevel = .warning
+        try await DeviceAPIService.migrate(configuration, logger: logger)
+        try await DeviceAPIService.migrate(configuration, logger: logger)  // idempotent
         let app = try await DeviceAPITestApp.make()
         try await app.test(.live) { client in
             let response = try await signIn(client, #"{"grant_type":"password","username":"\#(configuration.bootstrapAdminEmail)","password":"\#(password)"}"#)
