@@ -129,9 +129,6 @@ public final class RedisClient: Sendable {
         }
     }
 
-    /// Connections leased and idle right now.
-    public var poolCounts: (inUse: Int, idle: Int) { self.pool.counts }
-
     /// Closes idle connections and stops the executor.
     public func shutdown() async {
         self.pool.shutdown()

@@ -117,9 +117,6 @@ public final class PostgresClient: Sendable {
         _ = try await self.query("SELECT 1")
     }
 
-    /// Connections leased and idle right now.
-    public var poolCounts: (inUse: Int, idle: Int) { self.pool.counts }
-
     /// Closes idle connections and stops the executor's threads.
     public func shutdown() async {
         self.pool.shutdown()

@@ -103,6 +103,8 @@ struct ProxyController: Sendable {
         }
     }
 
+    static let apiKey = HTTPField.Name("X-API-Key")!
+
     static func connectionNamed(_ value: String?) -> Set<String> {
         Set((value ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
     }
@@ -119,7 +121,7 @@ struct ProxyController: Sendable {
                 throw APIError.unauthorized(error.reason)
             }
         }
-        if request.headers[HTTPField.Name("X-API-Key")!] != nil {
+        if request.headers[Self.apiKey] != nil {
             throw APIError.unauthorized("this API key is not valid")
         }
         throw APIError.unauthorized("credentials are required: Authorization: Bearer <token> or X-API-Key")

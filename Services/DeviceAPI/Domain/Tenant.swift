@@ -111,9 +111,9 @@ enum TenantError: Error, Equatable {
 struct TenantPolicy {
     static let maximumDepth = 5
 
-    /// Checks a creation request against the caller and the parent it names (already fetched
-    /// under the caller's visibility).
-    static func checkCreate(_ request: CreateTenantRequest, parent: Tenant?, parentDepth: Int, caller: CallerIdentity) throws(TenantError) {
+    /// Checks a creation request against the caller and the depth of the parent it names (already
+    /// fetched under the caller's visibility).
+    static func checkCreate(_ request: CreateTenantRequest, parentDepth: Int, caller: CallerIdentity) throws(TenantError) {
         var errors = request.settings?.validationErrors() ?? []
         let name = request.name.trimmingCharacters(in: .whitespacesAndNewlines)
         if name.isEmpty || name.count > 200 { errors.append(.init(pointer: "/name", detail: "must be 1–200 characters")) }

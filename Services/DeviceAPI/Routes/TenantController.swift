@@ -24,7 +24,7 @@ struct TenantController: Sendable {
                 guard let found = try await self.repository.find(parentID, caller: caller) else { throw TenantError.notFound(parentID) }
                 parent = found
             }
-            try TenantPolicy.checkCreate(body, parent: parent?.tenant, parentDepth: parent?.depth ?? 0, caller: caller)
+            try TenantPolicy.checkCreate(body, parentDepth: parent?.depth ?? 0, caller: caller)
             let tenant = try await self.repository.insert(
                 name: body.name.trimmingCharacters(in: .whitespacesAndNewlines), kind: body.kind, parent: parent,
                 settings: body.settings ?? TenantSettings(), caller: caller
