@@ -41,6 +41,7 @@ test: up
 
 bench: up
 	swift build -c release --product SensormineBench
+	swift build -c release --product ApiGateway
 	$$(swift build -c release --show-bin-path)/SensormineBench
 
 clean: down

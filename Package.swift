@@ -82,13 +82,14 @@ let package = Package(
         // Typed settings and readiness checks for each client, so services wire them in one line.
         .target(
             name: "SensormineClients",
-            dependencies: ["SensormineCore", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl", logging],
+            dependencies: ["SensormineCore", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl", logging, metrics, nioConcurrency, serviceLifecycle],
             path: "Libraries/SensormineClients", swiftSettings: swiftSettings
         ),
 
         .executableTarget(
             name: "SensormineBench",
-            dependencies: ["SensormineClients", "SensormineCore", logging, hummingbird, serviceLifecycle],
+            dependencies: ["SensormineClients", "SensormineCore", "SensormineAuth", "ClientRuntime", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl",
+                           logging, hummingbird, serviceLifecycle],
             path: "Benchmarks/SensormineBench", swiftSettings: swiftSettings
         ),
 
@@ -107,12 +108,15 @@ let package = Package(
         ),
         .testTarget(
             name: "DeviceAPITests",
-            dependencies: ["DeviceAPI", "SensormineCore", "LibPQ", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["DeviceAPI", "SensormineCore", "SensormineClients", "SensormineAuth", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "ClientRuntime",
+                           nioConcurrency, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ApiGatewayTests",
-            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", hummingbird, nioConcurrency,
+            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", hummingbird, nioConcurrency,
+                           .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "CryptoExtras", package: "swift-crypto"),
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
@@ -124,7 +128,8 @@ let package = Package(
     ] + serviceNames.map { name in
         .executableTarget(
             name: name,
-            dependencies: ["SensormineCore", "SensormineClients", "SensormineAuth", hummingbird, logging],
+            dependencies: ["SensormineCore", "SensormineClients", "SensormineAuth", "ClientRuntime", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl",
+                           hummingbird, logging, metrics, serviceLifecycle],
             path: "Services/\(name)",
             swiftSettings: swiftSettings
         )

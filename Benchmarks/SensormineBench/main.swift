@@ -7,6 +7,8 @@ import LibPQ
 import Logging
 import Mosquitto
 import RdKafka
+import SensormineAuth
+import SensormineCore
 import ServiceLifecycle
 
 // Prints one throughput figure per client module against the local stack (`make bench`).
@@ -207,5 +209,85 @@ do {
     await client.shutdown()
 } catch {
     print("http: \(error)")
+}
+
+// ApiGateway: the same trivial route straight and through the release gateway binary (JWT
+// verification, the Redis rate-limit script, header rewriting, the upstream hop), in one run.
+do {
+    func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+    func run(_ client: HTTPClient, url: String, headers: [(name: String, value: String)], concurrency: Int, perWorker: Int) async throws -> (count: Int, seconds: Double, p50: Double, p99: Double) {
+        var latencies: [Double] = []
+        latencies.reserveCapacity(concurrency * perWorker)
+        let result = try await measure {
+            latencies = try await withThrowingTaskGroup(of: [Double].self) { workers in
+                for _ in 0..<concurrency {
+                    workers.addTask {
+                        var own: [Double] = []
+                        own.reserveCapacity(perWorker)
+                        for _ in 0..<perWorker {
+                            let start = ContinuousClock.now
+                            let response = try await client.get(url, headers: headers)
+                            guard response.status == 200 else { throw BenchError(description: "\(url) answered \(response.status)") }
+                            let elapsed = ContinuousClock.now - start
+                            own.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+                        }
+                        return own
+                    }
+                }
+                return try await workers.reduce(into: []) { $0 += $1 }
+            }
+            return concurrency * perWorker
+        }
+        latencies.sort()
+        return (result.count, result.seconds, percentile(latencies, 0.5), percentile(latencies, 0.99))
+    }
+
+    let router = Router()
+    router.get("/api/v1/bench") { _, _ in "ok" }
+    let (ports, continuation) = AsyncStream<Int>.makeStream()
+    var serverLogger = Logger(label: "bench-upstream")
+    serverLogger.logLevel = .critical
+    let upstream = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                               onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: serverLogger)
+    let client = HTTPClient(configuration: .init(maximumConcurrentRequests: 32))
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await upstream.run() }
+        defer { group.cancelAll() }
+        var iterator = ports.makeAsyncIterator()
+        let upstreamPort = await iterator.next() ?? 0
+        let gatewayPort = 18480
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ApiGateway")
+        let process = Process()
+        process.executableURL = binary
+        var environment = ProcessInfo.processInfo.environment
+        environment["SENSORMINE_HTTP_PORT"] = String(gatewayPort)
+        environment["SENSORMINE_GATEWAY_ROUTES"] = "/api/v1/bench=http://127.0.0.1:\(upstreamPort)"
+        environment["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "1000000"
+        environment["SENSORMINE_GATEWAY_RATE_BURST"] = "10000000"
+        environment["SENSORMINE_LOG_LEVEL"] = "warning"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { process.terminate() }
+        let base = "http://127.0.0.1:\(gatewayPort)"
+        var ready = false
+        for _ in 0..<200 where !ready {
+            ready = (try? await client.get(base + "/health/ready"))?.status == 200
+            if !ready { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        guard ready else { throw BenchError(description: "the gateway did not become ready") }
+        let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: ProcessInfo.processInfo.environment)))
+        let token = try await tokens.issue(for: CallerIdentity(subject: "bench", tenantID: UUID(), roles: [.viewer])).token
+        let bearer = [(name: "Authorization", value: "Bearer \(token)")]
+        _ = try await run(client, url: base + "/api/v1/bench", headers: bearer, concurrency: 4, perWorker: 100)  // warm-up
+        let direct = try await run(client, url: "http://127.0.0.1:\(upstreamPort)/api/v1/bench", headers: [], concurrency: 16, perWorker: 1_000)
+        let through = try await run(client, url: base + "/api/v1/bench", headers: bearer, concurrency: 16, perWorker: 1_000)
+        report("upstream route, direct (16 concurrent)", "req/s", (direct.count, direct.seconds), String(format: "p50 %.2f ms, p99 %.2f ms", direct.p50, direct.p99))
+        report("through ApiGateway (16 concurrent)", "req/s", (through.count, through.seconds),
+               String(format: "p50 %.2f ms, p99 %.2f ms; JWT + Redis rate limit + proxy hop", through.p50, through.p99))
+    }
+    await client.shutdown()
+} catch {
+    print("gateway: \(error)")
 }
 print(String(repeating: "-", count: 100))

@@ -2,10 +2,65 @@ import Foundation
 import JWTKit
 import SensormineCore
 
+/// The asymmetric key the platform signs access tokens with in production.
+public struct SigningKey: Sendable, Equatable {
+    /// The JWS algorithm.
+    public enum Algorithm: String, Sendable { case es256 = "ES256", rs256 = "RS256" }
+    /// ES256 (P-256) or RS256.
+    public var algorithm: Algorithm
+    /// The private key, PEM; secret.
+    public var pem: String
+    /// The `kid` published in the JWKS and stamped on every token.
+    public var keyID: String
+
+    /// Recognises the key type from the PEM.
+    /// - Throws: ``ConfigurationError`` naming `key` when it is neither a P-256 nor an RSA private key.
+    public init(pem: String, keyID: String, key: String) throws {
+        self.pem = pem
+        self.keyID = keyID
+        if (try? ES256PrivateKey(pem: pem)) != nil {
+            self.algorithm = .es256
+        } else if let rsa = try? Insecure.RSA.PrivateKey(pem: pem), (try? rsa.publicKey.getKeyPrimitives()) != nil {
+            self.algorithm = .rs256
+        } else {
+            throw ConfigurationError(key: key, problem: "is neither a P-256 (ES256) nor an RSA (RS256) private key in PEM form")
+        }
+    }
+}
+
+/// An external OpenID Connect issuer (Keycloak, Entra ID, …) whose tokens the gateway accepts.
+public struct ExternalIssuer: Sendable, Equatable {
+    /// The `iss` its tokens carry.
+    public var issuer: String
+    /// Where its signing keys are published.
+    public var jwksURL: String
+    /// The `aud` its tokens must carry.
+    public var audience: String
+    /// Claim holding the Sensormine tenant id (dotted path).
+    public var tenantClaim: String
+    /// Claim holding the role names (dotted path, e.g. `realm_access.roles` for Keycloak).
+    public var rolesClaim: String
+
+    /// Creates the settings.
+    public init(issuer: String, jwksURL: String, audience: String, tenantClaim: String = "tid", rolesClaim: String = "roles") {
+        self.issuer = issuer
+        self.jwksURL = jwksURL
+        self.audience = audience
+        self.tenantClaim = tenantClaim
+        self.rolesClaim = rolesClaim
+    }
+}
+
 /// Settings of the access tokens the platform issues and accepts.
 public struct TokenSettings: Sendable {
     /// HS256 signing secret (development); at least 32 bytes.
-    public var hs256Secret: String
+    public var hs256Secret: String?
+    /// The asymmetric signing key (production); when set, tokens are signed with it.
+    public var signingKey: SigningKey?
+    /// Where a verifier that holds no signing key fetches the platform's public keys.
+    public var jwksURL: String?
+    /// An external OIDC issuer whose tokens are accepted too.
+    public var externalIssuer: ExternalIssuer?
     /// The `iss` claim issued and required.
     public var issuer: String
     /// The `aud` claim issued and required.
@@ -14,36 +69,68 @@ public struct TokenSettings: Sendable {
     public var accessTokenLifetime: Duration
 
     /// Creates settings.
-    public init(hs256Secret: String, issuer: String = "sensormine", audience: String = "sensormine-api", accessTokenLifetime: Duration = .seconds(900)) {
+    public init(hs256Secret: String? = nil, signingKey: SigningKey? = nil, jwksURL: String? = nil, externalIssuer: ExternalIssuer? = nil,
+                issuer: String = "sensormine", audience: String = "sensormine-api", accessTokenLifetime: Duration = .seconds(900)) {
         self.hs256Secret = hs256Secret
+        self.signingKey = signingKey
+        self.jwksURL = jwksURL
+        self.externalIssuer = externalIssuer
         self.issuer = issuer
         self.audience = audience
         self.accessTokenLifetime = accessTokenLifetime
     }
 
-    /// Reads `SENSORMINE_JWT_HS256_SECRET` (required, secret, ≥ 32 bytes), `SENSORMINE_JWT_ISSUER`
-    /// (default sensormine), `SENSORMINE_JWT_AUDIENCE` (default sensormine-api) and
-    /// `SENSORMINE_JWT_ACCESS_TTL` (default 15m).
+    /// Reads the keys listed in ``help``; at least one of the HS256 secret, a private key or a
+    /// JWKS URL is required.
     /// - Throws: ``ConfigurationError``.
     public init(reader: ConfigReader) throws {
-        let secret = try reader.secret("SENSORMINE_JWT_HS256_SECRET")
-        guard secret.utf8.count >= 32 else {
+        let secret = reader.optionalString("SENSORMINE_JWT_HS256_SECRET")
+        if let secret, secret.utf8.count < 32 {
             throw ConfigurationError(key: "SENSORMINE_JWT_HS256_SECRET", problem: "must be at least 32 bytes")
         }
+        var pem = reader.optionalString("SENSORMINE_JWT_PRIVATE_KEY")
+        var pemKey = "SENSORMINE_JWT_PRIVATE_KEY"
+        if pem == nil, let path = reader.optionalString("SENSORMINE_JWT_PRIVATE_KEY_FILE") {
+            pemKey = "SENSORMINE_JWT_PRIVATE_KEY_FILE"
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigurationError(key: pemKey, problem: "cannot read \(path)")
+            }
+            pem = text
+        }
+        let signingKey = try pem.map { try SigningKey(pem: $0, keyID: try reader.string("SENSORMINE_JWT_KEY_ID", default: "sensormine-1"), key: pemKey) }
+        let jwksURL = reader.optionalString("SENSORMINE_JWT_JWKS_URL")
+        guard secret != nil || signingKey != nil || jwksURL != nil else {
+            throw ConfigurationError(key: "SENSORMINE_JWT_HS256_SECRET",
+                                     problem: "is required unless SENSORMINE_JWT_PRIVATE_KEY(_FILE) or SENSORMINE_JWT_JWKS_URL is set")
+        }
+        let audience = try reader.string("SENSORMINE_JWT_AUDIENCE", default: "sensormine-api")
+        var external: ExternalIssuer?
+        if let issuer = reader.optionalString("SENSORMINE_OIDC_ISSUER") {
+            external = ExternalIssuer(
+                issuer: issuer, jwksURL: try reader.string("SENSORMINE_OIDC_JWKS_URL"),
+                audience: try reader.string("SENSORMINE_OIDC_AUDIENCE", default: audience),
+                tenantClaim: try reader.string("SENSORMINE_OIDC_TENANT_CLAIM", default: "tid"),
+                rolesClaim: try reader.string("SENSORMINE_OIDC_ROLES_CLAIM", default: "roles"))
+        }
         self.init(
-            hs256Secret: secret,
-            issuer: try reader.string("SENSORMINE_JWT_ISSUER", default: "sensormine"),
-            audience: try reader.string("SENSORMINE_JWT_AUDIENCE", default: "sensormine-api"),
+            hs256Secret: secret, signingKey: signingKey, jwksURL: jwksURL, externalIssuer: external,
+            issuer: try reader.string("SENSORMINE_JWT_ISSUER", default: "sensormine"), audience: audience,
             accessTokenLifetime: try reader.duration("SENSORMINE_JWT_ACCESS_TTL", default: .seconds(900))
         )
     }
 
     /// The `--help` lines for these keys.
     public static let help = """
-          SENSORMINE_JWT_HS256_SECRET   access-token signing secret (required, secret, at least 32 bytes)
+          SENSORMINE_JWT_HS256_SECRET   HS256 secret, at least 32 bytes (development; secret)
+          SENSORMINE_JWT_PRIVATE_KEY / _FILE  ES256 or RS256 private key, PEM (production; secret)
+          SENSORMINE_JWT_KEY_ID         kid of that key (default sensormine-1)
+          SENSORMINE_JWT_JWKS_URL       where a verifier fetches the platform's public keys
           SENSORMINE_JWT_ISSUER         iss claim (default sensormine)
           SENSORMINE_JWT_AUDIENCE       aud claim (default sensormine-api)
           SENSORMINE_JWT_ACCESS_TTL     access-token lifetime (default 15m)
+          SENSORMINE_OIDC_ISSUER / _JWKS_URL  an external OIDC issuer accepted too (optional)
+          SENSORMINE_OIDC_AUDIENCE / _TENANT_CLAIM / _ROLES_CLAIM  its aud, tenant and roles claims
+                                        (defaults: the JWT audience, tid, roles; dotted paths allowed)
         """
 }
 
@@ -55,6 +142,8 @@ public struct AccessTokenClaims: JWTPayload, Equatable {
     public var tid: String
     /// Role names.
     public var roles: [String]
+    /// The tenant's plan at issue time (rate limits follow it).
+    public var plan: String?
     /// Issuer.
     public var iss: IssuerClaim
     /// Audience.
@@ -76,17 +165,61 @@ public struct TokenRejected: Error, Equatable, CustomStringConvertible {
     public var description: String { self.reason }
 }
 
-/// Signs and verifies access tokens (HS256 here; ES256/RS256 and external OIDC issuers plug in
-/// as further keys of the same collection).
+/// Signs and verifies access tokens: HS256 in development, ES256 or RS256 with a published JWKS
+/// in production, and tokens of one external OIDC issuer mapped onto Sensormine identities.
 public struct AccessTokens: Sendable {
-    private let keys: JWTKeyCollection
+    private let platformKeys: JWTKeyCollection
+    private let externalKeys: JWTKeyCollection
     private let settings: TokenSettings
 
     /// Creates the signer/verifier.
-    public init(settings: TokenSettings) async {
+    /// - Throws: when a configured key does not parse (``TokenSettings`` checked it already).
+    public init(settings: TokenSettings) async throws {
         self.settings = settings
-        self.keys = JWTKeyCollection()
-        await self.keys.add(hmac: HMACKey(from: settings.hs256Secret), digestAlgorithm: .sha256)
+        self.platformKeys = JWTKeyCollection()
+        self.externalKeys = JWTKeyCollection()
+        if let secret = settings.hs256Secret {
+            await self.platformKeys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: settings.signingKey == nil ? nil : "hs256")
+        }
+        if let key = settings.signingKey {
+            switch key.algorithm {
+            case .es256: await self.platformKeys.add(ecdsa: try ES256PrivateKey(pem: key.pem), kid: JWKIdentifier(string: key.keyID))
+            case .rs256: await self.platformKeys.add(rsa: try Insecure.RSA.PrivateKey(pem: key.pem), digestAlgorithm: .sha256, kid: JWKIdentifier(string: key.keyID))
+            }
+        }
+    }
+
+    /// The public half of the signing key as a JWKS document (`{"keys":[]}` with HS256 only).
+    public func jwks() throws -> String {
+        guard let key = self.settings.signingKey else { return #"{"keys":[]}"# }
+        var jwk: [String: String] = ["kid": key.keyID, "use": "sig", "alg": key.algorithm.rawValue]
+        switch key.algorithm {
+        case .es256:
+            guard let parameters = try ES256PrivateKey(pem: key.pem).publicKey.parameters else { return #"{"keys":[]}"# }
+            jwk.merge(["kty": "EC", "crv": "P-256", "x": parameters.x, "y": parameters.y]) { $1 }
+        case .rs256:
+            let primitives = try Insecure.RSA.PrivateKey(pem: key.pem).publicKey.getKeyPrimitives()
+            jwk.merge(["kty": "RSA", "n": Self.base64URL(primitives.modulus), "e": Self.base64URL(primitives.publicExponent)]) { $1 }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(["keys": [jwk]]), as: UTF8.self)
+    }
+
+    private static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Adds the platform's public keys fetched from ``TokenSettings/jwksURL``.
+    /// - Throws: when the document is not a JWKS.
+    public func addPlatformKeys(jwks json: String) async throws {
+        try await self.platformKeys.add(jwksJSON: json)
+    }
+
+    /// Adds the external issuer's keys fetched from its JWKS URL.
+    /// - Throws: when the document is not a JWKS.
+    public func addExternalKeys(jwks json: String) async throws {
+        try await self.externalKeys.add(jwksJSON: json)
     }
 
     /// Issues an access token for `identity`.
@@ -95,19 +228,29 @@ public struct AccessTokens: Sendable {
         let lifetime = Int(self.settings.accessTokenLifetime.components.seconds)
         let claims = AccessTokenClaims(
             sub: SubjectClaim(value: identity.subject), tid: identity.tenantID.uuidString.lowercased(),
-            roles: identity.roles.map(\.rawValue).sorted(), iss: IssuerClaim(value: self.settings.issuer),
+            roles: identity.roles.map(\.rawValue).sorted(), plan: identity.plan, iss: IssuerClaim(value: self.settings.issuer),
             aud: AudienceClaim(value: [self.settings.audience]), iat: IssuedAtClaim(value: now),
             exp: ExpirationClaim(value: now.addingTimeInterval(TimeInterval(lifetime)))
         )
-        return (try await self.keys.sign(claims), lifetime)
+        let kid = self.settings.signingKey.map { JWKIdentifier(string: $0.keyID) }
+        return (try await self.platformKeys.sign(claims, kid: kid), lifetime)
     }
 
     /// Verifies signature, algorithm, expiry, issuer and audience, and returns the caller.
     /// - Throws: ``TokenRejected`` naming what was wrong.
     public func verify(_ token: String) async throws(TokenRejected) -> CallerIdentity {
+        let issuer: String?
+        do {
+            issuer = try await self.platformKeys.unverified(token, as: IssuerOnly.self).iss?.value
+        } catch {
+            throw TokenRejected(reason: "the token is malformed or its signature is invalid")
+        }
+        if let external = self.settings.externalIssuer, issuer == external.issuer {
+            return try await self.verifyExternal(token, external)
+        }
         let claims: AccessTokenClaims
         do {
-            claims = try await self.keys.verify(token, as: AccessTokenClaims.self)
+            claims = try await self.platformKeys.verify(token, as: AccessTokenClaims.self)
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
             throw TokenRejected(reason: "the token has expired")
         } catch {
@@ -115,13 +258,126 @@ public struct AccessTokens: Sendable {
         }
         guard claims.iss.value == self.settings.issuer else { throw TokenRejected(reason: "the token was issued by someone else") }
         guard claims.aud.value.contains(self.settings.audience) else { throw TokenRejected(reason: "the token is meant for another audience") }
-        guard let tenant = UUID(uuidString: claims.tid) else { throw TokenRejected(reason: "the token names no valid tenant") }
-        var roles: Set<Role> = []
-        for name in claims.roles {
-            guard let role = Role(rawValue: name) else { throw TokenRejected(reason: "the token carries an unknown role") }
-            roles.insert(role)
+        return try Self.identity(subject: claims.sub.value, tenant: claims.tid, roleNames: claims.roles, ignoreUnknownRoles: false, plan: claims.plan)
+    }
+
+    private func verifyExternal(_ token: String, _ external: ExternalIssuer) async throws(TokenRejected) -> CallerIdentity {
+        let claims: ExternalClaims
+        do {
+            claims = try await self.externalKeys.verify(token, as: ExternalClaims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw TokenRejected(reason: "the token has expired")
+        } catch {
+            throw TokenRejected(reason: "the token is malformed or its signature is invalid")
         }
-        guard !roles.isEmpty else { throw TokenRejected(reason: "the token carries no role") }
-        return CallerIdentity(subject: claims.sub.value, tenantID: tenant, roles: roles)
+        guard claims.audiences.contains(external.audience) else { throw TokenRejected(reason: "the token is meant for another audience") }
+        guard let subject = claims.raw["sub"]?.string else { throw TokenRejected(reason: "the token names no subject") }
+        guard let tenant = claims.raw.path(external.tenantClaim)?.string else { throw TokenRejected(reason: "the token names no valid tenant") }
+        let roles = claims.raw.path(external.rolesClaim)?.strings ?? []
+        return try Self.identity(subject: subject, tenant: tenant, roleNames: roles, ignoreUnknownRoles: true, plan: nil)
+    }
+
+    /// The identity from verified claims; an external issuer's other roles (offline_access, …)
+    /// are ignored, ours must all be known.
+    private static func identity(subject: String, tenant: String, roleNames: [String], ignoreUnknownRoles: Bool, plan: String?) throws(TokenRejected) -> CallerIdentity {
+        guard let tenantID = UUID(uuidString: tenant) else { throw TokenRejected(reason: "the token names no valid tenant") }
+        var roles: Set<Role> = []
+        for name in roleNames {
+            if let role = Role(rawValue: name) {
+                roles.insert(role)
+            } else if !ignoreUnknownRoles {
+                throw TokenRejected(reason: "the token carries an unknown role")
+            }
+        }
+        guard !roles.isEmpty else { throw TokenRejected(reason: "the token carries no Sensormine role") }
+        guard !roles.contains(.device) else { throw TokenRejected(reason: "the token carries a device role; devices use API keys") }
+        return CallerIdentity(subject: subject, tenantID: tenantID, roles: roles, plan: plan)
+    }
+}
+
+/// Only the issuer, read before verification to choose the key set.
+private struct IssuerOnly: JWTPayload {
+    var iss: IssuerClaim?
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// An external issuer's claims, kept whole so the tenant and roles claims can be configured.
+private struct ExternalClaims: JWTPayload {
+    var exp: ExpirationClaim
+    var raw: JSONValue
+
+    var audiences: [String] {
+        switch self.raw["aud"] {
+        case .string(let one)?: [one]
+        case .array(let many)?: many.compactMap(\.string)
+        default: []
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case exp }
+
+    init(from decoder: any Decoder) throws {
+        self.exp = try decoder.container(keyedBy: CodingKeys.self).decode(ExpirationClaim.self, forKey: .exp)
+        self.raw = try JSONValue(from: decoder)
+    }
+
+    func encode(to encoder: any Encoder) throws { try self.raw.encode(to: encoder) }
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try self.exp.verifyNotExpired()
+    }
+}
+
+/// Any JSON value, for claims whose shape is configured rather than known.
+enum JSONValue: Codable, Sendable, Equatable {
+    case string(String), number(Double), bool(Bool), array([JSONValue]), object([String: JSONValue]), null
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        case .null: try container.encodeNil()
+        }
+    }
+
+    subscript(key: String) -> JSONValue? {
+        if case .object(let object) = self { return object[key] }
+        return nil
+    }
+
+    /// The value at a dotted path such as `realm_access.roles`.
+    func path(_ dotted: String) -> JSONValue? {
+        dotted.split(separator: ".").reduce(Optional(self)) { value, key in value?[String(key)] }
+    }
+
+    var string: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    var strings: [String]? {
+        if case .array(let values) = self { return values.compactMap(\.string) }
+        return nil
     }
 }

@@ -101,15 +101,18 @@ public struct TopicNames: Sendable, Equatable {
 
 extension MQTTClient.Configuration {
     /// Reads `SENSORMINE_MQTT_HOST` (required), `SENSORMINE_MQTT_PORT` (default 1883),
-    /// `SENSORMINE_MQTT_USERNAME` and `SENSORMINE_MQTT_PASSWORD` (secret).
+    /// `SENSORMINE_MQTT_USERNAME` and `SENSORMINE_MQTT_PASSWORD` (secret); with `account`
+    /// "ADMIN", the dynamic-security admin's `SENSORMINE_MQTT_ADMIN_USERNAME` and
+    /// `SENSORMINE_MQTT_ADMIN_PASSWORD`, both required.
     /// - Throws: ``ConfigurationError``.
-    public init(reader: ConfigReader, clientID: String) throws {
+    public init(reader: ConfigReader, clientID: String, account: String? = nil) throws {
+        let prefix = account.map { "SENSORMINE_MQTT_\($0)" } ?? "SENSORMINE_MQTT"
         self.init(
             host: try reader.string("SENSORMINE_MQTT_HOST"),
             port: try reader.port("SENSORMINE_MQTT_PORT", default: 1883),
             clientID: clientID,
-            username: reader.optionalString("SENSORMINE_MQTT_USERNAME"),
-            password: reader.optionalString("SENSORMINE_MQTT_PASSWORD")
+            username: account == nil ? reader.optionalString("\(prefix)_USERNAME") : try reader.string("\(prefix)_USERNAME"),
+            password: account == nil ? reader.optionalString("\(prefix)_PASSWORD") : try reader.secret("\(prefix)_PASSWORD")
         )
     }
 }

@@ -37,4 +37,10 @@ public enum ConfigurationHelp {
     public static func upstream(_ key: String, name: String) -> String {
         "  \(key.padding(toLength: max(29, key.count), withPad: " ", startingAt: 0)) base URL of the \(name) (required)"
     }
+    /// Keys read by the broker-admin settings (dynamic security).
+    public static let mqttAdmin = """
+          SENSORMINE_MQTT_HOST / _PORT  broker (required / default 1883)
+          SENSORMINE_MQTT_ADMIN_USERNAME  dynamic-security admin (required)
+          SENSORMINE_MQTT_ADMIN_PASSWORD  its password (required, secret)
+        """
 }

@@ -13,6 +13,8 @@ public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
     case `operator` = "operator"
     /// Reads only.
     case viewer = "viewer"
+    /// A device authenticated by an API key: sends telemetry, reads nothing.
+    case device = "device"
 
     private var rank: Int {
         switch self {
@@ -20,6 +22,7 @@ public enum Role: String, Sendable, Codable, CaseIterable, Comparable {
         case .tenantAdmin: 2
         case .operator: 1
         case .viewer: 0
+        case .device: -1
         }
     }
 
@@ -34,12 +37,15 @@ public struct CallerIdentity: Sendable, Equatable {
     public var tenantID: UUID
     /// Roles held in that tenant.
     public var roles: Set<Role>
+    /// The tenant's plan when the credential carries it (rate limits follow it).
+    public var plan: String?
 
     /// Creates an identity.
-    public init(subject: String, tenantID: UUID, roles: Set<Role>) {
+    public init(subject: String, tenantID: UUID, roles: Set<Role>, plan: String? = nil) {
         self.subject = subject
         self.tenantID = tenantID
         self.roles = roles
+        self.plan = plan
     }
 
     /// Whether the caller holds `role` or a stronger one.

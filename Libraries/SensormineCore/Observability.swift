@@ -38,6 +38,8 @@ public struct Observability: Sendable {
     public var logger: Logger
     /// The registry GET /metrics renders.
     public let registry: PrometheusCollectorRegistry
+    /// The routes the application serves and those its OpenAPI document describes.
+    public let routes = RouteInventory()
 
     /// Creates an observability bundle without touching global state (tests).
     public init(logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {

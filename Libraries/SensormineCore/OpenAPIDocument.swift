@@ -1,3 +1,4 @@
+import Synchronization
 /// Renders a service's OpenAPI 3.1 document: the standard operational paths and the problem
 /// schema every service shares, followed by the service's own paths.
 public enum OpenAPIDocument {
@@ -118,6 +119,7 @@ public enum OpenAPIDocument {
               schema: { type: string }
           securitySchemes:
             bearer: { type: http, scheme: bearer, bearerFormat: JWT }
+            apiKey: { type: apiKey, in: header, name: X-API-Key }
           responses:
             Problem:
               description: An RFC 9457 problem.
@@ -127,4 +129,45 @@ public enum OpenAPIDocument {
 
         """
     }
+}
+
+extension OpenAPIDocument {
+    /// The operations a rendered document describes, as `METHOD /path`.
+    public static func operations(in document: String) -> Set<String> {
+        var operations: Set<String> = []
+        var inPaths = false
+        var path: String?
+        for line in document.split(separator: "\n", omittingEmptySubsequences: true) {
+            if !line.hasPrefix(" ") { inPaths = line == "paths:"; path = nil; continue }
+            guard inPaths else { continue }
+            if line.hasPrefix("  /"), !line.hasPrefix("   ") {
+                path = String(line.dropFirst(2).prefix { $0 != ":" })
+            } else if let path, line.hasPrefix("    "), !line.hasPrefix("     ") {
+                let key = line.dropFirst(4).prefix { $0 != ":" }
+                if ["get", "post", "put", "patch", "delete"].contains(key) { operations.insert("\(key.uppercased()) \(path)") }
+            }
+        }
+        return operations
+    }
+}
+
+/// What an application serves next to what its OpenAPI document says, so a test (and the
+/// start-up log) can tell when the two drift apart.
+public final class RouteInventory: Sendable {
+    private let state = Mutex<(served: Set<String>, documented: Set<String>)>(([], []))
+
+    /// Creates an empty inventory.
+    public init() {}
+
+    /// Records both sides once the router is complete.
+    public func record(served: Set<String>, documented: Set<String>) {
+        self.state.withLock { $0 = (served, documented) }
+    }
+
+    /// Routes served but not documented.
+    public var undocumented: Set<String> { self.state.withLock { $0.served.subtracting($0.documented) } }
+    /// Operations documented but not served.
+    public var unserved: Set<String> { self.state.withLock { $0.documented.subtracting($0.served) } }
+    /// Every route served, as `METHOD /path`.
+    public var served: Set<String> { self.state.withLock { $0.served } }
 }

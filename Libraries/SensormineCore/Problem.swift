@@ -135,6 +135,8 @@ public struct ProblemMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return try error.response(from: request, context: context)
+        } catch let error as any ProblemConvertible {
+            return try error.apiError.response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             let status = error.status
             var detail: String?
@@ -152,4 +154,11 @@ public struct ProblemMiddleware: RouterMiddleware {
             return APIError.render(problem)
         }
     }
+}
+
+/// A domain error that knows its problem+json form, so routes can let it propagate: the domain
+/// stays free of HTTP and the mapping lives next to the error.
+public protocol ProblemConvertible: Error {
+    /// The problem to answer with.
+    var apiError: APIError { get }
 }

@@ -102,6 +102,12 @@ public struct ServiceApplicationBuilder {
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: ResponseBody(byteBuffer: ByteBuffer(string: document)))
         }
         routes(router)
+        let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" })
+        self.observability.routes.record(served: served, documented: OpenAPIDocument.operations(in: document))
+        let undocumented = self.observability.routes.undocumented.filter { !$0.contains("*") }
+        if !undocumented.isEmpty {
+            self.observability.logger.warning("routes missing from /openapi.yaml", metadata: ["routes": "\(undocumented.sorted())"])
+        }
         var app = Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(self.http.host, port: self.http.port), serverName: self.descriptor.name),

@@ -18,8 +18,12 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
     var routes: RoutingTable
     /// Prefixes served without authentication (the token endpoint).
     var publicPrefixes: [String]
-    /// Per-tenant limit.
+    /// Per-tenant limit when the tenant's plan has none of its own.
     var rateLimit: RateLimiter.Limit
+    /// Per-tenant limits by plan.
+    var planLimits: [String: RateLimiter.Limit]
+    /// Prefixes devices (API keys) may call; everything else is for users.
+    var devicePrefixes: [String]
     /// Largest request body forwarded.
     var maximumBodyBytes: Int
     /// Deadline for an upstream answer.
@@ -39,6 +43,9 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
             perSecond: try reader.int("SENSORMINE_GATEWAY_RATE_PER_SECOND", default: 100, range: 1...1_000_000),
             burst: try reader.int("SENSORMINE_GATEWAY_RATE_BURST", default: 200, range: 1...10_000_000)
         )
+        self.planLimits = try RateLimiter.Limit.parsePlans(
+            try reader.string("SENSORMINE_GATEWAY_PLAN_LIMITS", default: ""), key: "SENSORMINE_GATEWAY_PLAN_LIMITS")
+        self.devicePrefixes = try reader.list("SENSORMINE_GATEWAY_DEVICE_PREFIXES", default: ["/api/v1/ingest"])
         self.maximumBodyBytes = try reader.int("SENSORMINE_GATEWAY_MAX_BODY_BYTES", default: 1 << 20, range: 1...(64 << 20))
         self.upstreamTimeout = try reader.duration("SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT", default: .seconds(10))
         self.corsOrigin = reader.optionalString("SENSORMINE_GATEWAY_CORS_ORIGIN")

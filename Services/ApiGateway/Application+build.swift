@@ -5,8 +5,8 @@ import SensormineAuth
 import SensormineClients
 import SensormineCore
 
-/// ApiGateway: the single entry point. Authenticates once (JWT; API keys arrive with device
-/// credentials), applies per-tenant rate limits, and forwards /api/v1/… to the owning service.
+/// ApiGateway: the single entry point. Authenticates once (JWT for users, X-API-Key for devices),
+/// applies per-tenant rate limits by plan, and forwards /api/v1/… to the owning service.
 enum ApiGatewayService: SensormineService {
     static let descriptor = ServiceDescriptor(
         name: "ApiGateway",
@@ -22,6 +22,8 @@ enum ApiGatewayService: SensormineService {
           SENSORMINE_GATEWAY_ROUTES     /prefix=http://host:port[,…]: which service owns which path (required)
           SENSORMINE_GATEWAY_PUBLIC_PREFIXES  prefixes served without credentials (default /api/v1/auth/)
           SENSORMINE_GATEWAY_RATE_PER_SECOND / _RATE_BURST  per-tenant token bucket (default 100 / 200)
+          SENSORMINE_GATEWAY_PLAN_LIMITS      per-plan buckets, plan=perSecond/burst[,…] (e.g. free=10/20)
+          SENSORMINE_GATEWAY_DEVICE_PREFIXES  prefixes devices may call with X-API-Key (default /api/v1/ingest)
           SENSORMINE_GATEWAY_MAX_BODY_BYTES   largest request body (default 1048576)
           SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT deadline for an upstream answer (default 10s)
           SENSORMINE_GATEWAY_CORS_ORIGIN      origin allowed by CORS, or * (default: CORS off)
@@ -34,10 +36,15 @@ enum ApiGatewayService: SensormineService {
         let client = builder.addHTTPClient(configuration: HTTPClient.Configuration(
             timeout: configuration.upstreamTimeout, maximumRetries: 1, maximumConcurrentRequests: 64, name: "gateway-upstream"))
         builder.openAPIPaths = ApiGatewayOpenAPI.paths
+        let tokens = try await AccessTokens(settings: configuration.tokens)
+        let keySets = KeySetRefresher(tokens: tokens, settings: configuration.tokens, client: client, logger: observability.logger)
+        builder.services.append(keySets)
+        if !keySets.sources.isEmpty { builder.readinessChecks.append(keySets.readiness) }
         let proxy = ProxyController(
             routes: configuration.routes, publicPrefixes: configuration.publicPrefixes,
-            tokens: await AccessTokens(settings: configuration.tokens),
-            rateLimiter: RateLimiter(redis: redis, limit: configuration.rateLimit), client: client,
+            tokens: tokens,
+            apiKeys: APIKeyIndex(redis: redis), devicePrefixes: configuration.devicePrefixes,
+            rateLimiter: RateLimiter(redis: redis, defaultLimit: configuration.rateLimit, planLimits: configuration.planLimits), client: client,
             gatewayToken: configuration.gatewayToken, maximumBodyBytes: configuration.maximumBodyBytes,
             upstreamTimeout: configuration.upstreamTimeout
         )
@@ -64,9 +71,10 @@ enum ApiGatewayOpenAPI {
               - { name: path, in: path, required: true, schema: { type: string }, description: Any path a service owns (see SENSORMINE_GATEWAY_ROUTES). }
             get: &forwarded
               summary: Forwarded to the owning service after authentication and rate limiting.
-              security: [{ bearer: [] }]
+              security: [{ bearer: [] }, { apiKey: [] }]
               responses:
                 '401': { $ref: '#/components/responses/Problem' }
+                '403': { $ref: '#/components/responses/Problem' }
                 '404': { $ref: '#/components/responses/Problem' }
                 '413': { $ref: '#/components/responses/Problem' }
                 '429': { $ref: '#/components/responses/Problem' }

@@ -1,11 +1,13 @@
+import ClientRuntime
 import Hummingbird
 import LibPQ
 import Logging
 import SensormineAuth
 import SensormineClients
 import SensormineCore
+import ServiceLifecycle
 
-/// DeviceAPI: the control plane (tenants so far; users, devices, credentials and assets follow),
+/// DeviceAPI: the control plane (tenants, users, devices, device types, credentials, assets),
 /// behind the identity the ApiGateway asserts.
 enum DeviceAPIService: MigratingService {
     static let descriptor = ServiceDescriptor(
@@ -24,7 +26,8 @@ enum DeviceAPIService: MigratingService {
         """,
         ConfigurationHelp.metadataDatabase,
         ConfigurationHelp.kafka,
-        ConfigurationHelp.mqtt,
+        ConfigurationHelp.redis,
+        ConfigurationHelp.mqttAdmin,
     ].joined(separator: "\n")
 
     /// DeviceAPI's tables, versioned; applied before the server starts and by `DeviceAPI migrate`.
@@ -43,7 +46,7 @@ enum DeviceAPIService: MigratingService {
         let hasher = PasswordHasher()
         let tenants = TenantRepository(database: database)
         let signIn = SignIn(users: UserRepository(tenants: tenants), tenants: tenants, hasher: hasher,
-                            tokens: await AccessTokens(settings: configuration.tokens), refreshTokenLifetime: configuration.refreshTokenLifetime)
+                            tokens: try await AccessTokens(settings: configuration.tokens), refreshTokenLifetime: configuration.refreshTokenLifetime)
         do {
             try await signIn.bootstrap(email: configuration.bootstrapAdminEmail, password: configuration.bootstrapAdminPassword, logger: logger)
         } catch {
@@ -58,25 +61,72 @@ enum DeviceAPIService: MigratingService {
     static func buildApplication(_ configuration: DeviceAPIConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let metadata = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)
-        _ = try builder.addKafkaProducer(configuration.kafka)
-        _ = try builder.addMQTT(configuration.mqtt)
+        let producer = try builder.addKafkaProducer(configuration.kafka)
+        let redis = builder.addRedis(configuration.redis)
+        let broker = try BrokerAccounts(configuration: configuration.brokerAdmin, logger: observability.logger)
+        builder.readinessChecks.append(broker.readiness)
+        builder.services.append(broker)
+        builder.services.append(OutboxRelay(database: metadata, producer: producer, logger: observability.logger))
         builder.openAPIPaths = DeviceAPIOpenAPI.paths
         builder.openAPISchemas = DeviceAPIOpenAPI.schemas
         let tenantRepository = TenantRepository(database: metadata)
         let userRepository = UserRepository(tenants: tenantRepository)
         let hasher = PasswordHasher()
         builder.services.append(ClosingService("password-hasher") { await hasher.shutdown() })
+        let tokens = try await AccessTokens(settings: configuration.tokens)
         let signIn = SignIn(users: userRepository, tenants: tenantRepository, hasher: hasher,
-                            tokens: await AccessTokens(settings: configuration.tokens), refreshTokenLifetime: configuration.refreshTokenLifetime)
+                            tokens: tokens, refreshTokenLifetime: configuration.refreshTokenLifetime)
+        let deviceRepository = DeviceRepository(tenants: tenantRepository, topics: configuration.kafka.topics)
+        let credentials = CredentialRepository(devices: deviceRepository, index: APIKeyIndex(redis: redis), broker: broker)
+        builder.services.append(APIKeyIndexRepair(credentials: credentials, logger: observability.logger))
+        let devices = DeviceController(devices: deviceRepository, credentials: credentials)
+        let deviceTypes = DeviceTypeController(devices: deviceRepository)
+        let assets = AssetController(assets: AssetRepository(tenants: tenantRepository, topics: configuration.kafka.topics))
         let tenants = TenantController(repository: tenantRepository)
         let users = UserController(users: userRepository, hasher: hasher)
         let auth = AuthController(signIn: signIn)
+        let jwks = try tokens.jwks()
         return builder.build { router in
             let api = router.group("/api/v1").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken))
             tenants.addRoutes(to: api.group("tenants"))
             users.addRoutes(to: api.group("tenants"))
+            devices.addRoutes(to: api.group("devices"))
+            deviceTypes.addRoutes(to: api.group("device-types"))
+            assets.addRoutes(to: api.group("assets"))
             let signInGroup = router.group("/api/v1/auth").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken, identityRequired: false))
             auth.addRoutes(to: signInGroup)
+            // Public keys are public: the gateway and other verifiers fetch them unauthenticated.
+            router.get("/.well-known/jwks.json") { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/jwk-set+json", .cacheControl: "max-age=300"],
+                         body: ResponseBody(byteBuffer: ByteBuffer(string: jwks)))
+            }
         }
+    }
+}
+
+/// Re-adds active API keys to the gateway's Redis index once at start-up, so a Redis that lost
+/// its data (no persistence, failover) is repaired by restarting DeviceAPI. Tombstones win.
+struct APIKeyIndexRepair: Service, CustomStringConvertible {
+    var description: String { "APIKeyIndexRepair" }
+    let credentials: CredentialRepository
+    let logger: Logger
+
+    func run() async throws {
+        let backoff = Backoff(base: .milliseconds(500), maximum: .seconds(30))
+        var attempt = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let keys = try await self.credentials.activeKeys()
+                try await self.credentials.index.restore(keys)
+                self.logger.info("api-key index checked", metadata: ["keys": "\(keys.count)"])
+                break
+            } catch {
+                attempt += 1
+                self.logger.warning("api-key index repair failed; retrying", metadata: [LogKey.error: "\(error)"])
+                let pause = backoff.delay(attempt: attempt)
+                _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+            }
+        }
+        try? await gracefulShutdown()
     }
 }

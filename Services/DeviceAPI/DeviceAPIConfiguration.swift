@@ -1,4 +1,5 @@
 import Foundation
+import Hiredis
 import LibPQ
 import Mosquitto
 import SensormineAuth
@@ -25,8 +26,10 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
     var metadataDatabase: PostgresClient.Configuration
     /// Kafka brokers and topic names.
     var kafka: KafkaSettings
-    /// The MQTT broker.
-    var mqtt: MQTTClient.Configuration
+    /// The MQTT broker's dynamic-security admin, for device accounts.
+    var brokerAdmin: MQTTClient.Configuration
+    /// Redis, where the gateway's API-key index lives.
+    var redis: RedisClient.Configuration
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: DeviceAPIService.descriptor.defaultPort)
@@ -38,6 +41,7 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
         self.bootstrapAdminPassword = reader.optionalString("SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD")
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
         self.kafka = try KafkaSettings(reader: reader)
-        self.mqtt = try MQTTClient.Configuration(reader: reader, clientID: "deviceapi-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8).lowercased())")
+        self.redis = try RedisClient.Configuration(reader: reader)
+        self.brokerAdmin = try MQTTClient.Configuration(reader: reader, clientID: "deviceapi-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8).lowercased())", account: "ADMIN")
     }
 }

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import NIOConcurrencyHelpers
 import SensormineAuth
+import SensormineClients
 import SensormineCore
 import Testing
 
@@ -92,7 +93,7 @@ struct GatewayTests {
 
     @Test("the verified identity is attached; spoofed identity and hop-by-hop headers are not forwarded")
     func forwardsIdentity() async throws {
-        let tokens = await AccessTokens(settings: tokenSettings)
+        let tokens = try await AccessTokens(settings: tokenSettings)
         let caller = CallerIdentity(subject: "user-1", tenantID: UUID(), roles: [.operator])
         let token = try await tokens.issue(for: caller).token
         try await GatewayTestApp.withEchoUpstream { port in
@@ -130,7 +131,7 @@ struct GatewayTests {
 
     @Test("forged, expired and foreign tokens are refused with 401")
     func tokenAttacks() async throws {
-        let tokens = await AccessTokens(settings: tokenSettings)
+        let tokens = try await AccessTokens(settings: tokenSettings)
         let caller = CallerIdentity(subject: "user-2", tenantID: UUID(), roles: [.tenantAdmin])
         let valid = try await tokens.issue(for: caller).token
         let parts = valid.split(separator: ".").map(String.init)
@@ -199,7 +200,7 @@ struct GatewayTests {
 
     @Test("a tenant past its rate limit gets 429 with Retry-After; other tenants are unaffected")
     func rateLimit() async throws {
-        let tokens = await AccessTokens(settings: tokenSettings)
+        let tokens = try await AccessTokens(settings: tokenSettings)
         let busy = try await tokens.issue(for: CallerIdentity(subject: "busy", tenantID: UUID(), roles: [.operator])).token
         let quiet = try await tokens.issue(for: CallerIdentity(subject: "quiet", tenantID: UUID(), roles: [.operator])).token
         try await GatewayTestApp.withEchoUpstream { port in
@@ -232,7 +233,7 @@ struct GatewayTests {
         deviceValues["SENSORMINE_HTTP_HOST"] = "127.0.0.1"
         let deviceAPI = try await DeviceAPIService.buildApplication(
             try DeviceAPIConfiguration(reader: ConfigReader(values: deviceValues)), observability: Observability(logger: GatewayTestApp.logger))
-        let tokens = await AccessTokens(settings: tokenSettings)
+        let tokens = try await AccessTokens(settings: tokenSettings)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await deviceAPI.run() }
             defer { group.cancelAll() }
@@ -260,6 +261,95 @@ struct GatewayTests {
                 #expect(try await client.execute(uri: "/api/v1/tenants/\(siteID)", method: .delete, headers: GatewayTestApp.bearer(viewer)).status == .forbidden)
                 #expect(try await client.execute(uri: "/api/v1/tenants/\(siteID)", method: .delete, headers: GatewayTestApp.bearer(orgAdmin)).status == .noContent)
                 #expect(try await client.execute(uri: "/api/v1/tenants/\(org.id)", method: .delete, headers: GatewayTestApp.bearer(admin)).status == .noContent)
+            }
+        }
+    }
+
+    @Test("a tenant's plan sizes its bucket: a free-plan tenant is limited sooner than an enterprise one")
+    func planLimits() async throws {
+        let tokens = try await AccessTokens(settings: tokenSettings)
+        let free = try await tokens.issue(for: CallerIdentity(subject: "f", tenantID: UUID(), roles: [.viewer], plan: "free")).token
+        let enterprise = try await tokens.issue(for: CallerIdentity(subject: "e", tenantID: UUID(), roles: [.viewer], plan: "enterprise")).token
+        try await GatewayTestApp.withEchoUpstream { port in
+            let configuration = try GatewayTestApp.configuration(routes: "/api/v1/echo=http://127.0.0.1:\(port)", [
+                "SENSORMINE_GATEWAY_PLAN_LIMITS": "free=1/3,enterprise=1000/2000",
+                "SENSORMINE_GATEWAY_RATE_PER_SECOND": "1", "SENSORMINE_GATEWAY_RATE_BURST": "5",
+            ])
+            try await GatewayTestApp.make(configuration).test(.live) { client in
+                func burst(_ token: String) async throws -> Int {
+                    try await withThrowingTaskGroup(of: Bool.self) { group in
+                        for _ in 0..<12 {
+                            group.addTask { try await client.execute(uri: "/api/v1/echo", method: .get, headers: GatewayTestApp.bearer(token)).status == .ok }
+                        }
+                        return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+                    }
+                }
+                let freeAllowed = try await burst(free)
+                let enterpriseAllowed = try await burst(enterprise)
+                #expect((3...4).contains(freeAllowed))
+                #expect(enterpriseAllowed == 12)
+            }
+        }
+        let invalid = #expect(throws: ConfigurationError.self) {
+            try GatewayTestApp.configuration(routes: "/api/v1/echo=http://127.0.0.1:1", ["SENSORMINE_GATEWAY_PLAN_LIMITS": "free=fast"])
+        }
+        #expect(invalid?.key == "SENSORMINE_GATEWAY_PLAN_LIMITS")
+    }
+
+    @Test("device API keys through the gateway: accepted on device routes only, refused the moment DeviceAPI revokes them")
+    func deviceKeys() async throws {
+        var deviceValues = GatewayTestApp.stack
+        deviceValues["SENSORMINE_HTTP_PORT"] = "18282"
+        deviceValues["SENSORMINE_HTTP_HOST"] = "127.0.0.1"
+        let deviceAPI = try await DeviceAPIService.buildApplication(
+            try DeviceAPIConfiguration(reader: ConfigReader(values: deviceValues)), observability: Observability(logger: GatewayTestApp.logger))
+        let tokens = try await AccessTokens(settings: tokenSettings)
+        try await GatewayTestApp.withEchoUpstream { port in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await deviceAPI.run() }
+                defer { group.cancelAll() }
+                let routes = "/api/v1/devices=http://127.0.0.1:18282,/api/v1/device-types=http://127.0.0.1:18282,/api/v1/tenants=http://127.0.0.1:18282,/api/v1/ingest=http://127.0.0.1:\(port)"
+                try await GatewayTestApp.make(try GatewayTestApp.configuration(routes: routes)).test(.live) { client in
+                    let admin = try await tokens.issue(for: CallerIdentity(subject: "root", tenantID: UUID(), roles: [.platformAdmin])).token
+                    var created: TestResponse?
+                    for _ in 0..<100 {
+                        let response = try await client.execute(uri: "/api/v1/tenants", method: .post, headers: GatewayTestApp.bearer(admin),
+                                                                body: ByteBuffer(string: #"{"name":"Keys \#(UUID().uuidString.prefix(8))","kind":"organisation","settings":{"plan":"free"}}"#))
+                        if response.status != .badGateway { created = response; break }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    let org = try DeviceAPITestSupport.decode(Tenant.self, try #require(created))
+                    let orgAdmin = GatewayTestApp.bearer(try await tokens.issue(for: CallerIdentity(subject: "a", tenantID: org.id, roles: [.tenantAdmin])).token)
+                    let type = try DeviceAPITestSupport.decode(DeviceType.self, try await client.execute(
+                        uri: "/api/v1/device-types", method: .post, headers: orgAdmin, body: ByteBuffer(string: #"{"name":"Rotor"}"#)))
+                    let device = try DeviceAPITestSupport.decode(Device.self, try await client.execute(
+                        uri: "/api/v1/devices", method: .post, headers: orgAdmin, body: ByteBuffer(string: #"{"name":"r-1","deviceTypeId":"\#(type.id)"}"#)))
+                    let issued = try DeviceAPITestSupport.decode(IssuedAPIKey.self, try await client.execute(
+                        uri: "/api/v1/devices/\(device.id)/api-keys", method: .post, headers: orgAdmin, body: ByteBuffer(string: "{}")))
+
+                    var keyed = HTTPFields()
+                    keyed[ProxyController.apiKey] = issued.key
+                    keyed[.contentType] = "application/json"
+                    let accepted = try await client.execute(uri: "/api/v1/ingest", method: .post, headers: keyed, body: ByteBuffer(string: "{}"))
+                    #expect(accepted.status == .ok)
+                    let seen = try GatewayTestApp.echo(accepted)
+                    #expect(seen["h:x-sensormine-subject"] == device.id.uuidString.lowercased())
+                    #expect(seen["h:x-sensormine-tenant"] == org.id.uuidString.lowercased())
+                    #expect(seen["h:x-sensormine-roles"] == "device")
+                    #expect(seen["h:x-api-key"] == nil)
+                    // A device key opens device routes only.
+                    #expect(try await client.execute(uri: "/api/v1/devices", method: .get, headers: keyed).status == .forbidden)
+                    var wrong = keyed
+                    wrong[ProxyController.apiKey] = issued.key + "x"
+                    #expect(try await client.execute(uri: "/api/v1/ingest", method: .post, headers: wrong, body: ByteBuffer(string: "{}")).status == .unauthorized)
+
+                    let revoke = try await client.execute(uri: "/api/v1/devices/\(device.id)/api-keys/\(issued.apiKey.id)", method: .delete, headers: orgAdmin)
+                    #expect(revoke.status == .noContent)
+                    let refused = try await client.execute(uri: "/api/v1/ingest", method: .post, headers: keyed, body: ByteBuffer(string: "{}"))
+                    #expect(refused.status == .unauthorized)
+                    #expect(refused.headers[.contentType] == "application/problem+json")
+                    _ = try await client.execute(uri: "/api/v1/devices/\(device.id)", method: .delete, headers: orgAdmin)
+                }
             }
         }
     }

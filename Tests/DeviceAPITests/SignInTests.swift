@@ -14,7 +14,7 @@ struct SignInTests {
     let platformAdmin = CallerIdentity(subject: "root", tenantID: UUID(), roles: [.platformAdmin])
 
     func tokens() async throws -> AccessTokens {
-        await AccessTokens(settings: try DeviceAPITestApp.configuration().tokens)
+        try await AccessTokens(settings: try DeviceAPITestApp.configuration().tokens)
     }
 
     func signIn(_ client: some TestClientProtocol, _ json: String) async throws -> TestResponse {

@@ -1,4 +1,6 @@
+import Foundation
 import Hiredis
+import SensormineCore
 
 /// Per-tenant token buckets in Redis, decided atomically by one Lua script using the server's
 /// clock, so every gateway replica shares the same buckets.
@@ -42,17 +44,43 @@ struct RateLimiter: Sendable {
     )
 
     let redis: RedisClient
-    let limit: Limit
+    /// The limit of tenants whose plan has none of its own.
+    let defaultLimit: Limit
+    /// Limits by plan name.
+    let planLimits: [String: Limit]
 
-    /// Takes one token from `tenant`'s bucket.
+    /// The limit that applies to a tenant on `plan`.
+    func limit(plan: String?) -> Limit {
+        plan.flatMap { self.planLimits[$0] } ?? self.defaultLimit
+    }
+
+    /// Takes one token from `tenant`'s bucket, sized by its plan.
     /// - Throws: `ClientError` when Redis is unreachable.
-    func take(tenant: String) async throws -> Decision {
+    func take(tenant: String, plan: String?) async throws -> Decision {
+        let limit = self.limit(plan: plan)
         let reply = try await self.redis.eval(Self.script, keys: ["sensormine:ratelimit:\(tenant)"],
-                                              arguments: [String(self.limit.perSecond), String(self.limit.burst)])
+                                              arguments: [String(limit.perSecond), String(limit.burst)])
         guard case .array(let values) = reply, values.count == 3 else {
             return Decision(allowed: true, retryAfterSeconds: 0, remaining: 0)
         }
         let waitMilliseconds = values[1].int ?? 0
         return Decision(allowed: values[0].int == 1, retryAfterSeconds: max(1, (waitMilliseconds + 999) / 1000), remaining: values[2].int ?? 0)
+    }
+}
+
+extension RateLimiter.Limit {
+    /// Parses `plan=perSecond/burst[,…]`, e.g. `free=10/20,enterprise=1000/2000`.
+    /// - Throws: ``ConfigurationError`` naming `key`.
+    static func parsePlans(_ text: String, key: String) throws -> [String: RateLimiter.Limit] {
+        var limits: [String: RateLimiter.Limit] = [:]
+        for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            let numbers = parts.count == 2 ? parts[1].split(separator: "/").compactMap { Int($0) } : []
+            guard parts.count == 2, !parts[0].isEmpty, numbers.count == 2, numbers[0] > 0, numbers[1] > 0 else {
+                throw ConfigurationError(key: key, problem: "'\(entry)' is not plan=perSecond/burst")
+            }
+            limits[String(parts[0])] = RateLimiter.Limit(perSecond: numbers[0], burst: numbers[1])
+        }
+        return limits
     }
 }

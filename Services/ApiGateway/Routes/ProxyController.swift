@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import Metrics
 import SensormineAuth
+import SensormineClients
 import SensormineCore
 
 /// The gateway's one job: authenticate the caller once, apply the tenant's rate limit, and
@@ -14,6 +15,8 @@ struct ProxyController: Sendable {
     let routes: RoutingTable
     let publicPrefixes: [String]
     let tokens: AccessTokens
+    let apiKeys: APIKeyIndex
+    let devicePrefixes: [String]
     let rateLimiter: RateLimiter
     let client: HTTPClient
     let gatewayToken: String
@@ -22,11 +25,13 @@ struct ProxyController: Sendable {
     private let rateLimited = Counter(label: "sensormine_gateway_rate_limited_total")
     private let limiterErrors = Counter(label: "sensormine_gateway_rate_limiter_errors_total")
 
-    init(routes: RoutingTable, publicPrefixes: [String], tokens: AccessTokens, rateLimiter: RateLimiter, client: HTTPClient,
-         gatewayToken: String, maximumBodyBytes: Int, upstreamTimeout: Duration) {
+    init(routes: RoutingTable, publicPrefixes: [String], tokens: AccessTokens, apiKeys: APIKeyIndex, devicePrefixes: [String],
+         rateLimiter: RateLimiter, client: HTTPClient, gatewayToken: String, maximumBodyBytes: Int, upstreamTimeout: Duration) {
         self.routes = routes
         self.publicPrefixes = publicPrefixes
         self.tokens = tokens
+        self.apiKeys = apiKeys
+        self.devicePrefixes = devicePrefixes
         self.rateLimiter = rateLimiter
         self.client = client
         self.gatewayToken = gatewayToken
@@ -55,6 +60,9 @@ struct ProxyController: Sendable {
         var identity: CallerIdentity?
         if !self.publicPrefixes.contains(where: { path.hasPrefix($0) }) {
             let caller = try await self.authenticate(request)
+            if caller.roles == [.device], !self.devicePrefixes.contains(where: { path.hasPrefix($0) }) {
+                throw APIError.forbidden("an API key authenticates a device, which may call only \(self.devicePrefixes.joined(separator: ", "))")
+            }
             try await self.applyRateLimit(caller, logger: context.logger)
             identity = caller
         }
@@ -121,8 +129,18 @@ struct ProxyController: Sendable {
                 throw APIError.unauthorized(error.reason)
             }
         }
-        if request.headers[Self.apiKey] != nil {
-            throw APIError.unauthorized("this API key is not valid")
+        if let key = request.headers[Self.apiKey] {
+            let lookup: APIKeyIndex.Lookup
+            do {
+                lookup = try await self.apiKeys.lookup(digest: OpaqueSecret.digest(key))
+            } catch {
+                // Failing closed: a key that cannot be checked might have been revoked.
+                throw APIError.serviceUnavailable("API keys cannot be checked right now; retry shortly")
+            }
+            guard case .active(let entry) = lookup, let tenant = UUID(uuidString: entry.tenantID) else {
+                throw APIError.unauthorized("this API key is not valid")
+            }
+            return CallerIdentity(subject: entry.deviceID, tenantID: tenant, roles: [.device], plan: entry.plan)
         }
         throw APIError.unauthorized("credentials are required: Authorization: Bearer <token> or X-API-Key")
     }
@@ -132,7 +150,7 @@ struct ProxyController: Sendable {
     private func applyRateLimit(_ caller: CallerIdentity, logger: Logger) async throws {
         let decision: RateLimiter.Decision
         do {
-            decision = try await self.rateLimiter.take(tenant: caller.tenantID.uuidString.lowercased())
+            decision = try await self.rateLimiter.take(tenant: caller.tenantID.uuidString.lowercased(), plan: caller.plan)
         } catch {
             self.limiterErrors.increment()
             logger.warning("rate limiter unavailable; request allowed", metadata: [LogKey.error: "\(error)"])

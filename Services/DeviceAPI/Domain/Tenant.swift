@@ -89,7 +89,7 @@ struct UpdateTenantRequest: Decodable, Sendable {
 }
 
 /// Failures of tenant operations, mapped to problem+json at the controller.
-enum TenantError: Error, Equatable {
+enum TenantError: ProblemConvertible, Equatable {
     case invalid([ProblemDetails.FieldError])
     case notFound(UUID)
     case forbidden(String)

@@ -35,7 +35,7 @@ struct TokenResponse: Codable, Sendable {
 }
 
 /// Failures of user and sign-in operations.
-enum UserError: Error, Equatable {
+enum UserError: ProblemConvertible, Equatable {
     case invalid([ProblemDetails.FieldError])
     case forbidden(String)
     case emailTaken
@@ -67,6 +67,7 @@ enum UserPolicy {
             errors.append(.init(pointer: "/password", detail: "must be 12–200 characters"))
         }
         if request.roles.isEmpty { errors.append(.init(pointer: "/roles", detail: "must name at least one role")) }
+        if request.roles.contains(.device) { errors.append(.init(pointer: "/roles", detail: "device is not a user role; devices get API keys")) }
         guard errors.isEmpty else { throw .invalid(errors) }
         guard caller.has(atLeast: .tenantAdmin) else { throw .forbidden("creating users needs the tenant-admin role") }
         if request.roles.contains(.platformAdmin), !caller.isPlatformAdmin {

@@ -112,7 +112,7 @@ struct TenantRepository: Sendable {
         }
     }
 
-    private static func scope(_ caller: CallerIdentity) -> [(any PostgresBindable)?] {
+    static func scope(_ caller: CallerIdentity) -> [(any PostgresBindable)?] {
         [caller.tenantID, caller.isPlatformAdmin]
     }
 

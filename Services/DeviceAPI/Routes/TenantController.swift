@@ -18,32 +18,26 @@ struct TenantController: Sendable {
     @Sendable func create(_ request: Request, context: SensormineRequestContext) async throws -> EditedResponse<Tenant> {
         let caller = try context.requireIdentity()
         let body = try await request.decode(as: CreateTenantRequest.self, context: context)
-        return try await Self.mapping {
-            var parent: TenantRepository.Stored?
-            if let parentID = body.parentId {
-                guard let found = try await self.repository.find(parentID, caller: caller) else { throw TenantError.notFound(parentID) }
-                parent = found
-            }
-            try TenantPolicy.checkCreate(body, parentDepth: parent?.depth ?? 0, caller: caller)
-            let tenant = try await self.repository.insert(
-                name: body.name.trimmingCharacters(in: .whitespacesAndNewlines), kind: body.kind, parent: parent,
-                settings: body.settings ?? TenantSettings(), caller: caller
-            )
-            return EditedResponse(status: .created, headers: [.location: "/api/v1/tenants/\(tenant.id.uuidString.lowercased())"], response: tenant)
+        var parent: TenantRepository.Stored?
+        if let parentID = body.parentId {
+            guard let found = try await self.repository.find(parentID, caller: caller) else { throw TenantError.notFound(parentID) }
+            parent = found
         }
+        try TenantPolicy.checkCreate(body, parentDepth: parent?.depth ?? 0, caller: caller)
+        let tenant = try await self.repository.insert(
+            name: body.name.trimmingCharacters(in: .whitespacesAndNewlines), kind: body.kind, parent: parent,
+            settings: body.settings ?? TenantSettings(), caller: caller
+        )
+        return EditedResponse(status: .created, headers: [.location: "/api/v1/tenants/\(tenant.id.uuidString.lowercased())"], response: tenant)
     }
 
     /// GET: the tenants the caller sees (its own and its descendants), optionally one parent's children.
     @Sendable func list(_ request: Request, context: SensormineRequestContext) async throws -> TenantPage {
         let caller = try context.requireIdentity()
-        let query = request.uri.queryParameters
-        let limit = try Self.integer(query["limit"].map(String.init), name: "limit", default: 50, range: 1...200)
-        let offset = try Self.integer(query["offset"].map(String.init), name: "offset", default: 0, range: 0...1_000_000)
-        var parentID: UUID?
-        if let text = query["parentId"].map(String.init) {
-            guard let id = UUID(uuidString: text) else { throw APIError.badRequest("parentId must be a UUID", errors: [.init(pointer: "parentId", detail: "not a UUID")]) }
-            parentID = id
-        }
+        try CatalogPolicy.checkRead(caller)
+        let limit = try RouteParameters.integer(request, "limit", default: 50, range: 1...200)
+        let offset = try RouteParameters.integer(request, "offset", default: 0, range: 0...1_000_000)
+        let parentID = try RouteParameters.optionalUUID(request, "parentId")
         let items = try await self.repository.list(caller: caller, parentID: parentID, limit: limit, offset: offset)
         return TenantPage(items: items, limit: limit, offset: offset)
     }
@@ -51,57 +45,28 @@ struct TenantController: Sendable {
     /// GET {id}: one visible tenant, else 404 (never 403: existence is not disclosed).
     @Sendable func get(_ request: Request, context: SensormineRequestContext) async throws -> Tenant {
         let caller = try context.requireIdentity()
-        let id = try Self.id(context)
-        return try await Self.mapping {
-            guard let stored = try await self.repository.find(id, caller: caller) else { throw TenantError.notFound(id) }
-            return stored.tenant
-        }
+        try CatalogPolicy.checkRead(caller)
+        let id = try RouteParameters.uuid(context, what: "tenant")
+        guard let stored = try await self.repository.find(id, caller: caller) else { throw TenantError.notFound(id) }
+        return stored.tenant
     }
 
     /// PATCH {id}: renames or changes settings; descendants inherit the change.
     @Sendable func update(_ request: Request, context: SensormineRequestContext) async throws -> Tenant {
         let caller = try context.requireIdentity()
-        let id = try Self.id(context)
+        let id = try RouteParameters.uuid(context, what: "tenant")
         let body = try await request.decode(as: UpdateTenantRequest.self, context: context)
-        return try await Self.mapping {
-            try TenantPolicy.checkUpdate(body, caller: caller)
-            return try await self.repository.update(id, name: body.name?.trimmingCharacters(in: .whitespacesAndNewlines), settings: body.settings, caller: caller)
-        }
+        try TenantPolicy.checkUpdate(body, caller: caller)
+        return try await self.repository.update(id, name: body.name?.trimmingCharacters(in: .whitespacesAndNewlines), settings: body.settings, caller: caller)
     }
 
     /// DELETE {id}: removes a leaf tenant.
     @Sendable func delete(_ request: Request, context: SensormineRequestContext) async throws -> Response {
         let caller = try context.requireIdentity()
-        let id = try Self.id(context)
-        return try await Self.mapping {
-            try TenantPolicy.checkDelete(id, caller: caller)
-            try await self.repository.delete(id, caller: caller)
-            return Response(status: .noContent)
-        }
-    }
-
-    private static func id(_ context: SensormineRequestContext) throws -> UUID {
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
-            throw APIError.badRequest("the tenant id must be a UUID")
-        }
-        return id
-    }
-
-    private static func integer(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        guard let text else { return value }
-        guard let number = Int(text), range.contains(number) else {
-            throw APIError.badRequest("\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)", errors: [.init(pointer: name, detail: "out of range")])
-        }
-        return number
-    }
-
-    /// Maps domain errors to problem+json.
-    private static func mapping<Result>(_ body: () async throws -> Result) async throws -> Result {
-        do {
-            return try await body()
-        } catch let error as TenantError {
-            throw error.apiError
-        }
+        let id = try RouteParameters.uuid(context, what: "tenant")
+        try TenantPolicy.checkDelete(id, caller: caller)
+        try await self.repository.delete(id, caller: caller)
+        return Response(status: .noContent)
     }
 }
 

@@ -16,33 +16,21 @@ struct UserController: Sendable {
     /// POST: creates a user with a password (stored as a scrypt hash, never logged).
     @Sendable func create(_ request: Request, context: SensormineRequestContext) async throws -> EditedResponse<User> {
         let caller = try context.requireIdentity()
-        let tenantID = try Self.tenantID(context)
+        let tenantID = try RouteParameters.uuid(context, what: "tenant")
         let body = try await request.decode(as: CreateUserRequest.self, context: context)
-        do {
-            try UserPolicy.check(body, caller: caller)
-            let user = try await self.users.insert(
-                tenantID: tenantID, email: body.email.trimmingCharacters(in: .whitespaces), passwordHash: try await self.hasher.hash(body.password),
-                roles: Array(Set(body.roles)).sorted(), caller: caller
-            )
-            return EditedResponse(status: .created, response: user)
-        } catch let error as UserError {
-            throw error.apiError
-        }
+        try UserPolicy.check(body, caller: caller)
+        let user = try await self.users.insert(
+            tenantID: tenantID, email: body.email.trimmingCharacters(in: .whitespaces), passwordHash: try await self.hasher.hash(body.password),
+            roles: Array(Set(body.roles)).sorted(), caller: caller
+        )
+        return EditedResponse(status: .created, response: user)
     }
 
     /// GET: the tenant's users.
     @Sendable func list(_ request: Request, context: SensormineRequestContext) async throws -> UserList {
         let caller = try context.requireIdentity()
-        do {
-            return UserList(items: try await self.users.list(tenantID: try Self.tenantID(context), caller: caller))
-        } catch let error as UserError {
-            throw error.apiError
-        }
-    }
-
-    private static func tenantID(_ context: SensormineRequestContext) throws -> UUID {
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw APIError.badRequest("the tenant id must be a UUID") }
-        return id
+        try CatalogPolicy.checkAdminister(caller)
+        return UserList(items: try await self.users.list(tenantID: try RouteParameters.uuid(context, what: "tenant"), caller: caller))
     }
 }
 
@@ -65,10 +53,6 @@ struct AuthController: Sendable {
     /// POST: exchanges a password or a refresh token for an access token and a new refresh token.
     @Sendable func token(_ request: Request, context: SensormineRequestContext) async throws -> TokenResponse {
         let body = try await request.decode(as: TokenRequest.self, context: context)
-        do {
-            return try await self.signIn.token(body)
-        } catch let error as UserError {
-            throw error.apiError
-        }
+        return try await self.signIn.token(body)
     }
 }
