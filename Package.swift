@@ -70,11 +70,14 @@ let package = Package(
             ],
             path: "Libraries/SensormineCore", swiftSettings: swiftSettings
         ),
+        // JSON values and a fast parser; the JSON Schema 2020-12 validator built on them.
+        .target(name: "SensormineJSON", path: "Libraries/SensormineJSON", swiftSettings: swiftSettings),
+        .target(name: "JSONSchema", dependencies: ["SensormineJSON"], path: "Libraries/JSONSchema", swiftSettings: swiftSettings),
         // Access tokens: what DeviceAPI signs and the ApiGateway verifies.
         .target(
             name: "SensormineAuth",
             dependencies: [
-                "SensormineCore", "ClientRuntime", .product(name: "JWTKit", package: "jwt-kit"),
+                "SensormineCore", "ClientRuntime", "SensormineJSON", .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             path: "Libraries/SensormineAuth", swiftSettings: swiftSettings
@@ -89,12 +92,15 @@ let package = Package(
         .executableTarget(
             name: "SensormineBench",
             dependencies: ["SensormineClients", "SensormineCore", "SensormineAuth", "ClientRuntime", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl",
-                           logging, hummingbird, serviceLifecycle],
+                           "JSONSchema", "SensormineJSON", logging, hummingbird, serviceLifecycle],
             path: "Benchmarks/SensormineBench", swiftSettings: swiftSettings
         ),
 
         .testTarget(
             name: "ClientRuntimeTests", dependencies: ["ClientRuntime"], swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "JSONSchemaTests", dependencies: ["JSONSchema", "SensormineJSON"], swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SensormineCoreTests",

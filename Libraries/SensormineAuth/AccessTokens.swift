@@ -1,6 +1,7 @@
 import Foundation
 import JWTKit
 import SensormineCore
+import SensormineJSON
 
 /// The asymmetric key the platform signs access tokens with in production.
 public struct SigningKey: Sendable, Equatable {
@@ -304,7 +305,7 @@ private struct IssuerOnly: JWTPayload {
 /// An external issuer's claims, kept whole so the tenant and roles claims can be configured.
 private struct ExternalClaims: JWTPayload {
     var exp: ExpirationClaim
-    var raw: JSONValue
+    var raw: JSON
 
     var audiences: [String] {
         switch self.raw["aud"] {
@@ -318,66 +319,12 @@ private struct ExternalClaims: JWTPayload {
 
     init(from decoder: any Decoder) throws {
         self.exp = try decoder.container(keyedBy: CodingKeys.self).decode(ExpirationClaim.self, forKey: .exp)
-        self.raw = try JSONValue(from: decoder)
+        self.raw = try JSON(from: decoder)
     }
 
     func encode(to encoder: any Encoder) throws { try self.raw.encode(to: encoder) }
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try self.exp.verifyNotExpired()
-    }
-}
-
-/// Any JSON value, for claims whose shape is configured rather than known.
-enum JSONValue: Codable, Sendable, Equatable {
-    case string(String), number(Double), bool(Bool), array([JSONValue]), object([String: JSONValue]), null
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .string(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .bool(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        case .null: try container.encodeNil()
-        }
-    }
-
-    subscript(key: String) -> JSONValue? {
-        if case .object(let object) = self { return object[key] }
-        return nil
-    }
-
-    /// The value at a dotted path such as `realm_access.roles`.
-    func path(_ dotted: String) -> JSONValue? {
-        dotted.split(separator: ".").reduce(Optional(self)) { value, key in value?[String(key)] }
-    }
-
-    var string: String? {
-        if case .string(let value) = self { return value }
-        return nil
-    }
-
-    var strings: [String]? {
-        if case .array(let values) = self { return values.compactMap(\.string) }
-        return nil
     }
 }
