@@ -127,6 +127,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SchemaRegistryTests",
+            dependencies: ["SchemaRegistry", "SensormineCore", "SensormineJSON", "JSONSchema", "LibPQ", "Hiredis", "SensormineClients",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ServiceSmokeTests",
             dependencies: ["SensormineCore", "Curl", "ClientRuntime"],
             swiftSettings: swiftSettings
@@ -135,6 +141,7 @@ let package = Package(
         .executableTarget(
             name: name,
             dependencies: ["SensormineCore", "SensormineClients", "SensormineAuth", "ClientRuntime", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl",
+                           "JSONSchema", "SensormineJSON", .product(name: "Crypto", package: "swift-crypto"),
                            hummingbird, logging, metrics, serviceLifecycle],
             path: "Services/\(name)",
             swiftSettings: swiftSettings

@@ -378,10 +378,11 @@ enum JSONEquality {
     static func equal(_ left: JSON, _ right: JSON) -> Bool { left == right }
 }
 
-enum NumberChecks {
+/// Number rules shared by the validator and schema tooling.
+public enum NumberChecks {
     /// Whether `value` is an integer multiple of `divisor`, tolerating binary rounding of
     /// decimal fractions (0.0075 is a multiple of 0.0001).
-    static func isMultiple(_ value: Double, of divisor: Double) -> Bool {
+    public static func isMultiple(_ value: Double, of divisor: Double) -> Bool {
         let quotient = value / divisor
         guard quotient.isFinite else { return false }
         if value.rounded() == value, divisor.rounded() == divisor, abs(value) < 9e15 {

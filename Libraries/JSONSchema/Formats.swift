@@ -1,15 +1,15 @@
 import Foundation
 import SensormineJSON
 
-/// `format` assertions, used when the format-assertion vocabulary or the registry option asks
+/// `format` assertions (also used by schema inference), used when the format-assertion vocabulary or the registry option asks
 /// for them. Unknown formats and non-string instances pass, as the specification requires.
-enum Formats {
+public enum Formats {
     static let supported: Set<String> = [
         "date-time", "date", "time", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uri-reference", "uuid", "regex", "json-pointer",
     ]
 
     /// Why `instance` does not have format `name`, or nil when it does.
-    static func problem(_ name: String, _ instance: JSON) -> String? {
+    public static func problem(_ name: String, _ instance: JSON) -> String? {
         guard case .string(let text) = instance, self.supported.contains(name) else { return nil }
         let valid: Bool
         switch name {

@@ -3,8 +3,8 @@ import LibPQ
 import SensormineClients
 import SensormineCore
 
-/// SchemaRegistry: how it is configured and built. Domain routes arrive with later issues; for now it
-/// serves the standard operational endpoints and checks its real dependencies.
+/// SchemaRegistry: per-tenant subjects with immutable versions, compatibility checks and
+/// validation, behind the identity the ApiGateway asserts.
 enum SchemaRegistryService: MigratingService {
     static let descriptor = ServiceDescriptor(
         name: "SchemaRegistry",
@@ -13,12 +13,16 @@ enum SchemaRegistryService: MigratingService {
     )
 
     static let configurationHelp = [
+        ConfigurationHelp.gatewayToken,
+        """
+          SENSORMINE_SCHEMA_DEFAULT_COMPATIBILITY  mode of new subjects: BACKWARD, FORWARD, FULL, their _TRANSITIVE forms, or NONE (default BACKWARD)
+        """,
         ConfigurationHelp.metadataDatabase,
         ConfigurationHelp.redis,
     ].joined(separator: "\n")
 
     /// SchemaRegistry's tables, versioned; applied before the server starts and by `SchemaRegistry migrate`.
-    static let migrations = MigrationRunner(scope: "SchemaRegistry", migrations: [])
+    static let migrations = SchemaRegistryMigrations.runner
 
     static func migrationDatabase(_ configuration: SchemaRegistryConfiguration) -> PostgresClient.Configuration {
         configuration.metadataDatabase
@@ -26,8 +30,17 @@ enum SchemaRegistryService: MigratingService {
 
     static func buildApplication(_ configuration: SchemaRegistryConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
-        _ = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)
-        _ = builder.addRedis(configuration.redis)
-        return builder.build()
+        let database = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)
+        let redis = builder.addRedis(configuration.redis)
+        builder.openAPIPaths = SchemaRegistryOpenAPI.paths
+        builder.openAPISchemas = SchemaRegistryOpenAPI.schemas
+        let subjects = SubjectController(repository: SubjectRepository(database: database, cache: SchemaCache(redis: redis)),
+                                         compiled: CompiledSchemas(), defaultMode: configuration.defaultCompatibility)
+        let inference = InferenceController()
+        return builder.build { router in
+            let schemas = router.group("/api/v1/schemas").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken))
+            subjects.addRoutes(to: schemas)
+            inference.addRoutes(to: schemas)
+        }
     }
 }

@@ -14,11 +14,21 @@ struct SchemaRegistryConfiguration: ServiceConfiguration {
     var metadataDatabase: PostgresClient.Configuration
     /// Redis.
     var redis: RedisClient.Configuration
+    /// Shared secret proving a request came through the ApiGateway.
+    var gatewayToken: String
+    /// Compatibility mode of subjects created without one.
+    var defaultCompatibility: CompatibilityMode
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: SchemaRegistryService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
         self.redis = try RedisClient.Configuration(reader: reader)
+        self.gatewayToken = try GatewaySettings.token(reader: reader)
+        let mode = try reader.string("SENSORMINE_SCHEMA_DEFAULT_COMPATIBILITY", default: "BACKWARD")
+        guard let compatibility = CompatibilityMode(rawValue: mode.uppercased()) else {
+            throw ConfigurationError(key: "SENSORMINE_SCHEMA_DEFAULT_COMPATIBILITY", problem: "must be one of \(CompatibilityMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self.defaultCompatibility = compatibility
     }
 }

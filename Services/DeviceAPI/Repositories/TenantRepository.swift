@@ -1,6 +1,7 @@
 import ClientRuntime
 import Foundation
 import LibPQ
+import SensormineClients
 import SensormineCore
 
 /// Tenant storage in PostgreSQL. Every statement runs in a transaction that first sets the
@@ -25,13 +26,7 @@ struct TenantRepository: Sendable {
 
     /// Runs `body` in a transaction scoped to `caller` for row-level security.
     func withCaller<Result: Sendable>(_ caller: CallerIdentity, _ body: @Sendable (PostgresSession) async throws -> Result) async throws -> Result {
-        try await self.database.withTransaction { session in
-            try await session.query(
-                "SELECT set_config('sensormine.tenant', $1, true), set_config('sensormine.platform_admin', $2, true)",
-                [caller.tenantID, caller.isPlatformAdmin ? "on" : "off"]
-            )
-            return try await body(session)
-        }
+        try await self.database.withCaller(caller, body)
     }
 
     func find(_ id: UUID, caller: CallerIdentity) async throws -> Stored? {
