@@ -17,6 +17,9 @@ struct SchemaCompiler {
     private var pending: [(ReferenceSlot, SchemaLocation)] = []
     private var patterns: [String: CompiledPattern] = [:]
     private var vocabularies: [String: Bool] = [:]
+    /// Meta-schemas whose `$vocabulary` turns on the format-assertion vocabulary.
+    private var assertingMetaschemas: Set<String> = []
+    static let formatAssertionVocabulary = "https://json-schema.org/draft/2020-12/vocab/format-assertion"
     private var needsAnnotations = false
 
     init(options: SchemaOptions) {
@@ -64,9 +67,17 @@ struct SchemaCompiler {
         var enabled = true
         if let meta = self.index.locate(URIReference.withoutFragment(metaschema)), case .object(let vocabulary)? = meta.schema["$vocabulary"] {
             enabled = vocabulary[Self.validationVocabulary] != nil
+            if vocabulary[Self.formatAssertionVocabulary] == .bool(true) { self.assertingMetaschemas.insert(metaschema) }
         }
         self.vocabularies[metaschema] = enabled
         return enabled
+    }
+
+    /// Whether the resource's meta-schema declares the format-assertion vocabulary as required.
+    private mutating func assertsFormats(_ location: SchemaLocation) -> Bool {
+        guard let resource = self.index.locate(location.base), case .string(let metaschema)? = resource.schema["$schema"] else { return false }
+        _ = self.validationEnabled(for: location)
+        return self.assertingMetaschemas.contains(metaschema)
     }
 
     private func fail(_ location: SchemaLocation, _ keyword: String, _ reason: String) -> SchemaCompilationError {
@@ -178,7 +189,7 @@ struct SchemaCompiler {
                 checks.append(("dependentRequired", .dependentRequired(map.mapValues { $0.strings ?? [] })))
             }
         }
-        if case .string(let format)? = members["format"], self.options.assertFormats { checks.append(("format", .format(format))) }
+        if case .string(let format)? = members["format"], self.options.assertFormats || self.assertsFormats(location) { checks.append(("format", .format(format))) }
 
         if case .string(let text)? = members["$ref"] {
             let (slot, _) = try self.reference(text, location, "$ref")

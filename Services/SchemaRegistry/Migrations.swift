@@ -47,5 +47,30 @@ enum SchemaRegistryMigrations {
                            OR tenant_id = nullif(current_setting('sensormine.tenant', true), '')::uuid);
                 """
         ),
+        Migration(
+            version: 2, name: "metered AI calls",
+            sql: """
+                CREATE TABLE ai_usage (
+                    id bigserial PRIMARY KEY,
+                    tenant_id uuid NOT NULL,
+                    provider text NOT NULL,
+                    model text NOT NULL,
+                    tokens_in integer NOT NULL,
+                    tokens_out integer NOT NULL,
+                    cost_usd numeric(12, 6) NOT NULL,
+                    duration_ms integer NOT NULL,
+                    success boolean NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE INDEX ai_usage_tenant_time ON ai_usage (tenant_id, created_at);
+                ALTER TABLE ai_usage ENABLE ROW LEVEL SECURITY;
+                ALTER TABLE ai_usage FORCE ROW LEVEL SECURITY;
+                CREATE POLICY ai_usage_tenant ON ai_usage
+                    USING (current_setting('sensormine.platform_admin', true) = 'on'
+                           OR tenant_id = nullif(current_setting('sensormine.tenant', true), '')::uuid)
+                    WITH CHECK (current_setting('sensormine.platform_admin', true) = 'on'
+                           OR tenant_id = nullif(current_setting('sensormine.tenant', true), '')::uuid);
+                """
+        ),
     ])
 }

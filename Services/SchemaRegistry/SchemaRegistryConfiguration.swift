@@ -18,6 +18,10 @@ struct SchemaRegistryConfiguration: ServiceConfiguration {
     var gatewayToken: String
     /// Compatibility mode of subjects created without one.
     var defaultCompatibility: CompatibilityMode
+    /// Whether `format` asserts in every schema (otherwise only under the format-assertion vocabulary).
+    var assertFormats: Bool
+    /// The optional AI provider that refines inferred schemas.
+    var aiProvider: AIProviderSettings?
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: SchemaRegistryService.descriptor.defaultPort)
@@ -30,5 +34,7 @@ struct SchemaRegistryConfiguration: ServiceConfiguration {
             throw ConfigurationError(key: "SENSORMINE_SCHEMA_DEFAULT_COMPATIBILITY", problem: "must be one of \(CompatibilityMode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self.defaultCompatibility = compatibility
+        self.assertFormats = try reader.bool("SENSORMINE_SCHEMA_ASSERT_FORMATS", default: false)
+        self.aiProvider = try AIProviderSettings.read(reader)
     }
 }

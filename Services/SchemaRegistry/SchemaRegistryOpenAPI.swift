@@ -5,6 +5,7 @@ enum SchemaRegistryOpenAPI {
             parameters:
               - { $ref: '#/components/parameters/GatewayToken' }
               - { name: format, in: query, description: Overrides the Content-Type., schema: { type: string, enum: [json, csv, xml, kv] } }
+              - { name: refine, in: query, description: false skips the AI provider even when one is configured., schema: { type: boolean } }
             post:
               summary: Propose a schema from sample data (JSON, NDJSON, CSV, XML or key=value text), pasted or uploaded as multipart/form-data (viewer).
               operationId: inferSchema
@@ -48,6 +49,41 @@ enum SchemaRegistryOpenAPI {
                 '400': { $ref: '#/components/responses/Problem' }
                 '413': { $ref: '#/components/responses/Problem' }
                 '422': { $ref: '#/components/responses/Problem' }
+          /api/v1/aiusage/current:
+            parameters: [{ $ref: '#/components/parameters/GatewayToken' }]
+            get:
+              summary: The caller's tenant's metered AI calls this month (viewer).
+              operationId: aiUsageCurrent
+              responses:
+                '200': { description: Usage., content: { application/json: { schema: { $ref: '#/components/schemas/AIUsageSummary' } } } }
+          /api/v1/aiusage/tenant/{id}:
+            parameters:
+              - { $ref: '#/components/parameters/GatewayToken' }
+              - { name: id, in: path, required: true, schema: { type: string, format: uuid } }
+            get:
+              summary: One tenant's AI usage this month (its tenant-admin or a platform-admin).
+              operationId: aiUsageTenant
+              responses:
+                '200': { description: Usage., content: { application/json: { schema: { $ref: '#/components/schemas/AIUsageSummary' } } } }
+                '403': { $ref: '#/components/responses/Problem' }
+          /api/v1/aiusage/all:
+            parameters: [{ $ref: '#/components/parameters/GatewayToken' }]
+            get:
+              summary: Every tenant's AI usage this month (platform-admin).
+              operationId: aiUsageAll
+              responses:
+                '200':
+                  description: Usage per tenant.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [from, to, tenants]
+                        properties:
+                          from: { type: string, format: date-time }
+                          to: { type: string, format: date-time }
+                          tenants: { type: array, items: { $ref: '#/components/schemas/AIUsageSummary' } }
+                '403': { $ref: '#/components/responses/Problem' }
           /api/v1/schemas/subjects:
             parameters:
               - { $ref: '#/components/parameters/GatewayToken' }
@@ -207,6 +243,31 @@ enum SchemaRegistryOpenAPI {
               properties:
                 version: { $ref: '#/components/schemas/SchemaVersion' }
                 existing: { type: boolean }
+            AIUsageSummary:
+              type: object
+              required: [tenantId, from, to, calls, successful, tokensIn, tokensOut, costUSD, byModel]
+              properties:
+                tenantId: { type: string, format: uuid }
+                from: { type: string, format: date-time }
+                to: { type: string, format: date-time }
+                calls: { type: integer }
+                successful: { type: integer }
+                tokensIn: { type: integer }
+                tokensOut: { type: integer }
+                costUSD: { type: number }
+                byModel:
+                  type: array
+                  items:
+                    type: object
+                    properties:
+                      provider: { type: string }
+                      model: { type: string }
+                      calls: { type: integer }
+                      successful: { type: integer }
+                      tokensIn: { type: integer }
+                      tokensOut: { type: integer }
+                      costUSD: { type: number }
+                      averageDurationMs: { type: number }
             Violation:
               type: object
               required: [instanceLocation, keyword, schemaLocation, message]

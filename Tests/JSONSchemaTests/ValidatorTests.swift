@@ -80,3 +80,22 @@ struct ValidatorTests {
         #expect(try JSON.parse(#"{"b":1,"a":[true,"x"]}"#).canonicalText == #"{"a":[true,"x"],"b":1}"#)
     }
 }
+
+@Suite("JSON Schema vocabularies")
+struct VocabularyTests {
+    @Test("a meta-schema that requires the format-assertion vocabulary turns format into an assertion")
+    func formatAssertionVocabulary() throws {
+        let metaschema = try JSON.parse(#"""
+        {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://example.test/strict-meta",
+         "$vocabulary":{"https://json-schema.org/draft/2020-12/vocab/core":true,"https://json-schema.org/draft/2020-12/vocab/validation":true,
+                        "https://json-schema.org/draft/2020-12/vocab/format-assertion":true},
+         "$dynamicAnchor":"meta","allOf":[{"$ref":"https://json-schema.org/draft/2020-12/meta/core"}]}
+        """#)
+        let options = SchemaOptions(loader: { $0 == "https://example.test/strict-meta" ? metaschema : nil })
+        let strict = try CompiledSchema(try JSON.parse(#"{"$schema":"https://example.test/strict-meta","format":"ipv4"}"#), options: options)
+        let lenient = try CompiledSchema(try JSON.parse(#"{"$schema":"https://json-schema.org/draft/2020-12/schema","format":"ipv4"}"#), options: options)
+        #expect(!strict.isValid(.string("999.1.1.1")))
+        #expect(strict.isValid(.string("10.0.0.1")))
+        #expect(lenient.isValid(.string("999.1.1.1")))
+    }
+}

@@ -101,9 +101,9 @@ enum RegistryPolicy {
     }
 
     /// Compiles the schema to prove it is one; a compilation error names the place.
-    static func compile(_ schema: JSON) throws(RegistryError) -> CompiledSchema {
+    static func compile(_ schema: JSON, options: SchemaOptions) throws(RegistryError) -> CompiledSchema {
         do {
-            return try CompiledSchema(schema)
+            return try CompiledSchema(schema, options: options)
         } catch let error as SchemaCompilationError {
             throw .invalid("the schema is not a valid JSON Schema", [.init(pointer: "/schema" + (error.location.split(separator: "#", maxSplits: 1).last.map(String.init) ?? ""), detail: error.reason)])
         } catch {

@@ -50,12 +50,17 @@ struct SchemaCache: Sendable {
 final class CompiledSchemas: Sendable {
     private let entries = Mutex<[String: CompiledSchema]>([:])
     private let capacity: Int
+    /// How every schema of this registry is compiled.
+    let options: SchemaOptions
 
-    init(capacity: Int = 1_000) { self.capacity = capacity }
+    init(options: SchemaOptions, capacity: Int = 1_000) {
+        self.options = options
+        self.capacity = capacity
+    }
 
     func schema(for version: SchemaVersion) throws -> CompiledSchema {
         if let cached = self.entries.withLock({ $0[version.contentHash] }) { return cached }
-        let compiled = try CompiledSchema(version.schema)
+        let compiled = try CompiledSchema(version.schema, options: self.options)
         self.entries.withLock { entries in
             if entries.count >= self.capacity { entries.removeAll(keepingCapacity: true) }
             entries[version.contentHash] = compiled

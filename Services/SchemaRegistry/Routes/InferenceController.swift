@@ -3,9 +3,12 @@ import Hummingbird
 import SensormineCore
 
 /// POST /api/v1/schemas/infer: a proposed schema from sample data, pasted as the body (format
-/// from `?format=` or the Content-Type) or uploaded as a multipart/form-data file.
+/// from `?format=` or the Content-Type) or uploaded as a multipart/form-data file; refined by
+/// the AI provider when one is configured.
 struct InferenceController: Sendable {
     let maximumBytes = 5 << 20
+    /// The AI provider, when configured; `?refine=false` skips it.
+    let refinement: AIRefinement?
 
     func addRoutes(to group: RouterGroup<SensormineRequestContext>) {
         group.post("infer", use: self.infer)
@@ -37,7 +40,9 @@ struct InferenceController: Sendable {
         guard !sample.isEmpty else { throw RegistryError.invalid("the sample is empty", [.init(pointer: "/", detail: "send sample data")]) }
         let result: Result<InferenceResult, InferenceError> = Result { () throws(InferenceError) in try SchemaInference.infer(sample, format: format) }
         switch result {
-        case .success(let inferred): return inferred
+        case .success(let inferred):
+            guard let refinement = self.refinement, request.uri.queryParameters["refine"] != "false" else { return inferred }
+            return await refinement.refine(inferred, sample: sample, tenantID: caller.tenantID)
         case .failure(let error):
             throw RegistryError.invalid("the sample cannot be read as \(format.rawValue): \(error.reason)", [.init(pointer: "/", detail: error.reason)])
         }

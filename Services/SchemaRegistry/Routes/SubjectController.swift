@@ -93,7 +93,7 @@ struct SubjectController: Sendable {
         try RegistryPolicy.checkWrite(caller)
         let name = try self.subjectName(context)
         let body = try await request.decode(as: RegisterRequest.self, context: context)
-        _ = try RegistryPolicy.compile(body.schema)
+        _ = try RegistryPolicy.compile(body.schema, options: self.compiled.options)
         let canonical = RegistryPolicy.canonical(body.schema)
         let schema = body.schema
         let result = try await self.repository.register(
