@@ -248,6 +248,7 @@ do {
 
     let router = Router()
     router.get("/api/v1/bench") { _, _ in "ok" }
+    router.get("/api/v1/open-bench") { _, _ in "ok" }
     let (ports, continuation) = AsyncStream<Int>.makeStream()
     var serverLogger = Logger(label: "bench-upstream")
     serverLogger.logLevel = .critical
@@ -265,7 +266,9 @@ do {
         process.executableURL = binary
         var environment = ProcessInfo.processInfo.environment
         environment["SENSORMINE_HTTP_PORT"] = String(gatewayPort)
-        environment["SENSORMINE_GATEWAY_ROUTES"] = "/api/v1/bench=http://127.0.0.1:\(upstreamPort)"
+        environment["SENSORMINE_GATEWAY_ROUTES"] = "/api/v1/bench=http://127.0.0.1:\(upstreamPort),/api/v1/open-bench=http://127.0.0.1:\(upstreamPort)"
+        // A public route shows the proxy's own cost, without token check and rate limit.
+        environment["SENSORMINE_GATEWAY_PUBLIC_PREFIXES"] = "/api/v1/auth/,/api/v1/open-bench"
         environment["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "1000000"
         environment["SENSORMINE_GATEWAY_RATE_BURST"] = "10000000"
         environment["SENSORMINE_LOG_LEVEL"] = "warning"
@@ -286,9 +289,12 @@ do {
         _ = try await run(client, url: base + "/api/v1/bench", headers: bearer, concurrency: 4, perWorker: 100)  // warm-up
         let direct = try await run(client, url: "http://127.0.0.1:\(upstreamPort)/api/v1/bench", headers: [], concurrency: 16, perWorker: 1_000)
         let through = try await run(client, url: base + "/api/v1/bench", headers: bearer, concurrency: 16, perWorker: 1_000)
+        let open = try await run(client, url: base + "/api/v1/open-bench", headers: [], concurrency: 16, perWorker: 1_000)
         report("upstream route, direct (16 concurrent)", "req/s", (direct.count, direct.seconds), String(format: "p50 %.2f ms, p99 %.2f ms", direct.p50, direct.p99))
         report("through ApiGateway (16 concurrent)", "req/s", (through.count, through.seconds),
                String(format: "p50 %.2f ms, p99 %.2f ms; JWT + Redis rate limit + proxy hop", through.p50, through.p99))
+        report("through ApiGateway, public route", "req/s", (open.count, open.seconds),
+               String(format: "p50 %.2f ms, p99 %.2f ms; proxy hop only", open.p50, open.p99))
     }
     await client.shutdown()
 } catch {

@@ -91,8 +91,13 @@ public struct OutboxRelay: Service, CustomStringConvertible {
             } catch is CancellationError {
                 return
             } catch {
-                self.failures.increment()
-                self.logger.warning("outbox relay failed; retrying", metadata: [LogKey.error: "\(error)"])
+                // Until the service's migrations have run (they start with it), the table is missing.
+                if (error as? ClientError)?.serverCode == "42P01" {
+                    self.logger.debug("outbox table not created yet; waiting for migrations")
+                } else {
+                    self.failures.increment()
+                    self.logger.warning("outbox relay failed; retrying", metadata: [LogKey.error: "\(error)"])
+                }
                 failedAttempts += 1
                 let pause = backoff.delay(attempt: failedAttempts)
                 _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }

@@ -122,7 +122,11 @@ struct APIKeyIndexRepair: Service, CustomStringConvertible {
                 break
             } catch {
                 attempt += 1
-                self.logger.warning("api-key index repair failed; retrying", metadata: [LogKey.error: "\(error)"])
+                if (error as? ClientError)?.serverCode == "42P01" {
+                    self.logger.debug("api_keys table not created yet; waiting for migrations")
+                } else {
+                    self.logger.warning("api-key index repair failed; retrying", metadata: [LogKey.error: "\(error)"])
+                }
                 let pause = backoff.delay(attempt: attempt)
                 _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
             }

@@ -67,6 +67,32 @@ enum GatewayTestApp {
         }
     }
 
+    /// Runs the real DeviceAPI on `port` while `body` runs.
+    static func withDeviceAPI<Result: Sendable>(port: Int, _ body: @Sendable () async throws -> Result) async throws -> Result {
+        var values = stack
+        values["SENSORMINE_HTTP_PORT"] = String(port)
+        values["SENSORMINE_HTTP_HOST"] = "127.0.0.1"
+        let deviceAPI = try await DeviceAPIService.buildApplication(try DeviceAPIConfiguration(reader: ConfigReader(values: values)), observability: Observability(logger: logger))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await deviceAPI.run() }
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
+
+    /// Creates an organisation through the gateway, waiting while DeviceAPI (which migrates
+    /// before it listens) still answers 502.
+    static func createOrganisation(_ client: some TestClientProtocol, token: String, json: String) async throws -> TestResponse {
+        for _ in 0..<100 {
+            let response = try await client.execute(uri: "/api/v1/tenants", method: .post, headers: bearer(token), body: ByteBuffer(string: json))
+            if response.status != .badGateway { return response }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw DeviceAPIUnavailable()
+    }
+
+    struct DeviceAPIUnavailable: Error {}
+
     static func echo(_ response: TestResponse) throws -> [String: String] {
         try JSONDecoder().decode([String: String].self, from: Data(String(buffer: response.body).utf8))
     }
@@ -228,28 +254,14 @@ struct GatewayTests {
 
     @Test("through the gateway to the real DeviceAPI: tokens decide what each caller sees")
     func endToEnd() async throws {
-        var deviceValues = GatewayTestApp.stack
-        deviceValues["SENSORMINE_HTTP_PORT"] = "18281"
-        deviceValues["SENSORMINE_HTTP_HOST"] = "127.0.0.1"
-        let deviceAPI = try await DeviceAPIService.buildApplication(
-            try DeviceAPIConfiguration(reader: ConfigReader(values: deviceValues)), observability: Observability(logger: GatewayTestApp.logger))
         let tokens = try await AccessTokens(settings: tokenSettings)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await deviceAPI.run() }
-            defer { group.cancelAll() }
+        try await GatewayTestApp.withDeviceAPI(port: 18281) {
             let configuration = try GatewayTestApp.configuration(routes: "/api/v1/tenants=http://127.0.0.1:18281")
             try await GatewayTestApp.make(configuration).test(.live) { client in
-                // DeviceAPI runs its migrations before it listens: wait for it.
                 let admin = try await tokens.issue(for: CallerIdentity(subject: "root", tenantID: UUID(), roles: [.platformAdmin])).token
-                var created: TestResponse?
-                for _ in 0..<100 {
-                    let response = try await client.execute(uri: "/api/v1/tenants", method: .post, headers: GatewayTestApp.bearer(admin),
-                                                            body: ByteBuffer(string: #"{"name":"GW \#(UUID().uuidString.prefix(8))","kind":"organisation"}"#))
-                    if response.status != .badGateway { created = response; break }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                #expect(created?.status == .created)
-                let org = try DeviceAPITestSupport.decode(Tenant.self, try #require(created))
+                let created = try await GatewayTestApp.createOrganisation(client, token: admin, json: #"{"name":"GW \#(UUID().uuidString.prefix(8))","kind":"organisation"}"#)
+                #expect(created.status == .created)
+                let org = try DeviceAPITestSupport.decode(Tenant.self, created)
                 let orgAdmin = try await tokens.issue(for: CallerIdentity(subject: "org-admin", tenantID: org.id, roles: [.tenantAdmin])).token
                 let site = try await client.execute(uri: "/api/v1/tenants", method: .post, headers: GatewayTestApp.bearer(orgAdmin),
                                                     body: ByteBuffer(string: #"{"name":"Plant","kind":"site","parentId":"\#(org.id)"}"#))
@@ -298,27 +310,15 @@ struct GatewayTests {
 
     @Test("device API keys through the gateway: accepted on device routes only, refused the moment DeviceAPI revokes them")
     func deviceKeys() async throws {
-        var deviceValues = GatewayTestApp.stack
-        deviceValues["SENSORMINE_HTTP_PORT"] = "18282"
-        deviceValues["SENSORMINE_HTTP_HOST"] = "127.0.0.1"
-        let deviceAPI = try await DeviceAPIService.buildApplication(
-            try DeviceAPIConfiguration(reader: ConfigReader(values: deviceValues)), observability: Observability(logger: GatewayTestApp.logger))
         let tokens = try await AccessTokens(settings: tokenSettings)
         try await GatewayTestApp.withEchoUpstream { port in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await deviceAPI.run() }
-                defer { group.cancelAll() }
+            try await GatewayTestApp.withDeviceAPI(port: 18282) {
                 let routes = "/api/v1/devices=http://127.0.0.1:18282,/api/v1/device-types=http://127.0.0.1:18282,/api/v1/tenants=http://127.0.0.1:18282,/api/v1/ingest=http://127.0.0.1:\(port)"
                 try await GatewayTestApp.make(try GatewayTestApp.configuration(routes: routes)).test(.live) { client in
                     let admin = try await tokens.issue(for: CallerIdentity(subject: "root", tenantID: UUID(), roles: [.platformAdmin])).token
-                    var created: TestResponse?
-                    for _ in 0..<100 {
-                        let response = try await client.execute(uri: "/api/v1/tenants", method: .post, headers: GatewayTestApp.bearer(admin),
-                                                                body: ByteBuffer(string: #"{"name":"Keys \#(UUID().uuidString.prefix(8))","kind":"organisation","settings":{"plan":"free"}}"#))
-                        if response.status != .badGateway { created = response; break }
-                        try await Task.sleep(for: .milliseconds(100))
-                    }
-                    let org = try DeviceAPITestSupport.decode(Tenant.self, try #require(created))
+                    let created = try await GatewayTestApp.createOrganisation(
+                        client, token: admin, json: #"{"name":"Keys \#(UUID().uuidString.prefix(8))","kind":"organisation","settings":{"plan":"free"}}"#)
+                    let org = try DeviceAPITestSupport.decode(Tenant.self, created)
                     let orgAdmin = GatewayTestApp.bearer(try await tokens.issue(for: CallerIdentity(subject: "a", tenantID: org.id, roles: [.tenantAdmin])).token)
                     let type = try DeviceAPITestSupport.decode(DeviceType.self, try await client.execute(
                         uri: "/api/v1/device-types", method: .post, headers: orgAdmin, body: ByteBuffer(string: #"{"name":"Rotor"}"#)))
