@@ -84,11 +84,11 @@ struct Evaluator {
             self.report(node, keyword, "expected \(names.sorted().joined(separator: " or ")), found \(type)")
             return false
         case .enumeration(let values):
-            if values.contains(where: { JSONEquality.equal($0, instance) }) { return true }
+            if values.contains(instance) { return true }
             self.report(node, keyword, "must be one of the enumerated values")
             return false
         case .constant(let value):
-            if JSONEquality.equal(value, instance) { return true }
+            if value == instance { return true }
             self.report(node, keyword, "must equal \(value.canonicalText)")
             return false
         case .multipleOf(let divisor):
@@ -139,7 +139,7 @@ struct Evaluator {
         case .uniqueItems:
             guard case .array(let items) = instance, items.count > 1 else { return true }
             for first in 0..<(items.count - 1) {
-                for second in (first + 1)..<items.count where JSONEquality.equal(items[first], items[second]) {
+                for second in (first + 1)..<items.count where items[first] == items[second] {
                     self.report(node, keyword, "items \(first) and \(second) are equal")
                     return false
                 }
@@ -371,11 +371,6 @@ struct Evaluator {
             return valid
         }
     }
-}
-
-/// Equality as JSON Schema defines it: numbers by value, objects regardless of member order.
-enum JSONEquality {
-    static func equal(_ left: JSON, _ right: JSON) -> Bool { left == right }
 }
 
 /// Number rules shared by the validator and schema tooling.

@@ -127,12 +127,12 @@ struct SchemaCompiler {
 
     private mutating func build(_ location: SchemaLocation, validation: Bool) throws(SchemaCompilationError) -> SchemaNode {
         let where_ = location.key
+        let members: [String: JSON]
         switch location.schema {
         case .bool(let value): return SchemaNode(always: value, checks: [], location: where_, base: location.base)
-        case .object: break
+        case .object(let object): members = object
         default: throw SchemaCompilationError(location: where_, reason: "a schema must be an object or a boolean")
         }
-        guard case .object(let members) = location.schema else { return SchemaNode(always: true, checks: [], location: where_, base: location.base) }
         var checks: [(String, Check)] = []
         var late: [(String, Check)] = []
 

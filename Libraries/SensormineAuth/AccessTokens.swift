@@ -200,15 +200,11 @@ public struct AccessTokens: Sendable {
             jwk.merge(["kty": "EC", "crv": "P-256", "x": parameters.x, "y": parameters.y]) { $1 }
         case .rs256:
             let primitives = try Insecure.RSA.PrivateKey(pem: key.pem).publicKey.getKeyPrimitives()
-            jwk.merge(["kty": "RSA", "n": Self.base64URL(primitives.modulus), "e": Self.base64URL(primitives.publicExponent)]) { $1 }
+            jwk.merge(["kty": "RSA", "n": OpaqueSecret.base64URL(primitives.modulus), "e": OpaqueSecret.base64URL(primitives.publicExponent)]) { $1 }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return String(decoding: try encoder.encode(["keys": [jwk]]), as: UTF8.self)
-    }
-
-    private static func base64URL(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
     /// Adds the platform's public keys fetched from ``TokenSettings/jwksURL``.

@@ -53,13 +53,30 @@ public enum OpaqueSecret {
     public static func generate(prefix: String, bytes: Int = 32) -> String {
         var generator = SystemRandomNumberGenerator()
         let random = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
-        let text = random.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-        return prefix + text
+        return prefix + self.base64URL(random)
     }
 
     /// The stored form: lower-case hex SHA-256.
     public static func digest(_ secret: String) -> String {
-        SHA256.hash(data: Array(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        self.hex(SHA256.hash(data: Array(secret.utf8)))
+    }
+
+    /// Unpadded base64url (RFC 4648 §5), as JWTs and URLs use it.
+    public static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Lower-case hex; the gateway digests an API key on every keyed request, so no
+    /// per-byte formatting.
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(64)
+        for byte in bytes {
+            output.append(self.hexDigits[Int(byte >> 4)])
+            output.append(self.hexDigits[Int(byte & 0x0F)])
+        }
+        return String(decoding: output, as: UTF8.self)
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import JSONSchema
+import SensormineAuth
 import SensormineCore
 import SensormineJSON
 
@@ -114,6 +115,6 @@ enum RegistryPolicy {
     /// The canonical text and its SHA-256.
     static func canonical(_ schema: JSON) -> (text: String, hash: String) {
         let text = schema.canonicalText
-        return (text, SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined())
+        return (text, OpaqueSecret.hex(SHA256.hash(data: Array(text.utf8))))
     }
 }
