@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "RdKafka", dependencies: ["CRdKafka", "ClientRuntime", logging, metrics, serviceLifecycle, nioConcurrency], path: "Libraries/RdKafka", swiftSettings: swiftSettings),
         .target(name: "Mosquitto", dependencies: ["CMosquitto", "ClientRuntime", logging, metrics, nioConcurrency], path: "Libraries/Mosquitto", swiftSettings: swiftSettings),
         .target(name: "Hiredis", dependencies: ["CHiredis", "ClientRuntime", logging, metrics, nioConcurrency], path: "Libraries/Hiredis", swiftSettings: swiftSettings),
-        .target(name: "Curl", dependencies: ["CCurl", "ClientRuntime", logging, metrics, nioConcurrency], path: "Libraries/Curl", swiftSettings: swiftSettings),
+        .target(name: "Curl", dependencies: ["CCurl", "ClientRuntime", logging, metrics, nioConcurrency, .product(name: "NIOCore", package: "swift-nio")], path: "Libraries/Curl", swiftSettings: swiftSettings),
 
         // Cross-service plumbing: configuration, observability, errors, health, the app builder.
         .target(
@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "SensormineAuth",
             dependencies: [
-                "SensormineCore", "ClientRuntime", "SensormineJSON", .product(name: "JWTKit", package: "jwt-kit"),
+                "SensormineCore", "ClientRuntime", "SensormineJSON", nioConcurrency, .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             path: "Libraries/SensormineAuth", swiftSettings: swiftSettings
@@ -120,7 +120,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ApiGatewayTests",
-            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", hummingbird, nioConcurrency,
+            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "Curl", hummingbird, nioConcurrency,
                            .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "CryptoExtras", package: "swift-crypto"),
                            .product(name: "HummingbirdTesting", package: "hummingbird")],

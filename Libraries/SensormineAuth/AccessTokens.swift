@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import JWTKit
 import SensormineCore
 import SensormineJSON
@@ -172,6 +173,7 @@ public struct AccessTokens: Sendable {
     private let platformKeys: JWTKeyCollection
     private let externalKeys: JWTKeyCollection
     private let settings: TokenSettings
+    private let verified = VerifiedTokenCache()
 
     /// Creates the signer/verifier.
     /// - Throws: when a configured key does not parse (``TokenSettings`` checked it already).
@@ -236,6 +238,7 @@ public struct AccessTokens: Sendable {
     /// Verifies signature, algorithm, expiry, issuer and audience, and returns the caller.
     /// - Throws: ``TokenRejected`` naming what was wrong.
     public func verify(_ token: String) async throws(TokenRejected) -> CallerIdentity {
+        if let identity = self.verified.identity(for: token) { return identity }
         let issuer: String?
         do {
             issuer = try await self.platformKeys.unverified(token, as: IssuerOnly.self).iss?.value
@@ -243,7 +246,9 @@ public struct AccessTokens: Sendable {
             throw TokenRejected(reason: "the token is malformed or its signature is invalid")
         }
         if let external = self.settings.externalIssuer, issuer == external.issuer {
-            return try await self.verifyExternal(token, external)
+            let (identity, expiry) = try await self.verifyExternal(token, external)
+            self.verified.remember(token, identity, until: expiry)
+            return identity
         }
         let claims: AccessTokenClaims
         do {
@@ -255,10 +260,12 @@ public struct AccessTokens: Sendable {
         }
         guard claims.iss.value == self.settings.issuer else { throw TokenRejected(reason: "the token was issued by someone else") }
         guard claims.aud.value.contains(self.settings.audience) else { throw TokenRejected(reason: "the token is meant for another audience") }
-        return try Self.identity(subject: claims.sub.value, tenant: claims.tid, roleNames: claims.roles, ignoreUnknownRoles: false, plan: claims.plan)
+        let identity = try Self.identity(subject: claims.sub.value, tenant: claims.tid, roleNames: claims.roles, ignoreUnknownRoles: false, plan: claims.plan)
+        self.verified.remember(token, identity, until: claims.exp.value)
+        return identity
     }
 
-    private func verifyExternal(_ token: String, _ external: ExternalIssuer) async throws(TokenRejected) -> CallerIdentity {
+    private func verifyExternal(_ token: String, _ external: ExternalIssuer) async throws(TokenRejected) -> (CallerIdentity, Date) {
         let claims: ExternalClaims
         do {
             claims = try await self.externalKeys.verify(token, as: ExternalClaims.self)
@@ -271,7 +278,7 @@ public struct AccessTokens: Sendable {
         guard let subject = claims.raw["sub"]?.string else { throw TokenRejected(reason: "the token names no subject") }
         guard let tenant = claims.raw.path(external.tenantClaim)?.string else { throw TokenRejected(reason: "the token names no valid tenant") }
         let roles = claims.raw.path(external.rolesClaim)?.strings ?? []
-        return try Self.identity(subject: subject, tenant: tenant, roleNames: roles, ignoreUnknownRoles: true, plan: nil)
+        return (try Self.identity(subject: subject, tenant: tenant, roleNames: roles, ignoreUnknownRoles: true, plan: nil), claims.exp.value)
     }
 
     /// The identity from verified claims; an external issuer's other roles (offline_access, …)
@@ -289,6 +296,44 @@ public struct AccessTokens: Sendable {
         guard !roles.isEmpty else { throw TokenRejected(reason: "the token carries no Sensormine role") }
         guard !roles.contains(.device) else { throw TokenRejected(reason: "the token carries a device role; devices use API keys") }
         return CallerIdentity(subject: subject, tenantID: tenantID, roles: roles, plan: plan)
+    }
+}
+
+/// Tokens verified recently, so a client's next requests skip the signature check. An entry lives
+/// until the token expires or for `lifetime`, whichever is sooner, so a key withdrawn from a JWKS
+/// stops being honoured within that time; the cache is cleared whenever it reaches `capacity`.
+final class VerifiedTokenCache: Sendable {
+    private struct Entry {
+        var identity: CallerIdentity
+        var expires: Date
+    }
+
+    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    private let lifetime: TimeInterval
+    private let capacity: Int
+
+    init(lifetime: TimeInterval = 60, capacity: Int = 10_000) {
+        self.lifetime = lifetime
+        self.capacity = capacity
+    }
+
+    func identity(for token: String, now: Date = Date()) -> CallerIdentity? {
+        self.entries.withLockedValue { entries in
+            guard let entry = entries[token] else { return nil }
+            guard entry.expires > now else {
+                entries[token] = nil
+                return nil
+            }
+            return entry.identity
+        }
+    }
+
+    func remember(_ token: String, _ identity: CallerIdentity, until expiry: Date, now: Date = Date()) {
+        let expires = min(expiry, now.addingTimeInterval(self.lifetime))
+        self.entries.withLockedValue { entries in
+            if entries.count >= self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[token] = Entry(identity: identity, expires: expires)
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import Curl
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -44,7 +45,10 @@ enum GatewayTestApp {
 
     /// Runs an upstream that answers every /api/v1 request with what it received, on a free port.
     static func withEchoUpstream<Result: Sendable>(_ body: @Sendable (Int) async throws -> Result) async throws -> Result {
-        let router = Router()
+        try await withUpstream(echoRoutes, body)
+    }
+
+    static func echoRoutes(_ router: Router<BasicRequestContext>) {
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
             router.on("/api/v1/**", method: method) { request, _ -> Response in
                 if request.uri.path.hasPrefix("/api/v1/slow") { try await Task.sleep(for: .seconds(2)) }
@@ -56,6 +60,12 @@ enum GatewayTestApp {
                                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
             }
         }
+    }
+
+    /// Runs an upstream with `configure`'s routes on a free port while `body` runs.
+    static func withUpstream<Result: Sendable>(_ configure: (Router<BasicRequestContext>) -> Void, _ body: @Sendable (Int) async throws -> Result) async throws -> Result {
+        let router = Router()
+        configure(router)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
@@ -220,6 +230,74 @@ struct GatewayTests {
                 #expect(try await client.execute(uri: "/api/v1/slow", method: .get, headers: headers).status == .gatewayTimeout)
                 let large = try await client.execute(uri: "/api/v1/echo", method: .post, headers: headers, body: ByteBuffer(repeating: 0x41, count: 4096))
                 #expect(large.status == .contentTooLarge)
+            }
+        }
+    }
+
+    @Test("bodies stream through the gateway both ways: large uploads pass, the limit applies without a length, responses arrive chunk by chunk")
+    func streamsBodies() async throws {
+        let token = try await AccessTokens(settings: tokenSettings).issue(for: CallerIdentity(subject: "u", tenantID: UUID(), roles: [.operator])).token
+        let gate = AsyncStream<Void>.makeStream()
+        try await GatewayTestApp.withUpstream({ router in
+            router.post("/api/v1/stream/count") { request, _ -> String in
+                var count = 0
+                for try await chunk in request.body { count += chunk.readableBytes }
+                return String(count)
+            }
+            router.get("/api/v1/stream/gated") { _, _ -> Response in
+                Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "first;"))
+                    // The second chunk waits until the client has seen the first, which it
+                    // cannot if the gateway buffers the response.
+                    let waited = try await withThrowingTaskGroup(of: Bool.self) { group in
+                        group.addTask {
+                            var opened = gate.stream.makeAsyncIterator()
+                            return await opened.next() != nil
+                        }
+                        group.addTask { try await Task.sleep(for: .seconds(10)); return false }
+                        defer { group.cancelAll() }
+                        return try await group.next() ?? false
+                    }
+                    try await writer.write(ByteBuffer(string: waited ? "second" : "second-after-timeout"))
+                    try await writer.finish(nil)
+                })
+            }
+        }) { port in
+            let configuration = try GatewayTestApp.configuration(routes: "/api/v1/stream=http://127.0.0.1:\(port)", ["SENSORMINE_GATEWAY_MAX_BODY_BYTES": String(8 << 20)])
+            try await GatewayTestApp.make(configuration).test(.live) { testClient in
+                let gateway = "http://127.0.0.1:\(testClient.port ?? 0)"
+                let client = HTTPClient(configuration: .init(maximumRetries: 0))
+                let headers = [(name: "Authorization", value: "Bearer \(token)")]
+
+                // 6 MiB sent chunked (no Content-Length), more than the gateway ever holds.
+                let upload = try client.start(HTTPClientRequest(method: "POST", url: gateway + "/api/v1/stream/count", headers: headers), upload: .streamed(length: nil))
+                for _ in 0..<96 { try await upload.write(ByteBuffer(repeating: 0x61, count: 65_536)) }
+                upload.finishBody()
+                #expect(try await upload.response().status == 200)
+                #expect(String(decoding: try await upload.body.collect(), as: UTF8.self) == String(96 * 65_536))
+
+                // Past the limit without a Content-Length: the gateway stops at the limit.
+                let tooLarge = try client.start(HTTPClientRequest(method: "POST", url: gateway + "/api/v1/stream/count", headers: headers), upload: .streamed(length: nil))
+                for _ in 0..<160 { try? await tooLarge.write(ByteBuffer(repeating: 0x62, count: 65_536)) }
+                tooLarge.finishBody()
+                let refused = try await tooLarge.response()
+                #expect(refused.status == 413)
+                #expect(refused.header("content-type") == "application/problem+json")
+
+                // With a declared length over the limit it refuses before reading anything.
+                let declared = try await client.execute(HTTPClientRequest(method: "POST", url: gateway + "/api/v1/stream/count", headers: headers,
+                                                                          body: [UInt8](repeating: 0x63, count: (8 << 20) + 1)))
+                #expect(declared.status == 413)
+
+                let gated = try client.start(HTTPClientRequest(url: gateway + "/api/v1/stream/gated", headers: headers))
+                #expect(try await gated.response().status == 200)
+                var chunks = gated.body.makeAsyncIterator()
+                #expect(try await chunks.next().map { String(buffer: $0) } == "first;")
+                gate.continuation.yield()
+                var rest = ""
+                while let chunk = try await chunks.next() { rest += String(buffer: chunk) }
+                #expect(rest == "second")
+                await client.shutdown()
             }
         }
     }

@@ -6,7 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import JWTKit
 import Logging
-import SensormineAuth
+@testable import SensormineAuth
 import SensormineCore
 import Testing
 
@@ -166,5 +166,26 @@ struct SigningKeyTests {
         #expect(error?.key == "SENSORMINE_JWT_PRIVATE_KEY")
         let missing = #expect(throws: ConfigurationError.self) { try TokenSettings(reader: ConfigReader(values: [:])) }
         #expect(missing?.key == "SENSORMINE_JWT_HS256_SECRET")
+    }
+}
+
+@Suite("Verified-token cache")
+struct VerifiedTokenCacheTests {
+    @Test("an entry is served until the token's expiry or the cache lifetime, whichever comes first; a full cache starts over")
+    func expiry() {
+        let cache = VerifiedTokenCache(lifetime: 60, capacity: 2)
+        let now = Date()
+        let caller = CallerIdentity(subject: "u", tenantID: UUID(), roles: [.viewer])
+        cache.remember("short", caller, until: now.addingTimeInterval(5), now: now)
+        cache.remember("long", caller, until: now.addingTimeInterval(3600), now: now)
+        #expect(cache.identity(for: "short", now: now.addingTimeInterval(4)) == caller)
+        #expect(cache.identity(for: "short", now: now.addingTimeInterval(6)) == nil)
+        #expect(cache.identity(for: "long", now: now.addingTimeInterval(59)) == caller)
+        #expect(cache.identity(for: "long", now: now.addingTimeInterval(61)) == nil)
+        cache.remember("a", caller, until: now.addingTimeInterval(30), now: now)
+        cache.remember("b", caller, until: now.addingTimeInterval(30), now: now)
+        cache.remember("c", caller, until: now.addingTimeInterval(30), now: now)
+        #expect(cache.identity(for: "a", now: now) == nil)
+        #expect(cache.identity(for: "c", now: now) == caller)
     }
 }

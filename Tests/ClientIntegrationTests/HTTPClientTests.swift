@@ -55,7 +55,118 @@ struct HTTPClientTests {
                 try await Task.sleep(for: .seconds(2))
                 return "late"
             }
+            router.post("/count") { request, _ -> String in
+                var count = 0
+                var checksum: UInt64 = 0
+                for try await chunk in request.body {
+                    count += chunk.readableBytes
+                    chunk.withUnsafeReadableBytes { bytes in for byte in bytes { checksum = checksum &* 31 &+ UInt64(byte) } }
+                }
+                return "\(count) \(checksum)"
+            }
+            router.get("/download") { request, _ -> Response in
+                let total = request.uri.queryParameters["bytes"].flatMap { Int($0) } ?? 0
+                return Response(status: .ok, body: ResponseBody { writer in
+                    var sent = 0
+                    while sent < total {
+                        let count = min(65_536, total - sent)
+                        try await writer.write(ByteBuffer(repeating: UInt8(sent / 65_536 % 251), count: count))
+                        sent += count
+                    }
+                    try await writer.finish(nil)
+                })
+            }
+            router.post("/duplex") { request, _ -> Response in
+                Response(status: .ok, body: ResponseBody(asyncSequence: request.body))
+            }
+            router.get("/endless") { _, _ -> Response in
+                Response(status: .ok, body: ResponseBody { writer in
+                    do {
+                        while true { try await writer.write(ByteBuffer(repeating: 0x2E, count: 65_536)) }
+                    } catch {
+                        attempts.withLockedValue { $0["endless-stopped", default: 0] += 1 }
+                        throw error
+                    }
+                })
+            }
         }
+    }
+
+    static func checksum(_ chunks: [[UInt8]]) -> UInt64 {
+        var checksum: UInt64 = 0
+        for chunk in chunks { for byte in chunk { checksum = checksum &* 31 &+ UInt64(byte) } }
+        return checksum
+    }
+
+    @Test("streamed uploads and downloads move many megabytes through bounded buffers, with or without a length")
+    func streamsLargeBodies() async throws {
+        let client = HTTPClient()
+        try await Self.withServer(Self.routes(NIOLockedValueBox([:]))) { port in
+            let chunks = (0..<64).map { index in [UInt8](repeating: UInt8(index), count: 65_536) }  // 4 MiB, 16 times the buffer bound
+            let total = chunks.count * 65_536
+            for length in [nil, total] as [Int?] {
+                let upload = try client.start(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(port)/count"), upload: .streamed(length: length))
+                for chunk in chunks { try await upload.write(ByteBuffer(bytes: chunk)) }
+                upload.finishBody()
+                #expect(try await upload.response().status == 200)
+                #expect(String(decoding: try await upload.body.collect(), as: UTF8.self) == "\(total) \(Self.checksum(chunks))")
+            }
+
+            let download = try client.start(HTTPClientRequest(url: "http://127.0.0.1:\(port)/download?bytes=\(total)"))
+            #expect(try await download.response().status == 200)
+            // Not reading for a while makes libcurl pause the transfer; nothing may be lost.
+            try await Task.sleep(for: .milliseconds(300))
+            var received = 0
+            var mismatches = 0
+            for try await chunk in download.body {
+                chunk.withUnsafeReadableBytes { bytes in
+                    for (offset, byte) in bytes.enumerated() where byte != UInt8((received + offset) / 65_536 % 251) { mismatches += 1 }
+                }
+                received += chunk.readableBytes
+            }
+            #expect(received == total)
+            #expect(mismatches == 0)
+        }
+        await client.shutdown()
+    }
+
+    @Test("request and response bodies stream at the same time")
+    func fullDuplex() async throws {
+        let client = HTTPClient()
+        try await Self.withServer(Self.routes(NIOLockedValueBox([:]))) { port in
+            let transfer = try client.start(HTTPClientRequest(method: "POST", url: "http://127.0.0.1:\(port)/duplex"), upload: .streamed(length: nil))
+            try await transfer.write(ByteBuffer(string: "first"))
+            #expect(try await transfer.response().status == 200)
+            var body = transfer.body.makeAsyncIterator()
+            // The echo of the first chunk arrives while the request is still open.
+            #expect(try await body.next().map { String(buffer: $0) } == "first")
+            try await transfer.write(ByteBuffer(string: "second"))
+            #expect(try await body.next().map { String(buffer: $0) } == "second")
+            transfer.finishBody()
+            #expect(try await body.next() == nil)
+        }
+        await client.shutdown()
+    }
+
+    @Test("dropping an unread response body ends the transfer and frees the connection")
+    func abandonedBody() async throws {
+        let attempts = NIOLockedValueBox<[String: Int]>([:])
+        let client = HTTPClient(configuration: .init(maximumConcurrentRequests: 1))
+        try await Self.withServer(Self.routes(attempts)) { port in
+            do {
+                let transfer = try client.start(HTTPClientRequest(url: "http://127.0.0.1:\(port)/endless"))
+                #expect(try await transfer.response().status == 200)
+                var body = transfer.body.makeAsyncIterator()
+                #expect(try await body.next() != nil)
+            }
+            // The server sees its client go away; the single connection is usable again.
+            for _ in 0..<100 where attempts.withLockedValue({ $0["endless-stopped"] }) == nil {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(attempts.withLockedValue { $0["endless-stopped"] } == 1)
+            #expect(try await client.get("http://127.0.0.1:\(port)/headers").status == 200)
+        }
+        await client.shutdown()
     }
 
     @Test("requests and bodies round-trip; request id and traceparent are propagated")

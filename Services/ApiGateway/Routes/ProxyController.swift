@@ -66,7 +66,10 @@ struct ProxyController: Sendable {
             try await self.applyRateLimit(caller, logger: context.logger)
             identity = caller
         }
-        let body = try await request.body.collect(upTo: self.maximumBodyBytes)
+        let declaredLength = request.headers[.contentLength].flatMap { Int($0) }
+        if let declaredLength, declaredLength > self.maximumBodyBytes {
+            throw Self.tooLarge(self.maximumBodyBytes)
+        }
         var upstream = HTTPClientRequest(method: request.method.rawValue, url: route.upstream + request.uri.description, timeout: self.upstreamTimeout)
         upstream.headers = Self.forwardableHeaders(request.headers)
         upstream.headers.append((HTTPField.Name.gatewayToken.rawName, self.gatewayToken))
@@ -75,27 +78,59 @@ struct ProxyController: Sendable {
             upstream.headers.append((HTTPField.Name.callerTenant.rawName, identity.tenantID.uuidString.lowercased()))
             upstream.headers.append((HTTPField.Name.callerRoles.rawName, identity.roles.map(\.rawValue).sorted().joined(separator: ",")))
         }
-        if body.readableBytes > 0 || [.post, .put, .patch].contains(request.method) {
-            upstream.body = Array(buffer: body)
-        }
-        let response: HTTPClientResponse
+        let hasBody = declaredLength.map { $0 > 0 } ?? (request.headers[.transferEncoding] != nil)
+        let streamsBody = hasBody || [.post, .put, .patch].contains(request.method)
+        let head: HTTPClientResponseHead
+        let transfer: HTTPClientTransfer
         do {
-            response = try await self.client.execute(upstream)
+            transfer = try self.client.start(upstream, upload: streamsBody ? .streamed(length: declaredLength) : .none)
+            if streamsBody {
+                // Unstructured on purpose: the body keeps streaming after the upstream's head
+                // arrives (an upstream may answer while it reads), so the pump outlives this
+                // handler; it ends with the client's body or with the transfer.
+                Task { await Self.pump(request.body, into: transfer, limit: self.maximumBodyBytes) }
+            }
+            head = try await transfer.response()
         } catch let error as ClientError where error.code == .timeout {
             throw APIError(status: .gatewayTimeout, slug: "upstream-timeout", title: "Gateway timeout",
                            detail: "the service behind \(route.prefix) did not answer within \(self.upstreamTimeout)")
-        } catch {
+        } catch let error as ClientError {
             context.logger.warning("upstream failed", metadata: ["upstream": "\(route.upstream)", LogKey.error: "\(error)"])
             throw APIError(status: .badGateway, slug: "upstream-unavailable", title: "Bad gateway",
                            detail: "the service behind \(route.prefix) is not reachable")
         }
         var headers = HTTPFields()
-        let dropped = Self.connectionNamed(response.headers.first { $0.name == "connection" }?.value)
-        for header in response.headers where !Self.hopByHop.contains(header.name) && !dropped.contains(header.name) {
+        let dropped = Self.connectionNamed(head.header("connection"))
+        for header in head.headers where (header.name == "content-length" || !Self.hopByHop.contains(header.name)) && !dropped.contains(header.name) {
             if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
         }
-        return Response(status: HTTPResponse.Status(code: response.status), headers: headers,
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: response.body)))
+        // The body streams from the upstream to the client as it arrives; if the client goes away
+        // the sequence is dropped and the upstream transfer ends with it.
+        return Response(status: HTTPResponse.Status(code: head.status), headers: headers, body: ResponseBody(asyncSequence: transfer.body))
+    }
+
+    /// Streams the client's body to the upstream; past `limit` bytes, or if the client's body
+    /// fails, the transfer ends with that error (413 for the limit).
+    private static func pump(_ body: RequestBody, into transfer: HTTPClientTransfer, limit: Int) async {
+        var sent = 0
+        do {
+            for try await chunk in body {
+                sent += chunk.readableBytes
+                guard sent <= limit else { throw Self.tooLarge(limit) }
+                try await transfer.write(chunk)
+            }
+            transfer.finishBody()
+        } catch is ClientError {
+            // The upstream stopped reading (it answered early or failed); its answer, or the
+            // transfer's error, is what the client gets.
+        } catch {
+            transfer.cancel(with: error)
+        }
+    }
+
+    static func tooLarge(_ limit: Int) -> APIError {
+        APIError(status: .contentTooLarge, slug: "payload-too-large", title: "Payload too large",
+                 detail: "the request body exceeds the gateway's limit of \(limit) bytes")
     }
 
     /// The request's headers minus hop-by-hop ones, those its Connection header names, and every
