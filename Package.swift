@@ -73,6 +73,8 @@ let package = Package(
         // JSON values and a fast parser; the JSON Schema 2020-12 validator built on them.
         .target(name: "SensormineJSON", path: "Libraries/SensormineJSON", swiftSettings: swiftSettings),
         .target(name: "JSONSchema", dependencies: ["SensormineJSON"], path: "Libraries/JSONSchema", swiftSettings: swiftSettings),
+        // The telemetry envelope on device.telemetry and how payloads become points.
+        .target(name: "SensormineTelemetry", dependencies: ["SensormineJSON"], path: "Libraries/SensormineTelemetry", swiftSettings: swiftSettings),
         // Access tokens: what DeviceAPI signs and the ApiGateway verifies.
         .target(
             name: "SensormineAuth",
@@ -119,6 +121,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SensormineTelemetryTests",
+            dependencies: ["SensormineTelemetry", "SensormineJSON"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EdgeGatewayTests",
+            dependencies: ["EdgeGateway", "SensormineTelemetry", logging],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion", "EdgeGateway", "SensormineAuth", "SensormineCore",
+                           "SensormineClients", "SensormineJSON", "SensormineTelemetry", "Curl", "Mosquitto", "RdKafka", "LibPQ", hummingbird, serviceLifecycle, logging],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ApiGatewayTests",
             dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "Curl", hummingbird, nioConcurrency,
                            .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
@@ -141,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: name,
             dependencies: ["SensormineCore", "SensormineClients", "SensormineAuth", "ClientRuntime", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl",
-                           "JSONSchema", "SensormineJSON", .product(name: "Crypto", package: "swift-crypto"),
+                           "JSONSchema", "SensormineJSON", "SensormineTelemetry", .product(name: "Crypto", package: "swift-crypto"),
                            hummingbird, logging, metrics, serviceLifecycle],
             path: "Services/\(name)",
             swiftSettings: swiftSettings

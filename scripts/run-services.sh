@@ -5,6 +5,8 @@ set -euo pipefail
 source "$(dirname "$0")/stack/common.sh"
 BIN=$(swift build --show-bin-path)
 mkdir -p "$PIDS/services" "$LOGS"
+# EdgeGateway's store-and-forward spool survives restarts of the local stack.
+export SENSORMINE_EDGE_SPOOL_DIR="${SENSORMINE_EDGE_SPOOL_DIR:-$DATA/edge-spool}"
 # Tables and the first platform-admin (credentials from stack.env) before anything serves.
 "$BIN/DeviceAPI" migrate >>"$LOGS/DeviceAPI.log" 2>&1 || { echo "DeviceAPI migrate failed; see $LOGS/DeviceAPI.log"; exit 1; }
 SERVICES="SchemaRegistry:8082 ApiGateway:8080 DeviceAPI:8081 QueryAPI:8083 Ingestion:8084 EdgeGateway:8085 StreamProcessing:8086 Alerts:8087 Billing:8088 FailoverOrchestrator:8089"

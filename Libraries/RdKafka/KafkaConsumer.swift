@@ -37,13 +37,21 @@ public final class KafkaConsumer: Sendable {
         public var topics: [String]
         /// Messages fetched per poll.
         public var batchSize: Int
+        /// Where a group without committed offsets starts: `earliest` (every retained message)
+        /// or `latest` (only messages produced from now on).
+        public var startAtLatest: Bool
+        /// Static membership (`group.instance.id`): a member restarted with the same id takes its
+        /// partitions back without waiting for the session timeout.
+        public var instanceID: String?
 
         /// Creates settings. Without committed offsets a new group starts at the earliest message.
-        public init(kafka: KafkaConfiguration, groupID: String, topics: [String], batchSize: Int = 500) {
+        public init(kafka: KafkaConfiguration, groupID: String, topics: [String], batchSize: Int = 500, startAtLatest: Bool = false, instanceID: String? = nil) {
             self.kafka = kafka
             self.groupID = groupID
             self.topics = topics
             self.batchSize = batchSize
+            self.startAtLatest = startAtLatest
+            self.instanceID = instanceID
         }
     }
 
@@ -62,15 +70,17 @@ public final class KafkaConsumer: Sendable {
         self.logger = logger
         // One thread polls; the other commits and answers metadata requests meanwhile.
         self.executor = BlockingExecutor(threads: 2)
-        let properties = configuration.kafka.merged(with: [
+        var groupProperties = [
             "group.id": configuration.groupID,
             "enable.auto.commit": "false",
             "enable.auto.offset.store": "false",
-            "auto.offset.reset": "earliest",
+            "auto.offset.reset": configuration.startAtLatest ? "latest" : "earliest",
             "session.timeout.ms": "6000",
             "heartbeat.interval.ms": "500",
             "fetch.wait.max.ms": "10",
-        ])
+        ]
+        if let instance = configuration.instanceID { groupProperties["group.instance.id"] = instance }
+        let properties = configuration.kafka.merged(with: groupProperties)
         let handle = try KafkaHandle(type: RD_KAFKA_CONSUMER, properties: properties)
         self.handle = handle
         rd_kafka_poll_set_consumer(handle.pointer)
@@ -122,6 +132,19 @@ public final class KafkaConsumer: Sendable {
             }
             let error = rd_kafka_commit(handle.pointer, list, 0)
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(error, "offset commit failed") }
+        }
+    }
+
+    /// How many partitions the group has assigned to this member right now.
+    /// - Throws: ``ClientError`` when librdkafka cannot say.
+    public func assignedPartitionCount() async throws -> Int {
+        let handle = self.handle
+        return try await self.executor.run {
+            var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+            let error = rd_kafka_assignment(handle.pointer, &assignment)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { throw KafkaErrors.error(error, "assignment unavailable") }
+            defer { rd_kafka_topic_partition_list_destroy(assignment) }
+            return Int(assignment.pointee.cnt)
         }
     }
 

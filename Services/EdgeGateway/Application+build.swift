@@ -1,9 +1,11 @@
+import Foundation
 import Hummingbird
+import RdKafka
 import SensormineClients
 import SensormineCore
 
-/// EdgeGateway: how it is configured and built. Domain routes arrive with later issues; for now it
-/// serves the standard operational endpoints and checks its real dependencies.
+/// EdgeGateway: device telemetry in (MQTT shared subscription, HTTP ingest), envelopes out to
+/// `device.telemetry`.
 enum EdgeGatewayService: SensormineService {
     static let descriptor = ServiceDescriptor(
         name: "EdgeGateway",
@@ -14,12 +16,31 @@ enum EdgeGatewayService: SensormineService {
     static let configurationHelp = [
         ConfigurationHelp.mqtt,
         ConfigurationHelp.kafka,
+        ConfigurationHelp.gatewayToken,
+        """
+        Ingest:
+          SENSORMINE_EDGE_MAX_BODY_BYTES  largest HTTP ingest body (default 1048576)
+          SENSORMINE_EDGE_SPOOL_DIR       store-and-forward spool directory (default /var/lib/sensormine/edge-spool)
+          SENSORMINE_EDGE_SPOOL_MAX_BYTES spool bound; past it HTTP ingest answers 503 and MQTT intake waits (default 1073741824)
+          SENSORMINE_EDGE_KAFKA_TIMEOUT   how long Kafka may take to confirm before telemetry is spooled (default 5s)
+        """,
     ].joined(separator: "\n")
 
     static func buildApplication(_ configuration: EdgeGatewayConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
-        _ = try builder.addKafkaProducer(configuration.kafka)
-        _ = try builder.addMQTT(configuration.mqtt)
-        return builder.build()
+        var kafka = configuration.kafka
+        kafka.kafka.properties["message.timeout.ms"] = String(configuration.kafkaTimeout.components.seconds * 1000 + configuration.kafkaTimeout.components.attoseconds / 1_000_000_000_000_000)
+        let producer = try builder.addKafkaProducer(kafka)
+        let mqtt = try builder.addMQTT(configuration.mqtt)
+        let spool = try Spool(directory: URL(fileURLWithPath: configuration.spoolDirectory), maximumBytes: configuration.spoolMaximumBytes, logger: observability.logger)
+        let forwarder = TelemetryForwarder(producer: producer, topic: configuration.kafka.topics.telemetry, spool: spool, logger: observability.logger)
+        builder.services.append(SpoolDrainer(spool: spool, forwarder: forwarder, logger: observability.logger))
+        builder.services.append(MQTTIntake(client: mqtt, forwarder: forwarder, logger: observability.logger))
+        builder.openAPIPaths = EdgeGatewayOpenAPI.paths
+        builder.openAPISchemas = EdgeGatewayOpenAPI.schemas
+        let ingest = IngestController(forwarder: forwarder, maximumBodyBytes: configuration.maximumBodyBytes)
+        return builder.build { router in
+            ingest.addRoutes(to: router.group("/api/v1/ingest").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken)))
+        }
     }
 }

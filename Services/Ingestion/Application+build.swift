@@ -1,10 +1,10 @@
 import Hummingbird
 import LibPQ
+import RdKafka
 import SensormineClients
 import SensormineCore
 
-/// Ingestion: how it is configured and built. Domain routes arrive with later issues; for now it
-/// serves the standard operational endpoints and checks its real dependencies.
+/// Ingestion: `device.telemetry` → validation → TimescaleDB, rejects to the dead-letter topic.
 enum IngestionService: MigratingService {
     static let descriptor = ServiceDescriptor(
         name: "Ingestion",
@@ -16,10 +16,20 @@ enum IngestionService: MigratingService {
         ConfigurationHelp.timeseriesDatabase,
         ConfigurationHelp.kafka,
         ConfigurationHelp.upstream("SENSORMINE_SCHEMA_REGISTRY_URL", name: "schema-registry"),
+        ConfigurationHelp.upstream("SENSORMINE_DEVICE_API_URL", name: "device-api"),
+        ConfigurationHelp.gatewayToken,
+        """
+        Consumer:
+          SENSORMINE_INGESTION_GROUP       Kafka consumer group (default ingestion)
+          SENSORMINE_INGESTION_BATCH       messages per batch (default 2000)
+          SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS  how long a device's schema is cached (default 30)
+          SENSORMINE_INGESTION_START       where a new group starts: earliest (default) or latest
+          SENSORMINE_INGESTION_INSTANCE_ID static group membership id, e.g. the pod name (optional)
+        """,
     ].joined(separator: "\n")
 
     /// Ingestion's tables, versioned; applied before the server starts and by `Ingestion migrate`.
-    static let migrations = MigrationRunner(scope: "Ingestion", migrations: [])
+    static let migrations = MigrationRunner(scope: "Ingestion", migrations: IngestionMigrations.all)
 
     static func migrationDatabase(_ configuration: IngestionConfiguration) -> PostgresClient.Configuration {
         configuration.timeseriesDatabase
@@ -27,9 +37,27 @@ enum IngestionService: MigratingService {
 
     static func buildApplication(_ configuration: IngestionConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
-        _ = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
-        _ = try builder.addKafkaProducer(configuration.kafka)
-        _ = builder.addHTTPClient(upstreams: [configuration.schemaRegistry])
-        return builder.build()
+        let database = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
+        let producer = try builder.addKafkaProducer(configuration.kafka)
+        let client = builder.addHTTPClient(upstreams: [configuration.schemaRegistry, configuration.deviceAPI])
+        let consumer = try KafkaConsumer(
+            configuration: .init(kafka: configuration.kafka.kafka, groupID: configuration.consumerGroup,
+                                 topics: [configuration.kafka.topics.telemetry], batchSize: configuration.batchSize,
+                                 startAtLatest: configuration.startAtLatest, instanceID: configuration.instanceID),
+            logger: observability.logger
+        )
+        let directory = SchemaDirectory(client: client, deviceAPI: configuration.deviceAPI, schemaRegistry: configuration.schemaRegistry,
+                                        gatewayToken: configuration.gatewayToken, lifetime: configuration.schemaCacheLifetime)
+        builder.services.append(IngestionPipeline(
+            consumer: consumer, producer: producer, store: TelemetryStore(database: database), directory: directory,
+            deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter, logger: observability.logger
+        ))
+        builder.openAPIPaths = IngestionOpenAPI.paths
+        builder.openAPISchemas = IngestionOpenAPI.schemas
+        let deadLetters = DeadLetterController(repository: DeadLetterRepository(database: database), producer: producer,
+                                               telemetryTopic: configuration.kafka.topics.telemetry)
+        return builder.build { router in
+            deadLetters.addRoutes(to: router.group("/api/v1/deadletters").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken)))
+        }
     }
 }

@@ -15,6 +15,20 @@ struct IngestionConfiguration: ServiceConfiguration {
     var kafka: KafkaSettings
     /// The SchemaRegistry service.
     var schemaRegistry: UpstreamService
+    /// DeviceAPI, for each device's type.
+    var deviceAPI: UpstreamService
+    /// The gateway's shared secret, presented to DeviceAPI and SchemaRegistry.
+    var gatewayToken: String
+    /// Kafka consumer group.
+    var consumerGroup: String
+    /// Messages per batch.
+    var batchSize: Int
+    /// Whether a new consumer group starts at the newest message instead of the oldest.
+    var startAtLatest: Bool
+    /// Static group membership id (e.g. the pod name), if set.
+    var instanceID: String?
+    /// How long a device's schema is cached: a new schema version applies within this time.
+    var schemaCacheLifetime: Duration
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: IngestionService.descriptor.defaultPort)
@@ -22,5 +36,16 @@ struct IngestionConfiguration: ServiceConfiguration {
         self.timeseriesDatabase = try PostgresClient.Configuration(reader: reader, role: .timeseries)
         self.kafka = try KafkaSettings(reader: reader)
         self.schemaRegistry = try UpstreamService(reader: reader, key: "SENSORMINE_SCHEMA_REGISTRY_URL", name: "schema-registry")
+        self.deviceAPI = try UpstreamService(reader: reader, key: "SENSORMINE_DEVICE_API_URL", name: "device-api")
+        self.gatewayToken = try GatewaySettings.token(reader: reader)
+        self.consumerGroup = reader.optionalString("SENSORMINE_INGESTION_GROUP") ?? "ingestion"
+        self.batchSize = try reader.int("SENSORMINE_INGESTION_BATCH", default: 2000, range: 1...20_000)
+        let start = reader.optionalString("SENSORMINE_INGESTION_START") ?? "earliest"
+        guard start == "earliest" || start == "latest" else {
+            throw ConfigurationError(key: "SENSORMINE_INGESTION_START", problem: "must be earliest or latest, got '\(start.prefix(20))'")
+        }
+        self.startAtLatest = start == "latest"
+        self.instanceID = reader.optionalString("SENSORMINE_INGESTION_INSTANCE_ID")
+        self.schemaCacheLifetime = .seconds(try reader.int("SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS", default: 30, range: 1...3600))
     }
 }

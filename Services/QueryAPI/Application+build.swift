@@ -3,8 +3,7 @@ import LibPQ
 import SensormineClients
 import SensormineCore
 
-/// QueryAPI: how it is configured and built. Domain routes arrive with later issues; for now it
-/// serves the standard operational endpoints and checks its real dependencies.
+/// QueryAPI: the read side of the time series (raw points, latest values, aggregates).
 enum QueryAPIService: MigratingService {
     static let descriptor = ServiceDescriptor(
         name: "QueryAPI",
@@ -14,6 +13,7 @@ enum QueryAPIService: MigratingService {
 
     static let configurationHelp = [
         ConfigurationHelp.timeseriesDatabase,
+        ConfigurationHelp.gatewayToken,
     ].joined(separator: "\n")
 
     /// QueryAPI's tables, versioned; applied before the server starts and by `QueryAPI migrate`.
@@ -25,7 +25,11 @@ enum QueryAPIService: MigratingService {
 
     static func buildApplication(_ configuration: QueryAPIConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
-        _ = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
-        return builder.build()
+        let database = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
+        builder.openAPIPaths = QueryAPIOpenAPI.paths
+        let telemetry = TelemetryController(queries: TelemetryQueries(database: database))
+        return builder.build { router in
+            telemetry.addRoutes(to: router.group("/api/v1/telemetry").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken)))
+        }
     }
 }

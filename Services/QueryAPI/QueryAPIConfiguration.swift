@@ -11,10 +11,13 @@ struct QueryAPIConfiguration: ServiceConfiguration {
     var logging: LoggingSettings
     /// The sensormine_timeseries database.
     var timeseriesDatabase: PostgresClient.Configuration
+    /// The gateway's shared secret: every request must carry it.
+    var gatewayToken: String
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: QueryAPIService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
         self.timeseriesDatabase = try PostgresClient.Configuration(reader: reader, role: .timeseries)
+        self.gatewayToken = try GatewaySettings.token(reader: reader)
     }
 }

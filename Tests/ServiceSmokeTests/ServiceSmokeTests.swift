@@ -22,7 +22,7 @@ struct ServiceUnderTest: Sendable, CustomStringConvertible {
         .init(name: "SchemaRegistry", port: 18182, requiredSetting: "SENSORMINE_METADATA_DB_URL"),
         .init(name: "QueryAPI", port: 18183, requiredSetting: "SENSORMINE_TIMESERIES_DB_URL"),
         .init(name: "Ingestion", port: 18184, requiredSetting: "SENSORMINE_SCHEMA_REGISTRY_URL",
-              upstreams: [("SchemaRegistry", "SENSORMINE_SCHEMA_REGISTRY_URL")]),
+              upstreams: [("SchemaRegistry", "SENSORMINE_SCHEMA_REGISTRY_URL"), ("DeviceAPI", "SENSORMINE_DEVICE_API_URL")]),
         .init(name: "EdgeGateway", port: 18185, requiredSetting: "SENSORMINE_MQTT_HOST"),
         .init(name: "StreamProcessing", port: 18186, requiredSetting: "SENSORMINE_KAFKA_BROKERS"),
         .init(name: "Alerts", port: 18187, requiredSetting: "SENSORMINE_METADATA_DB_URL"),
@@ -34,7 +34,12 @@ struct ServiceUnderTest: Sendable, CustomStringConvertible {
 @Suite("Service executables")
 struct ServiceSmokeTests {
     static var stackEnvironment: [String: String] {
-        ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("SENSORMINE_") || $0.key == "LD_LIBRARY_PATH" || $0.key == "PATH" }
+        var environment = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("SENSORMINE_") || $0.key == "LD_LIBRARY_PATH" || $0.key == "PATH" }
+        // Ingestion joins a group of the test's own, so `make run`'s group is left alone.
+        environment["SENSORMINE_INGESTION_GROUP"] = "smoke-\(UUID().uuidString.prefix(8).lowercased())"
+        environment["SENSORMINE_INGESTION_START"] = "latest"
+        environment["SENSORMINE_EDGE_SPOOL_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("smoke-spool-\(UUID().uuidString)").path
+        return environment
     }
 
     /// Validates a document with openapi-spec-validator from the project's virtualenv.

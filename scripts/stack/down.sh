@@ -25,4 +25,7 @@ if [ -f "$TRIXIE/var/lib/sensormine/pg/postmaster.pid" ]; then
   $SUDO chroot --userspec=postgres:postgres "$TRIXIE" /usr/lib/postgresql/17/bin/pg_ctl -D /var/lib/sensormine/pg -m fast stop >/dev/null 2>&1 \
     && log "stopped postgres"
 fi
+if [ -f "$PLAIN_PG_DIR/postmaster.pid" ]; then
+  $SUDO runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PLAIN_PG_DIR" -m fast stop >/dev/null 2>&1 && log "stopped postgres-15"
+fi
 exit 0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local stack as plain processes on fixed loopback ports, data under .stack/:
 # PostgreSQL 17 + TimescaleDB (Debian 13 root), Redis, Mosquitto with dynamic security, and
-# Tansu (Kafka protocol). Idempotent: a server that already answers is left alone.
+# Tansu (Kafka protocol); and the host's PostgreSQL 15 without TimescaleDB, where tests check the
+# native-partition path a managed PostgreSQL takes. Idempotent: a server that already answers is left alone.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 mkdir -p "$DATA" "$LOGS" "$PIDS"
@@ -34,6 +35,23 @@ for db in sensormine_metadata sensormine_timeseries; do
     || psql_admin -d postgres -c "CREATE DATABASE $db OWNER sensormine"
 done
 psql_admin -d sensormine_timeseries -c "CREATE EXTENSION IF NOT EXISTS timescaledb" 2>/dev/null
+
+# --- PostgreSQL 15 without TimescaleDB (the path of a managed PostgreSQL) ----------------------
+PLAIN_PG_BIN=/usr/lib/postgresql/15/bin
+as_host_postgres() { $SUDO runuser -u postgres -- "$@"; }
+if ! port_open "$PLAIN_PG_PORT"; then
+  if [ ! -f "$PLAIN_PG_DIR/PG_VERSION" ]; then
+    log "initialising PostgreSQL 15 data directory"
+    $SUDO mkdir -p "$PLAIN_PG_DIR"
+    $SUDO chown postgres:postgres "$PLAIN_PG_DIR"
+    as_host_postgres "$PLAIN_PG_BIN/initdb" -D "$PLAIN_PG_DIR" -A trust -U postgres -E UTF8 >"$LOGS/initdb-15.log" 2>&1 || { cat "$LOGS/initdb-15.log"; exit 1; }
+  fi
+  log "starting PostgreSQL 15 on 127.0.0.1:$PLAIN_PG_PORT"
+  as_host_postgres "$PLAIN_PG_BIN/pg_ctl" -w -t 60 -D "$PLAIN_PG_DIR" -l "$PLAIN_PG_DIR/server.log" \
+    -o "-p $PLAIN_PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=50" start >/dev/null \
+    || { tail -n 30 "$PLAIN_PG_DIR/server.log"; exit 1; }
+fi
+wait_for postgres-15 60 pg_isready -h 127.0.0.1 -p "$PLAIN_PG_PORT" -U postgres
 
 # --- Redis ----------------------------------------------------------------------------------
 if ! port_open "$REDIS_PORT"; then

@@ -80,24 +80,23 @@ struct ProxyController: Sendable {
         }
         let hasBody = declaredLength.map { $0 > 0 } ?? (request.headers[.transferEncoding] != nil)
         let streamsBody = hasBody || [.post, .put, .patch].contains(request.method)
-        let head: HTTPClientResponseHead
         let transfer: HTTPClientTransfer
         do {
             transfer = try self.client.start(upstream, upload: streamsBody ? .streamed(length: declaredLength) : .none)
-            if streamsBody {
-                // Unstructured on purpose: the body keeps streaming after the upstream's head
-                // arrives (an upstream may answer while it reads), so the pump outlives this
-                // handler; it ends with the client's body or with the transfer.
-                Task { await Self.pump(request.body, into: transfer, limit: self.maximumBodyBytes) }
-            }
+        } catch {
+            throw Self.upstreamFailure(error, route: route, timeout: self.upstreamTimeout, logger: context.logger)
+        }
+        // The client's body streams to the upstream while the upstream may already answer, so
+        // the pump runs beside the handler. It must end before the response does: Hummingbird
+        // reads the rest of the request itself afterwards, and one body must never have two
+        // readers at once.
+        let pump = streamsBody ? Task { await Self.pump(request.body, into: transfer, limit: self.maximumBodyBytes) } : nil
+        let head: HTTPClientResponseHead
+        do {
             head = try await transfer.response()
-        } catch let error as ClientError where error.code == .timeout {
-            throw APIError(status: .gatewayTimeout, slug: "upstream-timeout", title: "Gateway timeout",
-                           detail: "the service behind \(route.prefix) did not answer within \(self.upstreamTimeout)")
-        } catch let error as ClientError {
-            context.logger.warning("upstream failed", metadata: ["upstream": "\(route.upstream)", LogKey.error: "\(error)"])
-            throw APIError(status: .badGateway, slug: "upstream-unavailable", title: "Bad gateway",
-                           detail: "the service behind \(route.prefix) is not reachable")
+        } catch {
+            await pump?.value
+            throw Self.upstreamFailure(error, route: route, timeout: self.upstreamTimeout, logger: context.logger)
         }
         var headers = HTTPFields()
         let dropped = Self.connectionNamed(head.header("connection"))
@@ -105,8 +104,31 @@ struct ProxyController: Sendable {
             if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
         }
         // The body streams from the upstream to the client as it arrives; if the client goes away
-        // the sequence is dropped and the upstream transfer ends with it.
-        return Response(status: HTTPResponse.Status(code: head.status), headers: headers, body: ResponseBody(asyncSequence: transfer.body))
+        // the writer fails and the upstream transfer is dropped with it.
+        let body = transfer.body
+        return Response(status: HTTPResponse.Status(code: head.status), headers: headers, body: ResponseBody { writer in
+            do {
+                for try await chunk in body { try await writer.write(chunk) }
+            } catch {
+                await pump?.value
+                throw error
+            }
+            await pump?.value
+            try await writer.finish(nil)
+        })
+    }
+
+    /// The problem for a failed upstream exchange: 504 on a timeout, 502 when unreachable, and
+    /// any other error (413 from the pump, cancellation) as it is.
+    private static func upstreamFailure(_ error: any Error, route: GatewayRoute, timeout: Duration, logger: Logger) -> any Error {
+        guard let error = error as? ClientError else { return error }
+        if error.code == .timeout {
+            return APIError(status: .gatewayTimeout, slug: "upstream-timeout", title: "Gateway timeout",
+                            detail: "the service behind \(route.prefix) did not answer within \(timeout)")
+        }
+        logger.warning("upstream failed", metadata: ["upstream": "\(route.upstream)", LogKey.error: "\(error)"])
+        return APIError(status: .badGateway, slug: "upstream-unavailable", title: "Bad gateway",
+                        detail: "the service behind \(route.prefix) is not reachable")
     }
 
     /// Streams the client's body to the upstream; past `limit` bytes, or if the client's body

@@ -1,12 +1,11 @@
 import Foundation
 import Hummingbird
-import SensormineCore
 
-/// Path and query parameters as the DeviceAPI routes read them: a bad value is a 400 problem
+/// Path and query parameters as every service's routes read them: a bad value is a 400 problem
 /// naming the parameter, never a 500.
-enum RouteParameters {
+public enum RouteParameters {
     /// The UUID in path parameter `name`.
-    static func uuid(_ context: SensormineRequestContext, _ name: String = "id", what: String) throws -> UUID {
+    public static func uuid(_ context: SensormineRequestContext, _ name: String = "id", what: String) throws -> UUID {
         guard let text = context.parameters.get(name), let id = UUID(uuidString: text) else {
             throw APIError.badRequest("the \(what) id must be a UUID", errors: [.init(pointer: name, detail: "not a UUID")])
         }
@@ -14,7 +13,7 @@ enum RouteParameters {
     }
 
     /// Query parameter `name` as an integer in `range`, or `value` when absent.
-    static func integer(_ request: Request, _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+    public static func integer(_ request: Request, _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = request.uri.queryParameters[name[...]].map(String.init) else { return value }
         guard let number = Int(text), range.contains(number) else {
             throw APIError.badRequest("\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)", errors: [.init(pointer: name, detail: "out of range")])
@@ -23,14 +22,14 @@ enum RouteParameters {
     }
 
     /// Query parameter `name` as a UUID, or nil when absent.
-    static func optionalUUID(_ request: Request, _ name: String) throws -> UUID? {
+    public static func optionalUUID(_ request: Request, _ name: String) throws -> UUID? {
         guard let text = request.uri.queryParameters[name[...]].map(String.init) else { return nil }
         guard let id = UUID(uuidString: text) else { throw APIError.badRequest("\(name) must be a UUID", errors: [.init(pointer: name, detail: "not a UUID")]) }
         return id
     }
 
     /// Query parameter `name` as text, or nil when absent.
-    static func string(_ request: Request, _ name: String) -> String? {
+    public static func string(_ request: Request, _ name: String) -> String? {
         request.uri.queryParameters[name[...]].map(String.init)
     }
 }

@@ -1,0 +1,99 @@
+import ClientRuntime
+import Foundation
+import Logging
+import Metrics
+import RdKafka
+import SensormineJSON
+import SensormineTelemetry
+
+/// Wraps device messages in envelopes and hands them on: to Kafka, confirmed, or, while Kafka
+/// is away, to the fsync'd spool. Nothing is acknowledged before one of them holds it.
+struct TelemetryForwarder: Sendable {
+    /// Largest batch one HTTP request may carry.
+    static let maximumBatch = 1000
+
+    let producer: KafkaProducer
+    let topic: String
+    let spool: Spool
+    let logger: Logger
+    private let forwarded = Counter(label: "sensormine_edge_messages_forwarded_total")
+    private let failed = Counter(label: "sensormine_edge_forward_failures_total")
+
+    init(producer: KafkaProducer, topic: String, spool: Spool, logger: Logger) {
+        self.producer = producer
+        self.topic = topic
+        self.spool = spool
+        self.logger = logger
+    }
+
+    /// Where envelopes went.
+    enum Delivery {
+        case kafka, spool
+    }
+
+    /// Straight to Kafka while the spool is empty; into the spool, behind what waits there, when
+    /// it is not or when Kafka fails (`message.timeout.ms` bounds the wait).
+    /// - Throws: ``Spool/Full`` (or a disk error) when neither can take them.
+    func deliver(_ envelopes: [TelemetryEnvelope]) async throws -> Delivery {
+        if await self.spool.isEmpty {
+            do {
+                try await self.forward(envelopes)
+                return .kafka
+            } catch {
+                self.logger.warning("Kafka did not take telemetry; spooling", metadata: ["error": "\(error)", "messages": "\(envelopes.count)"])
+            }
+        }
+        try await self.spool.append(envelopes)
+        return .spool
+    }
+
+    /// How a payload was understood.
+    enum Parsed {
+        /// One JSON object or an array of them, one envelope each.
+        case messages([TelemetryEnvelope])
+        /// Not JSON: forwarded as bytes so Ingestion dead-letters it with the reason.
+        case notJSON(TelemetryEnvelope, reason: String)
+    }
+
+    /// Splits `payload` into envelopes for `device` of `tenant`.
+    static func envelopes(_ payload: [UInt8], tenant: String, device: String, source: TelemetryEnvelope.Source, receivedAt: Int64) -> Parsed {
+        let document: JSON
+        do {
+            document = try JSON.parse(payload)
+        } catch {
+            let envelope = TelemetryEnvelope(messageID: UUID().uuidString.lowercased(), tenantID: tenant, deviceID: device, source: source,
+                                             receivedAt: receivedAt, payload: payload, payloadIsJSON: false)
+            return .notJSON(envelope, reason: error.description)
+        }
+        func envelope(_ bytes: [UInt8], _ value: JSON) -> TelemetryEnvelope {
+            let messageID = value["messageId"]?.string.map { String($0.prefix(100)) } ?? UUID().uuidString.lowercased()
+            return TelemetryEnvelope(messageID: messageID, tenantID: tenant, deviceID: device, source: source,
+                                     receivedAt: receivedAt, payload: bytes, payloadIsJSON: true)
+        }
+        if case .array(let elements) = document {
+            return .messages(elements.map { envelope(Array($0.canonicalText.utf8), $0) })
+        }
+        // A single message keeps the device's bytes verbatim.
+        return .messages([envelope(payload, document)])
+    }
+
+    /// Produces the envelopes (key = device id, so order holds per device) and waits for every
+    /// acknowledgement.
+    /// - Throws: the first delivery failure (the caller retries or refuses).
+    func forward(_ envelopes: [TelemetryEnvelope]) async throws {
+        let records = envelopes.map { envelope in
+            KafkaRecord(topic: self.topic, key: Array(envelope.deviceID.utf8), value: envelope.encoded(),
+                        headers: [("tenant", Array(envelope.tenantID.utf8)), ("message-id", Array(envelope.messageID.utf8))])
+        }
+        for result in try await self.producer.send(records) {
+            if case .failure(let error) = result {
+                self.failed.increment()
+                throw error
+            }
+        }
+        self.forwarded.increment(by: Int64(records.count))
+    }
+
+    /// Microseconds since 1970, now.
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+}

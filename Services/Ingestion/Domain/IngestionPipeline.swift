@@ -1,0 +1,144 @@
+import ClientRuntime
+import Foundation
+import JSONSchema
+import Logging
+import Metrics
+import RdKafka
+import ServiceLifecycle
+import SensormineTelemetry
+
+/// Consumes `device.telemetry` in batches: validates each message against its device type's
+/// schema, stores the valid points and the dead letters in one transaction, produces the dead
+/// letters to `device.telemetry.dlq`, and only then commits the batch's offsets. A crash at any
+/// point replays the batch, which storage absorbs (points are idempotent, dead letters unique
+/// per offset).
+struct IngestionPipeline: Service {
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    let store: TelemetryStore
+    let directory: SchemaDirectory
+    let deadLetterTopic: String
+    let logger: Logger
+    private let stored = Counter(label: "sensormine_ingestion_points_stored_total")
+    private let duplicates = Counter(label: "sensormine_ingestion_points_duplicate_total")
+    private let deadLettered = Counter(label: "sensormine_ingestion_dead_letters_total")
+    private let retries = Counter(label: "sensormine_ingestion_batch_retries_total")
+    private let assigned = Gauge(label: "sensormine_ingestion_assigned_partitions")
+
+    init(consumer: KafkaConsumer, producer: KafkaProducer, store: TelemetryStore, directory: SchemaDirectory, deadLetterTopic: String, logger: Logger) {
+        self.consumer = consumer
+        self.producer = producer
+        self.store = store
+        self.directory = directory
+        self.deadLetterTopic = deadLetterTopic
+        self.logger = logger
+    }
+
+    func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.reportAssignment() }
+            try await self.consume()
+            group.cancelAll()
+        }
+    }
+
+    /// Publishes how many partitions this member holds (0 while the group rebalances) until
+    /// cancelled.
+    private func reportAssignment() async {
+        while !Task.isCancelled {
+            if let count = try? await self.consumer.assignedPartitionCount() { self.assigned.record(count) }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    private func consume() async throws {
+        let backoff = Backoff(base: .milliseconds(200), maximum: .seconds(10))
+        for try await batch in self.consumer.batches.cancelOnGracefulShutdown() {
+            var attempt = 0
+            while true {
+                do {
+                    try await self.process(batch)
+                    try await self.consumer.commit(batch)
+                    break
+                } catch {
+                    self.retries.increment()
+                    if attempt % 10 == 0 { self.logger.error("batch not stored; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)"]) }
+                    try await Task.sleep(for: backoff.delay(attempt: attempt))
+                    attempt += 1
+                }
+            }
+        }
+        await self.consumer.close()
+    }
+
+    /// Validates and stores one batch.
+    /// - Throws: when a dependency is unavailable; the caller retries the whole batch.
+    func process(_ batch: [KafkaMessage]) async throws {
+        var points: [StoredPoint] = []
+        points.reserveCapacity(batch.count * 8)
+        var deadLetters: [DeadLetter] = []
+        for message in batch {
+            switch try await self.examine(message) {
+            case .points(let accepted): points.append(contentsOf: accepted)
+            case .dead(let letter): deadLetters.append(letter)
+            }
+        }
+        let inserted = try await self.store.write(points, deadLetters: deadLetters)
+        if !deadLetters.isEmpty {
+            let records = deadLetters.map { letter in
+                var headers = letter.headers.filter { $0.name != "dlq-reason" }
+                headers.append(("dlq-reason", Array(letter.reason.utf8)))
+                headers.append(("dlq-source", Array("\(letter.topic)/\(letter.partition)/\(letter.offset)".utf8)))
+                return KafkaRecord(topic: self.deadLetterTopic, key: letter.deviceID.map { Array($0.utf8) }, value: letter.original, headers: headers)
+            }
+            for result in try await self.producer.send(records) {
+                if case .failure(let error) = result { throw error }
+            }
+        }
+        self.stored.increment(by: Int64(inserted))
+        self.duplicates.increment(by: Int64(points.count - inserted))
+        self.deadLettered.increment(by: Int64(deadLetters.count))
+    }
+
+    private enum Outcome {
+        case points([StoredPoint])
+        case dead(DeadLetter)
+    }
+
+    private func examine(_ message: KafkaMessage) async throws -> Outcome {
+        func dead(_ reason: String, _ envelope: TelemetryEnvelope? = nil, subject: String? = nil, version: Int? = nil) -> Outcome {
+            .dead(DeadLetter(tenantID: envelope?.tenantID ?? message.header("tenant"), deviceID: envelope?.deviceID, messageID: envelope?.messageID,
+                             schemaSubject: subject, schemaVersion: version, reason: reason, topic: message.topic,
+                             partition: message.partition, offset: message.offset, original: message.value, headers: message.headers))
+        }
+        let decoded: TelemetryEnvelope.Decoded
+        do {
+            decoded = try TelemetryEnvelope.decode(message.value)
+        } catch {
+            return dead(error.reason)
+        }
+        let envelope = decoded.envelope
+        guard let payload = decoded.payload else { return dead("the payload is not JSON", envelope) }
+        var subject: String?
+        var version: Int?
+        switch try await self.directory.resolve(tenant: envelope.tenantID, device: envelope.deviceID) {
+        case .refused(let reason):
+            return dead(reason, envelope)
+        case .unvalidated:
+            break
+        case .schema(let schema, let name, let number):
+            subject = name
+            version = number
+            if !schema.isValid(payload) {
+                let violations = schema.validate(payload).prefix(5).map { "\($0.instanceLocation.isEmpty ? "/" : $0.instanceLocation): \($0.message)" }
+                return dead("invalid against schema \(name) v\(number): " + violations.joined(separator: "; "), envelope, subject: name, version: number)
+            }
+        }
+        do {
+            let extracted = try TelemetryPoints.extract(from: payload, receivedAt: envelope.receivedAt)
+            return .points(extracted.map { StoredPoint(tenantID: envelope.tenantID, deviceID: envelope.deviceID, point: $0) })
+        } catch {
+            return dead(error.reason, envelope, subject: subject, version: version)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import LibPQ
+import NIOConcurrencyHelpers
+import SensormineTelemetry
+
+/// A point with its owner, as stored.
+struct StoredPoint: Sendable {
+    var tenantID: String
+    var deviceID: String
+    var point: TelemetryPoint
+}
+
+/// A message that could not be stored, with why.
+struct DeadLetter: Sendable {
+    var tenantID: String?
+    var deviceID: String?
+    var messageID: String?
+    var schemaSubject: String?
+    var schemaVersion: Int?
+    var reason: String
+    var topic: String
+    var partition: Int32
+    var offset: Int64
+    var original: [UInt8]
+    var headers: [(name: String, value: [UInt8])]
+}
+
+/// Owns the SQL of the telemetry table: batches go in through COPY into a session-local staging
+/// table and one `INSERT … ON CONFLICT DO NOTHING`, so a replayed batch changes nothing.
+final class TelemetryStore: Sendable {
+    private let database: PostgresClient
+    /// Days whose partition is known to exist (native partitioning only).
+    private let knownDays = NIOLockedValueBox<Set<Int64>>([])
+
+    init(database: PostgresClient) {
+        self.database = database
+    }
+
+    /// Stores points and dead letters in one transaction; returns how many points were new.
+    /// - Throws: ``ClientError`` from the database; nothing is stored then.
+    func write(_ points: [StoredPoint], deadLetters: [DeadLetter]) async throws -> Int {
+        guard !points.isEmpty || !deadLetters.isEmpty else { return 0 }
+        let days = Set(points.map { Self.day(of: $0.point.time) })
+        let missing = self.knownDays.withLockedValue { days.subtracting($0) }
+        var rows = PostgresCopyBuffer(capacity: points.count * 110)
+        for stored in points {
+            rows.append(stored.tenantID)
+            rows.append(stored.deviceID)
+            rows.append(stored.point.metric)
+            rows.append(Int(stored.point.time))
+            rows.append(stored.point.value)
+            rows.endRow()
+        }
+        let inserted = try await self.database.withTransaction { session -> Int in
+            if let first = missing.min(), let last = missing.max() {
+                _ = try await session.query("SELECT sensormine_ensure_partitions($1::date, $2::date)",
+                                            [Self.dateText(first), Self.dateText(last)])
+            }
+            var inserted = 0
+            if rows.rowCount > 0 {
+                try await session.execute("""
+                    CREATE TEMP TABLE IF NOT EXISTS telemetry_staging
+                        (tenant_id uuid, device_id uuid, metric text, micros bigint, value double precision) ON COMMIT DELETE ROWS
+                    """)
+                _ = try await session.copy(into: "telemetry_staging", columns: ["tenant_id", "device_id", "metric", "micros", "value"], rows: rows)
+                inserted = try await session.execute("""
+                    INSERT INTO telemetry (tenant_id, device_id, metric, time, value)
+                    SELECT tenant_id, device_id, metric, 'epoch'::timestamptz + micros * interval '1 microsecond', value
+                    FROM telemetry_staging
+                    ON CONFLICT DO NOTHING
+                    """)
+            }
+            for letter in deadLetters {
+                try await session.execute("""
+                    INSERT INTO dead_letters (tenant_id, device_id, message_id, schema_subject, schema_version, reason, topic,
+                                              kafka_partition, kafka_offset, original, headers)
+                    VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $9, decode($10, 'base64'), $11::jsonb)
+                    ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
+                    """, [letter.tenantID.flatMap { UUID(uuidString: $0) != nil ? $0 : nil }, letter.deviceID.flatMap { UUID(uuidString: $0) != nil ? $0 : nil },
+                          letter.messageID, letter.schemaSubject, letter.schemaVersion, letter.reason, letter.topic, Int(letter.partition),
+                          Int(letter.offset), Data(letter.original).base64EncodedString(), Self.headersJSON(letter.headers)])
+            }
+            return inserted
+        }
+        self.knownDays.withLockedValue { $0.formUnion(missing) }
+        return inserted
+    }
+
+    static func day(of micros: Int64) -> Int64 {
+        micros >= 0 ? micros / 86_400_000_000 : (micros - 86_399_999_999) / 86_400_000_000
+    }
+
+    static func dateText(_ day: Int64) -> String {
+        String(RFC3339.string(microseconds: day * 86_400_000_000).prefix(10))
+    }
+
+    static func headersJSON(_ headers: [(name: String, value: [UInt8])]) -> String {
+        var object: [String: String] = [:]
+        for header in headers { object[header.name] = String(decoding: header.value, as: UTF8.self) }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

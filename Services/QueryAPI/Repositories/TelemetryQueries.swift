@@ -1,0 +1,85 @@
+import Foundation
+import LibPQ
+
+/// Owns the read SQL over `telemetry`; every query is confined to one tenant.
+struct TelemetryQueries: Sendable {
+    let database: PostgresClient
+
+    /// A stored value at a time (microseconds since 1970).
+    struct Sample: Sendable {
+        var time: Int64
+        var value: Double
+    }
+
+    /// Points of one device and metric in [from, to), oldest first, after the cursor.
+    func points(tenant: UUID, device: UUID, metric: String, from: Int64, to: Int64, after: Int64?, limit: Int) async throws -> [Sample] {
+        let rows = try await self.database.query("""
+            SELECT (extract(epoch FROM time) * 1000000)::bigint AS micros, value FROM telemetry
+            WHERE tenant_id = $1 AND device_id = $2 AND metric = $3
+              AND time >= \(Self.timestamp(4)) AND time < \(Self.timestamp(5)) AND time > \(Self.timestamp(6))
+            ORDER BY time LIMIT $7
+            """, [tenant, device, metric, from, to, after ?? (from - 1), limit])
+        return rows.all.compactMap { row in
+            guard let micros = row["micros"].flatMap({ Int64($0) }), let value = row.double("value") else { return nil }
+            return Sample(time: micros, value: value)
+        }
+    }
+
+    /// The latest sample of every metric of each device.
+    func latest(tenant: UUID, devices: [UUID]) async throws -> [UUID: [String: Sample]] {
+        let rows = try await self.database.query("""
+            SELECT DISTINCT ON (device_id, metric) device_id, metric, (extract(epoch FROM time) * 1000000)::bigint AS micros, value
+            FROM telemetry WHERE tenant_id = $1 AND device_id = ANY ($2::uuid[])
+            ORDER BY device_id, metric, time DESC
+            """, [tenant, "{" + devices.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"])
+        var result: [UUID: [String: Sample]] = [:]
+        for row in rows.all {
+            guard let device = row["device_id"].flatMap({ UUID(uuidString: $0) }), let metric = row["metric"],
+                  let micros = row["micros"].flatMap({ Int64($0) }), let value = row.double("value") else { continue }
+            result[device, default: [:]][metric] = Sample(time: micros, value: value)
+        }
+        return result
+    }
+
+    /// One aggregate of a metric per time bucket, across the given devices (all of the tenant's
+    /// when empty). `date_bin` works on TimescaleDB and plain PostgreSQL alike.
+    func aggregate(tenant: UUID, metric: String, devices: [UUID], from: Int64, to: Int64, bucketSeconds: Int, function: AggregateFunction) async throws -> [(time: Int64, value: Double, count: Int)] {
+        let deviceFilter = devices.isEmpty ? "" : "AND device_id = ANY ($6::uuid[])"
+        var parameters: [(any PostgresBindable)?] = [tenant, metric, from, to, "\(bucketSeconds) seconds"]
+        if !devices.isEmpty { parameters.append("{" + devices.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}") }
+        let rows = try await self.database.query("""
+            SELECT (extract(epoch FROM bucket) * 1000000)::bigint AS micros, value, count FROM (
+                SELECT date_bin($5::interval, time, 'epoch'::timestamptz) AS bucket, \(function.sql) AS value, count(*) AS count
+                FROM telemetry
+                WHERE tenant_id = $1 AND metric = $2 AND time >= \(Self.timestamp(3)) AND time < \(Self.timestamp(4)) \(deviceFilter)
+                GROUP BY bucket
+            ) buckets ORDER BY bucket
+            """, parameters)
+        return rows.all.compactMap { row in
+            guard let micros = row["micros"].flatMap({ Int64($0) }), let value = row.double("value"), let count = row.int("count") else { return nil }
+            return (micros, value, count)
+        }
+    }
+
+    /// SQL turning the bigint parameter `$n` (microseconds) into a timestamptz.
+    private static func timestamp(_ parameter: Int) -> String {
+        "('epoch'::timestamptz + $\(parameter)::bigint * interval '1 microsecond')"
+    }
+}
+
+/// The aggregates QueryAPI computes.
+enum AggregateFunction: String, Sendable, CaseIterable {
+    case avg, min, max, sum, count, first, last
+
+    var sql: String {
+        switch self {
+        case .avg: "avg(value)"
+        case .min: "min(value)"
+        case .max: "max(value)"
+        case .sum: "sum(value)"
+        case .count: "count(*)::double precision"
+        case .first: "(array_agg(value ORDER BY time))[1]"
+        case .last: "(array_agg(value ORDER BY time DESC))[1]"
+        }
+    }
+}

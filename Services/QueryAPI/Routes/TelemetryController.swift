@@ -1,0 +1,177 @@
+import Foundation
+import Hummingbird
+import SensormineCore
+import SensormineTelemetry
+
+/// GET /api/v1/telemetry/…: raw points, latest values and time-bucketed aggregates of the
+/// caller's tenant, as JSON or (`format=csv`) CSV.
+struct TelemetryController: Sendable {
+    let queries: TelemetryQueries
+
+    func addRoutes(to group: RouterGroup<SensormineRequestContext>) {
+        group.get("devices/{device}/points", use: self.points)
+        group.get("latest", use: self.latest)
+        group.get("aggregate", use: self.aggregate)
+    }
+
+    /// Longest range a query may span when `from` is omitted.
+    static let defaultRange: Int64 = 86_400_000_000
+
+    @Sendable func points(_ request: Request, context: SensormineRequestContext) async throws -> Response {
+        let caller = try Self.reader(context)
+        let device = try RouteParameters.uuid(context, "device", what: "device")
+        let metric = try Self.required(request, "metric")
+        let (from, to) = try Self.range(request)
+        let limit = try RouteParameters.integer(request, "limit", default: 1000, range: 1...10_000)
+        let after = try Self.optionalTime(request, "after")
+        let samples = try await self.queries.points(tenant: caller.tenantID, device: device, metric: metric, from: from, to: to, after: after, limit: limit)
+        let next = samples.count == limit ? samples.last.map { RFC3339.string(microseconds: $0.time) } : nil
+        if Self.wantsCSV(request) {
+            return Self.csv(header: "time,value", rows: samples.map { "\(RFC3339.string(microseconds: $0.time)),\($0.value)" })
+        }
+        struct Page: Encodable {
+            var deviceId: String
+            var metric: String
+            var points: [Point]
+            var next: String?
+        }
+        struct Point: Encodable {
+            var time: String
+            var value: Double
+        }
+        return try Self.json(Page(deviceId: device.uuidString.lowercased(), metric: metric,
+                                  points: samples.map { Point(time: RFC3339.string(microseconds: $0.time), value: $0.value) }, next: next))
+    }
+
+    @Sendable func latest(_ request: Request, context: SensormineRequestContext) async throws -> Response {
+        let caller = try Self.reader(context)
+        let devices = try Self.devices(request, required: true)
+        let latest = try await self.queries.latest(tenant: caller.tenantID, devices: devices)
+        if Self.wantsCSV(request) {
+            var rows: [String] = []
+            for device in devices {
+                for (metric, sample) in (latest[device] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    rows.append("\(device.uuidString.lowercased()),\(Self.csvField(metric)),\(RFC3339.string(microseconds: sample.time)),\(sample.value)")
+                }
+            }
+            return Self.csv(header: "device,metric,time,value", rows: rows)
+        }
+        struct Value: Encodable {
+            var time: String
+            var value: Double
+        }
+        struct DeviceLatest: Encodable {
+            var deviceId: String
+            var metrics: [String: Value]
+        }
+        struct Answer: Encodable { var devices: [DeviceLatest] }
+        return try Self.json(Answer(devices: devices.map { device in
+            DeviceLatest(deviceId: device.uuidString.lowercased(),
+                         metrics: (latest[device] ?? [:]).mapValues { Value(time: RFC3339.string(microseconds: $0.time), value: $0.value) })
+        }))
+    }
+
+    @Sendable func aggregate(_ request: Request, context: SensormineRequestContext) async throws -> Response {
+        let caller = try Self.reader(context)
+        let metric = try Self.required(request, "metric")
+        let devices = try Self.devices(request, required: false)
+        let (from, to) = try Self.range(request)
+        let bucket = try Self.bucketSeconds(request.uri.queryParameters.get("bucket") ?? "1m")
+        let functionName = request.uri.queryParameters.get("fn") ?? "avg"
+        guard let function = AggregateFunction(rawValue: functionName) else {
+            throw APIError.badRequest("unknown aggregate", errors: [.init(pointer: "fn", detail: "one of " + AggregateFunction.allCases.map(\.rawValue).joined(separator: ", "))])
+        }
+        guard (to - from) / (Int64(bucket) * 1_000_000) <= 100_000 else {
+            throw APIError.badRequest("too many buckets", errors: [.init(pointer: "bucket", detail: "at most 100000 buckets per query; widen the bucket or narrow the range")])
+        }
+        let buckets = try await self.queries.aggregate(tenant: caller.tenantID, metric: metric, devices: devices, from: from, to: to, bucketSeconds: bucket, function: function)
+        if Self.wantsCSV(request) {
+            return Self.csv(header: "time,\(function.rawValue),count", rows: buckets.map { "\(RFC3339.string(microseconds: $0.time)),\($0.value),\($0.count)" })
+        }
+        struct Bucket: Encodable {
+            var time: String
+            var value: Double
+            var count: Int
+        }
+        struct Answer: Encodable {
+            var metric: String
+            var function: String
+            var bucketSeconds: Int
+            var buckets: [Bucket]
+        }
+        return try Self.json(Answer(metric: metric, function: function.rawValue, bucketSeconds: bucket,
+                                    buckets: buckets.map { Bucket(time: RFC3339.string(microseconds: $0.time), value: $0.value, count: $0.count) }))
+    }
+
+    // MARK: Parameters
+
+    private static func reader(_ context: SensormineRequestContext) throws -> CallerIdentity {
+        let caller = try context.requireIdentity()
+        guard caller.has(atLeast: .viewer) else { throw APIError.forbidden("reading telemetry needs the viewer role or above") }
+        return caller
+    }
+
+    private static func required(_ request: Request, _ name: String) throws -> String {
+        guard let value = request.uri.queryParameters.get(name), !value.isEmpty, value.utf8.count <= 200 else {
+            throw APIError.badRequest("\(name) is required", errors: [.init(pointer: name, detail: "1 to 200 characters")])
+        }
+        return value
+    }
+
+    private static func optionalTime(_ request: Request, _ name: String) throws -> Int64? {
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
+        guard let micros = RFC3339.microseconds(text) else {
+            throw APIError.badRequest("\(name) is not a date-time", errors: [.init(pointer: name, detail: "an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z")])
+        }
+        return micros
+    }
+
+    /// `from` (default: a day before `to`) and `to` (default: now), from < to.
+    private static func range(_ request: Request) throws -> (Int64, Int64) {
+        let to = try self.optionalTime(request, "to") ?? Int64(Date().timeIntervalSince1970 * 1_000_000) + 1
+        let from = try self.optionalTime(request, "from") ?? (to - self.defaultRange)
+        guard from < to else { throw APIError.badRequest("from must be before to", errors: [.init(pointer: "from", detail: "earlier than to")]) }
+        return (from, to)
+    }
+
+    private static func devices(_ request: Request, required: Bool) throws -> [UUID] {
+        let text = request.uri.queryParameters.get("devices") ?? ""
+        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if parts.isEmpty, required { throw APIError.badRequest("devices is required", errors: [.init(pointer: "devices", detail: "comma-separated device ids")]) }
+        guard parts.count <= 500 else { throw APIError.badRequest("too many devices", errors: [.init(pointer: "devices", detail: "at most 500")]) }
+        return try parts.map { part in
+            guard let id = UUID(uuidString: part) else { throw APIError.badRequest("devices must be UUIDs", errors: [.init(pointer: "devices", detail: "'\(part.prefix(40))' is not a UUID")]) }
+            return id
+        }
+    }
+
+    /// `1s`…`1d`: a number and a unit (s, m, h, d).
+    static func bucketSeconds(_ text: String) throws -> Int {
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        guard let unit = text.last, let scale = units[unit], let count = Int(text.dropLast()), count > 0,
+              (1...86_400).contains(count * scale) else {
+            throw APIError.badRequest("bucket is invalid", errors: [.init(pointer: "bucket", detail: "a width from 1s to 1d, e.g. 10s, 5m, 1h, 1d")])
+        }
+        return count * scale
+    }
+
+    private static func wantsCSV(_ request: Request) -> Bool {
+        request.uri.queryParameters.get("format") == "csv" || (request.headers[.accept]?.contains("text/csv") ?? false)
+    }
+
+    private static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    private static func csv(header: String, rows: [String]) -> Response {
+        var text = header + "\r\n"
+        for row in rows { text += row + "\r\n" }
+        return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    private static func json(_ value: some Encodable) throws -> Response {
+        let data = try JSONEncoder().encode(value)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
