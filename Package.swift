@@ -120,6 +120,8 @@ let package = Package(
                            nioConcurrency, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
+        // Shared by test targets: child processes started the way services are deployed.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "SensormineTelemetryTests",
             dependencies: ["SensormineTelemetry", "SensormineJSON"],
@@ -133,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: ["ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion", "EdgeGateway", "SensormineAuth", "SensormineCore",
-                           "SensormineClients", "SensormineJSON", "SensormineTelemetry", "Curl", "Mosquitto", "RdKafka", "LibPQ", hummingbird, serviceLifecycle, logging],
+                           "SensormineClients", "SensormineJSON", "SensormineTelemetry", "Curl", "Mosquitto", "RdKafka", "LibPQ", "TestSupport", hummingbird, serviceLifecycle, logging],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -152,7 +154,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceSmokeTests",
-            dependencies: ["SensormineCore", "Curl", "ClientRuntime"],
+            dependencies: ["SensormineCore", "Curl", "ClientRuntime", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ] + serviceNames.map { name in

@@ -5,6 +5,7 @@ import SensormineAuth
 import SensormineCore
 import SensormineJSON
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -107,6 +108,50 @@ extension PipelineTests {
             // A little later the count has not grown: nothing was stored twice.
             try await Task.sleep(for: .seconds(2))
             #expect(try await fixture.storedCount(client, gateway: gateway, metric: "load", from: from) == 300)
+            await client.shutdown()
+        }
+    }
+
+    @Test("Ingestion killed with SIGKILL mid-stream and restarted: every acknowledged point is stored exactly once")
+    func ingestionKilled() async throws {
+        let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0))))
+        try await PipelineTestStack.run(ingestionInProcess: false) { gateway in
+            var environment = PipelineTestStack.values(port: PipelineTestStack.ports.ingestion, [
+                "SENSORMINE_LOG_LEVEL": "warning", "SENSORMINE_INGESTION_INSTANCE_ID": PipelineTestStack.topicPrefix + "-ingestion",
+                "SENSORMINE_INGESTION_BATCH": "200",
+            ])
+            environment["LD_LIBRARY_PATH"] = ProcessInfo.processInfo.environment["LD_LIBRARY_PATH"]
+            func startIngestion() throws -> ChildProcess {
+                try ChildProcess(executable: ServiceBinaries.path("Ingestion"), arguments: ["serve"], environment: environment)
+            }
+            let client = HTTPClient(configuration: .init(timeout: .seconds(30), maximumRetries: 0))
+            var ingestion = try startIngestion()
+            let fixture = try await ProvisionedDevice.make(client, gateway: gateway, tokens: tokens, name: "Crash")
+            let start = Date().addingTimeInterval(-7200)
+            let format = ISO8601DateFormatter()
+            let from = format.string(from: start.addingTimeInterval(-60))
+
+            // 40 batches of 100 points, acknowledged by the edge; Ingestion dies after the 10th.
+            var accepted = 0
+            for batch in 0..<40 {
+                let points = (0..<100).map { index in #"{"time":"\#(format.string(from: start.addingTimeInterval(Double(batch * 100 + index))))","temp":\#(batch * 100 + index)}"# }
+                let answer = try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: fixture.apiKey, json: "[" + points.joined(separator: ",") + "]")
+                if answer.status == 202 { accepted += 100 }
+                if batch == 10 {
+                    ingestion.signal(SIGKILL)
+                    #expect(await ingestion.waitForExit(timeout: .seconds(5)) == 128 + SIGKILL)
+                }
+                if batch == 25 { ingestion = try startIngestion() }
+            }
+            #expect(accepted == 4000)
+            var stored = 0
+            for _ in 0..<600 where stored < 4000 {
+                stored = try await fixture.storedCount(client, gateway: gateway, metric: "temp", from: from)
+                if stored < 4000 { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(stored == 4000, "\(ingestion.output.suffix(1500))")
+            ingestion.signal(SIGTERM)
+            #expect(await ingestion.waitForExit(timeout: .seconds(20)) == 0)
             await client.shutdown()
         }
     }

@@ -58,28 +58,31 @@ enum PipelineTestStack {
         return values
     }
 
-    /// Runs all six services while `body` runs; `body` gets the gateway's base URL.
-    static func run<Result: Sendable>(_ body: @Sendable (String) async throws -> Result) async throws -> Result {
+    /// Runs all six services while `body` runs (Ingestion only when `ingestionInProcess`, else
+    /// the test runs it as a process of its own); `body` gets the gateway's base URL.
+    static func run<Result: Sendable>(ingestionInProcess: Bool = true, _ body: @Sendable (String) async throws -> Result) async throws -> Result {
         let observability = Observability(logger: logger)
         let kafka = try KafkaSettings(reader: ConfigReader(values: values(port: 0)))
         let admin = try KafkaAdmin(configuration: kafka.kafka, logger: logger)
         try await admin.createTopics([kafka.topics.telemetry], partitions: 6)
         try await admin.createTopics([kafka.topics.telemetryDeadLetter, kafka.topics.deviceEvents, kafka.topics.assetUpdates], partitions: 3)
         await admin.shutdown()
-        let apps: [ServiceApplication] = [
+        var apps: [ServiceApplication] = [
             try await DeviceAPIService.buildApplication(try DeviceAPIConfiguration(reader: ConfigReader(values: values(port: ports.deviceAPI))), observability: observability),
             try await SchemaRegistryService.buildApplication(try SchemaRegistryConfiguration(reader: ConfigReader(values: values(port: ports.schemaRegistry))), observability: observability),
             try await QueryAPIService.buildApplication(try QueryAPIConfiguration(reader: ConfigReader(values: values(port: ports.queryAPI))), observability: observability),
             try await EdgeGatewayService.buildApplication(try EdgeGatewayConfiguration(reader: ConfigReader(values: values(port: ports.edge))), observability: observability),
-            try await IngestionService.buildApplication(try IngestionConfiguration(reader: ConfigReader(values: values(port: ports.ingestion))), observability: observability),
             try await ApiGatewayService.buildApplication(try ApiGatewayConfiguration(reader: ConfigReader(values: values(port: ports.gateway))), observability: observability),
         ]
+        if ingestionInProcess {
+            apps.append(try await IngestionService.buildApplication(try IngestionConfiguration(reader: ConfigReader(values: values(port: ports.ingestion))), observability: observability))
+        }
         return try await withThrowingTaskGroup(of: Void.self) { group in
             for app in apps { group.addTask { try await app.run() } }
             defer { group.cancelAll() }
             let client = HTTPClient(configuration: .init(maximumRetries: 0))
             defer { Task { await client.shutdown() } }
-            let services = [ports.deviceAPI, ports.schemaRegistry, ports.queryAPI, ports.edge, ports.ingestion, ports.gateway]
+            let services = [ports.deviceAPI, ports.schemaRegistry, ports.queryAPI, ports.edge, ports.gateway] + (ingestionInProcess ? [ports.ingestion] : [])
             for port in services {
                 var ready = false
                 for _ in 0..<300 where !ready {

@@ -2,6 +2,7 @@ import ClientRuntime
 import Curl
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -6,16 +6,21 @@ import Glibc
 /// A service binary started for a test with `posix_spawn`, with an empty signal mask (a child of
 /// a Swift-concurrency thread would otherwise inherit libdispatch's blocked signals and never see
 /// SIGTERM), its output in a log file.
-final class ChildProcess: Sendable {
-    let pid: pid_t
-    let logPath: String
+public final class ChildProcess: Sendable {
+    /// The child's process id.
+    public let pid: pid_t
+    /// Where its output goes.
+    public let logPath: String
 
-    struct SpawnFailed: Error, CustomStringConvertible {
-        let description: String
+    /// posix_spawn refused.
+    public struct SpawnFailed: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    init(executable: String, arguments: [String], environment: [String: String]) throws {
-        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("smoke-\(UUID().uuidString).log").path
+    /// Starts `executable`.
+    /// - Throws: ``SpawnFailed``.
+    public init(executable: String, arguments: [String], environment: [String: String]) throws {
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(UUID().uuidString).log").path
         self.logPath = logPath
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -45,10 +50,10 @@ final class ChildProcess: Sendable {
     }
 
     /// Sends a signal.
-    func signal(_ signal: Int32) { kill(self.pid, signal) }
+    public func signal(_ signal: Int32) { kill(self.pid, signal) }
 
     /// Waits for the exit status, or nil if the process is still running after `timeout`.
-    func waitForExit(timeout: Duration) async -> Int32? {
+    public func waitForExit(timeout: Duration) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             var status: Int32 = 0
@@ -61,7 +66,7 @@ final class ChildProcess: Sendable {
     }
 
     /// What the process printed so far.
-    var output: String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }
+    public var output: String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }
 
     deinit {
         kill(self.pid, SIGKILL)
@@ -72,12 +77,14 @@ final class ChildProcess: Sendable {
 }
 
 /// Where the service binaries are: next to the test bundle, in the same build folder.
-enum ServiceBinaries {
-    static let directory: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+public enum ServiceBinaries {
+    /// The build folder.
+    public static let directory: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 
-    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    /// The binary called `name`.
+    public static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     /// The repository, found from this file's location.
-    static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+    public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 }
