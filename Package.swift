@@ -97,6 +97,12 @@ let package = Package(
                            "JSONSchema", "SensormineJSON", logging, hummingbird, serviceLifecycle],
             path: "Benchmarks/SensormineBench", swiftSettings: swiftSettings
         ),
+        // A fleet of simulated devices registered through the API and publishing telemetry.
+        .executableTarget(
+            name: "DeviceSimulator",
+            dependencies: ["Curl", "Mosquitto", "SensormineJSON", nioConcurrency, logging, .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/DeviceSimulator", swiftSettings: swiftSettings
+        ),
 
         .testTarget(
             name: "ClientRuntimeTests", dependencies: ["ClientRuntime"], swiftSettings: swiftSettings

@@ -1,4 +1,5 @@
 import ClientRuntime
+import Foundation
 import Hummingbird
 import LibPQ
 import Logging
@@ -21,6 +22,7 @@ enum DeviceAPIService: MigratingService {
         TokenSettings.help,
         """
           SENSORMINE_REFRESH_TOKEN_TTL  refresh-token lifetime (default 720h)
+          SENSORMINE_DEVICE_OFFLINE_AFTER  silence after which a device counts as offline (default 5m)
           SENSORMINE_BOOTSTRAP_ADMIN_EMAIL     first platform-admin (default admin@sensormine.local)
           SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD  its password (secret; generated and logged once when unset)
         """,
@@ -79,6 +81,7 @@ enum DeviceAPIService: MigratingService {
         let deviceRepository = DeviceRepository(tenants: tenantRepository, topics: configuration.kafka.topics)
         let credentials = CredentialRepository(devices: deviceRepository, index: APIKeyIndex(redis: redis), broker: broker)
         builder.services.append(APIKeyIndexRepair(credentials: credentials, logger: observability.logger))
+        builder.services.append(ConnectivitySweeper(devices: deviceRepository, offlineAfter: configuration.offlineAfter, logger: observability.logger))
         let devices = DeviceController(devices: deviceRepository, credentials: credentials)
         let deviceTypes = DeviceTypeController(devices: deviceRepository)
         let assets = AssetController(assets: AssetRepository(tenants: tenantRepository, topics: configuration.kafka.topics))
@@ -132,5 +135,30 @@ struct APIKeyIndexRepair: Service, CustomStringConvertible {
             }
         }
         try? await gracefulShutdown()
+    }
+}
+
+/// Marks devices offline once nothing has been heard from them for `offlineAfter` (EdgeGateway
+/// reports activity, which marks them online).
+struct ConnectivitySweeper: Service, CustomStringConvertible {
+    var description: String { "ConnectivitySweeper" }
+    let devices: DeviceRepository
+    let offlineAfter: Duration
+    let logger: Logger
+
+    func run() async throws {
+        let interval = min(self.offlineAfter / 4, .seconds(30))
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let cutoff = Date().addingTimeInterval(-Double(self.offlineAfter.components.seconds))
+                let changed = try await self.devices.markSilentOffline(before: cutoff)
+                if changed > 0 { self.logger.info("devices went offline", metadata: ["devices": "\(changed)"]) }
+            } catch {
+                if (error as? ClientError)?.serverCode != "42P01" {
+                    self.logger.warning("connectivity sweep failed", metadata: [LogKey.error: "\(error)"])
+                }
+            }
+            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
     }
 }

@@ -31,6 +31,9 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
     /// Redis, where the gateway's API-key index lives.
     var redis: RedisClient.Configuration
 
+    /// How long a device may stay silent before it counts as offline.
+    var offlineAfter: Duration
+
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: DeviceAPIService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
@@ -40,6 +43,7 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
         self.bootstrapAdminEmail = try reader.string("SENSORMINE_BOOTSTRAP_ADMIN_EMAIL", default: "admin@sensormine.local")
         self.bootstrapAdminPassword = reader.optionalString("SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD")
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
+        self.offlineAfter = try reader.duration("SENSORMINE_DEVICE_OFFLINE_AFTER", default: .seconds(300))
         self.kafka = try KafkaSettings(reader: reader)
         self.redis = try RedisClient.Configuration(reader: reader)
         self.brokerAdmin = try MQTTClient.Configuration(reader: reader, clientID: "deviceapi-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8).lowercased())", account: "ADMIN")

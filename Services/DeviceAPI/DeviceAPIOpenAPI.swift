@@ -259,6 +259,33 @@ enum DeviceAPIOpenAPI {
                           nextCursor: { type: string, format: uuid }
                 '400': { $ref: '#/components/responses/Problem' }
                 '403': { $ref: '#/components/responses/Problem' }
+          /api/v1/devices/activity:
+            parameters: [{ $ref: '#/components/parameters/GatewayToken' }]
+            post:
+              summary: Devices heard from - marks them online and moves last-seen forward (operator; EdgeGateway reports per tenant).
+              operationId: recordDeviceActivity
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      type: object
+                      required: [devices]
+                      properties:
+                        devices:
+                          type: array
+                          maxItems: 5000
+                          items: { type: object, required: [id, lastSeenAt], properties: { id: { type: string, format: uuid }, lastSeenAt: { type: string, format: date-time } } }
+              responses:
+                '200':
+                  description: How many visible, active devices were updated.
+                  content:
+                    application/json:
+                      schema: { type: object, required: [updated], properties: { updated: { type: integer } } }
+                '400': { $ref: '#/components/responses/Problem' }
+                '401': { $ref: '#/components/responses/Problem' }
+                '403': { $ref: '#/components/responses/Problem' }
+                '422': { $ref: '#/components/responses/Problem' }
           /api/v1/devices/{id}:
             parameters:
               - { $ref: '#/components/parameters/GatewayToken' }

@@ -1,3 +1,4 @@
+import Curl
 import Foundation
 import Hummingbird
 import RdKafka
@@ -23,6 +24,8 @@ enum EdgeGatewayService: SensormineService {
           SENSORMINE_EDGE_SPOOL_DIR       store-and-forward spool directory (default /var/lib/sensormine/edge-spool)
           SENSORMINE_EDGE_SPOOL_MAX_BYTES spool bound; past it HTTP ingest answers 503 and MQTT intake waits (default 1073741824)
           SENSORMINE_EDGE_KAFKA_TIMEOUT   how long Kafka may take to confirm before telemetry is spooled (default 5s)
+          SENSORMINE_DEVICE_API_URL       DeviceAPI, told which devices were heard from (optional)
+          SENSORMINE_EDGE_ACTIVITY_INTERVAL how often it is told (default 5s)
         """,
     ].joined(separator: "\n")
 
@@ -33,7 +36,15 @@ enum EdgeGatewayService: SensormineService {
         let producer = try builder.addKafkaProducer(kafka)
         let mqtt = try builder.addMQTT(configuration.mqtt)
         let spool = try Spool(directory: URL(fileURLWithPath: configuration.spoolDirectory), maximumBytes: configuration.spoolMaximumBytes, logger: observability.logger)
-        let forwarder = TelemetryForwarder(producer: producer, topic: configuration.kafka.topics.telemetry, spool: spool, logger: observability.logger)
+        var activity: ActivityReporter?
+        if let deviceAPI = configuration.deviceAPI {
+            let client = builder.addHTTPClient(configuration: .init(maximumRetries: 1, maximumConcurrentRequests: 4, name: "device-activity"))
+            let reporter = ActivityReporter(client: client, deviceAPI: deviceAPI, gatewayToken: configuration.gatewayToken,
+                                            interval: configuration.activityInterval, logger: observability.logger)
+            builder.services.append(reporter)
+            activity = reporter
+        }
+        let forwarder = TelemetryForwarder(producer: producer, topic: configuration.kafka.topics.telemetry, spool: spool, activity: activity, logger: observability.logger)
         builder.services.append(SpoolDrainer(spool: spool, forwarder: forwarder, logger: observability.logger))
         builder.services.append(MQTTIntake(client: mqtt, forwarder: forwarder, logger: observability.logger))
         builder.openAPIPaths = EdgeGatewayOpenAPI.paths

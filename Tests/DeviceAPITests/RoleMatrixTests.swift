@@ -59,6 +59,10 @@ struct RoleMatrixTests {
         Endpoint(name: "POST device", weakest: .operator, success: .created) { f, _ in
             (.post, "/api/v1/devices", #"{"name":"m-\#(UUID().uuidString.prefix(8))","deviceTypeId":"\#(f.deviceType.id)","tenantId":"\#(f.organisation.id)"}"#)
         },
+        Endpoint(name: "POST device activity", weakest: .operator, success: .ok) { f, client in
+            let device = try await f.registerDevice(client, name: "a-\(UUID().uuidString.prefix(8))")
+            return (.post, "/api/v1/devices/activity", #"{"devices":[{"id":"\#(device.id)","lastSeenAt":"2026-01-01T00:00:00Z"}]}"#)
+        },
         Endpoint(name: "PATCH device", weakest: .operator, success: .ok) { f, client in
             (.patch, "/api/v1/devices/\(try await f.registerDevice(client, name: "m-\(UUID().uuidString.prefix(8))").id)", #"{"tags":["x"]}"#)
         },

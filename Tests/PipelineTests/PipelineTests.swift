@@ -54,6 +54,8 @@ enum PipelineTestStack {
         values["SENSORMINE_INGESTION_GROUP"] = topicPrefix + ".ingestion"
         values["SENSORMINE_EDGE_SPOOL_DIR"] = spoolDirectory
         values["SENSORMINE_EDGE_KAFKA_TIMEOUT"] = "2s"
+        values["SENSORMINE_EDGE_ACTIVITY_INTERVAL"] = "500ms"
+        values["SENSORMINE_DEVICE_OFFLINE_AFTER"] = "4s"
         values.merge(overrides) { $1 }
         return values
     }
@@ -166,6 +168,14 @@ struct PipelineTests {
             try await publisher.publish(topic: topic, payload: Array(#"{"time":"\#(format.string(from: base.addingTimeInterval(2)))","rpm":3020,"temperature":72.0}"#.utf8), qos: 1)
             try await publisher.publish(topic: topic, payload: Array(#"{"time":"\#(format.string(from: base.addingTimeInterval(3)))","rpm":-5,"messageId":"\#(marker)"}"#.utf8), qos: 1)
             publisher.disconnect()
+            // The edge told DeviceAPI it heard from the device; silence turns it offline again.
+            var connectivity = ""
+            for _ in 0..<50 where connectivity != "online" {
+                connectivity = try await Self.call(client, "GET", gateway + "/api/v1/devices/\(deviceID)", token: orgAdmin).body["connectivity"]?.string ?? ""
+                if connectivity != "online" { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(connectivity == "online")
+            #expect(try await Self.call(client, "GET", gateway + "/api/v1/devices/\(deviceID)", token: orgAdmin).body["lastSeenAt"]?.string != nil)
 
             // Through the gateway, as a viewer of the tenant: three rpm points, in order.
             let viewer = try await tokens.issue(for: CallerIdentity(subject: "viewer", tenantID: try #require(UUID(uuidString: tenant)), roles: [.viewer])).token
@@ -232,6 +242,11 @@ struct PipelineTests {
             }
             #expect(values == [3000, 3010, 3020, -5])
             #expect(try await Self.call(client, "GET", gateway + "/api/v1/deadletters?replayed=false", token: viewer).body["items"]?.array?.isEmpty == true)
+            for _ in 0..<100 where connectivity != "offline" {
+                connectivity = try await Self.call(client, "GET", gateway + "/api/v1/devices/\(deviceID)", token: orgAdmin).body["connectivity"]?.string ?? ""
+                if connectivity != "offline" { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(connectivity == "offline")
             await client.shutdown()
         }
     }

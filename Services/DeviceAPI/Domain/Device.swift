@@ -206,3 +206,14 @@ enum CatalogPolicy {
         guard errors.isEmpty else { throw .invalid("device type", errors) }
     }
 }
+
+/// Body of POST /api/v1/devices/activity: when devices were last heard from (EdgeGateway sends
+/// it in batches, at most 5000 devices).
+struct DeviceActivity: Decodable, Sendable {
+    /// One device's latest message time.
+    struct Seen: Decodable, Sendable {
+        var id: UUID
+        var lastSeenAt: Date
+    }
+    var devices: [Seen]
+}

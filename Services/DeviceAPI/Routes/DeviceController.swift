@@ -10,6 +10,7 @@ struct DeviceController: Sendable {
     func addRoutes(to group: RouterGroup<SensormineRequestContext>) {
         group.post(use: self.create)
         group.get(use: self.list)
+        group.post("activity", use: self.activity)
         group.get("{id}", use: self.get)
         group.patch("{id}", use: self.update)
         group.delete("{id}", use: self.decommission)
@@ -29,6 +30,22 @@ struct DeviceController: Sendable {
         try CatalogPolicy.checkCreate(body)
         let device = try await self.devices.insert(tenantID: body.tenantId ?? caller.tenantID, body, caller: caller)
         return EditedResponse(status: .created, headers: [.location: "/api/v1/devices/\(device.id.uuidString.lowercased())"], response: device)
+    }
+
+    /// The answer to an activity report.
+    struct ActivityRecorded: ResponseEncodable {
+        var updated: Int
+    }
+
+    /// POST activity: devices heard from (operator; EdgeGateway reports per tenant).
+    @Sendable func activity(_ request: Request, context: SensormineRequestContext) async throws -> ActivityRecorded {
+        let caller = try context.requireIdentity()
+        try CatalogPolicy.checkOperate(caller)
+        let body = try await request.decode(as: DeviceActivity.self, context: context)
+        guard body.devices.count <= 5000 else {
+            throw CatalogError.invalid("activity report", [.init(pointer: "/devices", detail: "at most 5000 devices per report")])
+        }
+        return ActivityRecorded(updated: try await self.devices.recordActivity(body.devices, caller: caller))
     }
 
     /// GET: a page of visible devices, filtered by tenant, type, asset, status or tag.

@@ -15,14 +15,16 @@ struct TelemetryForwarder: Sendable {
     let producer: KafkaProducer
     let topic: String
     let spool: Spool
+    let activity: ActivityReporter?
     let logger: Logger
     private let forwarded = Counter(label: "sensormine_edge_messages_forwarded_total")
     private let failed = Counter(label: "sensormine_edge_forward_failures_total")
 
-    init(producer: KafkaProducer, topic: String, spool: Spool, logger: Logger) {
+    init(producer: KafkaProducer, topic: String, spool: Spool, activity: ActivityReporter?, logger: Logger) {
         self.producer = producer
         self.topic = topic
         self.spool = spool
+        self.activity = activity
         self.logger = logger
     }
 
@@ -35,16 +37,20 @@ struct TelemetryForwarder: Sendable {
     /// it is not or when Kafka fails (`message.timeout.ms` bounds the wait).
     /// - Throws: ``Spool/Full`` (or a disk error) when neither can take them.
     func deliver(_ envelopes: [TelemetryEnvelope]) async throws -> Delivery {
+        var delivery = Delivery.spool
         if await self.spool.isEmpty {
             do {
                 try await self.forward(envelopes)
-                return .kafka
+                delivery = .kafka
             } catch {
                 self.logger.warning("Kafka did not take telemetry; spooling", metadata: ["error": "\(error)", "messages": "\(envelopes.count)"])
             }
         }
-        try await self.spool.append(envelopes)
-        return .spool
+        if delivery == .spool { try await self.spool.append(envelopes) }
+        if let activity = self.activity, let last = envelopes.last {
+            activity.record(tenant: last.tenantID, device: last.deviceID, time: last.receivedAt)
+        }
+        return delivery
     }
 
     /// How a payload was understood.

@@ -1,0 +1,314 @@
+import ArgumentParser
+import Curl
+import Foundation
+import Logging
+import Mosquitto
+import NIOConcurrencyHelpers
+import SensormineJSON
+
+/// Simulates a fleet: four device types (gas turbines, thermal engines, electrical rotors, oil and
+/// gas devices) across sites, registered through the API like any client would, then publishing
+/// realistic telemetry at a target rate over HTTP (each device's API key) or MQTT (each device's
+/// own credentials), with a live progress line and a final summary.
+@main
+struct DeviceSimulator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Registers simulated devices through the API and publishes their telemetry.")
+
+    @Option(help: "The ApiGateway's base URL.") var gateway = "http://127.0.0.1:8080"
+    @Option(help: "Platform-admin e-mail.") var email = "admin@sensormine.local"
+    @Option(help: "Platform-admin password (default: SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD).") var password: String?
+    @Option(help: "Devices to register.") var devices = 1000
+    @Option(help: "Sites the devices are spread over.") var sites = 10
+    @Option(help: "Messages per second to aim for.") var rate = 1000
+    @Option(help: "Seconds to publish for.") var duration = 30
+    @Option(help: "http or mqtt.") var transport = "http"
+    @Option(help: "Points per HTTP request (one device's readings).") var batch = 10
+    @Option(help: "Requests or publishes in flight at once.") var concurrency = 32
+    @Option(help: "Devices that get their own MQTT connection (mqtt transport).") var mqttDevices = 50
+    @Option(help: "MQTT broker host.") var mqttHost = ProcessInfo.processInfo.environment["SENSORMINE_MQTT_HOST"] ?? "127.0.0.1"
+    @Option(help: "MQTT broker port.") var mqttPort = Int(ProcessInfo.processInfo.environment["SENSORMINE_MQTT_PORT"] ?? "") ?? 1883
+
+    func validate() throws {
+        guard ["http", "mqtt"].contains(self.transport) else { throw ValidationError("--transport must be http or mqtt") }
+        guard self.devices > 0, self.sites > 0, self.rate > 0, self.duration > 0, self.batch > 0, self.batch <= 1000, self.concurrency > 0 else {
+            throw ValidationError("--devices, --sites, --rate, --duration, --concurrency must be positive; --batch 1…1000")
+        }
+    }
+
+    func run() async throws {
+        let client = HTTPClient(configuration: .init(timeout: .seconds(30), maximumRetries: 2, maximumConcurrentRequests: max(16, self.concurrency), name: "simulator"))
+        defer { Task { await client.shutdown() } }
+        let api = API(client: client, base: self.gateway)
+        guard let adminPassword = self.password ?? ProcessInfo.processInfo.environment["SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD"] else {
+            throw ValidationError("give --password or set SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD")
+        }
+        let fleet = try await Fleet.register(api: api, email: self.email, password: adminPassword, devices: self.devices, sites: self.sites,
+                                             credentials: self.transport == "http" ? .apiKeys : .mqtt(count: min(self.mqttDevices, self.devices)))
+        print("registered \(fleet.devices.count) devices of \(DeviceKind.allCases.count) types on \(self.sites) sites in tenant \(fleet.tenant)")
+        let counters = Counters()
+        let started = ContinuousClock.now
+        let progress = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                counters.printProgress(since: started)
+            }
+        }
+        if self.transport == "http" {
+            try await self.publishHTTP(api: api, fleet: fleet, counters: counters)
+        } else {
+            try await self.publishMQTT(fleet: fleet, counters: counters)
+        }
+        progress.cancel()
+        counters.printProgress(since: started)
+        let seconds = Double((ContinuousClock.now - started).components.seconds) + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+        let totals = counters.totals
+        print("\nsummary: \(totals.sent) points sent, \(totals.acknowledged) acknowledged, \(totals.errors) errors in \(String(format: "%.1f", seconds)) s "
+              + "(\(Int(Double(totals.acknowledged) / max(seconds, 0.001))) points/s acknowledged); tenant \(fleet.tenant)")
+    }
+
+    /// Every tick (100 ms) sends a tenth of the second's points, each request one device's batch.
+    func publishHTTP(api: API, fleet: Fleet, counters: Counters) async throws {
+        let requestsPerSecond = max(1, self.rate / self.batch)
+        let deadline = ContinuousClock.now + .seconds(self.duration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            var tick = ContinuousClock.now
+            while ContinuousClock.now < deadline {
+                for _ in 0..<max(1, requestsPerSecond / 10) {
+                    if inFlight >= self.concurrency {
+                        try await group.next()
+                        inFlight -= 1
+                    }
+                    let device = fleet.devices[Int.random(in: 0..<fleet.devices.count)]
+                    let batch = self.batch
+                    group.addTask {
+                        let now = Date()
+                        let points = (0..<batch).map { device.kind.reading(at: now.addingTimeInterval(Double($0 - batch) / 1000)) }
+                        counters.sent(batch)
+                        do {
+                            let status = try await api.ingest(key: device.apiKey ?? "", body: "[" + points.joined(separator: ",") + "]")
+                            if status == 202 { counters.acknowledged(batch) } else { counters.failed(batch) }
+                        } catch {
+                            counters.failed(batch)
+                        }
+                    }
+                    inFlight += 1
+                }
+                tick = tick + .milliseconds(100)
+                try await Task.sleep(until: tick)
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Devices with their own MQTT connection publish QoS 1, each awaiting its PUBACK.
+    func publishMQTT(fleet: Fleet, counters: Counters) async throws {
+        let connected = try await withThrowingTaskGroup(of: (MQTTClient, SimulatedDevice).self) { group in
+            for device in fleet.devices where device.mqtt != nil {
+                group.addTask {
+                    guard let credentials = device.mqtt else { throw ValidationError("no credentials") }
+                    let client = try MQTTClient(configuration: .init(host: self.mqttHost, port: self.mqttPort, clientID: "sim-\(device.id)",
+                                                                     username: credentials.username, password: credentials.password),
+                                                logger: Logger(label: "simulator"))
+                    try await client.connect()
+                    return (client, device)
+                }
+            }
+            var all: [(MQTTClient, SimulatedDevice)] = []
+            for try await pair in group { all.append(pair) }
+            return all
+        }
+        let perDevice = max(1, self.rate / max(1, connected.count))
+        let deadline = ContinuousClock.now + .seconds(self.duration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (client, device) in connected {
+                group.addTask {
+                    var tick = ContinuousClock.now
+                    while ContinuousClock.now < deadline {
+                        for _ in 0..<perDevice {
+                            counters.sent(1)
+                            do {
+                                try await client.publish(topic: device.mqtt?.topic ?? "", payload: Array(device.kind.reading(at: Date()).utf8), qos: 1)
+                                counters.acknowledged(1)
+                            } catch {
+                                counters.failed(1)
+                            }
+                        }
+                        tick = tick + .seconds(1)
+                        try await Task.sleep(until: tick)
+                    }
+                    client.disconnect()
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}
+
+/// The four device types of the seed design, with plausible readings.
+enum DeviceKind: String, CaseIterable, Sendable {
+    case gasTurbine = "Gas turbine", thermalEngine = "Thermal engine", electricalRotor = "Electrical rotor", oilAndGas = "Oil and gas device"
+
+    var subject: String { self.rawValue.lowercased().replacingOccurrences(of: " ", with: "-") }
+
+    /// Metric names with their normal range.
+    var metrics: [(String, ClosedRange<Double>)] {
+        switch self {
+        case .gasTurbine: [("rpm", 2900...3100), ("exhaust_temp_c", 480...620), ("power_kw", 18_000...25_000), ("vibration_mm_s", 1...7)]
+        case .thermalEngine: [("coolant_temp_c", 70...95), ("oil_pressure_bar", 2...6), ("load_pct", 20...100)]
+        case .electricalRotor: [("rpm", 1400...1800), ("winding_temp_c", 40...120), ("current_a", 50...400), ("voltage_v", 380...420)]
+        case .oilAndGas: [("flow_m3_h", 10...250), ("pressure_bar", 20...180), ("h2s_ppm", 0...15), ("valve_open", 0...1)]
+        }
+    }
+
+    /// The JSON Schema its subject holds: every metric a number, time required.
+    var schema: String {
+        let properties = self.metrics.map { #""\#($0.0)":{"type":"number","minimum":\#($0.1.lowerBound - abs($0.1.lowerBound)),"maximum":\#($0.1.upperBound * 2)}"# }
+        return #"{"type":"object","required":["time"],"properties":{"time":{"type":"string"},\#(properties.joined(separator: ","))}}"#
+    }
+
+    /// One reading as a JSON object.
+    func reading(at date: Date) -> String {
+        let micros = Int64(date.timeIntervalSince1970 * 1_000_000)
+        var fields = [#""time":"\#(Self.timestamp(micros))""#]
+        for (name, range) in self.metrics {
+            let value = name == "valve_open" ? Double(Int.random(in: 0...1)) : Double.random(in: range)
+            fields.append(#""\#(name)":\#((value * 100).rounded() / 100)"#)
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func timestamp(_ micros: Int64) -> String {
+        let date = Date(timeIntervalSince1970: Double(micros / 1000) / 1000)
+        return date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+}
+
+/// One registered device and how it publishes.
+struct SimulatedDevice: Sendable {
+    var id: String
+    var kind: DeviceKind
+    var apiKey: String?
+    var mqtt: (username: String, password: String, topic: String)?
+}
+
+/// The registered fleet.
+struct Fleet: Sendable {
+    enum Credentials: Sendable { case apiKeys, mqtt(count: Int) }
+
+    var tenant: String
+    var devices: [SimulatedDevice]
+
+    static func register(api: API, email: String, password: String, devices count: Int, sites: Int, credentials: Credentials) async throws -> Fleet {
+        let admin = try await api.signIn(email: email, password: password)
+        let stamp = String(UUID().uuidString.prefix(8)).lowercased()
+        let tenant = try await api.create("/api/v1/tenants", token: admin, #"{"name":"Simulated fleet \#(stamp)","kind":"organisation"}"#)
+        let operatorEmail = "simulator-\(stamp)@example.com"
+        let operatorPassword = "simulator-\(UUID().uuidString)"
+        _ = try await api.create("/api/v1/tenants/\(tenant)/users", token: admin,
+                                 #"{"email":"\#(operatorEmail)","password":"\#(operatorPassword)","roles":["tenant-admin"]}"#)
+        let token = try await api.signIn(email: operatorEmail, password: operatorPassword)
+        var types: [DeviceKind: String] = [:]
+        for kind in DeviceKind.allCases {
+            let subject = "\(kind.subject)-\(stamp)"
+            _ = try await api.create("/api/v1/schemas/subjects", token: token, #"{"name":"\#(subject)"}"#)
+            _ = try await api.create("/api/v1/schemas/subjects/\(subject)/versions", token: token, #"{"schema":\#(kind.schema)}"#)
+            types[kind] = try await api.create("/api/v1/device-types", token: token, #"{"name":"\#(kind.rawValue)","schemaSubject":"\#(subject)"}"#)
+        }
+        var siteIDs: [String] = []
+        for index in 0..<sites {
+            siteIDs.append(try await api.create("/api/v1/assets", token: token, #"{"kind":"site","name":"Site \#(index + 1)"}"#))
+        }
+        let typeIDs = types
+        let siteList = siteIDs
+        let registered = NIOLockedValueBox<[SimulatedDevice]>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<count {
+                if index >= 16 { try await group.next() }
+                group.addTask {
+                    let kind = DeviceKind.allCases[index % DeviceKind.allCases.count]
+                    let id = try await api.create("/api/v1/devices", token: token,
+                                                  #"{"name":"\#(kind.subject)-\#(index + 1)","deviceTypeId":"\#(typeIDs[kind] ?? "")","assetId":"\#(siteList[index % siteList.count])"}"#)
+                    var device = SimulatedDevice(id: id, kind: kind)
+                    switch credentials {
+                    case .apiKeys:
+                        device.apiKey = try await api.object("POST", "/api/v1/devices/\(id)/api-keys", token: token, "{}")["key"]?.string
+                    case .mqtt(let wanted) where index < wanted:
+                        let issued = try await api.object("PUT", "/api/v1/devices/\(id)/mqtt-credentials", token: token, "{}")
+                        if let username = issued["username"]?.string, let password = issued["password"]?.string, let topic = issued["telemetryTopic"]?.string {
+                            device.mqtt = (username, password, topic)
+                        }
+                    case .mqtt:
+                        break
+                    }
+                    registered.withLockedValue { $0.append(device) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let all = registered.withLockedValue { $0 }
+        return Fleet(tenant: tenant, devices: credentials.isMQTT ? all.filter { $0.mqtt != nil } : all)
+    }
+}
+
+extension Fleet.Credentials {
+    var isMQTT: Bool { if case .mqtt = self { true } else { false } }
+}
+
+/// The few API calls the simulator makes, through the gateway.
+struct API: Sendable {
+    let client: HTTPClient
+    let base: String
+
+    struct Failed: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func object(_ method: String, _ path: String, token: String?, _ body: String?) async throws -> JSON {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        let response = try await self.client.execute(HTTPClientRequest(method: method, url: self.base + path, headers: headers, body: body.map { Array($0.utf8) }))
+        guard (200..<300).contains(response.status) else {
+            throw Failed(description: "\(method) \(path) answered \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))")
+        }
+        return (try? JSON.parse(response.body)) ?? .null
+    }
+
+    /// POSTs and returns the new resource's id.
+    func create(_ path: String, token: String, _ body: String) async throws -> String {
+        guard let id = try await self.object("POST", path, token: token, body)["id"]?.string else { throw Failed(description: "POST \(path) returned no id") }
+        return id.lowercased()
+    }
+
+    func signIn(email: String, password: String) async throws -> String {
+        let answer = try await self.object("POST", "/api/v1/auth/token", token: nil, #"{"grant_type":"password","username":"\#(email)","password":"\#(password)"}"#)
+        guard let token = answer["access_token"]?.string else { throw Failed(description: "sign-in returned no access_token") }
+        return token
+    }
+
+    func ingest(key: String, body: String) async throws -> Int {
+        try await self.client.execute(HTTPClientRequest(method: "POST", url: self.base + "/api/v1/ingest",
+                                                        headers: [("Content-Type", "application/json"), ("X-API-Key", key)], body: Array(body.utf8))).status
+    }
+}
+
+/// Sent, acknowledged and failed points, and the progress line.
+final class Counters: Sendable {
+    private let state = NIOLockedValueBox((sent: 0, acknowledged: 0, errors: 0, lastAcknowledged: 0))
+
+    func sent(_ count: Int) { self.state.withLockedValue { $0.sent += count } }
+    func acknowledged(_ count: Int) { self.state.withLockedValue { $0.acknowledged += count } }
+    func failed(_ count: Int) { self.state.withLockedValue { $0.errors += count } }
+
+    var totals: (sent: Int, acknowledged: Int, errors: Int) { self.state.withLockedValue { ($0.sent, $0.acknowledged, $0.errors) } }
+
+    func printProgress(since start: ContinuousClock.Instant) {
+        let (sent, acknowledged, errors, rate) = self.state.withLockedValue { state in
+            defer { state.lastAcknowledged = state.acknowledged }
+            return (state.sent, state.acknowledged, state.errors, state.acknowledged - state.lastAcknowledged)
+        }
+        let elapsed = (ContinuousClock.now - start).components.seconds
+        // Written straight to the descriptor so the line updates in place, unbuffered.
+        FileHandle.standardOutput.write(Data("\r[\(elapsed) s] \(rate) points/s  sent \(sent)  acknowledged \(acknowledged)  errors \(errors)   ".utf8))
+    }
+}
