@@ -41,8 +41,9 @@ test: up
 
 bench: up
 	swift build -c release --product SensormineBench
-	swift build -c release --product ApiGateway
+	for product in ApiGateway DeviceAPI SchemaRegistry EdgeGateway Ingestion QueryAPI DeviceSimulator; do swift build -c release --product $$product || exit 1; done
 	$$(swift build -c release --show-bin-path)/SensormineBench
+	bash scripts/bench-pipeline.sh
 
 clean: down
 	rm -rf .build .stack

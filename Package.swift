@@ -100,7 +100,7 @@ let package = Package(
         // A fleet of simulated devices registered through the API and publishing telemetry.
         .executableTarget(
             name: "DeviceSimulator",
-            dependencies: ["Curl", "Mosquitto", "SensormineJSON", nioConcurrency, logging, .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Curl", "Mosquitto", "SensormineJSON", "SensormineTelemetry", nioConcurrency, logging, .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/DeviceSimulator", swiftSettings: swiftSettings
         ),
 

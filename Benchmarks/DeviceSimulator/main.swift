@@ -5,6 +5,7 @@ import Logging
 import Mosquitto
 import NIOConcurrencyHelpers
 import SensormineJSON
+import SensormineTelemetry
 
 /// Simulates a fleet: four device types (gas turbines, thermal engines, electrical rotors, oil and
 /// gas devices) across sites, registered through the API like any client would, then publishing
@@ -27,6 +28,7 @@ struct DeviceSimulator: AsyncParsableCommand {
     @Option(help: "Devices that get their own MQTT connection (mqtt transport).") var mqttDevices = 50
     @Option(help: "MQTT broker host.") var mqttHost = ProcessInfo.processInfo.environment["SENSORMINE_MQTT_HOST"] ?? "127.0.0.1"
     @Option(help: "MQTT broker port.") var mqttPort = Int(ProcessInfo.processInfo.environment["SENSORMINE_MQTT_PORT"] ?? "") ?? 1883
+    @Option(help: "End-to-end latency probes sent (over HTTP) while publishing: each is timed until QueryAPI returns it.") var probes = 0
 
     func validate() throws {
         guard ["http", "mqtt"].contains(self.transport) else { throw ValidationError("--transport must be http or mqtt") }
@@ -44,7 +46,7 @@ struct DeviceSimulator: AsyncParsableCommand {
         }
         let fleet = try await Fleet.register(api: api, email: self.email, password: adminPassword, devices: self.devices, sites: self.sites,
                                              credentials: self.transport == "http" ? .apiKeys : .mqtt(count: min(self.mqttDevices, self.devices)))
-        print("registered \(fleet.devices.count) devices of \(DeviceKind.allCases.count) types on \(self.sites) sites in tenant \(fleet.tenant)")
+        say("registered \(fleet.devices.count) devices of \(DeviceKind.allCases.count) types on \(self.sites) sites in tenant \(fleet.tenant)")
         let counters = Counters()
         let started = ContinuousClock.now
         let progress = Task {
@@ -53,17 +55,50 @@ struct DeviceSimulator: AsyncParsableCommand {
                 counters.printProgress(since: started)
             }
         }
+        let probeToken = try await api.signIn(email: fleet.operatorEmail, password: fleet.operatorPassword)
+        let probing = Task { try await self.probe(api: api, fleet: fleet, token: probeToken) }
         if self.transport == "http" {
             try await self.publishHTTP(api: api, fleet: fleet, counters: counters)
         } else {
             try await self.publishMQTT(fleet: fleet, counters: counters)
         }
+        let latencies = try await probing.value.sorted()
         progress.cancel()
         counters.printProgress(since: started)
         let seconds = Double((ContinuousClock.now - started).components.seconds) + Double((ContinuousClock.now - started).components.attoseconds) / 1e18
         let totals = counters.totals
-        print("\nsummary: \(totals.sent) points sent, \(totals.acknowledged) acknowledged, \(totals.errors) errors in \(String(format: "%.1f", seconds)) s "
-              + "(\(Int(Double(totals.acknowledged) / max(seconds, 0.001))) points/s acknowledged); tenant \(fleet.tenant)")
+        say("\nsummary: \(totals.sent) messages sent, \(totals.acknowledged) acknowledged, \(totals.errors) errors in \(String(format: "%.1f", seconds)) s "
+              + "(\(Int(Double(totals.acknowledged) / max(seconds, 0.001))) messages/s acknowledged); tenant \(fleet.tenant)")
+        if !latencies.isEmpty {
+            func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+            say(String(format: "end-to-end latency (sent → returned by QueryAPI), %d probes: p50 %.1f ms, p99 %.1f ms", latencies.count, percentile(0.5), percentile(0.99)))
+        }
+    }
+
+    /// Sends `probes` single points from one HTTP device, one at a time, each timed from the send
+    /// until QueryAPI returns it (polled every 5 ms); returns the latencies in milliseconds.
+    func probe(api: API, fleet: Fleet, token: String) async throws -> [Double] {
+        guard self.probes > 0, let device = fleet.devices.first(where: { $0.apiKey != nil }) ?? fleet.devices.first, let key = device.apiKey else { return [] }
+        var latencies: [Double] = []
+        try await Task.sleep(for: .seconds(1))  // let the background rate settle
+        for index in 0..<self.probes {
+            let micros = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            let time = DeviceKind.timestamp(micros)
+            let start = ContinuousClock.now
+            guard try await api.ingest(key: key, body: #"{"time":"\#(time)","probe":\#(index)}"#) == 202 else { continue }
+            let deadline = start + .seconds(30)
+            while ContinuousClock.now < deadline {
+                let page = try await api.object("GET", "/api/v1/telemetry/devices/\(device.id)/points?metric=probe&from=\(time)&limit=1", token: token, nil)
+                if page["points"]?.array?.isEmpty == false {
+                    let elapsed = ContinuousClock.now - start
+                    latencies.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return latencies
     }
 
     /// Every tick (100 ms) sends a tenth of the second's points, each request one device's batch.
@@ -179,8 +214,7 @@ enum DeviceKind: String, CaseIterable, Sendable {
     }
 
     static func timestamp(_ micros: Int64) -> String {
-        let date = Date(timeIntervalSince1970: Double(micros / 1000) / 1000)
-        return date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        RFC3339.string(microseconds: micros)
     }
 }
 
@@ -198,6 +232,8 @@ struct Fleet: Sendable {
 
     var tenant: String
     var devices: [SimulatedDevice]
+    var operatorEmail: String
+    var operatorPassword: String
 
     static func register(api: API, email: String, password: String, devices count: Int, sites: Int, credentials: Credentials) async throws -> Fleet {
         let admin = try await api.signIn(email: email, password: password)
@@ -211,8 +247,8 @@ struct Fleet: Sendable {
         var types: [DeviceKind: String] = [:]
         for kind in DeviceKind.allCases {
             let subject = "\(kind.subject)-\(stamp)"
-            _ = try await api.create("/api/v1/schemas/subjects", token: token, #"{"name":"\#(subject)"}"#)
-            _ = try await api.create("/api/v1/schemas/subjects/\(subject)/versions", token: token, #"{"schema":\#(kind.schema)}"#)
+            _ = try await api.object("POST", "/api/v1/schemas/subjects", token: token, #"{"name":"\#(subject)"}"#)
+            _ = try await api.object("POST", "/api/v1/schemas/subjects/\(subject)/versions", token: token, #"{"schema":\#(kind.schema)}"#)
             types[kind] = try await api.create("/api/v1/device-types", token: token, #"{"name":"\#(kind.rawValue)","schemaSubject":"\#(subject)"}"#)
         }
         var siteIDs: [String] = []
@@ -247,7 +283,8 @@ struct Fleet: Sendable {
             try await group.waitForAll()
         }
         let all = registered.withLockedValue { $0 }
-        return Fleet(tenant: tenant, devices: credentials.isMQTT ? all.filter { $0.mqtt != nil } : all)
+        return Fleet(tenant: tenant, devices: credentials.isMQTT ? all.filter { $0.mqtt != nil } : all,
+                     operatorEmail: operatorEmail, operatorPassword: operatorPassword)
     }
 }
 
@@ -309,6 +346,11 @@ final class Counters: Sendable {
         }
         let elapsed = (ContinuousClock.now - start).components.seconds
         // Written straight to the descriptor so the line updates in place, unbuffered.
-        FileHandle.standardOutput.write(Data("\r[\(elapsed) s] \(rate) points/s  sent \(sent)  acknowledged \(acknowledged)  errors \(errors)   ".utf8))
+        FileHandle.standardOutput.write(Data("\r[\(elapsed) s] \(rate) messages/s  sent \(sent)  acknowledged \(acknowledged)  errors \(errors)   ".utf8))
     }
+}
+
+/// Prints a line at once (stdout to a file or pipe is otherwise buffered until exit).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -52,7 +52,7 @@ print(String(repeating: "-", count: 100))
 do {
     let client = PostgresClient(configuration: .init(url: try setting("SENSORMINE_TIMESERIES_DB_URL"), name: "bench", pool: .init(maximumConnections: 2)))
     let table = "bench_copy_\(suffix)"
-    try await client.query("CREATE UNLOGGED TABLE \(table) (time timestamptz, device text, metric text, value double precision)")
+    _ = try await client.query("CREATE UNLOGGED TABLE \(table) (time timestamptz, device text, metric text, value double precision)")
     let rowsPerBatch = 50_000
     let batches = 6
     let base = Date()
@@ -74,7 +74,38 @@ do {
         return total
     }
     report("postgres COPY FROM STDIN", "rows/s", result, "batches of \(rowsPerBatch), unlogged table")
-    try await client.query("DROP TABLE \(table)")
+    _ = try await client.query("DROP TABLE \(table)")
+
+    // The same rows into a table shaped like `telemetry` (logged, its primary key and index):
+    // what the pipeline's storage can take at most on this machine.
+    let shaped = "bench_telemetry_\(suffix)"
+    _ = try await client.query("""
+        CREATE TABLE \(shaped) (tenant_id uuid NOT NULL, device_id uuid NOT NULL, metric text NOT NULL, time timestamptz NOT NULL,
+                                value double precision NOT NULL, PRIMARY KEY (tenant_id, device_id, metric, time))
+        """)
+    _ = try await client.query("CREATE INDEX ON \(shaped) (tenant_id, metric, time DESC)")
+    let tenant = UUID().uuidString.lowercased()
+    let devices = (0..<500).map { _ in UUID().uuidString.lowercased() }
+    var shapedBuffers: [PostgresCopyBuffer] = []
+    for batch in 0..<batches {
+        var buffer = PostgresCopyBuffer(capacity: rowsPerBatch * 110)
+        for index in 0..<rowsPerBatch {
+            buffer.append(tenant)
+            buffer.append(devices[index % devices.count])
+            buffer.append("temperature")
+            buffer.append(PostgresTimestamp.format(base.addingTimeInterval(Double(batch * rowsPerBatch + index) / 1000)))
+            buffer.append(Double(index) * 0.1)
+            buffer.endRow()
+        }
+        shapedBuffers.append(buffer)
+    }
+    let shapedResult = try await measure {
+        var total = 0
+        for buffer in shapedBuffers { total += try await client.copy(into: shaped, columns: ["tenant_id", "device_id", "metric", "time", "value"], rows: buffer) }
+        return total
+    }
+    report("postgres COPY into telemetry's shape", "rows/s", shapedResult, "logged, primary key + (tenant, metric, time) index: the pipeline's ceiling")
+    _ = try await client.query("DROP TABLE \(shaped)")
     await client.shutdown()
 } catch {
     print("postgres: \(error)")

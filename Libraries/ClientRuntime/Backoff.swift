@@ -26,4 +26,22 @@ public struct Backoff: Sendable, Equatable {
     public func delay(attempt: Int, fraction: Double = Double.random(in: 0...1)) -> Duration {
         self.ceiling(attempt: attempt) * min(max(fraction, 0), 1)
     }
+
+    /// Runs `operation` until it succeeds, sleeping `delay(attempt:)` between attempts and
+    /// telling `failed` about each failure (attempt number from 0).
+    /// - Throws: only `CancellationError`, when the task is cancelled while it waits.
+    public func retryingUntilSuccess<Result: Sendable>(
+        _ operation: () async throws -> Result, failed: (Int, any Error) -> Void
+    ) async throws -> Result {
+        var attempt = 0
+        while true {
+            do {
+                return try await operation()
+            } catch {
+                failed(attempt, error)
+                try await Task.sleep(for: self.delay(attempt: attempt))
+                attempt += 1
+            }
+        }
+    }
 }

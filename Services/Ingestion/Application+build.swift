@@ -22,6 +22,7 @@ enum IngestionService: MigratingService {
         Consumer:
           SENSORMINE_INGESTION_GROUP       Kafka consumer group (default ingestion)
           SENSORMINE_INGESTION_BATCH       messages per batch (default 2000)
+          SENSORMINE_INGESTION_DEPTH       batches in work at once; offsets still commit in order (default 3)
           SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS  how long a device's schema is cached (default 30)
           SENSORMINE_INGESTION_START       where a new group starts: earliest (default) or latest
           SENSORMINE_INGESTION_INSTANCE_ID static group membership id, e.g. the pod name (optional)
@@ -50,7 +51,7 @@ enum IngestionService: MigratingService {
                                         gatewayToken: configuration.gatewayToken, lifetime: configuration.schemaCacheLifetime)
         builder.services.append(IngestionPipeline(
             consumer: consumer, producer: producer, store: TelemetryStore(database: database), directory: directory,
-            deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter, logger: observability.logger
+            deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter, depth: configuration.pipelineDepth, logger: observability.logger
         ))
         builder.openAPIPaths = IngestionOpenAPI.paths
         builder.openAPISchemas = IngestionOpenAPI.schemas

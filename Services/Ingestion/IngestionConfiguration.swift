@@ -23,6 +23,8 @@ struct IngestionConfiguration: ServiceConfiguration {
     var consumerGroup: String
     /// Messages per batch.
     var batchSize: Int
+    /// Batches in work at once.
+    var pipelineDepth: Int
     /// Whether a new consumer group starts at the newest message instead of the oldest.
     var startAtLatest: Bool
     /// Static group membership id (e.g. the pod name), if set.
@@ -40,6 +42,7 @@ struct IngestionConfiguration: ServiceConfiguration {
         self.gatewayToken = try GatewaySettings.token(reader: reader)
         self.consumerGroup = reader.optionalString("SENSORMINE_INGESTION_GROUP") ?? "ingestion"
         self.batchSize = try reader.int("SENSORMINE_INGESTION_BATCH", default: 2000, range: 1...20_000)
+        self.pipelineDepth = try reader.int("SENSORMINE_INGESTION_DEPTH", default: 3, range: 1...16)
         let start = reader.optionalString("SENSORMINE_INGESTION_START") ?? "earliest"
         guard start == "earliest" || start == "latest" else {
             throw ConfigurationError(key: "SENSORMINE_INGESTION_START", problem: "must be earliest or latest, got '\(start.prefix(20))'")

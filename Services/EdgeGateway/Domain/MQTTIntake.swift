@@ -76,18 +76,13 @@ struct MQTTIntake: Service {
         case .messages(let parsed): envelopes = parsed
         case .notJSON(let envelope, _): envelopes = [envelope]
         }
-        var attempt = 0
-        let backoff = Backoff(base: .milliseconds(100), maximum: .seconds(5))
-        while true {
-            do {
-                _ = try await self.forwarder.deliver(envelopes)
-                return
-            } catch {
-                if attempt % 20 == 0 { self.logger.error("telemetry can be neither forwarded nor spooled; retrying", metadata: ["error": "\(error)", "device": "\(device)"]) }
-                try? await Task.sleep(for: backoff.delay(attempt: attempt))
-                attempt += 1
-            }
-        }
+        // Only cancellation (shutdown) ends the retries; the message then stays unforwarded,
+        // which the broker's acknowledgement already made unavoidable.
+        _ = try? await Backoff(base: .milliseconds(100), maximum: .seconds(5)).retryingUntilSuccess({
+            _ = try await self.forwarder.deliver(envelopes)
+        }, failed: { attempt, error in
+            if attempt % 20 == 0 { self.logger.error("telemetry can be neither forwarded nor spooled; retrying", metadata: ["error": "\(error)", "device": "\(device)"]) }
+        })
     }
 
     /// Tenant and device of `tenants/{tenant}/devices/{device}/telemetry`, both UUIDs (lower-cased).

@@ -18,6 +18,8 @@ struct IngestionPipeline: Service {
     let store: TelemetryStore
     let directory: SchemaDirectory
     let deadLetterTopic: String
+    /// Batches in work at once.
+    let depth: Int
     let logger: Logger
     private let stored = Counter(label: "sensormine_ingestion_points_stored_total")
     private let duplicates = Counter(label: "sensormine_ingestion_points_duplicate_total")
@@ -25,7 +27,8 @@ struct IngestionPipeline: Service {
     private let retries = Counter(label: "sensormine_ingestion_batch_retries_total")
     private let assigned = Gauge(label: "sensormine_ingestion_assigned_partitions")
 
-    init(consumer: KafkaConsumer, producer: KafkaProducer, store: TelemetryStore, directory: SchemaDirectory, deadLetterTopic: String, logger: Logger) {
+    init(consumer: KafkaConsumer, producer: KafkaProducer, store: TelemetryStore, directory: SchemaDirectory, deadLetterTopic: String, depth: Int, logger: Logger) {
+        self.depth = depth
         self.consumer = consumer
         self.producer = producer
         self.store = store
@@ -51,29 +54,60 @@ struct IngestionPipeline: Service {
         }
     }
 
+    /// Keeps up to `depth` batches in work at once (validation and the database round trips of
+    /// one overlap those of the next), but commits their offsets strictly in the order they were
+    /// fetched: a partition's offset never passes a message that is not stored yet.
     private func consume() async throws {
-        let backoff = Backoff(base: .milliseconds(200), maximum: .seconds(10))
-        for try await batch in self.consumer.batches.cancelOnGracefulShutdown() {
-            var attempt = 0
-            while true {
-                do {
-                    try await self.process(batch)
-                    try await self.consumer.commit(batch)
-                    break
-                } catch {
-                    self.retries.increment()
-                    if attempt % 10 == 0 { self.logger.error("batch not stored; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)"]) }
-                    try await Task.sleep(for: backoff.delay(attempt: attempt))
-                    attempt += 1
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var waiting: [(sequence: Int, batch: [KafkaMessage])] = []
+            var finished: Set<Int> = []
+            var sequence = 0
+            func commitFinishedPrefix() async throws {
+                while let first = waiting.first, finished.remove(first.sequence) != nil {
+                    try await self.commitRetrying(first.batch)
+                    waiting.removeFirst()
                 }
+            }
+            for try await batch in self.consumer.batches.cancelOnGracefulShutdown() {
+                let number = sequence
+                sequence += 1
+                waiting.append((number, batch))
+                group.addTask {
+                    try await self.processRetrying(batch)
+                    return number
+                }
+                while waiting.count >= self.depth, let done = try await group.next() {
+                    finished.insert(done)
+                    try await commitFinishedPrefix()
+                }
+            }
+            while let done = try await group.next() {
+                finished.insert(done)
+                try await commitFinishedPrefix()
             }
         }
         await self.consumer.close()
     }
 
+    private static let backoff = Backoff(base: .milliseconds(200), maximum: .seconds(10))
+
+    private func processRetrying(_ batch: [KafkaMessage]) async throws {
+        try await Self.backoff.retryingUntilSuccess({ try await self.process(batch) }, failed: { attempt, error in
+            self.retries.increment()
+            if attempt % 10 == 0 { self.logger.error("batch not stored; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)"]) }
+        })
+    }
+
+    private func commitRetrying(_ batch: [KafkaMessage]) async throws {
+        try await Self.backoff.retryingUntilSuccess({ try await self.consumer.commit(batch) }, failed: { attempt, error in
+            if attempt % 10 == 0 { self.logger.warning("offset commit failed; retrying", metadata: ["error": "\(error)"]) }
+        })
+    }
+
     /// Validates and stores one batch.
     /// - Throws: when a dependency is unavailable; the caller retries the whole batch.
     func process(_ batch: [KafkaMessage]) async throws {
+        try await self.warmDirectory(for: batch)
         var points: [StoredPoint] = []
         points.reserveCapacity(batch.count * 8)
         var deadLetters: [DeadLetter] = []
@@ -98,6 +132,26 @@ struct IngestionPipeline: Service {
         self.stored.increment(by: Int64(inserted))
         self.duplicates.increment(by: Int64(points.count - inserted))
         self.deadLettered.increment(by: Int64(deadLetters.count))
+    }
+
+    /// Resolves the batch's distinct devices (from each record's key and tenant header) 16 at a
+    /// time, so a cold cache costs a few round trips in parallel rather than one per device in
+    /// turn.
+    private func warmDirectory(for batch: [KafkaMessage]) async throws {
+        var seen = Set<String>()
+        var devices: [(tenant: String, device: String)] = []
+        for message in batch {
+            guard let key = message.key, let tenant = message.header("tenant") else { continue }
+            let device = String(decoding: key, as: UTF8.self)
+            if seen.insert(tenant + "/" + device).inserted { devices.append((tenant, device)) }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, pair) in devices.enumerated() {
+                if index >= 16 { try await group.next() }
+                group.addTask { _ = try await self.directory.resolve(tenant: pair.tenant, device: pair.device) }
+            }
+            try await group.waitForAll()
+        }
     }
 
     private enum Outcome {

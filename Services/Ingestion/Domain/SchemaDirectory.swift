@@ -24,52 +24,65 @@ final class SchemaDirectory: Sendable {
         case refused(String)
     }
 
-    private struct Entry {
-        var resolution: Resolution
-        var expires: ContinuousClock.Instant
-    }
-
     private let client: HTTPClient
     private let deviceAPI: UpstreamService
     private let schemaRegistry: UpstreamService
     private let gatewayToken: String
-    private let lifetime: Duration
-    private let cache = NIOLockedValueBox<[String: Entry]>([:])
+    // Three levels, so a thousand devices of four types cost four schema fetches and compiles.
+    private let deviceTypes: ExpiringCache<String, Result<String, Refusal>>
+    private let typeSubjects: ExpiringCache<String, Result<String?, Refusal>>
+    private let schemas: ExpiringCache<String, Resolution>
+
+    private struct Refusal: Error {
+        var reason: String
+    }
 
     init(client: HTTPClient, deviceAPI: UpstreamService, schemaRegistry: UpstreamService, gatewayToken: String, lifetime: Duration = .seconds(30)) {
         self.client = client
         self.deviceAPI = deviceAPI
         self.schemaRegistry = schemaRegistry
         self.gatewayToken = gatewayToken
-        self.lifetime = lifetime
+        self.deviceTypes = ExpiringCache(lifetime: lifetime)
+        self.typeSubjects = ExpiringCache(lifetime: lifetime)
+        self.schemas = ExpiringCache(lifetime: lifetime)
     }
 
     /// The resolution for one device.
     /// - Throws: ``ClientError`` when DeviceAPI or SchemaRegistry cannot answer (the batch is
     ///   retried; nothing is dead-lettered for an outage).
     func resolve(tenant: String, device: String) async throws -> Resolution {
-        let key = tenant + "/" + device
-        let now = ContinuousClock.now
-        if let entry = self.cache.withLockedValue({ $0[key] }), entry.expires > now { return entry.resolution }
-        let resolution = try await self.lookUp(tenant: tenant, device: device)
-        self.cache.withLockedValue { cache in
-            if cache.count > 100_000 { cache.removeAll(keepingCapacity: true) }
-            cache[key] = Entry(resolution: resolution, expires: now + self.lifetime)
+        guard UUID(uuidString: tenant) != nil, UUID(uuidString: device) != nil else { return .refused("tenant or device id is not a UUID") }
+        let type = try await self.deviceTypes.value(for: tenant + "/" + device) { try await self.lookUpType(tenant: tenant, device: device) }
+        guard case .success(let typeID) = type else {
+            if case .failure(let refusal) = type { return .refused(refusal.reason) }
+            return .unvalidated
         }
-        return resolution
+        let subject = try await self.typeSubjects.value(for: tenant + "/" + typeID) { try await self.lookUpSubject(tenant: tenant, typeID: typeID, device: device) }
+        switch subject {
+        case .failure(let refusal): return .refused(refusal.reason)
+        case .success(nil): return .unvalidated
+        case .success(let name?):
+            return try await self.schemas.value(for: tenant + "/" + name) { try await self.lookUpSchema(tenant: tenant, subject: name, typeID: typeID) }
+        }
     }
 
-    private func lookUp(tenant: String, device: String) async throws -> Resolution {
-        guard UUID(uuidString: tenant) != nil, UUID(uuidString: device) != nil else { return .refused("tenant or device id is not a UUID") }
-        guard let deviceRecord = try await self.get(self.deviceAPI, "/api/v1/devices/\(device)", tenant: tenant) else {
-            return .refused("device \(device) is not registered in tenant \(tenant)")
+    private func lookUpType(tenant: String, device: String) async throws -> Result<String, Refusal> {
+        guard let record = try await self.get(self.deviceAPI, "/api/v1/devices/\(device)", tenant: tenant) else {
+            return .failure(Refusal(reason: "device \(device) is not registered in tenant \(tenant)"))
         }
-        if deviceRecord["status"]?.string == "decommissioned" { return .refused("device \(device) is decommissioned") }
-        guard let typeID = deviceRecord["deviceTypeId"]?.string else { return .refused("device \(device) has no device type") }
-        guard let type = try await self.get(self.deviceAPI, "/api/v1/device-types/\(typeID.lowercased())", tenant: tenant) else {
-            return .refused("device type \(typeID) of device \(device) is not visible")
+        if record["status"]?.string == "decommissioned" { return .failure(Refusal(reason: "device \(device) is decommissioned")) }
+        guard let typeID = record["deviceTypeId"]?.string?.lowercased() else { return .failure(Refusal(reason: "device \(device) has no device type")) }
+        return .success(typeID)
+    }
+
+    private func lookUpSubject(tenant: String, typeID: String, device: String) async throws -> Result<String?, Refusal> {
+        guard let type = try await self.get(self.deviceAPI, "/api/v1/device-types/\(typeID)", tenant: tenant) else {
+            return .failure(Refusal(reason: "device type \(typeID) of device \(device) is not visible"))
         }
-        guard let subject = type["schemaSubject"]?.string else { return .unvalidated }
+        return .success(type["schemaSubject"]?.string)
+    }
+
+    private func lookUpSchema(tenant: String, subject: String, typeID: String) async throws -> Resolution {
         let escaped = subject.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? subject
         guard let version = try await self.get(self.schemaRegistry, "/api/v1/schemas/subjects/\(escaped)/versions/latest", tenant: tenant),
               let schema = version["schema"], case .number(let number)? = version["version"] else {
@@ -103,5 +116,33 @@ final class SchemaDirectory: Sendable {
         default:
             throw ClientError(.unreachable, client: "http", "\(service.name) answered \(response.status) for \(path)")
         }
+    }
+}
+
+/// Values computed on a miss and kept for `lifetime`; cleared whole past 100,000 entries.
+final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private struct Entry {
+        var value: Value
+        var expires: ContinuousClock.Instant
+    }
+
+    private let entries = NIOLockedValueBox<[Key: Entry]>([:])
+    private let lifetime: Duration
+
+    init(lifetime: Duration) {
+        self.lifetime = lifetime
+    }
+
+    /// The cached value, or what `compute` returns (then cached).
+    /// - Throws: what `compute` throws; nothing is cached then.
+    func value(for key: Key, _ compute: () async throws -> Value) async throws -> Value {
+        let now = ContinuousClock.now
+        if let entry = self.entries.withLockedValue({ $0[key] }), entry.expires > now { return entry.value }
+        let value = try await compute()
+        self.entries.withLockedValue { entries in
+            if entries.count > 100_000 { entries.removeAll(keepingCapacity: true) }
+            entries[key] = Entry(value: value, expires: now + self.lifetime)
+        }
+        return value
     }
 }
