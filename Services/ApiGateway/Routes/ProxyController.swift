@@ -98,6 +98,10 @@ struct ProxyController: Sendable {
             await pump?.value
             throw Self.upstreamFailure(error, route: route, timeout: self.upstreamTimeout, logger: context.logger)
         }
+        if head.status == 204 || head.status == 304 {
+            // No body will be written, so the writer below may never run: finish the pump here.
+            await pump?.value
+        }
         var headers = HTTPFields()
         let dropped = Self.connectionNamed(head.header("connection"))
         for header in head.headers where (header.name == "content-length" || !Self.hopByHop.contains(header.name)) && !dropped.contains(header.name) {
