@@ -59,8 +59,7 @@ while true; do
 done
 DRAIN=$(awk -v n="$LAST" -v m="$AT_END" -v a="$END_TIME" -v b="$LAST_CHANGE" 'BEGIN { if (b > a && n > m) printf "%d", (n - m) / (b - a); else print "-" }')
 wait $SIM || true
-SUMMARY=$(grep "^summary" "$OUT" | head -1 || tr '\r' '\n' <"$OUT" | grep summary | head -1)
-[ -n "$SUMMARY" ] || SUMMARY=$(tr '\r' '\n' <"$OUT" | grep "summary" | tail -1)
+SUMMARY=$(tr '\r' '\n' <"$OUT" | grep "^summary" | tail -1)
 RATE=$(awk -v n="$LAST" -v a="$START" -v b="$LAST_CHANGE" 'BEGIN { printf "%d", n / (b - a) }')
 
 # 2. Latency: 200 devices at a moderate 2,000 messages/s, 100 probes timed until QueryAPI returns them.

@@ -1,7 +1,7 @@
 import NIOPosix
 
 /// A fixed set of threads for blocking C calls (`PQexec`, `redisCommandArgv`,
-/// `curl_easy_perform`, `rd_kafka_consumer_poll`), so they never occupy the cooperative pool.
+/// `rd_kafka_consumer_poll`), so they never occupy the cooperative pool.
 ///
 /// Size it to the number of calls that may block at once, usually the connection pool's size.
 public final class BlockingExecutor: Sendable {

@@ -41,8 +41,7 @@ public struct HTTPClientResponse: Sendable {
 
     /// The first header called `name` (case-insensitive).
     public func header(_ name: String) -> String? {
-        let lowered = name.lowercased()
-        return self.headers.first { $0.name == lowered }?.value
+        HTTPClientResponseHead(status: self.status, headers: self.headers).header(name)
     }
 }
 

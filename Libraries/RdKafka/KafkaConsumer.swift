@@ -140,11 +140,7 @@ public final class KafkaConsumer: Sendable {
     public func assignedPartitionCount() async throws -> Int {
         let handle = self.handle
         return try await self.executor.run {
-            var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-            let error = rd_kafka_assignment(handle.pointer, &assignment)
-            guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { throw KafkaErrors.error(error, "assignment unavailable") }
-            defer { rd_kafka_topic_partition_list_destroy(assignment) }
-            return Int(assignment.pointee.cnt)
+            try Self.withAssignment(handle) { Int($0.pointee.cnt) }
         }
     }
 
@@ -154,19 +150,26 @@ public final class KafkaConsumer: Sendable {
         let handle = self.handle
         let milliseconds = Int32(timeout.components.seconds * 1000)
         return try await self.executor.run {
-            var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-            let error = rd_kafka_assignment(handle.pointer, &assignment)
-            guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { throw KafkaErrors.error(error, "assignment unavailable") }
-            defer { rd_kafka_topic_partition_list_destroy(assignment) }
-            let fetched = rd_kafka_committed(handle.pointer, assignment, milliseconds)
-            guard fetched == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(fetched, "committed offsets unavailable") }
-            var result: [String: [Int32: Int64]] = [:]
-            for index in 0..<Int(assignment.pointee.cnt) {
-                let element = assignment.pointee.elems[index]
-                result[String(cString: element.topic), default: [:]][element.partition] = element.offset
+            try Self.withAssignment(handle) { assignment in
+                let fetched = rd_kafka_committed(handle.pointer, assignment, milliseconds)
+                guard fetched == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(fetched, "committed offsets unavailable") }
+                var result: [String: [Int32: Int64]] = [:]
+                for index in 0..<Int(assignment.pointee.cnt) {
+                    let element = assignment.pointee.elems[index]
+                    result[String(cString: element.topic), default: [:]][element.partition] = element.offset
+                }
+                return result
             }
-            return result
         }
+    }
+
+    /// Runs `body` with the member's current partition list, destroyed afterwards.
+    private static func withAssignment<Result>(_ handle: KafkaHandle, _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) throws -> Result) throws -> Result {
+        var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        let error = rd_kafka_assignment(handle.pointer, &assignment)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { throw KafkaErrors.error(error, "assignment unavailable") }
+        defer { rd_kafka_topic_partition_list_destroy(assignment) }
+        return try body(assignment)
     }
 
     /// Answers when a broker returns metadata.

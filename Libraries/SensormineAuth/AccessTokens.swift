@@ -1,5 +1,5 @@
+import ClientRuntime
 import Foundation
-import NIOConcurrencyHelpers
 import JWTKit
 import SensormineCore
 import SensormineJSON
@@ -303,37 +303,20 @@ public struct AccessTokens: Sendable {
 /// until the token expires or for `lifetime`, whichever is sooner, so a key withdrawn from a JWKS
 /// stops being honoured within that time; the cache is cleared whenever it reaches `capacity`.
 final class VerifiedTokenCache: Sendable {
-    private struct Entry {
-        var identity: CallerIdentity
-        var expires: Date
-    }
-
-    private let entries = NIOLockedValueBox<[String: Entry]>([:])
+    private let entries: ExpiringCache<String, CallerIdentity, Date>
     private let lifetime: TimeInterval
-    private let capacity: Int
 
     init(lifetime: TimeInterval = 60, capacity: Int = 10_000) {
+        self.entries = ExpiringCache(capacity: capacity)
         self.lifetime = lifetime
-        self.capacity = capacity
     }
 
     func identity(for token: String, now: Date = Date()) -> CallerIdentity? {
-        self.entries.withLockedValue { entries in
-            guard let entry = entries[token] else { return nil }
-            guard entry.expires > now else {
-                entries[token] = nil
-                return nil
-            }
-            return entry.identity
-        }
+        self.entries.value(for: token, now: now)
     }
 
     func remember(_ token: String, _ identity: CallerIdentity, until expiry: Date, now: Date = Date()) {
-        let expires = min(expiry, now.addingTimeInterval(self.lifetime))
-        self.entries.withLockedValue { entries in
-            if entries.count >= self.capacity { entries.removeAll(keepingCapacity: true) }
-            entries[token] = Entry(identity: identity, expires: expires)
-        }
+        self.entries.insert(identity, for: token, expires: min(expiry, now.addingTimeInterval(self.lifetime)))
     }
 }
 

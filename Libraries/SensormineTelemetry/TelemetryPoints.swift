@@ -87,7 +87,7 @@ public enum TelemetryPoints {
 public enum RFC3339 {
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; nil when malformed.
     public static func microseconds(_ text: String) -> Int64? {
-        var utf8 = Array(text.utf8)
+        let utf8 = Array(text.utf8)
         guard utf8.count >= 20 else { return nil }
         func digits(_ start: Int, _ count: Int) -> Int? {
             guard start + count <= utf8.count else { return nil }
@@ -129,7 +129,6 @@ public enum RFC3339 {
         default:
             return nil
         }
-        utf8 = []
         let days = self.daysFromCivil(year: year, month: month, day: day)
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - Int64(offsetSeconds)
         return seconds * 1_000_000 + fraction

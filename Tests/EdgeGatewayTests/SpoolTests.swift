@@ -29,7 +29,7 @@ struct SpoolTests {
         let seen = SeenEnvelopes()
         while try await reopened.drainOldest(batch: 4, forward: { await seen.add($0) }) {}
         #expect(await seen.all == (0..<60).map { Self.envelope($0) })
-        #expect(await reopened.isEmpty)
+        #expect(reopened.isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
     }
 
@@ -42,7 +42,7 @@ struct SpoolTests {
         await #expect(throws: Spool.Full.self) { try await spool.append((3..<20).map { Self.envelope($0) }) }
         struct KafkaDown: Error {}
         await #expect(throws: KafkaDown.self) { _ = try await spool.drainOldest(forward: { _ in throw KafkaDown() }) }
-        #expect(await !spool.isEmpty)
+        #expect(!spool.isEmpty)
 
         var bytes: [UInt8] = []
         Spool.encode(Self.envelope(7), into: &bytes)

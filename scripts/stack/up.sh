@@ -98,11 +98,21 @@ fi
 
 # --- Tansu (Kafka protocol) ------------------------------------------------------------------
 if ! port_open "$KAFKA_PORT"; then
-  log "starting Tansu (Kafka protocol) on 127.0.0.1:$KAFKA_PORT"
-  nohup "$STACK/tansu" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine memory://tansu/ \
-    >"$LOGS/tansu.log" 2>&1 &
-  echo $! >"$PIDS/tansu.pid"
+  # A broker stopped moments ago can leave the port unavailable for a while; Tansu then panics
+  # with "Address in use" (and may linger without listening) instead of waiting: stop it and
+  # retry for up to a minute and a half.
+  for attempt in $(seq 1 45); do
+    log "starting Tansu (Kafka protocol) on 127.0.0.1:$KAFKA_PORT"
+    nohup "$STACK/tansu" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine memory://tansu/ \
+      >"$LOGS/tansu.log" 2>&1 &
+    echo $! >"$PIDS/tansu.pid"
+    sleep 1
+    grep -q "AddrInUse" "$LOGS/tansu.log" || break
+    kill -KILL "$(cat "$PIDS/tansu.pid")" 2>/dev/null || true
+    log "port $KAFKA_PORT is not free yet; retrying"
+    sleep 1
+  done
 fi
 wait_for tansu 30 port_open "$KAFKA_PORT"
 for spec in $KAFKA_TOPICS; do

@@ -79,7 +79,7 @@ struct MQTTIntake: Service {
         // Only cancellation (shutdown) ends the retries; the message then stays unforwarded,
         // which the broker's acknowledgement already made unavoidable.
         _ = try? await Backoff(base: .milliseconds(100), maximum: .seconds(5)).retryingUntilSuccess({
-            _ = try await self.forwarder.deliver(envelopes)
+            try await self.forwarder.deliver(envelopes)
         }, failed: { attempt, error in
             if attempt % 20 == 0 { self.logger.error("telemetry can be neither forwarded nor spooled; retrying", metadata: ["error": "\(error)", "device": "\(device)"]) }
         })

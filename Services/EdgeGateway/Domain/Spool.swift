@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import SensormineTelemetry
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,8 @@ actor Spool {
     private var writerSequence = -1
     private var writerBytes = 0
     private var oldest: Date?
+    /// Mirrors `!segments.isEmpty` so the delivery path can ask without an actor hop.
+    private nonisolated let holdsEnvelopes = NIOLockedValueBox(false)
     private let sizeGauge = Gauge(label: "sensormine_edge_spool_bytes")
     private let ageGauge = Gauge(label: "sensormine_edge_spool_oldest_seconds")
     private let spooled = Counter(label: "sensormine_edge_spooled_messages_total")
@@ -54,10 +57,12 @@ actor Spool {
             logger.warning("spool holds envelopes from before a restart; replaying", metadata: ["segments": "\(segments.count)", "bytes": "\(bytes)"])
         }
         self.sizeGauge.record(bytes)
+        self.holdsEnvelopes.withLockedValue { $0 = !segments.isEmpty }
     }
 
-    /// Whether anything waits in the spool (new envelopes must then queue behind it).
-    var isEmpty: Bool { self.segments.isEmpty }
+    /// Whether nothing waits in the spool (otherwise new envelopes must queue behind it); read
+    /// on every delivery, so it is a lock, not an actor hop.
+    nonisolated var isEmpty: Bool { !self.holdsEnvelopes.withLockedValue { $0 } }
 
     /// Appends and fsyncs envelopes.
     /// - Throws: ``Full`` past the size bound, or the file system's error; nothing is then kept.
@@ -128,6 +133,8 @@ actor Spool {
     }
 
     private func publish() {
+        let holds = !self.segments.isEmpty
+        self.holdsEnvelopes.withLockedValue { $0 = holds }
         self.sizeGauge.record(self.bytes)
         self.ageGauge.record(self.oldest.map { Date().timeIntervalSince($0) } ?? 0)
     }

@@ -28,29 +28,23 @@ struct TelemetryForwarder: Sendable {
         self.logger = logger
     }
 
-    /// Where envelopes went.
-    enum Delivery {
-        case kafka, spool
-    }
-
     /// Straight to Kafka while the spool is empty; into the spool, behind what waits there, when
     /// it is not or when Kafka fails (`message.timeout.ms` bounds the wait).
     /// - Throws: ``Spool/Full`` (or a disk error) when neither can take them.
-    func deliver(_ envelopes: [TelemetryEnvelope]) async throws -> Delivery {
-        var delivery = Delivery.spool
-        if await self.spool.isEmpty {
+    func deliver(_ envelopes: [TelemetryEnvelope]) async throws {
+        var forwarded = false
+        if self.spool.isEmpty {
             do {
                 try await self.forward(envelopes)
-                delivery = .kafka
+                forwarded = true
             } catch {
                 self.logger.warning("Kafka did not take telemetry; spooling", metadata: ["error": "\(error)", "messages": "\(envelopes.count)"])
             }
         }
-        if delivery == .spool { try await self.spool.append(envelopes) }
+        if !forwarded { try await self.spool.append(envelopes) }
         if let activity = self.activity, let last = envelopes.last {
             activity.record(tenant: last.tenantID, device: last.deviceID, time: last.receivedAt)
         }
-        return delivery
     }
 
     /// How a payload was understood.

@@ -40,7 +40,7 @@ struct IngestController: Sendable {
             throw APIError.validationFailed("the batch is too large", errors: [.init(pointer: "", detail: "at most \(TelemetryForwarder.maximumBatch) messages per request")])
         }
         do {
-            _ = try await self.forwarder.deliver(envelopes)
+            try await self.forwarder.deliver(envelopes)
         } catch {
             context.logger.error("telemetry can be neither forwarded nor spooled", metadata: [LogKey.error: "\(error)"])
             throw APIError(status: .serviceUnavailable, slug: "ingest-unavailable", title: "Service unavailable",

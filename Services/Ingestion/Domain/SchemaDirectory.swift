@@ -29,9 +29,10 @@ final class SchemaDirectory: Sendable {
     private let schemaRegistry: UpstreamService
     private let gatewayToken: String
     // Three levels, so a thousand devices of four types cost four schema fetches and compiles.
-    private let deviceTypes: ExpiringCache<String, Result<String, Refusal>>
-    private let typeSubjects: ExpiringCache<String, Result<String?, Refusal>>
-    private let schemas: ExpiringCache<String, Resolution>
+    private let deviceTypes = ExpiringCache<String, Result<String, Refusal>, ContinuousClock.Instant>(capacity: 100_000)
+    private let typeSubjects = ExpiringCache<String, Result<String?, Refusal>, ContinuousClock.Instant>(capacity: 100_000)
+    private let schemas = ExpiringCache<String, Resolution, ContinuousClock.Instant>(capacity: 100_000)
+    private let lifetime: Duration
 
     private struct Refusal: Error {
         var reason: String
@@ -42,9 +43,7 @@ final class SchemaDirectory: Sendable {
         self.deviceAPI = deviceAPI
         self.schemaRegistry = schemaRegistry
         self.gatewayToken = gatewayToken
-        self.deviceTypes = ExpiringCache(lifetime: lifetime)
-        self.typeSubjects = ExpiringCache(lifetime: lifetime)
-        self.schemas = ExpiringCache(lifetime: lifetime)
+        self.lifetime = lifetime
     }
 
     /// The resolution for one device.
@@ -52,17 +51,17 @@ final class SchemaDirectory: Sendable {
     ///   retried; nothing is dead-lettered for an outage).
     func resolve(tenant: String, device: String) async throws -> Resolution {
         guard UUID(uuidString: tenant) != nil, UUID(uuidString: device) != nil else { return .refused("tenant or device id is not a UUID") }
-        let type = try await self.deviceTypes.value(for: tenant + "/" + device) { try await self.lookUpType(tenant: tenant, device: device) }
+        let type = try await self.deviceTypes.value(for: tenant + "/" + device, lifetime: self.lifetime) { try await self.lookUpType(tenant: tenant, device: device) }
         guard case .success(let typeID) = type else {
             if case .failure(let refusal) = type { return .refused(refusal.reason) }
             return .unvalidated
         }
-        let subject = try await self.typeSubjects.value(for: tenant + "/" + typeID) { try await self.lookUpSubject(tenant: tenant, typeID: typeID, device: device) }
+        let subject = try await self.typeSubjects.value(for: tenant + "/" + typeID, lifetime: self.lifetime) { try await self.lookUpSubject(tenant: tenant, typeID: typeID, device: device) }
         switch subject {
         case .failure(let refusal): return .refused(refusal.reason)
         case .success(nil): return .unvalidated
         case .success(let name?):
-            return try await self.schemas.value(for: tenant + "/" + name) { try await self.lookUpSchema(tenant: tenant, subject: name, typeID: typeID) }
+            return try await self.schemas.value(for: tenant + "/" + name, lifetime: self.lifetime) { try await self.lookUpSchema(tenant: tenant, subject: name, typeID: typeID) }
         }
     }
 
@@ -116,33 +115,5 @@ final class SchemaDirectory: Sendable {
         default:
             throw ClientError(.unreachable, client: "http", "\(service.name) answered \(response.status) for \(path)")
         }
-    }
-}
-
-/// Values computed on a miss and kept for `lifetime`; cleared whole past 100,000 entries.
-final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    private struct Entry {
-        var value: Value
-        var expires: ContinuousClock.Instant
-    }
-
-    private let entries = NIOLockedValueBox<[Key: Entry]>([:])
-    private let lifetime: Duration
-
-    init(lifetime: Duration) {
-        self.lifetime = lifetime
-    }
-
-    /// The cached value, or what `compute` returns (then cached).
-    /// - Throws: what `compute` throws; nothing is cached then.
-    func value(for key: Key, _ compute: () async throws -> Value) async throws -> Value {
-        let now = ContinuousClock.now
-        if let entry = self.entries.withLockedValue({ $0[key] }), entry.expires > now { return entry.value }
-        let value = try await compute()
-        self.entries.withLockedValue { entries in
-            if entries.count > 100_000 { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(value: value, expires: now + self.lifetime)
-        }
-        return value
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LibPQ
+import SensormineJSON
 
 /// A stored dead letter, as the API shows it.
 struct DeadLetterRecord: Codable, Sendable {
@@ -78,9 +79,11 @@ struct DeadLetterRepository: Sendable {
                 """, [limit] + parameters)
             let letters = rows.all.map { row in
                 let record = Self.record(row)
-                let headers = (row["headers"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] } ?? [:])
-                    .filter { !$0.key.hasPrefix("dlq-") }
-                    .map { (name: $0.key, value: Array($0.value.utf8)) }
+                let stored = row["headers"].flatMap { try? JSON.parse($0) }?.object ?? [:]
+                let headers = stored.compactMap { name, value -> (name: String, value: [UInt8])? in
+                    guard !name.hasPrefix("dlq-"), let text = value.string else { return nil }
+                    return (name, Array(text.utf8))
+                }
                 return (record: record, original: Array(Data(base64Encoded: record.original) ?? Data()), headers: headers)
             }
             guard !letters.isEmpty else { return 0 }

@@ -1,6 +1,7 @@
 import Foundation
 import LibPQ
 import NIOConcurrencyHelpers
+import SensormineJSON
 import SensormineTelemetry
 
 /// A point with its owner, as stored.
@@ -95,9 +96,8 @@ final class TelemetryStore: Sendable {
     }
 
     static func headersJSON(_ headers: [(name: String, value: [UInt8])]) -> String {
-        var object: [String: String] = [:]
-        for header in headers { object[header.name] = String(decoding: header.value, as: UTF8.self) }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        var object: [String: JSON] = [:]
+        for header in headers { object[header.name] = .string(String(decoding: header.value, as: UTF8.self)) }
+        return JSON.object(object).canonicalText
     }
 }

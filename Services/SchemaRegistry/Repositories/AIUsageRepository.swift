@@ -45,7 +45,7 @@ struct AIUsageRepository: Sendable {
     /// Stores one call; metering must never fail the request it measures, so errors are logged.
     func record(_ usage: AIUsageRecord) async {
         do {
-            try await self.database.withCaller(Self.serviceScope) { session in
+            _ = try await self.database.withCaller(Self.serviceScope) { session in
                 try await session.execute(
                     "INSERT INTO ai_usage (tenant_id, provider, model, tokens_in, tokens_out, cost_usd, duration_ms, success) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     [usage.tenantID, usage.provider, usage.model, usage.tokensIn, usage.tokensOut, usage.costUSD,

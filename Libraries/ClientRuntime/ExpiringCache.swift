@@ -1,0 +1,51 @@
+import NIOConcurrencyHelpers
+
+/// Values kept until each one's expiry; the whole cache is cleared when it reaches `capacity`
+/// (simple, bounded, and the callers refill cheaply). Expiry instants are `ContinuousClock`
+/// instants or any other comparable time the caller chooses.
+public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable, Instant: Comparable & Sendable>: Sendable {
+    private struct Entry {
+        var value: Value
+        var expires: Instant
+    }
+
+    private let entries = NIOLockedValueBox<[Key: Entry]>([:])
+    private let capacity: Int
+
+    /// Creates an empty cache holding at most `capacity` entries.
+    public init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// The value for `key` if it has not expired at `now`; an expired entry is dropped.
+    public func value(for key: Key, now: Instant) -> Value? {
+        self.entries.withLockedValue { entries in
+            guard let entry = entries[key] else { return nil }
+            guard entry.expires > now else {
+                entries[key] = nil
+                return nil
+            }
+            return entry.value
+        }
+    }
+
+    /// Keeps `value` for `key` until `expires`.
+    public func insert(_ value: Value, for key: Key, expires: Instant) {
+        self.entries.withLockedValue { entries in
+            if entries.count >= self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = Entry(value: value, expires: expires)
+        }
+    }
+}
+
+extension ExpiringCache where Instant == ContinuousClock.Instant {
+    /// The cached value, or what `compute` returns, then kept for `lifetime`.
+    /// - Throws: what `compute` throws; nothing is cached then.
+    public func value(for key: Key, lifetime: Duration, _ compute: () async throws -> Value) async throws -> Value {
+        let now = ContinuousClock.now
+        if let value = self.value(for: key, now: now) { return value }
+        let value = try await compute()
+        self.insert(value, for: key, expires: now + lifetime)
+        return value
+    }
+}
