@@ -26,6 +26,11 @@ enum IngestionService: MigratingService {
           SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS  how long a device's schema is cached (default 30)
           SENSORMINE_INGESTION_START       where a new group starts: earliest (default) or latest
           SENSORMINE_INGESTION_INSTANCE_ID static group membership id, e.g. the pod name (optional)
+
+        Retention (raw points per tenant plan, hourly rollups kept longer):
+          SENSORMINE_INGESTION_RETENTION_DAYS         raw days for a tenant whose settings set no retentionDays (default 365)
+          SENSORMINE_INGESTION_ROLLUP_RETENTION_DAYS  days of hourly rollups, at least the longest raw retention (default 1825)
+          SENSORMINE_INGESTION_RETENTION_INTERVAL     time between retention passes (default 1h)
         """,
     ].joined(separator: "\n")
 
@@ -52,6 +57,10 @@ enum IngestionService: MigratingService {
         builder.services.append(IngestionPipeline(
             consumer: consumer, producer: producer, store: TelemetryStore(database: database), directory: directory,
             deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter, depth: configuration.pipelineDepth, logger: observability.logger
+        ))
+        builder.services.append(RetentionWorker(
+            store: RetentionStore(database: database), policy: configuration.retention,
+            tenantRetention: { try await directory.retentionDays(tenant: $0) }, logger: observability.logger
         ))
         builder.openAPIPaths = IngestionOpenAPI.paths
         builder.openAPISchemas = IngestionOpenAPI.schemas

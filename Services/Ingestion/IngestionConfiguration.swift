@@ -31,6 +31,8 @@ struct IngestionConfiguration: ServiceConfiguration {
     var instanceID: String?
     /// How long a device's schema is cached: a new schema version applies within this time.
     var schemaCacheLifetime: Duration
+    /// How long raw points and rollups are kept.
+    var retention: RetentionPolicy
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: IngestionService.descriptor.defaultPort)
@@ -50,5 +52,9 @@ struct IngestionConfiguration: ServiceConfiguration {
         self.startAtLatest = start == "latest"
         self.instanceID = reader.optionalString("SENSORMINE_INGESTION_INSTANCE_ID")
         self.schemaCacheLifetime = .seconds(try reader.int("SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS", default: 30, range: 1...3600))
+        self.retention = RetentionPolicy(
+            defaultDays: try reader.int("SENSORMINE_INGESTION_RETENTION_DAYS", default: 365, range: 1...36_500),
+            rollupDays: try reader.int("SENSORMINE_INGESTION_ROLLUP_RETENTION_DAYS", default: 1825, range: 1...36_500),
+            interval: try reader.duration("SENSORMINE_INGESTION_RETENTION_INTERVAL", default: .seconds(3600)))
     }
 }

@@ -70,5 +70,64 @@ enum IngestionMigrations {
             );
             CREATE INDEX dead_letters_tenant ON dead_letters (tenant_id, id);
             """),
+        Migration(version: 2, name: "hourly rollups, partition retention, licensed compression", sql: """
+            -- One row per device, metric and hour, kept up to date in the transaction that inserts
+            -- the points (ADR 11), so a long range is read from here and outlives raw retention.
+            CREATE TABLE telemetry_hourly (
+                tenant_id uuid NOT NULL,
+                device_id uuid NOT NULL,
+                metric text NOT NULL,
+                bucket timestamptz NOT NULL,
+                count bigint NOT NULL,
+                sum double precision NOT NULL,
+                min double precision NOT NULL,
+                max double precision NOT NULL,
+                first_time timestamptz NOT NULL,
+                first_value double precision NOT NULL,
+                last_time timestamptz NOT NULL,
+                last_value double precision NOT NULL,
+                PRIMARY KEY (tenant_id, device_id, metric, bucket)
+            );
+            CREATE INDEX telemetry_hourly_tenant_metric_bucket ON telemetry_hourly (tenant_id, metric, bucket DESC);
+            DO $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+                    PERFORM create_hypertable('telemetry_hourly', 'bucket', chunk_time_interval => INTERVAL '30 days');
+                END IF;
+                -- Timescale's community licence (not the Apache build the local stack runs):
+                -- compress chunks a week old, by series. Retention stays with Ingestion's own
+                -- worker, which knows each tenant's plan.
+                IF current_setting('timescaledb.license', true) = 'timescale' THEN
+                    EXECUTE 'ALTER TABLE telemetry SET (timescaledb.compress, timescaledb.compress_segmentby = ''tenant_id, device_id, metric'', timescaledb.compress_orderby = ''time DESC'')';
+                    PERFORM add_compression_policy('telemetry', INTERVAL '7 days');
+                END IF;
+            END $$;
+            INSERT INTO telemetry_hourly
+            SELECT tenant_id, device_id, metric, date_bin('1 hour', time, 'epoch'::timestamptz), count(*), sum(value), min(value), max(value),
+                   min(time), (array_agg(value ORDER BY time))[1], max(time), (array_agg(value ORDER BY time DESC))[1]
+            FROM telemetry GROUP BY 1, 2, 3, 4;
+
+            -- Drops the native daily partitions that end at or before `cutoff`; 0 on a hypertable.
+            CREATE FUNCTION sensormine_drop_partitions(cutoff timestamptz) RETURNS integer
+            LANGUAGE plpgsql AS $fn$
+            DECLARE
+                partition record;
+                dropped integer := 0;
+            BEGIN
+                PERFORM pg_advisory_xact_lock(hashtext('sensormine.telemetry.partitions'));
+                FOR partition IN
+                    SELECT c.relname FROM pg_inherits i
+                    JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+                    WHERE p.relname = 'telemetry' AND c.relname ~ '^telemetry_p[0-9]{8}$'
+                LOOP
+                    IF (to_date(substr(partition.relname, 12), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff THEN
+                        EXECUTE format('DROP TABLE %I', partition.relname);
+                        dropped := dropped + 1;
+                    END IF;
+                END LOOP;
+                RETURN dropped;
+            END
+            $fn$;
+            """),
     ]
 }

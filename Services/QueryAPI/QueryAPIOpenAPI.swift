@@ -67,6 +67,7 @@ enum QueryAPIOpenAPI {
               - { name: to, in: query, schema: { type: string, format: date-time } }
               - { name: bucket, in: query, description: 'Bucket width from 1s to 1d, units s m h d.', schema: { type: string, default: 1m } }
               - { name: fn, in: query, schema: { type: string, enum: [avg, min, max, sum, count, first, last], default: avg } }
+              - { name: source, in: query, description: 'auto reads the hourly rollups when bucket and range are whole hours (exact, and kept longer than raw points); raw or rollup force one.', schema: { type: string, enum: [auto, raw, rollup], default: auto } }
               - { name: format, in: query, schema: { type: string, enum: [json, csv] } }
             get:
               summary: One aggregate of a metric per time bucket across one or many devices (viewer).
@@ -82,6 +83,7 @@ enum QueryAPIOpenAPI {
                           metric: { type: string }
                           function: { type: string }
                           bucketSeconds: { type: integer }
+                          source: { type: string, enum: [raw, rollup-1h] }
                           buckets: { type: array, items: { type: object, properties: { time: { type: string }, value: { type: number }, count: { type: integer } } } }
                     text/csv: { schema: { type: string } }
                 '400': { $ref: '#/components/responses/Problem' }

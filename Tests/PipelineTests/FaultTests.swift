@@ -39,6 +39,28 @@ struct ProvisionedDevice: Sendable {
                                  viewerToken: viewer)
     }
 
+    /// Sends `count` points of `metric` over HTTP, one second apart from `start + first` seconds,
+    /// valued by their index; returns how many the edge accepted.
+    func send(_ client: HTTPClient, gateway: String, metric: String, start: Date, first: Int, count: Int) async throws -> Int {
+        let format = ISO8601DateFormatter()
+        let points = (first..<(first + count)).map { index in
+            #"{"time":"\#(format.string(from: start.addingTimeInterval(Double(index))))","\#(metric)":\#(index)}"#
+        }
+        let answer = try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: self.apiKey, json: "[" + points.joined(separator: ",") + "]")
+        return answer.status == 202 ? Int(answer.body["accepted"]?.number ?? 0) : 0
+    }
+
+    /// Polls QueryAPI for up to a minute until `expected` points of `metric` are stored; returns
+    /// the last count seen.
+    func waitForStored(_ client: HTTPClient, gateway: String, metric: String, from: String, expected: Int) async throws -> Int {
+        var stored = 0
+        for _ in 0..<600 where stored < expected {
+            stored = (try? await self.storedCount(client, gateway: gateway, metric: metric, from: from)) ?? 0
+            if stored < expected { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        return stored
+    }
+
     /// How many points of `metric` QueryAPI holds for the device since `from`.
     func storedCount(_ client: HTTPClient, gateway: String, metric: String, from: String) async throws -> Int {
         let answer = try await PipelineTests.call(client, "GET", gateway + "/api/v1/telemetry/aggregate?metric=\(metric)&fn=count&bucket=1d&devices=\(self.device)&from=\(from)",
@@ -47,12 +69,31 @@ struct ProvisionedDevice: Sendable {
     }
 }
 
-/// The local Kafka-protocol broker's process, for pausing it.
-enum LocalBroker {
-    static func pid() throws -> pid_t {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent(".stack/pids/tansu.pid"), encoding: .utf8)
-        guard let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw PipelineTestError("no broker pid") }
+/// The local stack's server processes, for pausing, killing and restarting them.
+enum LocalStack {
+    /// The Kafka-protocol broker's pid.
+    static func brokerPID() throws -> pid_t {
+        try pid(fromFirstLineOf: ".stack/pids/tansu.pid")
+    }
+
+    /// The TimescaleDB postmaster's pid (first line of its postmaster.pid).
+    static func postgresPID() throws -> pid_t {
+        try pid(fromFirstLineOf: ".stack/trixie/var/lib/sensormine/pg/postmaster.pid")
+    }
+
+    /// Runs the stack's own start script, which starts whatever is not answering.
+    static func up() async throws {
+        let script = ServiceBinaries.repositoryRoot.appendingPathComponent("scripts/stack/up.sh").path
+        let process = try ChildProcess(executable: "/bin/bash", arguments: [script], environment: ProcessInfo.processInfo.environment)
+        let status = await process.waitForExit(timeout: .seconds(120))
+        guard status == 0 else { throw PipelineTestError("scripts/stack/up.sh ended with \(String(describing: status)): \(process.output.suffix(2000))") }
+    }
+
+    private static func pid(fromFirstLineOf path: String) throws -> pid_t {
+        let text = try String(contentsOf: ServiceBinaries.repositoryRoot.appendingPathComponent(path), encoding: .utf8)
+        guard let line = text.split(separator: "\n").first, let pid = pid_t(line.trimmingCharacters(in: .whitespaces)) else {
+            throw PipelineTestError("no pid in \(path)")
+        }
         return pid
     }
 }
@@ -69,7 +110,7 @@ extension PipelineTests {
             format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
             let from = format.string(from: start.addingTimeInterval(-60))
 
-            let broker = try LocalBroker.pid()
+            let broker = try LocalStack.brokerPID()
             #expect(kill(broker, SIGSTOP) == 0)
             var accepted = 0
             do {
@@ -99,12 +140,7 @@ extension PipelineTests {
             #expect(kill(broker, SIGCONT) == 0)
             #expect(accepted == 200)
 
-            var stored = 0
-            for _ in 0..<600 where stored < 300 {
-                stored = try await fixture.storedCount(client, gateway: gateway, metric: "load", from: from)
-                if stored < 300 { try await Task.sleep(for: .milliseconds(100)) }
-            }
-            #expect(stored == 300)
+            #expect(try await fixture.waitForStored(client, gateway: gateway, metric: "load", from: from, expected: 300) == 300)
             // A little later the count has not grown: replays and late spool segments added no
             // rows beyond the 300 sent (the primary key already rules out exact repeats).
             try await Task.sleep(for: .seconds(2))
@@ -135,9 +171,7 @@ extension PipelineTests {
             // 40 batches of 100 points, acknowledged by the edge; Ingestion dies after the 10th.
             var accepted = 0
             for batch in 0..<40 {
-                let points = (0..<100).map { index in #"{"time":"\#(format.string(from: start.addingTimeInterval(Double(batch * 100 + index))))","temp":\#(batch * 100 + index)}"# }
-                let answer = try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: fixture.apiKey, json: "[" + points.joined(separator: ",") + "]")
-                if answer.status == 202 { accepted += 100 }
+                accepted += try await fixture.send(client, gateway: gateway, metric: "temp", start: start, first: batch * 100, count: 100)
                 if batch == 10 {
                     ingestion.signal(SIGKILL)
                     #expect(await ingestion.waitForExit(timeout: .seconds(5)) == 128 + SIGKILL)
@@ -145,14 +179,46 @@ extension PipelineTests {
                 if batch == 25 { ingestion = try startIngestion() }
             }
             #expect(accepted == 4000)
-            var stored = 0
-            for _ in 0..<600 where stored < 4000 {
-                stored = try await fixture.storedCount(client, gateway: gateway, metric: "temp", from: from)
-                if stored < 4000 { try await Task.sleep(for: .milliseconds(100)) }
-            }
+            let stored = try await fixture.waitForStored(client, gateway: gateway, metric: "temp", from: from, expected: 4000)
             #expect(stored == 4000, "\(ingestion.output.suffix(1500))")
             ingestion.signal(SIGTERM)
             #expect(await ingestion.waitForExit(timeout: .seconds(20)) == 0)
+            await client.shutdown()
+        }
+    }
+
+    @Test("PostgreSQL stopped and restarted while devices keep publishing: every acknowledged point is stored exactly once")
+    func postgresRestart() async throws {
+        let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0))))
+        try await PipelineTestStack.run { gateway in
+            let client = HTTPClient(configuration: .init(timeout: .seconds(30), maximumRetries: 0))
+            let fixture = try await ProvisionedDevice.make(client, gateway: gateway, tokens: tokens, name: "Restart")
+            let start = Date().addingTimeInterval(-10800)
+            let format = ISO8601DateFormatter()
+            let from = format.string(from: start.addingTimeInterval(-60))
+
+            // 30 batches of 100 points; the database goes down (fast shutdown: every connection
+            // dropped) after the 10th and comes back after the 20th.
+            var accepted = 0
+            for batch in 0..<30 {
+                accepted += try await fixture.send(client, gateway: gateway, metric: "rpm", start: start, first: batch * 100, count: 100)
+                if batch == 10 {
+                    let postmaster = try LocalStack.postgresPID()
+                    #expect(kill(postmaster, SIGINT) == 0)
+                    var gone = false
+                    for _ in 0..<300 where !gone {
+                        gone = kill(postmaster, 0) != 0
+                        if !gone { try await Task.sleep(for: .milliseconds(100)) }
+                    }
+                    #expect(gone)
+                }
+                if batch == 20 { try await LocalStack.up() }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(accepted == 3000)
+            #expect(try await fixture.waitForStored(client, gateway: gateway, metric: "rpm", from: from, expected: 3000) == 3000)
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await fixture.storedCount(client, gateway: gateway, metric: "rpm", from: from) == 3000)
             await client.shutdown()
         }
     }

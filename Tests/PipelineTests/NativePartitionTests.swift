@@ -13,14 +13,7 @@ import Testing
 struct NativePartitionTests {
     @Test("migrations make a partitioned table; points outside the prepared days get their partition; repeats are ignored; aggregates work")
     func nativePartitions() async throws {
-        let server = try #require(ProcessInfo.processInfo.environment["SENSORMINE_TEST_PLAIN_POSTGRES_URL"])
-        let admin = PostgresClient(configuration: .init(url: server, name: "plain-admin"))
-        let database = "native_\(UUID().uuidString.prefix(8).lowercased())"
-        _ = try await admin.query("CREATE DATABASE \(database)")
-        let url = String(server[..<(server.lastIndex(of: "/") ?? server.endIndex)]) + "/" + database
-        let client = PostgresClient(configuration: .init(url: url, name: "plain"))
-        do {
-            _ = try await IngestionService.migrations.run(on: client, logger: Logger(label: "native-partitions"))
+        try await ScratchTimeseries.plain.with { client in
             #expect(try await client.query("SELECT count(*) AS n FROM pg_extension WHERE extname = 'timescaledb'").first?.int("n") == 0)
             #expect(try await client.query("SELECT count(*) AS n FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid WHERE c.relname = 'telemetry'").first?.int("n") == 1)
             let prepared = try await client.query("SELECT count(*) AS n FROM pg_inherits WHERE inhparent = 'telemetry'::regclass").first?.int("n")
@@ -37,40 +30,114 @@ struct NativePartitionTests {
 
             let queries = TelemetryQueries(database: client)
             let buckets = try await queries.aggregate(tenant: try #require(UUID(uuidString: tenant)), metric: "rpm", devices: [], from: far, to: far + 120_000_000,
-                                                      bucketSeconds: 60, function: .count)
+                                                      bucketSeconds: 60, function: .count, source: .raw)
             #expect(buckets.map(\.count) == [60, 60])
             let page = try await queries.points(tenant: try #require(UUID(uuidString: tenant)), device: try #require(UUID(uuidString: device)), metric: "rpm",
                                                 from: far, to: far + 120_000_000, after: far + 99_000_000, limit: 10)
             #expect(page.map(\.value) == Array(100..<110).map(Double.init))
-        } catch {
-            await client.shutdown()
-            _ = try? await admin.query("DROP DATABASE \(database)")
-            await admin.shutdown()
-            throw error
         }
-        await client.shutdown()
-        _ = try await admin.query("DROP DATABASE \(database)")
-        await admin.shutdown()
     }
 
     @Test("on the stack's TimescaleDB the same migrations make a hypertable")
     func hypertable() async throws {
-        let timeseries = try #require(ProcessInfo.processInfo.environment["SENSORMINE_TIMESERIES_DB_URL"])
-        let port = try #require(URLComponents(string: timeseries)?.port)
-        let admin = PostgresClient(configuration: .init(url: "postgresql://postgres@127.0.0.1:\(port)/postgres", name: "timescale-admin"))
-        let database = "hyper_\(UUID().uuidString.prefix(8).lowercased())"
+        try await ScratchTimeseries.timescale.with { (client: PostgresClient) async throws in
+            #expect(try await client.query("SELECT count(*) AS n FROM timescaledb_information.hypertables WHERE hypertable_name IN ('telemetry', 'telemetry_hourly')").first?.int("n") == 2)
+        }
+    }
+
+    @Test("hourly rollups give the raw aggregates and ignore replays; retention keeps each tenant's days and drops whole chunks",
+          arguments: [ScratchTimeseries.plain, .timescale])
+    func rollupsAndRetention(server: ScratchTimeseries) async throws {
+        try await server.with { client in
+            let store = TelemetryStore(database: client)
+            let queries = TelemetryQueries(database: client)
+            let hour: Int64 = 3_600_000_000
+            let now = Date()
+            let nowMicros = Int64(now.timeIntervalSince1970 * 1_000_000)
+            let (short, medium, unset) = (UUID(), UUID(), UUID())
+            let device = UUID()
+            // 30 points two minutes apart, half an hour before to half an hour after a whole hour,
+            // at each age; values vary so first, last, min and max all differ.
+            func points(_ tenant: UUID, daysAgo: Int) -> [StoredPoint] {
+                let hourStart = (nowMicros - Int64(daysAgo) * 24 * hour) / hour * hour
+                return (0..<30).map { index in
+                    StoredPoint(tenantID: tenant.uuidString.lowercased(), deviceID: device.uuidString.lowercased(),
+                                point: TelemetryPoint(metric: "temp", time: hourStart - hour / 2 + Int64(index) * 120_000_000, value: Double((index * 37) % 23) + Double(daysAgo)))
+                }
+            }
+            let ages = [70, 45, 20, 5]
+            for tenant in [short, medium, unset] {
+                for age in ages { #expect(try await store.write(points(tenant, daysAgo: age), deadLetters: []) == 30) }
+            }
+            // A replay stores nothing and leaves the rollups alone.
+            #expect(try await store.write(points(short, daysAgo: 5), deadLetters: []) == 0)
+
+            let from = (nowMicros - 72 * 24 * hour) / hour * hour
+            let to = (nowMicros / hour + 1) * hour
+            for function in AggregateFunction.allCases {
+                let raw = try await queries.aggregate(tenant: short, metric: "temp", devices: [device], from: from, to: to, bucketSeconds: 3600, function: function, source: .raw)
+                let rolled = try await queries.aggregate(tenant: short, metric: "temp", devices: [], from: from, to: to, bucketSeconds: 3600, function: function, source: .hourlyRollup)
+                #expect(raw.count == 8)
+                #expect(rolled.map(\.time) == raw.map(\.time), "\(function)")
+                #expect(rolled.map(\.count) == raw.map(\.count), "\(function)")
+                #expect(zip(rolled, raw).allSatisfy { abs($0.value - $1.value) < 1e-9 }, "\(function): \(rolled.map(\.value)) vs \(raw.map(\.value))")
+            }
+
+            let retention: [UUID: Int] = [short: 10, medium: 30]
+            let worker = RetentionWorker(store: RetentionStore(database: client), policy: RetentionPolicy(defaultDays: 60, rollupDays: 65, interval: .seconds(3600)),
+                                         tenantRetention: { retention[$0] }, logger: Logger(label: "retention"))
+            let report = try await worker.apply(now: now)
+            #expect(report.droppedChunks >= 1)
+            #expect(report.deletedPoints == 30 * 2 + 30)  // the short tenant's 45 and 20 days, the medium one's 45 days
+            #expect(report.removedRollups >= 1)
+            func rawCount(_ tenant: UUID) async throws -> Int {
+                try await client.query("SELECT count(*) AS n FROM telemetry WHERE tenant_id = $1", [tenant]).first?.int("n") ?? -1
+            }
+            #expect(try await rawCount(short) == 30)
+            #expect(try await rawCount(medium) == 60)
+            #expect(try await rawCount(unset) == 90)
+            // Rollups outlive raw points: the short tenant's 45-day-old hours still aggregate.
+            let daily = try await queries.aggregate(tenant: short, metric: "temp", devices: [], from: from, to: to, bucketSeconds: 86_400, function: .count, source: .hourlyRollup)
+            #expect(daily.map(\.count).reduce(0, +) == 90)
+            #expect(try await worker.apply(now: now) == RetentionReport(droppedChunks: 0, deletedPoints: 0, removedRollups: 0))
+        }
+    }
+}
+
+/// A database of its own on one of the stack's servers, migrated for telemetry and dropped after.
+enum ScratchTimeseries: Sendable, CustomStringConvertible {
+    /// The host's PostgreSQL 15 without TimescaleDB: native partitions.
+    case plain
+    /// The stack's PostgreSQL 17 with TimescaleDB: hypertables.
+    case timescale
+
+    var description: String { self == .plain ? "PostgreSQL 15" : "TimescaleDB" }
+
+    func with(_ body: (PostgresClient) async throws -> Void) async throws {
+        let serverURL: String
+        switch self {
+        case .plain:
+            let url = try #require(ProcessInfo.processInfo.environment["SENSORMINE_TEST_PLAIN_POSTGRES_URL"])
+            serverURL = String(url[..<(url.lastIndex(of: "/") ?? url.endIndex)])
+        case .timescale:
+            let timeseries = try #require(ProcessInfo.processInfo.environment["SENSORMINE_TIMESERIES_DB_URL"])
+            serverURL = "postgresql://postgres@127.0.0.1:\(try #require(URLComponents(string: timeseries)?.port))"
+        }
+        let admin = PostgresClient(configuration: .init(url: serverURL + "/postgres", name: "scratch-admin"))
+        let database = "scratch_\(UUID().uuidString.prefix(8).lowercased())"
         _ = try await admin.query("CREATE DATABASE \(database)")
-        let client = PostgresClient(configuration: .init(url: "postgresql://postgres@127.0.0.1:\(port)/\(database)", name: "timescale"))
-        let result: Result<Int?, any Error>
+        let client = PostgresClient(configuration: .init(url: serverURL + "/" + database, name: "scratch"))
+        let outcome: Result<Void, any Error>
         do {
-            _ = try await IngestionService.migrations.run(on: client, logger: Logger(label: "hypertable"))
-            result = .success(try await client.query("SELECT count(*) AS n FROM timescaledb_information.hypertables WHERE hypertable_name = 'telemetry'").first?.int("n"))
+            _ = try await IngestionService.migrations.run(on: client, logger: Logger(label: "scratch-timeseries"))
+            try await body(client)
+            outcome = .success(())
         } catch {
-            result = .failure(error)
+            outcome = .failure(error)
         }
         await client.shutdown()
-        _ = try await admin.query("DROP DATABASE \(database)")
+        _ = try? await admin.query("DROP DATABASE \(database) WITH (FORCE)")
         await admin.shutdown()
-        #expect(try result.get() == 1)
+        try outcome.get()
     }
 }

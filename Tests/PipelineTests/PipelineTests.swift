@@ -62,7 +62,9 @@ enum PipelineTestStack {
 
     /// Runs all six services while `body` runs (Ingestion only when `ingestionInProcess`, else
     /// the test runs it as a process of its own); `body` gets the gateway's base URL.
-    static func run<Result: Sendable>(ingestionInProcess: Bool = true, _ body: @Sendable (String) async throws -> Result) async throws -> Result {
+    static func run<Result: Sendable>(ingestionInProcess: Bool = true, overrides: [String: String] = [:],
+                                      _ body: @Sendable (String) async throws -> Result) async throws -> Result {
+        func values(port: Int) -> [String: String] { Self.values(port: port, overrides) }
         let observability = Observability(logger: logger)
         let kafka = try KafkaSettings(reader: ConfigReader(values: values(port: 0)))
         let admin = try KafkaAdmin(configuration: kafka.kafka, logger: logger)

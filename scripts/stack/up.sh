@@ -76,9 +76,15 @@ allow_anonymous false
 plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so
 plugin_opt_config_file $MQTT_DIR/dynamic-security.json
 persistence false
-# Mosquitto drops QoS 1 messages silently past this queue length: size it for bursts.
-max_queued_messages 100000
+# Mosquitto acknowledges a QoS 1 publisher at once and silently drops what overflows a
+# subscriber's queue, so these limits are chosen, not left at their defaults (queue 1000):
+# a subscriber (EdgeGateway) may fall a million messages behind before the broker drops any,
+# and each client may hold 1000 QoS 1 messages unacknowledged (also the receive maximum it
+# announces to MQTT v5 publishers). Drops show in \$SYS/broker/publish/messages/dropped,
+# published every 2 s; the burst test reads it.
+max_queued_messages 1000000
 max_inflight_messages 1000
+sys_interval 2
 pid_file $PIDS/mosquitto.pid
 log_dest file $LOGS/mosquitto.log
 user $(id -un)

@@ -95,6 +95,16 @@ final class SchemaDirectory: Sendable {
         }
     }
 
+    /// A tenant's retention in days from its effective settings (its own or inherited from its
+    /// plan and parents); nil when none is set or the tenant no longer exists.
+    /// - Throws: ``ClientError`` when DeviceAPI cannot answer.
+    func retentionDays(tenant: UUID) async throws -> Int? {
+        let id = tenant.uuidString.lowercased()
+        guard let record = try await self.get(self.deviceAPI, "/api/v1/tenants/\(id)", tenant: id),
+              case .number(let days)? = record["effectiveSettings"]?["retentionDays"] else { return nil }
+        return Int(days)
+    }
+
     /// The JSON body of a GET, nil on 404.
     private func get(_ service: UpstreamService, _ path: String, tenant: String) async throws -> JSON? {
         let response = try await self.client.execute(HTTPClientRequest(url: service.baseURL + path, headers: [

@@ -64,12 +64,34 @@ final class TelemetryStore: Sendable {
                         (tenant_id uuid, device_id uuid, metric text, micros bigint, value double precision) ON COMMIT DELETE ROWS
                     """)
                 _ = try await session.copy(into: "telemetry_staging", columns: ["tenant_id", "device_id", "metric", "micros", "value"], rows: rows)
-                inserted = try await session.execute("""
-                    INSERT INTO telemetry (tenant_id, device_id, metric, time, value)
-                    SELECT tenant_id, device_id, metric, 'epoch'::timestamptz + micros * interval '1 microsecond', value
-                    FROM telemetry_staging
-                    ON CONFLICT DO NOTHING
+                // Only rows that were really new feed the hourly rollups, so a replayed batch
+                // changes neither table.
+                let counted = try await session.query("""
+                    WITH inserted AS (
+                        INSERT INTO telemetry (tenant_id, device_id, metric, time, value)
+                        SELECT tenant_id, device_id, metric, 'epoch'::timestamptz + micros * interval '1 microsecond', value
+                        FROM telemetry_staging
+                        ON CONFLICT DO NOTHING
+                        RETURNING tenant_id, device_id, metric, time, value
+                    ), rolled AS (
+                        INSERT INTO telemetry_hourly AS r
+                        SELECT tenant_id, device_id, metric, date_bin('1 hour', time, 'epoch'::timestamptz) AS bucket,
+                               count(*), sum(value), min(value), max(value),
+                               min(time), (array_agg(value ORDER BY time))[1], max(time), (array_agg(value ORDER BY time DESC))[1]
+                        FROM inserted GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+                        ON CONFLICT (tenant_id, device_id, metric, bucket) DO UPDATE SET
+                            count = r.count + excluded.count,
+                            sum = r.sum + excluded.sum,
+                            min = least(r.min, excluded.min),
+                            max = greatest(r.max, excluded.max),
+                            first_time = least(r.first_time, excluded.first_time),
+                            first_value = CASE WHEN excluded.first_time < r.first_time THEN excluded.first_value ELSE r.first_value END,
+                            last_time = greatest(r.last_time, excluded.last_time),
+                            last_value = CASE WHEN excluded.last_time > r.last_time THEN excluded.last_value ELSE r.last_value END
+                    )
+                    SELECT count(*) AS inserted FROM inserted
                     """)
+                inserted = counted.first?.int("inserted") ?? 0
             }
             for letter in deadLetters {
                 try await session.execute("""
@@ -83,7 +105,10 @@ final class TelemetryStore: Sendable {
             }
             return inserted
         }
-        self.knownDays.withLockedValue { $0.formUnion(missing) }
+        // Retention may drop partitions of days before yesterday (never later ones), so only
+        // yesterday onwards is remembered as present.
+        let yesterday = Self.day(of: Int64(Date().timeIntervalSince1970 * 1_000_000)) - 1
+        self.knownDays.withLockedValue { $0.formUnion(missing.filter { $0 >= yesterday }) }
         return inserted
     }
 

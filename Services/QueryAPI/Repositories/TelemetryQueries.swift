@@ -43,16 +43,23 @@ struct TelemetryQueries: Sendable {
 
     /// One aggregate of a metric per time bucket, across the given devices (all of the tenant's
     /// when empty). `date_bin` works on TimescaleDB and plain PostgreSQL alike.
-    func aggregate(tenant: UUID, metric: String, devices: [UUID], from: Int64, to: Int64, bucketSeconds: Int, function: AggregateFunction) async throws -> [(time: Int64, value: Double, count: Int)] {
+    /// From `.hourlyRollup`, the buckets are built from whole hours of `telemetry_hourly`, which
+    /// gives the same answer as the raw points when bucket and range are whole hours.
+    func aggregate(tenant: UUID, metric: String, devices: [UUID], from: Int64, to: Int64, bucketSeconds: Int, function: AggregateFunction,
+                   source: AggregateSource) async throws -> [(time: Int64, value: Double, count: Int)] {
         let deviceFilter = devices.isEmpty ? "" : "AND device_id = ANY ($6::uuid[])"
         var parameters: [(any PostgresBindable)?] = [tenant, metric, from, to, "\(bucketSeconds) seconds"]
         if !devices.isEmpty { parameters.append("{" + devices.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}") }
+        let (table, time, value, count) = switch source {
+        case .raw: ("telemetry", "time", function.sql, "count(*)")
+        case .hourlyRollup: ("telemetry_hourly", "bucket", function.rollupSQL, "sum(count)")
+        }
         let rows = try await self.database.query("""
             SELECT (extract(epoch FROM bucket) * 1000000)::bigint AS micros, value, count FROM (
-                SELECT date_bin($5::interval, time, 'epoch'::timestamptz) AS bucket, \(function.sql) AS value, count(*) AS count
-                FROM telemetry
-                WHERE tenant_id = $1 AND metric = $2 AND time >= \(Self.timestamp(3)) AND time < \(Self.timestamp(4)) \(deviceFilter)
-                GROUP BY bucket
+                SELECT date_bin($5::interval, \(time), 'epoch'::timestamptz) AS bucket, \(value) AS value, \(count) AS count
+                FROM \(table)
+                WHERE tenant_id = $1 AND metric = $2 AND \(time) >= \(Self.timestamp(3)) AND \(time) < \(Self.timestamp(4)) \(deviceFilter)
+                GROUP BY 1
             ) buckets ORDER BY bucket
             """, parameters)
         return rows.all.compactMap { row in
@@ -65,6 +72,12 @@ struct TelemetryQueries: Sendable {
     private static func timestamp(_ parameter: Int) -> String {
         "('epoch'::timestamptz + $\(parameter)::bigint * interval '1 microsecond')"
     }
+}
+
+/// Which table an aggregate reads.
+enum AggregateSource: String, Sendable {
+    case raw
+    case hourlyRollup = "rollup-1h"
 }
 
 /// The aggregates QueryAPI computes.
@@ -80,6 +93,19 @@ enum AggregateFunction: String, Sendable, CaseIterable {
         case .count: "count(*)::double precision"
         case .first: "(array_agg(value ORDER BY time))[1]"
         case .last: "(array_agg(value ORDER BY time DESC))[1]"
+        }
+    }
+
+    /// The same aggregate over `telemetry_hourly`'s partial aggregates.
+    var rollupSQL: String {
+        switch self {
+        case .avg: "sum(sum) / sum(count)"
+        case .min: "min(min)"
+        case .max: "max(max)"
+        case .sum: "sum(sum)"
+        case .count: "sum(count)::double precision"
+        case .first: "(array_agg(first_value ORDER BY first_time))[1]"
+        case .last: "(array_agg(last_value ORDER BY last_time DESC))[1]"
         }
     }
 }

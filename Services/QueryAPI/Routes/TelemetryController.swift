@@ -84,7 +84,9 @@ struct TelemetryController: Sendable {
         guard (to - from) / (Int64(bucket) * 1_000_000) <= 100_000 else {
             throw APIError.badRequest("too many buckets", errors: [.init(pointer: "bucket", detail: "at most 100000 buckets per query; widen the bucket or narrow the range")])
         }
-        let buckets = try await self.queries.aggregate(tenant: caller.tenantID, metric: metric, devices: devices, from: from, to: to, bucketSeconds: bucket, function: function)
+        let source = try Self.source(request, from: from, to: to, bucketSeconds: bucket)
+        let buckets = try await self.queries.aggregate(tenant: caller.tenantID, metric: metric, devices: devices, from: from, to: to,
+                                                       bucketSeconds: bucket, function: function, source: source)
         if Self.wantsCSV(request) {
             return Self.csv(header: "time,\(function.rawValue),count", rows: buckets.map { "\(RFC3339.string(microseconds: $0.time)),\($0.value),\($0.count)" })
         }
@@ -97,9 +99,10 @@ struct TelemetryController: Sendable {
             var metric: String
             var function: String
             var bucketSeconds: Int
+            var source: String
             var buckets: [Bucket]
         }
-        return try Self.json(Answer(metric: metric, function: function.rawValue, bucketSeconds: bucket,
+        return try Self.json(Answer(metric: metric, function: function.rawValue, bucketSeconds: bucket, source: source.rawValue,
                                     buckets: buckets.map { Bucket(time: RFC3339.string(microseconds: $0.time), value: $0.value, count: $0.count) }))
     }
 
@@ -142,6 +145,26 @@ struct TelemetryController: Sendable {
         return try parts.map { part in
             guard let id = UUID(uuidString: part) else { throw APIError.badRequest("devices must be UUIDs", errors: [.init(pointer: "devices", detail: "'\(part.prefix(40))' is not a UUID")]) }
             return id
+        }
+    }
+
+    /// Where an aggregate is computed: `auto` (default) takes the hourly rollups whenever the
+    /// answer from them is exact (whole-hour buckets and range), raw points otherwise.
+    static func source(_ request: Request, from: Int64, to: Int64, bucketSeconds: Int) throws -> AggregateSource {
+        let hour: Int64 = 3_600_000_000
+        let rollupExact = bucketSeconds % 3600 == 0 && from % hour == 0 && to % hour == 0
+        switch request.uri.queryParameters.get("source") ?? "auto" {
+        case "auto": return rollupExact ? .hourlyRollup : .raw
+        case "raw": return .raw
+        case "rollup":
+            guard rollupExact else {
+                throw APIError.badRequest("rollups need whole hours", errors: [
+                    .init(pointer: "source", detail: "source=rollup needs a bucket of whole hours and from/to on the hour (UTC)"),
+                ])
+            }
+            return .hourlyRollup
+        default:
+            throw APIError.badRequest("unknown source", errors: [.init(pointer: "source", detail: "one of auto, raw, rollup")])
         }
     }
 

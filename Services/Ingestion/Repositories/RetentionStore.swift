@@ -1,0 +1,90 @@
+import Foundation
+import LibPQ
+
+/// Owns the SQL that removes telemetry past its retention: whole chunks or partitions where every
+/// tenant's data in them has expired, bounded deletes for tenants whose retention is shorter.
+struct RetentionStore: Sendable {
+    /// How telemetry is laid out in this database.
+    enum Layout: String, Sendable {
+        /// A TimescaleDB hypertable: old chunks go with `drop_chunks`.
+        case hypertable
+        /// Native daily range partitions: old partitions are dropped.
+        case partitioned
+    }
+
+    let database: PostgresClient
+
+    /// The telemetry table's layout.
+    func layout() async throws -> Layout {
+        let rows = try await self.database.query("""
+            SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid WHERE c.relname = 'telemetry') AS partitioned
+            """)
+        return rows.first?.bool("partitioned") == true ? .partitioned : .hypertable
+    }
+
+    /// Every tenant that has rollups, the longest-lived record of a tenant's data; a skip scan over
+    /// the rollups' primary key, so it costs one index probe per tenant.
+    func tenants() async throws -> [UUID] {
+        let rows = try await self.database.query("""
+            WITH RECURSIVE tenants AS (
+                (SELECT tenant_id FROM telemetry_hourly ORDER BY tenant_id LIMIT 1)
+                UNION ALL
+                SELECT (SELECT h.tenant_id FROM telemetry_hourly h WHERE h.tenant_id > t.tenant_id ORDER BY h.tenant_id LIMIT 1)
+                FROM tenants t WHERE t.tenant_id IS NOT NULL
+            )
+            SELECT tenant_id FROM tenants WHERE tenant_id IS NOT NULL
+            """)
+        return rows.all.compactMap { $0["tenant_id"].flatMap(UUID.init(uuidString:)) }
+    }
+
+    /// Drops the raw chunks (or partitions) that end at or before `cutoff`; returns how many.
+    func dropRaw(before cutoff: Date, layout: Layout) async throws -> Int {
+        try await self.drop(table: "telemetry", before: cutoff, layout: layout)
+    }
+
+    /// Removes rollups older than `cutoff`: whole chunks first on TimescaleDB, then bounded
+    /// deletes for what a chunk straddling the cutoff still holds. Returns chunks plus rows.
+    func dropRollups(before cutoff: Date, layout: Layout) async throws -> Int {
+        var removed = layout == .hypertable ? try await self.drop(table: "telemetry_hourly", before: cutoff, layout: layout) : 0
+        while true {
+            let batch = try await self.database.withTransaction { session in
+                try await session.execute("""
+                    DELETE FROM telemetry_hourly h USING (
+                        SELECT tenant_id, device_id, metric, bucket FROM telemetry_hourly WHERE bucket < to_timestamp($1::double precision) LIMIT 50000
+                    ) old
+                    WHERE h.tenant_id = old.tenant_id AND h.device_id = old.device_id AND h.metric = old.metric AND h.bucket = old.bucket
+                    """, [cutoff.timeIntervalSince1970])
+            }
+            removed += batch
+            if batch < 50000 { return removed }
+        }
+    }
+
+    /// Deletes up to `limit` raw points of one tenant older than `cutoff`; returns how many.
+    /// Called repeatedly, so no transaction holds many row locks.
+    func deleteRaw(tenant: UUID, before cutoff: Date, limit: Int) async throws -> Int {
+        try await self.database.withTransaction { session in
+            try await session.execute("""
+                DELETE FROM telemetry t USING (
+                    SELECT device_id, metric, time FROM telemetry
+                    WHERE tenant_id = $1 AND time < to_timestamp($2::double precision) LIMIT $3
+                ) old
+                WHERE t.tenant_id = $1 AND t.device_id = old.device_id AND t.metric = old.metric AND t.time = old.time
+                """, [tenant, cutoff.timeIntervalSince1970, limit])
+        }
+    }
+
+    private func drop(table: String, before cutoff: Date, layout: Layout) async throws -> Int {
+        let rows: PostgresRows
+        switch layout {
+        case .hypertable:
+            rows = try await self.database.query(
+                "SELECT count(*) AS dropped FROM drop_chunks($1::regclass, older_than => to_timestamp($2::double precision))",
+                [table, cutoff.timeIntervalSince1970])
+        case .partitioned:
+            rows = try await self.database.query("SELECT sensormine_drop_partitions(to_timestamp($1::double precision)) AS dropped",
+                                                 [cutoff.timeIntervalSince1970])
+        }
+        return rows.first?.int("dropped") ?? 0
+    }
+}
