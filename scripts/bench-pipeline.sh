@@ -42,33 +42,51 @@ done
 # database being measured).
 count() { curl -s "http://127.0.0.1:${PORT[Ingestion]}/metrics" | awk '/^sensormine_ingestion_points_stored_total / {printf "%d", $2}'; }
 
-# 1. Saturation: 1000 devices, as fast as the path takes it, for 20 s.
+# measure OUT: follows the simulator $SIM writing OUT from its registration until storage has
+# not grown for 3 s after it ended; sets RATE (rows/s published → queryable), STORED (rows
+# stored meanwhile), BACKLOG (rows still to store when publishing stopped), DRAIN (their rows/s)
+# and SUMMARY (the simulator's own).
+measure() {
+  local out=$1 base
+  base=$(count)
+  until grep -q "^registered" "$out" 2>/dev/null; do kill -0 $SIM 2>/dev/null || { cat "$out"; exit 1; }; sleep 0.2; done
+  local start last=$base last_change at_end="" end_time="" stable=0 now
+  start=$(date +%s.%N); last_change=$start
+  while true; do
+    now=$(count)
+    if [ "$now" != "$last" ]; then last=$now; last_change=$(date +%s.%N); stable=0; else stable=$((stable + 1)); fi
+    if [ -z "$at_end" ] && ! kill -0 $SIM 2>/dev/null; then at_end=$now; end_time=$(date +%s.%N); fi
+    if [ -n "$at_end" ] && [ $stable -ge 6 ]; then break; fi
+    sleep 0.5
+  done
+  DRAIN=$(awk -v n="$last" -v m="$at_end" -v a="$end_time" -v b="$last_change" 'BEGIN { if (b > a && n > m) printf "%d", (n - m) / (b - a); else print "-" }')
+  wait $SIM || true
+  SUMMARY=$(tr '\r' '\n' <"$out" | grep "^summary" | tail -1)
+  STORED=$((last - base)); BACKLOG=$((last - at_end))
+  RATE=$(awk -v n="$STORED" -v a="$start" -v b="$last_change" 'BEGIN { printf "%d", n / (b - a) }')
+}
+
+# 1. Saturation over HTTP: 1000 devices, as fast as the path takes it, for 20 s.
 OUT=$(mktemp)
 "$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --devices 1000 --rate 40000 --batch 100 --concurrency 32 --duration 20 >"$OUT" 2>&1 &
 SIM=$!
-until grep -q "^registered" "$OUT" 2>/dev/null; do kill -0 $SIM 2>/dev/null || { cat "$OUT"; exit 1; }; sleep 0.2; done
-TENANT=$(sed -n 's/^registered .* in tenant \(.*\)$/\1/p' "$OUT")
-START=$(date +%s.%N)
-LAST=0; LAST_CHANGE=$START; STABLE=0; AT_END=""; END_TIME=""
-while true; do
-  NOW=$(count)
-  if [ "$NOW" != "$LAST" ]; then LAST=$NOW; LAST_CHANGE=$(date +%s.%N); STABLE=0; else STABLE=$((STABLE + 1)); fi
-  if [ -z "$AT_END" ] && ! kill -0 $SIM 2>/dev/null; then AT_END=$NOW; END_TIME=$(date +%s.%N); fi
-  if [ -n "$AT_END" ] && [ $STABLE -ge 6 ]; then break; fi
-  sleep 0.5
-done
-DRAIN=$(awk -v n="$LAST" -v m="$AT_END" -v a="$END_TIME" -v b="$LAST_CHANGE" 'BEGIN { if (b > a && n > m) printf "%d", (n - m) / (b - a); else print "-" }')
-wait $SIM || true
-SUMMARY=$(tr '\r' '\n' <"$OUT" | grep "^summary" | tail -1)
-RATE=$(awk -v n="$LAST" -v a="$START" -v b="$LAST_CHANGE" 'BEGIN { printf "%d", n / (b - a) }')
+measure "$OUT"
+HTTP_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, published → queryable (HTTP)" "$RATE" "rows/s" "$STORED rows stored (each message is 3–4 metric rows); simulator: ${SUMMARY#*summary: }")
+DRAIN_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, backlog drain (Ingestion alone)" "$DRAIN" "rows/s" "after publishing stopped, $BACKLOG rows still to store")
 
-# 2. Latency: 200 devices at a moderate 2,000 messages/s, 100 probes timed until QueryAPI returns them.
+# 2. Saturation over MQTT: 200 devices, each on its own connection with its own credentials,
+# QoS 1, for 15 s.
+"$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --transport mqtt --devices 200 --mqtt-devices 200 --rate 40000 --concurrency 64 --duration 15 >"$OUT" 2>&1 &
+SIM=$!
+measure "$OUT"
+MQTT_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, published → queryable (MQTT)" "$RATE" "rows/s" "$STORED rows stored; simulator: ${SUMMARY#*summary: }")
+
+# 3. Latency: 200 devices at a moderate 2,000 messages/s, 100 probes timed until QueryAPI returns them.
 OUT2=$(mktemp)
 "$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --devices 200 --rate 2000 --batch 10 --concurrency 8 --duration 15 --probes 100 >"$OUT2" 2>&1 || true
 LATENCY=$(tr '\r' '\n' <"$OUT2" | grep "end-to-end latency" | tail -1)
 
-printf '%-42s %8s %-7s %s\n' "pipeline, published → queryable" "$RATE" "rows/s" "$LAST rows stored (each message is 3–4 metric rows); simulator: ${SUMMARY#*summary: }"
-printf '%-42s %8s %-7s %s\n' "pipeline, backlog drain (Ingestion alone)" "$DRAIN" "rows/s" "after publishing stopped, $((LAST - AT_END)) rows still to store"
+printf '%s\n%s\n%s\n' "$HTTP_LINE" "$MQTT_LINE" "$DRAIN_LINE"
 printf '%-42s %s\n' "pipeline, end-to-end latency" "${LATENCY:-no probe answered}"
 for name in ApiGateway DeviceAPI SchemaRegistry EdgeGateway Ingestion QueryAPI; do
   i=0; for n in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway ApiGateway; do [ "$n" = "$name" ] && break; i=$((i + 1)); done

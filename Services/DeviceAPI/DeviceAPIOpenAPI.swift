@@ -482,6 +482,7 @@ enum DeviceAPIOpenAPI {
               properties:
                 plan: { type: string, pattern: '^[a-z0-9-]{1,40}$' }
                 retentionDays: { type: integer, minimum: 1, maximum: 3650 }
+                dedicatedStorage: { type: boolean, description: "Telemetry in tables of the tenant's own; set by a platform-admin only." }
                 features: { type: object, additionalProperties: { type: boolean } }
                 branding:
                   type: object

@@ -1,3 +1,4 @@
+import ClientRuntime
 import Curl
 import Foundation
 import Hummingbird
@@ -46,7 +47,12 @@ enum EdgeGatewayService: SensormineService {
         }
         let forwarder = TelemetryForwarder(producer: producer, topic: configuration.kafka.topics.telemetry, spool: spool, activity: activity, logger: observability.logger)
         builder.services.append(SpoolDrainer(spool: spool, forwarder: forwarder, logger: observability.logger))
-        builder.services.append(MQTTIntake(client: mqtt, forwarder: forwarder, logger: observability.logger))
+        let intake = MQTTIntake(client: mqtt, forwarder: forwarder, logger: observability.logger)
+        builder.services.append(intake)
+        // Until the shared subscription stands, the broker drops what devices publish to it.
+        builder.readinessChecks.append(ReadinessCheck(name: "mqtt-subscription") {
+            guard intake.isSubscribed else { throw ClientError(.unreachable, client: "mqtt", "telemetry subscription not yet acknowledged") }
+        })
         builder.openAPIPaths = EdgeGatewayOpenAPI.paths
         builder.openAPISchemas = EdgeGatewayOpenAPI.schemas
         let ingest = IngestController(forwarder: forwarder, maximumBodyBytes: configuration.maximumBodyBytes)

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import LibPQ
 import RdKafka
@@ -60,7 +61,7 @@ enum IngestionService: MigratingService {
         ))
         builder.services.append(RetentionWorker(
             store: RetentionStore(database: database), policy: configuration.retention,
-            tenantRetention: { try await directory.retentionDays(tenant: $0) }, logger: observability.logger
+            tenantRetention: { try await directory.storageSettings(tenant: $0.uuidString.lowercased()).retentionDays }, logger: observability.logger
         ))
         builder.openAPIPaths = IngestionOpenAPI.paths
         builder.openAPISchemas = IngestionOpenAPI.schemas

@@ -129,5 +129,87 @@ enum IngestionMigrations {
             END
             $fn$;
             """),
+        Migration(version: 3, name: "dedicated tenant tables", sql: """
+            -- Tenants whose raw telemetry has a table of its own (dedicatedStorage in their
+            -- settings): isolated, and its retention drops whole chunks. Rollups stay shared.
+            CREATE TABLE tenant_tables (
+                tenant_id uuid PRIMARY KEY,
+                raw_table text NOT NULL UNIQUE,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+
+            DROP FUNCTION sensormine_ensure_partitions(date, date);
+            CREATE FUNCTION sensormine_ensure_partitions(first_day date, last_day date, parent text DEFAULT 'telemetry') RETURNS integer
+            LANGUAGE plpgsql AS $fn$
+            DECLARE
+                day date := first_day;
+                created integer := 0;
+                name text;
+            BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid WHERE c.relname = parent) THEN
+                    RETURN 0;
+                END IF;
+                PERFORM pg_advisory_xact_lock(hashtext('sensormine.telemetry.partitions'));
+                WHILE day <= last_day LOOP
+                    name := parent || '_p' || to_char(day, 'YYYYMMDD');
+                    IF to_regclass(name) IS NULL THEN
+                        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                                       name, parent, day::text || ' 00:00:00+00', (day + 1)::text || ' 00:00:00+00');
+                        created := created + 1;
+                    END IF;
+                    day := day + 1;
+                END LOOP;
+                RETURN created;
+            END
+            $fn$;
+
+            DROP FUNCTION sensormine_drop_partitions(timestamptz);
+            CREATE FUNCTION sensormine_drop_partitions(cutoff timestamptz, parent text DEFAULT 'telemetry') RETURNS integer
+            LANGUAGE plpgsql AS $fn$
+            DECLARE
+                partition record;
+                dropped integer := 0;
+            BEGIN
+                PERFORM pg_advisory_xact_lock(hashtext('sensormine.telemetry.partitions'));
+                FOR partition IN
+                    SELECT c.relname FROM pg_inherits i
+                    JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+                    WHERE p.relname = parent AND c.relname = parent || '_p' || right(c.relname, 8) AND right(c.relname, 8) ~ '^[0-9]{8}$'
+                LOOP
+                    IF (to_date(right(partition.relname, 8), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff THEN
+                        EXECUTE format('DROP TABLE %I', partition.relname);
+                        dropped := dropped + 1;
+                    END IF;
+                END LOOP;
+                RETURN dropped;
+            END
+            $fn$;
+
+            -- The tenant's own raw table, laid out like telemetry (hypertable or daily
+            -- partitions), made on first use; returns its name.
+            CREATE FUNCTION sensormine_dedicated_table(tenant uuid) RETURNS text
+            LANGUAGE plpgsql AS $fn$
+            DECLARE
+                name text;
+            BEGIN
+                PERFORM pg_advisory_xact_lock(hashtext('sensormine.telemetry.dedicated'));
+                SELECT raw_table INTO name FROM tenant_tables WHERE tenant_id = tenant;
+                IF name IS NOT NULL THEN
+                    RETURN name;
+                END IF;
+                name := 'telemetry_t_' || replace(tenant::text, '-', '');
+                IF EXISTS (SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid WHERE c.relname = 'telemetry') THEN
+                    EXECUTE format('CREATE TABLE %I (LIKE telemetry INCLUDING DEFAULTS, PRIMARY KEY (tenant_id, device_id, metric, time)) PARTITION BY RANGE (time)', name);
+                    PERFORM sensormine_ensure_partitions(current_date - 1, current_date + 7, name);
+                ELSE
+                    EXECUTE format('CREATE TABLE %I (LIKE telemetry INCLUDING DEFAULTS, PRIMARY KEY (tenant_id, device_id, metric, time))', name);
+                    PERFORM create_hypertable(name::regclass, 'time', chunk_time_interval => INTERVAL '1 day');
+                END IF;
+                EXECUTE format('CREATE INDEX %I ON %I (metric, time DESC)', name || '_metric_time', name);
+                INSERT INTO tenant_tables (tenant_id, raw_table) VALUES (tenant, name);
+                RETURN name;
+            END
+            $fn$;
+            """),
     ]
 }

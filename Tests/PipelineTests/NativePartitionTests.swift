@@ -104,6 +104,53 @@ struct NativePartitionTests {
     }
 }
 
+extension NativePartitionTests {
+    @Test("a dedicated tenant's points go to its own table, are read with its earlier shared ones, and its retention drops whole chunks",
+          arguments: [ScratchTimeseries.plain, .timescale])
+    func dedicatedTenant(server: ScratchTimeseries) async throws {
+        try await server.with { client in
+            let store = TelemetryStore(database: client)
+            let queries = TelemetryQueries(database: client)
+            let (tenant, neighbour, device) = (UUID(), UUID(), UUID())
+            let day: Int64 = 86_400_000_000
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            func points(_ owner: UUID, ageDays: Int64, count: Int) -> [StoredPoint] {
+                (0..<count).map { StoredPoint(tenantID: owner.uuidString.lowercased(), deviceID: device.uuidString.lowercased(),
+                                              point: TelemetryPoint(metric: "flow", time: now - ageDays * day + Int64($0) * 1_000_000, value: Double($0))) }
+            }
+            // 10 points from before the move stay in the shared table.
+            #expect(try await store.write(points(tenant, ageDays: 2, count: 10), deadLetters: []) == 10)
+            let owned: Set<String> = [tenant.uuidString.lowercased()]
+            let batch = points(tenant, ageDays: 20, count: 40) + points(tenant, ageDays: 0, count: 30) + points(neighbour, ageDays: 0, count: 5)
+            #expect(try await store.write(batch, deadLetters: [], dedicatedTenants: owned) == 75)
+            #expect(try await store.write(batch, deadLetters: [], dedicatedTenants: owned) == 0)
+
+            let table = try #require(try await client.query("SELECT raw_table FROM tenant_tables WHERE tenant_id = $1", [tenant]).first?["raw_table"])
+            func count(_ relation: String, _ owner: UUID) async throws -> Int {
+                try await client.query("SELECT count(*) AS n FROM \(relation) WHERE tenant_id = $1", [owner]).first?.int("n") ?? -1
+            }
+            #expect(try await count(table, tenant) == 70)
+            #expect(try await count("telemetry", tenant) == 10)
+            #expect(try await count("telemetry", neighbour) == 5)
+            #expect(try await count(table, neighbour) == 0)
+
+            let everything = try await queries.aggregate(tenant: tenant, metric: "flow", devices: [], from: now - 30 * day, to: now + day,
+                                                         bucketSeconds: 86_400, function: .count, source: .raw)
+            #expect(everything.map(\.count).reduce(0, +) == 80)
+            let latest = try await queries.latest(tenant: tenant, devices: [device])
+            #expect(latest[device]?["flow"]?.value == 29)
+
+            let worker = RetentionWorker(store: RetentionStore(database: client), policy: RetentionPolicy(defaultDays: 60, rollupDays: 65, interval: .seconds(3600)),
+                                         tenantRetention: { $0 == tenant ? 10 : nil }, logger: Logger(label: "retention"))
+            let report = try await worker.apply(now: Date())
+            #expect(report.droppedChunks >= 1)
+            #expect(try await count(table, tenant) == 30)
+            #expect(try await count("telemetry", tenant) == 10)
+            #expect(try await count("telemetry", neighbour) == 5)
+        }
+    }
+}
+
 /// A database of its own on one of the stack's servers, migrated for telemetry and dropped after.
 enum ScratchTimeseries: Sendable, CustomStringConvertible {
     /// The host's PostgreSQL 15 without TimescaleDB: native partitions.

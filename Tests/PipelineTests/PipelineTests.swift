@@ -30,11 +30,11 @@ enum PipelineTestStack {
         return logger
     }
 
-    /// Topics and a consumer group of this test run's own (`{prefix}.device.telemetry`, …):
-    /// earlier runs' telemetry stays out, and a dead member of another run's group cannot stall
-    /// this one.
-    static let topicPrefix = "pipeline-\(UUID().uuidString.prefix(8).lowercased())"
-    static let spoolDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(topicPrefix + "-spool").path
+    /// Topics, a consumer group and a spool of each stack run's own (`{prefix}.device.telemetry`,
+    /// …): earlier tests' telemetry stays out, and a member of an earlier test's group that the
+    /// broker still counts (until its session expires) cannot hold this one's rebalance up.
+    @TaskLocal static var topicPrefix = "pipeline-\(UUID().uuidString.prefix(8).lowercased())"
+    static var spoolDirectory: String { FileManager.default.temporaryDirectory.appendingPathComponent(topicPrefix + "-spool").path }
 
     static func values(port: Int, _ overrides: [String: String] = [:]) -> [String: String] {
         var values = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("SENSORMINE_") }
@@ -64,6 +64,14 @@ enum PipelineTestStack {
     /// the test runs it as a process of its own); `body` gets the gateway's base URL.
     static func run<Result: Sendable>(ingestionInProcess: Bool = true, overrides: [String: String] = [:],
                                       _ body: @Sendable (String) async throws -> Result) async throws -> Result {
+        try await $topicPrefix.withValue("pipeline-\(UUID().uuidString.prefix(8).lowercased())") {
+            try await self.runStack(ingestionInProcess: ingestionInProcess, overrides: overrides, body)
+        }
+    }
+
+    private static func runStack<Result: Sendable>(ingestionInProcess: Bool, overrides: [String: String],
+                                                   _ body: @Sendable (String) async throws -> Result) async throws -> Result {
+        defer { try? FileManager.default.removeItem(atPath: spoolDirectory) }
         func values(port: Int) -> [String: String] { Self.values(port: port, overrides) }
         let observability = Observability(logger: logger)
         let kafka = try KafkaSettings(reader: ConfigReader(values: values(port: 0)))

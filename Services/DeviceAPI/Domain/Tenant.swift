@@ -16,6 +16,8 @@ struct TenantSettings: Codable, Sendable, Equatable {
 
     var plan: String?
     var retentionDays: Int?
+    /// Telemetry in tables of the tenant's own (set by a platform-admin; see ADR 11).
+    var dedicatedStorage: Bool?
     var features: [String: Bool]?
     var branding: Branding?
 
@@ -25,6 +27,7 @@ struct TenantSettings: Codable, Sendable, Equatable {
         var result = parent
         if let plan { result.plan = plan }
         if let retentionDays { result.retentionDays = retentionDays }
+        if let dedicatedStorage { result.dedicatedStorage = dedicatedStorage }
         if let features { result.features = (parent.features ?? [:]).merging(features) { $1 } }
         if let branding {
             var merged = parent.branding ?? Branding()
@@ -125,6 +128,7 @@ struct TenantPolicy {
         }
         if parentDepth >= maximumDepth { errors.append(.init(pointer: "/parentId", detail: "the hierarchy is at most \(maximumDepth) levels deep")) }
         guard errors.isEmpty else { throw .invalid(errors) }
+        try Self.checkStoragePlacement(request.settings, caller: caller)
         if request.parentId == nil {
             guard caller.isPlatformAdmin else { throw .forbidden("only a platform-admin creates organisations") }
         } else {
@@ -140,6 +144,14 @@ struct TenantPolicy {
         }
         guard errors.isEmpty else { throw .invalid(errors) }
         guard caller.has(atLeast: .tenantAdmin) else { throw .forbidden("changing a tenant needs the tenant-admin role") }
+        try Self.checkStoragePlacement(request.settings, caller: caller)
+    }
+
+    /// Where a tenant's telemetry lives is an operator's decision, not the tenant's.
+    private static func checkStoragePlacement(_ settings: TenantSettings?, caller: CallerIdentity) throws(TenantError) {
+        guard settings?.dedicatedStorage == nil || caller.isPlatformAdmin else {
+            throw .forbidden("only a platform-admin sets dedicatedStorage")
+        }
     }
 
     /// Checks a deletion against the caller: nobody below platform-admin deletes their own tenant.

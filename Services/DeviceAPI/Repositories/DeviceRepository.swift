@@ -181,20 +181,24 @@ struct DeviceRepository: Sendable {
         var mqttUsername: String?
     }
 
-    /// Marks the device decommissioned, revokes its API keys and forgets its MQTT account, in
-    /// one transaction; `beforeCommit` withdraws them from Redis and the broker while the row is
-    /// still locked, so a failure there leaves everything as it was.
     /// Marks devices the caller can see online and moves their last-seen time forward (never
-    /// back); returns how many were updated. Decommissioned devices are left alone.
+    /// back); returns how many were updated. Decommissioned devices are left alone. Rows are
+    /// locked in id order, as the offline sweep locks them, so the two cannot deadlock.
     func recordActivity(_ seen: [DeviceActivity.Seen], caller: CallerIdentity) async throws -> Int {
         guard !seen.isEmpty else { return 0 }
         let ids = "{" + seen.map { $0.id.uuidString.lowercased() }.joined(separator: ",") + "}"
         let times = "{" + seen.map { "\"\(PostgresTimestamp.format($0.lastSeenAt))\"" }.joined(separator: ",") + "}"
         return try await self.tenants.withCaller(caller) { session in
             try await session.execute("""
-                UPDATE devices SET last_seen_at = greatest(coalesce(last_seen_at, activity.seen), activity.seen), connectivity = 'online'
-                FROM (SELECT id, max(seen) AS seen FROM unnest($3::uuid[], $4::timestamptz[]) AS given (id, seen) GROUP BY id) AS activity
-                WHERE devices.id = activity.id AND devices.status = 'active' AND \(Self.visible)
+                WITH activity AS (
+                    SELECT id, max(seen) AS seen FROM unnest($3::uuid[], $4::timestamptz[]) AS given (id, seen) GROUP BY id
+                ), locked AS (
+                    SELECT devices.id, activity.seen FROM devices JOIN activity ON activity.id = devices.id
+                    WHERE devices.status = 'active' AND \(Self.visible)
+                    ORDER BY devices.id FOR UPDATE OF devices
+                )
+                UPDATE devices SET last_seen_at = greatest(coalesce(last_seen_at, locked.seen), locked.seen), connectivity = 'online'
+                FROM locked WHERE devices.id = locked.id
                 """, TenantRepository.scope(caller) + [ids, times])
         }
     }
@@ -204,11 +208,16 @@ struct DeviceRepository: Sendable {
     func markSilentOffline(before cutoff: Date) async throws -> Int {
         let platform = CallerIdentity(subject: "service:device-api", tenantID: UUID(), roles: [.platformAdmin])
         return try await self.tenants.withCaller(platform) { session in
-            try await session.execute(
-                "UPDATE devices SET connectivity = 'offline' WHERE connectivity = 'online' AND (last_seen_at IS NULL OR last_seen_at < $1)", [cutoff])
+            try await session.execute("""
+                UPDATE devices SET connectivity = 'offline' WHERE id IN (
+                    SELECT id FROM devices WHERE connectivity = 'online' AND (last_seen_at IS NULL OR last_seen_at < $1) ORDER BY id FOR UPDATE)
+                """, [cutoff])
         }
     }
 
+    /// Marks the device decommissioned, revokes its API keys and forgets its MQTT account, in
+    /// one transaction; `beforeCommit` withdraws them from Redis and the broker while the row is
+    /// still locked, so a failure there leaves everything as it was.
     func decommission(_ id: UUID, caller: CallerIdentity, beforeCommit: @Sendable (Decommissioned) async throws -> Void) async throws -> Device {
         try await self.tenants.withCaller(caller) { session in
             let current = try await Self.device(id, caller: caller, lock: true, in: session)

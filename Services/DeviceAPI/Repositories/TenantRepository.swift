@@ -77,7 +77,11 @@ struct TenantRepository: Sendable {
             ).all.map(Self.decode)
             guard var root = subtree.first, root.tenant.id == id else { throw TenantError.notFound(id) }
             if let name { root.tenant.name = name }
-            if let settings { root.tenant.settings = settings }
+            if var settings {
+                // Only a platform-admin sends it (TenantPolicy); anyone else's change keeps it.
+                if settings.dedicatedStorage == nil { settings.dedicatedStorage = root.tenant.settings.dedicatedStorage }
+                root.tenant.settings = settings
+            }
             var effective: [UUID: TenantSettings] = [id: root.tenant.settings.inheriting(from: root.inherited)]
             do {
                 try await session.execute(

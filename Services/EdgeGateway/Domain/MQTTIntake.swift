@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import Mosquitto
+import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SensormineTelemetry
 
@@ -19,6 +20,7 @@ struct MQTTIntake: Service {
     let client: MQTTClient
     let forwarder: TelemetryForwarder
     let logger: Logger
+    private let subscribed = NIOLockedValueBox(false)
     private let received = Counter(label: "sensormine_edge_mqtt_messages_total")
     private let rejected = Counter(label: "sensormine_edge_mqtt_rejected_total")
 
@@ -28,12 +30,17 @@ struct MQTTIntake: Service {
         self.logger = logger
     }
 
+    /// Whether the broker has acknowledged the shared subscription (it is renewed on every
+    /// reconnect, which the connection's own readiness check covers).
+    var isSubscribed: Bool { self.subscribed.withLockedValue { $0 } }
+
     func run() async throws {
         try await cancelWhenGracefulShutdown {
             var attempt = 0
             while true {
                 do {
                     try await self.client.subscribe(Self.filter, qos: 1)
+                    self.subscribed.withLockedValue { $0 = true }
                     break
                 } catch {
                     if attempt % 10 == 0 { self.logger.warning("telemetry subscription not yet possible; retrying", metadata: ["error": "\(error)"]) }

@@ -117,7 +117,11 @@ struct IngestionPipeline: Service {
             case .dead(let letter): deadLetters.append(letter)
             }
         }
-        let inserted = try await self.store.write(points, deadLetters: deadLetters)
+        var dedicated = Set<String>()
+        for tenant in Set(points.map(\.tenantID)) where try await self.directory.storageSettings(tenant: tenant).dedicated {
+            dedicated.insert(tenant)
+        }
+        let inserted = try await self.store.write(points, deadLetters: deadLetters, dedicatedTenants: dedicated)
         if !deadLetters.isEmpty {
             let records = deadLetters.map { letter in
                 var headers = letter.headers.filter { $0.name != "dlq-reason" }

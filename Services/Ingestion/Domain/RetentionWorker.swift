@@ -24,9 +24,10 @@ struct RetentionReport: Sendable, Equatable {
 /// Applies each tenant's retention to raw telemetry and the platform's to rollups, once per
 /// `interval`.
 ///
-/// Chunks (or partitions) hold every tenant's points for a time range, so a chunk goes only
-/// when the longest-kept tenant no longer needs it; tenants with shorter retention lose their
-/// older points by bounded deletes. A pass changes nothing unless every tenant's retention could
+/// Chunks (or partitions) of the shared table hold every tenant's points for a time range, so a
+/// chunk goes only when the longest-kept tenant no longer needs it; tenants with shorter
+/// retention lose their older points there by bounded deletes. A dedicated tenant's own table
+/// loses whole chunks at its own retention. A pass changes nothing unless every tenant's retention could
 /// be read: an unreadable plan must never shorten anyone's data. Passes are idempotent, so two
 /// replicas running them at once only repeat work.
 struct RetentionWorker: Service {
@@ -69,7 +70,11 @@ struct RetentionWorker: Service {
             days[tenant] = try await self.tenantRetention(tenant) ?? self.policy.defaultDays
         }
         let longest = days.values.max() ?? self.policy.defaultDays
-        let dropped = try await self.store.dropRaw(before: Self.cutoff(now, days: longest), layout: layout)
+        var dropped = try await self.store.dropRaw(before: Self.cutoff(now, days: longest), layout: layout)
+        // A dedicated tenant's own table goes by whole chunks at exactly its retention.
+        for (tenant, table) in try await self.store.dedicatedTables() {
+            dropped += try await self.store.dropRaw(table: table, before: Self.cutoff(now, days: days[tenant] ?? self.policy.defaultDays), layout: layout)
+        }
         var deleted = 0
         for (tenant, kept) in days where kept < longest {
             let cutoff = Self.cutoff(now, days: kept)

@@ -32,6 +32,7 @@ final class SchemaDirectory: Sendable {
     private let deviceTypes = ExpiringCache<String, Result<String, Refusal>, ContinuousClock.Instant>(capacity: 100_000)
     private let typeSubjects = ExpiringCache<String, Result<String?, Refusal>, ContinuousClock.Instant>(capacity: 100_000)
     private let schemas = ExpiringCache<String, Resolution, ContinuousClock.Instant>(capacity: 100_000)
+    private let tenantStorage = ExpiringCache<String, TenantStorageSettings, ContinuousClock.Instant>(capacity: 100_000)
     private let lifetime: Duration
 
     private struct Refusal: Error {
@@ -95,14 +96,20 @@ final class SchemaDirectory: Sendable {
         }
     }
 
-    /// A tenant's retention in days from its effective settings (its own or inherited from its
-    /// plan and parents); nil when none is set or the tenant no longer exists.
+    /// What a tenant's effective settings (its own, or inherited from its parents) say about its
+    /// telemetry's storage; the defaults when the tenant no longer exists.
     /// - Throws: ``ClientError`` when DeviceAPI cannot answer.
-    func retentionDays(tenant: UUID) async throws -> Int? {
-        let id = tenant.uuidString.lowercased()
-        guard let record = try await self.get(self.deviceAPI, "/api/v1/tenants/\(id)", tenant: id),
-              case .number(let days)? = record["effectiveSettings"]?["retentionDays"] else { return nil }
-        return Int(days)
+    func storageSettings(tenant: String) async throws -> TenantStorageSettings {
+        try await self.tenantStorage.value(for: tenant, lifetime: self.lifetime) {
+            guard UUID(uuidString: tenant) != nil,
+                  let settings = try await self.get(self.deviceAPI, "/api/v1/tenants/\(tenant)", tenant: tenant)?["effectiveSettings"] else {
+                return TenantStorageSettings(dedicated: false, retentionDays: nil)
+            }
+            var result = TenantStorageSettings(dedicated: false, retentionDays: nil)
+            if case .number(let days)? = settings["retentionDays"] { result.retentionDays = Int(days) }
+            if case .bool(true)? = settings["dedicatedStorage"] { result.dedicated = true }
+            return result
+        }
     }
 
     /// The JSON body of a GET, nil on 404.
@@ -126,4 +133,12 @@ final class SchemaDirectory: Sendable {
             throw ClientError(.unreachable, client: "http", "\(service.name) answered \(response.status) for \(path)")
         }
     }
+}
+
+/// A tenant's storage settings, from DeviceAPI.
+struct TenantStorageSettings: Sendable {
+    /// Telemetry goes to tables of the tenant's own.
+    var dedicated: Bool
+    /// Days raw points are kept; nil for the platform's default.
+    var retentionDays: Int?
 }

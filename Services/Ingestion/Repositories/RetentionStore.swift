@@ -37,9 +37,19 @@ struct RetentionStore: Sendable {
         return rows.all.compactMap { $0["tenant_id"].flatMap(UUID.init(uuidString:)) }
     }
 
-    /// Drops the raw chunks (or partitions) that end at or before `cutoff`; returns how many.
-    func dropRaw(before cutoff: Date, layout: Layout) async throws -> Int {
-        try await self.drop(table: "telemetry", before: cutoff, layout: layout)
+    /// Dedicated tenants and their own raw tables.
+    func dedicatedTables() async throws -> [UUID: String] {
+        var tables: [UUID: String] = [:]
+        for row in try await self.database.query("SELECT tenant_id, raw_table FROM tenant_tables").all {
+            if let tenant = row["tenant_id"].flatMap(UUID.init(uuidString:)), let table = row["raw_table"] { tables[tenant] = table }
+        }
+        return tables
+    }
+
+    /// Drops the chunks (or partitions) of a raw table that end at or before `cutoff`; returns
+    /// how many.
+    func dropRaw(table: String = "telemetry", before cutoff: Date, layout: Layout) async throws -> Int {
+        try await self.drop(table: table, before: cutoff, layout: layout)
     }
 
     /// Removes rollups older than `cutoff`: whole chunks first on TimescaleDB, then bounded
@@ -60,7 +70,8 @@ struct RetentionStore: Sendable {
         }
     }
 
-    /// Deletes up to `limit` raw points of one tenant older than `cutoff`; returns how many.
+    /// Deletes up to `limit` of one tenant's raw points in the shared table older than `cutoff`;
+    /// returns how many.
     /// Called repeatedly, so no transaction holds many row locks.
     func deleteRaw(tenant: UUID, before cutoff: Date, limit: Int) async throws -> Int {
         try await self.database.withTransaction { session in
@@ -82,8 +93,8 @@ struct RetentionStore: Sendable {
                 "SELECT count(*) AS dropped FROM drop_chunks($1::regclass, older_than => to_timestamp($2::double precision))",
                 [table, cutoff.timeIntervalSince1970])
         case .partitioned:
-            rows = try await self.database.query("SELECT sensormine_drop_partitions(to_timestamp($1::double precision)) AS dropped",
-                                                 [cutoff.timeIntervalSince1970])
+            rows = try await self.database.query("SELECT sensormine_drop_partitions(to_timestamp($1::double precision), $2) AS dropped",
+                                                 [cutoff.timeIntervalSince1970, table])
         }
         return rows.first?.int("dropped") ?? 0
     }

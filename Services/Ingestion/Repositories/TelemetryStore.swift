@@ -1,3 +1,4 @@
+import ClientRuntime
 import Foundation
 import LibPQ
 import NIOConcurrencyHelpers
@@ -26,23 +27,37 @@ struct DeadLetter: Sendable {
     var headers: [(name: String, value: [UInt8])]
 }
 
-/// Owns the SQL of the telemetry table: batches go in through COPY into a session-local staging
-/// table and one `INSERT … ON CONFLICT DO NOTHING`, so a replayed batch changes nothing.
+/// Owns the SQL of the telemetry tables: batches go in through COPY into a session-local staging
+/// table and one `INSERT … ON CONFLICT DO NOTHING` per target table (the shared `telemetry`, or
+/// a dedicated tenant's own), so a replayed batch changes nothing.
 final class TelemetryStore: Sendable {
+    static let sharedTable = "telemetry"
+
     private let database: PostgresClient
-    /// Days whose partition is known to exist (native partitioning only).
-    private let knownDays = NIOLockedValueBox<Set<Int64>>([])
+    /// Partitions known to exist, as "table/day" (native partitioning only).
+    private let knownDays = NIOLockedValueBox<Set<String>>([])
+    /// Dedicated tenants' table names, once made.
+    private let dedicatedTables = NIOLockedValueBox<[String: String]>([:])
 
     init(database: PostgresClient) {
         self.database = database
     }
 
     /// Stores points and dead letters in one transaction; returns how many points were new.
+    /// Points of a tenant in `dedicatedTenants` go to that tenant's own table.
     /// - Throws: ``ClientError`` from the database; nothing is stored then.
-    func write(_ points: [StoredPoint], deadLetters: [DeadLetter]) async throws -> Int {
+    func write(_ points: [StoredPoint], deadLetters: [DeadLetter], dedicatedTenants: Set<String> = []) async throws -> Int {
         guard !points.isEmpty || !deadLetters.isEmpty else { return 0 }
-        let days = Set(points.map { Self.day(of: $0.point.time) })
-        let missing = self.knownDays.withLockedValue { days.subtracting($0) }
+        var ownTables: [String: String] = [:]  // tenant → table
+        for tenant in dedicatedTenants where UUID(uuidString: tenant) != nil { ownTables[tenant] = try await self.dedicatedTable(for: tenant) }
+        var daysByTable: [String: Set<Int64>] = [:]
+        for stored in points { daysByTable[ownTables[stored.tenantID] ?? Self.sharedTable, default: []].insert(Self.day(of: stored.point.time)) }
+        let missing: [(table: String, days: [Int64])] = self.knownDays.withLockedValue { known in
+            daysByTable.compactMap { table, days in
+                let unknown = days.filter { !known.contains("\(table)/\($0)") }.sorted()
+                return unknown.isEmpty ? nil : (table, unknown)
+            }
+        }
         var rows = PostgresCopyBuffer(capacity: points.count * 110)
         for stored in points {
             rows.append(stored.tenantID)
@@ -53,9 +68,9 @@ final class TelemetryStore: Sendable {
             rows.endRow()
         }
         let inserted = try await self.database.withTransaction { session -> Int in
-            if let first = missing.min(), let last = missing.max() {
-                _ = try await session.query("SELECT sensormine_ensure_partitions($1::date, $2::date)",
-                                            [Self.dateText(first), Self.dateText(last)])
+            for (table, days) in missing {
+                _ = try await session.query("SELECT sensormine_ensure_partitions($1::date, $2::date, $3)",
+                                            [Self.dateText(days[0]), Self.dateText(days[days.count - 1]), table])
             }
             var inserted = 0
             if rows.rowCount > 0 {
@@ -64,34 +79,13 @@ final class TelemetryStore: Sendable {
                         (tenant_id uuid, device_id uuid, metric text, micros bigint, value double precision) ON COMMIT DELETE ROWS
                     """)
                 _ = try await session.copy(into: "telemetry_staging", columns: ["tenant_id", "device_id", "metric", "micros", "value"], rows: rows)
-                // Only rows that were really new feed the hourly rollups, so a replayed batch
-                // changes neither table.
-                let counted = try await session.query("""
-                    WITH inserted AS (
-                        INSERT INTO telemetry (tenant_id, device_id, metric, time, value)
-                        SELECT tenant_id, device_id, metric, 'epoch'::timestamptz + micros * interval '1 microsecond', value
-                        FROM telemetry_staging
-                        ON CONFLICT DO NOTHING
-                        RETURNING tenant_id, device_id, metric, time, value
-                    ), rolled AS (
-                        INSERT INTO telemetry_hourly AS r
-                        SELECT tenant_id, device_id, metric, date_bin('1 hour', time, 'epoch'::timestamptz) AS bucket,
-                               count(*), sum(value), min(value), max(value),
-                               min(time), (array_agg(value ORDER BY time))[1], max(time), (array_agg(value ORDER BY time DESC))[1]
-                        FROM inserted GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
-                        ON CONFLICT (tenant_id, device_id, metric, bucket) DO UPDATE SET
-                            count = r.count + excluded.count,
-                            sum = r.sum + excluded.sum,
-                            min = least(r.min, excluded.min),
-                            max = greatest(r.max, excluded.max),
-                            first_time = least(r.first_time, excluded.first_time),
-                            first_value = CASE WHEN excluded.first_time < r.first_time THEN excluded.first_value ELSE r.first_value END,
-                            last_time = greatest(r.last_time, excluded.last_time),
-                            last_value = CASE WHEN excluded.last_time > r.last_time THEN excluded.last_value ELSE r.last_value END
-                    )
-                    SELECT count(*) AS inserted FROM inserted
-                    """)
-                inserted = counted.first?.int("inserted") ?? 0
+                let dedicated = "{" + ownTables.keys.joined(separator: ",") + "}"
+                if ownTables.count < Set(points.map(\.tenantID)).count {
+                    inserted += try await Self.insert(session, into: Self.sharedTable, filter: "NOT (tenant_id = ANY ($1::uuid[]))", dedicated)
+                }
+                for (tenant, table) in ownTables.sorted(by: { $0.key < $1.key }) {
+                    inserted += try await Self.insert(session, into: table, filter: "tenant_id = $1::uuid", tenant)
+                }
             }
             for letter in deadLetters {
                 try await session.execute("""
@@ -108,8 +102,52 @@ final class TelemetryStore: Sendable {
         // Retention may drop partitions of days before yesterday (never later ones), so only
         // yesterday onwards is remembered as present.
         let yesterday = Self.day(of: Int64(Date().timeIntervalSince1970 * 1_000_000)) - 1
-        self.knownDays.withLockedValue { $0.formUnion(missing.filter { $0 >= yesterday }) }
+        self.knownDays.withLockedValue { known in
+            for (table, days) in missing {
+                for day in days where day >= yesterday { known.insert("\(table)/\(day)") }
+            }
+        }
         return inserted
+    }
+
+    /// Moves the staged rows that pass `filter` into `table`, and only those that were really
+    /// new into the hourly rollups, so a replayed batch changes neither; returns how many.
+    private static func insert(_ session: PostgresSession, into table: String, filter: String, _ parameter: String) async throws -> Int {
+        let counted = try await session.query("""
+            WITH inserted AS (
+                INSERT INTO \(table) (tenant_id, device_id, metric, time, value)
+                SELECT tenant_id, device_id, metric, 'epoch'::timestamptz + micros * interval '1 microsecond', value
+                FROM telemetry_staging WHERE \(filter)
+                ON CONFLICT DO NOTHING
+                RETURNING tenant_id, device_id, metric, time, value
+            ), rolled AS (
+                INSERT INTO telemetry_hourly AS r
+                SELECT tenant_id, device_id, metric, date_bin('1 hour', time, 'epoch'::timestamptz) AS bucket,
+                       count(*), sum(value), min(value), max(value),
+                       min(time), (array_agg(value ORDER BY time))[1], max(time), (array_agg(value ORDER BY time DESC))[1]
+                FROM inserted GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+                ON CONFLICT (tenant_id, device_id, metric, bucket) DO UPDATE SET
+                    count = r.count + excluded.count,
+                    sum = r.sum + excluded.sum,
+                    min = least(r.min, excluded.min),
+                    max = greatest(r.max, excluded.max),
+                    first_time = least(r.first_time, excluded.first_time),
+                    first_value = CASE WHEN excluded.first_time < r.first_time THEN excluded.first_value ELSE r.first_value END,
+                    last_time = greatest(r.last_time, excluded.last_time),
+                    last_value = CASE WHEN excluded.last_time > r.last_time THEN excluded.last_value ELSE r.last_value END
+            )
+            SELECT count(*) AS inserted FROM inserted
+            """, [parameter])
+        return counted.first?.int("inserted") ?? 0
+    }
+
+    /// The tenant's own raw table, made on first use (`sensormine_dedicated_table`).
+    func dedicatedTable(for tenant: String) async throws -> String {
+        if let known = self.dedicatedTables.withLockedValue({ $0[tenant] }) { return known }
+        let rows = try await self.database.query("SELECT sensormine_dedicated_table($1::uuid) AS name", [tenant])
+        guard let name = rows.first?["name"] else { throw ClientError(.serverError, client: "postgres", "no dedicated table for tenant \(tenant)") }
+        self.dedicatedTables.withLockedValue { $0[tenant] = name }
+        return name
     }
 
     static func day(of micros: Int64) -> Int64 {

@@ -1,9 +1,34 @@
+import ClientRuntime
 import Foundation
 import LibPQ
 
-/// Owns the read SQL over `telemetry`; every query is confined to one tenant.
+/// Owns the read SQL over `telemetry` (and a dedicated tenant's own table); every query is
+/// confined to one tenant.
 struct TelemetryQueries: Sendable {
     let database: PostgresClient
+    /// Tenant → its own raw table, or nil while it has none.
+    private let ownTables = ExpiringCache<UUID, String?, ContinuousClock.Instant>(capacity: 100_000)
+
+    init(database: PostgresClient) {
+        self.database = database
+    }
+
+    /// The raw points the tenant may have: `telemetry`, together with its own table once
+    /// Ingestion made one (points written before the tenant moved stay in `telemetry`).
+    private func rawSource(_ tenant: UUID) async throws -> String {
+        let table: String?
+        if let known = self.ownTables.value(for: tenant, now: .now) {
+            table = known
+        } else {
+            let name = try await self.database.query("SELECT raw_table FROM tenant_tables WHERE tenant_id = $1", [tenant]).first?["raw_table"]
+            // Ingestion names them telemetry_t_<32 hex digits>; anything else is not interpolated.
+            table = name.flatMap { $0.wholeMatch(of: /telemetry_t_[0-9a-f]{32}/) != nil ? $0 : nil }
+            // A tenant without a table is asked again soon: its first points make one.
+            self.ownTables.insert(table, for: tenant, expires: .now + (table == nil ? .seconds(5) : .seconds(600)))
+        }
+        guard let table else { return "telemetry" }
+        return "(SELECT tenant_id, device_id, metric, time, value FROM telemetry UNION ALL SELECT tenant_id, device_id, metric, time, value FROM \(table)) AS telemetry"
+    }
 
     /// A stored value at a time (microseconds since 1970).
     struct Sample: Sendable {
@@ -13,8 +38,9 @@ struct TelemetryQueries: Sendable {
 
     /// Points of one device and metric in [from, to), oldest first, after the cursor.
     func points(tenant: UUID, device: UUID, metric: String, from: Int64, to: Int64, after: Int64?, limit: Int) async throws -> [Sample] {
+        let source = try await self.rawSource(tenant)
         let rows = try await self.database.query("""
-            SELECT (extract(epoch FROM time) * 1000000)::bigint AS micros, value FROM telemetry
+            SELECT (extract(epoch FROM time) * 1000000)::bigint AS micros, value FROM \(source)
             WHERE tenant_id = $1 AND device_id = $2 AND metric = $3
               AND time >= \(Self.timestamp(4)) AND time < \(Self.timestamp(5)) AND time > \(Self.timestamp(6))
             ORDER BY time LIMIT $7
@@ -27,9 +53,10 @@ struct TelemetryQueries: Sendable {
 
     /// The latest sample of every metric of each device.
     func latest(tenant: UUID, devices: [UUID]) async throws -> [UUID: [String: Sample]] {
+        let source = try await self.rawSource(tenant)
         let rows = try await self.database.query("""
             SELECT DISTINCT ON (device_id, metric) device_id, metric, (extract(epoch FROM time) * 1000000)::bigint AS micros, value
-            FROM telemetry WHERE tenant_id = $1 AND device_id = ANY ($2::uuid[])
+            FROM \(source) WHERE tenant_id = $1 AND device_id = ANY ($2::uuid[])
             ORDER BY device_id, metric, time DESC
             """, [tenant, "{" + devices.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"])
         var result: [UUID: [String: Sample]] = [:]
@@ -50,8 +77,9 @@ struct TelemetryQueries: Sendable {
         let deviceFilter = devices.isEmpty ? "" : "AND device_id = ANY ($6::uuid[])"
         var parameters: [(any PostgresBindable)?] = [tenant, metric, from, to, "\(bucketSeconds) seconds"]
         if !devices.isEmpty { parameters.append("{" + devices.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}") }
+        let raw = source == .raw ? try await self.rawSource(tenant) : ""
         let (table, time, value, count) = switch source {
-        case .raw: ("telemetry", "time", function.sql, "count(*)")
+        case .raw: (raw, "time", function.sql, "count(*)")
         case .hourlyRollup: ("telemetry_hourly", "bucket", function.rollupSQL, "sum(count)")
         }
         let rows = try await self.database.query("""
