@@ -270,7 +270,16 @@ final class MQTTState: Sendable {
     }
 
     func disconnected(reason: Int32) {
-        self.inner.withLockedValue { $0.connected = false }
+        // libmosquitto resends unacknowledged QoS 1 publishes after reconnecting, but not
+        // SUBSCRIBE packets: a subscribe still waiting for its SUBACK would wait forever.
+        let orphaned = self.inner.withLockedValue { inner -> [CheckedContinuation<Void, any Error>] in
+            inner.connected = false
+            defer { inner.subscribes = [:] }
+            return Array(inner.subscribes.values)
+        }
+        for continuation in orphaned {
+            continuation.resume(throwing: ClientError(.unreachable, client: "mqtt", "connection lost before the broker acknowledged the subscription"))
+        }
         if reason != 0 { self.logger.warning("mqtt connection lost; reconnecting", metadata: ["mqtt.reason": "\(reason)"]) }
     }
 
@@ -343,12 +352,16 @@ final class MQTTState: Sendable {
     }
 
     func awaitSubscribe(mid: Int32, _ continuation: CheckedContinuation<Void, any Error>) {
-        let early = self.inner.withLockedValue { inner -> Int32? in
-            if let granted = inner.earlySubscribes.removeValue(forKey: mid) { return granted }
+        let (early, connected) = self.inner.withLockedValue { inner -> (Int32?, Bool) in
+            if let granted = inner.earlySubscribes.removeValue(forKey: mid) { return (granted, true) }
+            guard inner.connected else { return (nil, false) }
             inner.subscribes[mid] = continuation
-            return nil
+            return (nil, true)
         }
         if let early { Self.resumeSubscribe(continuation, granted: early) }
+        // Sent while (re)connecting: the packet may be lost with the connection, so the caller
+        // retries once connected (the broker treats a repeated SUBSCRIBE as the same one).
+        if !connected { continuation.resume(throwing: ClientError(.unreachable, client: "mqtt", "not connected yet; subscription not confirmed")) }
     }
 
     func subscribed(mid: Int32, grantedQoS: Int32) {

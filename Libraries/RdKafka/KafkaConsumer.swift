@@ -144,6 +144,31 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Messages on this member's partitions not fetched yet: each partition's high watermark
+    /// (as last seen by fetches) minus its fetch position; partitions without a position yet are
+    /// left out. Costs no broker round trip.
+    /// - Throws: ``ClientError`` when librdkafka cannot say.
+    public func lag() async throws -> Int64 {
+        let handle = self.handle
+        return try await self.executor.run {
+            try Self.withAssignment(handle) { assignment in
+                let positioned = rd_kafka_position(handle.pointer, assignment)
+                guard positioned == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(positioned, "positions unavailable") }
+                var total: Int64 = 0
+                for index in 0..<Int(assignment.pointee.cnt) {
+                    let element = assignment.pointee.elems[index]
+                    var low: Int64 = -1
+                    var high: Int64 = -1
+                    guard element.offset >= 0,
+                          rd_kafka_get_watermark_offsets(handle.pointer, element.topic, element.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                          high >= element.offset else { continue }
+                    total += high - element.offset
+                }
+                return total
+            }
+        }
+    }
+
     /// The committed offsets of the partitions currently assigned, as (topic, partition) → offset.
     /// - Throws: ``ClientError`` when the coordinator does not answer.
     public func committed(timeout: Duration = .seconds(5)) async throws -> [String: [Int32: Int64]] {

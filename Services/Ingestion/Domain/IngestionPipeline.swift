@@ -26,6 +26,7 @@ struct IngestionPipeline: Service {
     private let deadLettered = Counter(label: "sensormine_ingestion_dead_letters_total")
     private let retries = Counter(label: "sensormine_ingestion_batch_retries_total")
     private let assigned = Gauge(label: "sensormine_ingestion_assigned_partitions")
+    private let lag = Gauge(label: "sensormine_ingestion_consumer_lag")
 
     init(consumer: KafkaConsumer, producer: KafkaProducer, store: TelemetryStore, directory: SchemaDirectory, deadLetterTopic: String, depth: Int, logger: Logger) {
         self.depth = depth
@@ -45,11 +46,12 @@ struct IngestionPipeline: Service {
         }
     }
 
-    /// Publishes how many partitions this member holds (0 while the group rebalances) until
-    /// cancelled.
+    /// Publishes how many partitions this member holds (0 while the group rebalances) and how
+    /// many of their messages it has not fetched yet, until cancelled.
     private func reportAssignment() async {
         while !Task.isCancelled {
             if let count = try? await self.consumer.assignedPartitionCount() { self.assigned.record(count) }
+            if let behind = try? await self.consumer.lag() { self.lag.record(behind) }
             try? await Task.sleep(for: .milliseconds(500))
         }
     }
