@@ -10,11 +10,12 @@ export LD_LIBRARY_PATH := $(STACK)/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH
 include scripts/stack/stack.env
 export $(shell sed -n 's/^\(SENSORMINE_[A-Z0-9_]*\)=.*/\1/p' scripts/stack/stack.env)
 
-.PHONY: help deps up down build run test bench clean
+.PHONY: help deps up down build run test bench lint-deploy clean
 help:
 	@echo "make run    install what is missing, start the local stack and every service"
 	@echo "make test   install what is missing, start the stack, run every test"
 	@echo "make bench  run the benchmarks against the local stack and print figures"
+	@echo "make lint-deploy  validate Dockerfile, docker-compose.yml and the monitoring files offline"
 	@echo "make deps | up | down | build | clean"
 
 deps:
@@ -37,7 +38,11 @@ run: up build
 # (see the README's Tests section); the watchdog turns any hang into a fast failure.
 test: up
 	swift build --build-tests
+	bash scripts/lint-deploy.sh
 	timeout -k 10 900 swift test --skip-build --no-parallel
+
+lint-deploy: deps
+	bash scripts/lint-deploy.sh
 
 bench: up
 	swift build -c release --product SensormineBench

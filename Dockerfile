@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+# One image holds every Sensormine service; the container's command picks one
+# (`Ingestion serve`, `DeviceAPI migrate`, …). Why one image: see the README ("Deployment").
+
+# --- build: the Swift toolchain and the C libraries' headers ---------------------------------
+FROM swift:6.3-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      libpq-dev=15.* librdkafka-dev=2.0.* libmosquitto-dev=2.0.* libhiredis-dev=0.14.* libcurl4-openssl-dev=7.88.* libssl-dev=3.0.* \
+      python3-venv=3.11.* \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Manifest first, so dependency resolution is cached while only sources change.
+COPY Package.swift ./
+RUN swift package resolve
+COPY Libraries Libraries
+COPY Services Services
+COPY Benchmarks Benchmarks
+COPY Tests Tests
+RUN for product in ApiGateway DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing FailoverOrchestrator; do \
+      swift build -c release --static-swift-stdlib --product "$product" || exit 1; \
+    done \
+ && mkdir -p /out/bin \
+ && for product in ApiGateway DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing FailoverOrchestrator; do \
+      cp ".build/release/$product" /out/bin/; \
+    done
+# Debian 12's librdkafka (2.0.2) cannot talk to current brokers (ADR 2): the services load the
+# current one that the confluent-kafka wheel ships.
+ARG CONFLUENT_KAFKA_VERSION=2.12.1
+RUN python3 -m venv /tmp/kafka \
+ && /tmp/kafka/bin/pip install --no-cache-dir "confluent-kafka==${CONFLUENT_KAFKA_VERSION}" \
+ && mkdir -p /out/lib \
+ && cp /tmp/kafka/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so.1 /out/lib/librdkafka.so.1
+
+# --- runtime: only the shared libraries the binaries link (checked by `make lint-deploy`) ------
+FROM debian:bookworm-slim
+# runtime-packages: libpq5 libmosquitto1 libhiredis0.14 libcurl4 libssl3
+# extra-packages: ca-certificates (TLS to brokers and APIs) curl (HEALTHCHECK)
+# Versions are pinned to Debian 12's series (the soname the binaries were linked against),
+# not to one build, so security updates still apply on rebuild.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      libpq5=15.* libmosquitto1=2.0.* libhiredis0.14=0.14.* libcurl4=7.88.* libssl3=3.0.* \
+      ca-certificates=2023* curl=7.88.* \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/lib/librdkafka.so.1 /usr/local/lib/sensormine/librdkafka.so.1
+COPY --from=build /out/bin/ /usr/local/bin/
+ENV LD_LIBRARY_PATH=/usr/local/lib/sensormine \
+    SENSORMINE_HTTP_PORT=8080 \
+    SENSORMINE_LOG_FORMAT=json
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin sensormine \
+ && mkdir -p /var/lib/sensormine/edge-spool \
+ && chown -R 10001:10001 /var/lib/sensormine
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/health"]
+CMD ["ApiGateway", "serve"]
