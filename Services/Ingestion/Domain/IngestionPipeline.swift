@@ -119,8 +119,11 @@ struct IngestionPipeline: Service {
             case .dead(let letter): deadLetters.append(letter)
             }
         }
+        // A batch holds few tenants; their placement is cached for the directory's lifetime.
+        var tenants = Set<String>()
+        for message in batch { if let tenant = message.header("tenant") { tenants.insert(tenant) } }
         var dedicated = Set<String>()
-        for tenant in Set(points.map(\.tenantID)) where try await self.directory.storageSettings(tenant: tenant).dedicated {
+        for tenant in tenants where try await self.directory.storageSettings(tenant: tenant).dedicated {
             dedicated.insert(tenant)
         }
         let inserted = try await self.store.write(points, deadLetters: deadLetters, dedicatedTenants: dedicated)

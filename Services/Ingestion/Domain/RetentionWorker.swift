@@ -77,12 +77,7 @@ struct RetentionWorker: Service {
         }
         var deleted = 0
         for (tenant, kept) in days where kept < longest {
-            let cutoff = Self.cutoff(now, days: kept)
-            while true {
-                let batch = try await self.store.deleteRaw(tenant: tenant, before: cutoff, limit: 10_000)
-                deleted += batch
-                if batch < 10_000 { break }
-            }
+            deleted += try await self.store.deleteRaw(tenant: tenant, before: Self.cutoff(now, days: kept))
         }
         let rollups = try await self.store.dropRollups(before: Self.cutoff(now, days: max(self.policy.rollupDays, longest)), layout: layout)
         self.droppedChunks.increment(by: dropped)

@@ -55,33 +55,34 @@ struct RetentionStore: Sendable {
     /// Removes rollups older than `cutoff`: whole chunks first on TimescaleDB, then bounded
     /// deletes for what a chunk straddling the cutoff still holds. Returns chunks plus rows.
     func dropRollups(before cutoff: Date, layout: Layout) async throws -> Int {
-        var removed = layout == .hypertable ? try await self.drop(table: "telemetry_hourly", before: cutoff, layout: layout) : 0
-        while true {
-            let batch = try await self.database.withTransaction { session in
-                try await session.execute("""
-                    DELETE FROM telemetry_hourly h USING (
-                        SELECT tenant_id, device_id, metric, bucket FROM telemetry_hourly WHERE bucket < to_timestamp($1::double precision) LIMIT 50000
-                    ) old
-                    WHERE h.tenant_id = old.tenant_id AND h.device_id = old.device_id AND h.metric = old.metric AND h.bucket = old.bucket
-                    """, [cutoff.timeIntervalSince1970])
-            }
-            removed += batch
-            if batch < 50000 { return removed }
-        }
+        let chunks = layout == .hypertable ? try await self.drop(table: "telemetry_hourly", before: cutoff, layout: layout) : 0
+        return try await chunks + self.deleteInBatches("""
+            DELETE FROM telemetry_hourly h USING (
+                SELECT tenant_id, device_id, metric, bucket FROM telemetry_hourly WHERE bucket < to_timestamp($1::double precision) LIMIT $2
+            ) old
+            WHERE h.tenant_id = old.tenant_id AND h.device_id = old.device_id AND h.metric = old.metric AND h.bucket = old.bucket
+            """, [cutoff.timeIntervalSince1970])
     }
 
-    /// Deletes up to `limit` of one tenant's raw points in the shared table older than `cutoff`;
-    /// returns how many.
-    /// Called repeatedly, so no transaction holds many row locks.
-    func deleteRaw(tenant: UUID, before cutoff: Date, limit: Int) async throws -> Int {
-        try await self.database.withTransaction { session in
-            try await session.execute("""
-                DELETE FROM telemetry t USING (
-                    SELECT device_id, metric, time FROM telemetry
-                    WHERE tenant_id = $1 AND time < to_timestamp($2::double precision) LIMIT $3
-                ) old
-                WHERE t.tenant_id = $1 AND t.device_id = old.device_id AND t.metric = old.metric AND t.time = old.time
-                """, [tenant, cutoff.timeIntervalSince1970, limit])
+    /// Deletes one tenant's raw points in the shared table older than `cutoff`; returns how many.
+    func deleteRaw(tenant: UUID, before cutoff: Date) async throws -> Int {
+        try await self.deleteInBatches("""
+            DELETE FROM telemetry t USING (
+                SELECT device_id, metric, time FROM telemetry
+                WHERE tenant_id = $2 AND time < to_timestamp($1::double precision) LIMIT $3
+            ) old
+            WHERE t.tenant_id = $2 AND t.device_id = old.device_id AND t.metric = old.metric AND t.time = old.time
+            """, [cutoff.timeIntervalSince1970, tenant])
+    }
+
+    /// Runs a `DELETE` whose last parameter is its batch size, one transaction per batch (so
+    /// none holds many row locks), until a batch comes back short; returns the rows deleted.
+    private func deleteInBatches(_ sql: String, _ parameters: [(any PostgresBindable)?], batch: Int = 20_000) async throws -> Int {
+        var removed = 0
+        while true {
+            let deleted = try await self.database.withTransaction { session in try await session.execute(sql, parameters + [batch]) }
+            removed += deleted
+            if deleted < batch { return removed }
         }
     }
 

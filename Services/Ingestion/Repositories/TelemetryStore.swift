@@ -80,7 +80,7 @@ final class TelemetryStore: Sendable {
                     """)
                 _ = try await session.copy(into: "telemetry_staging", columns: ["tenant_id", "device_id", "metric", "micros", "value"], rows: rows)
                 let dedicated = "{" + ownTables.keys.joined(separator: ",") + "}"
-                if ownTables.count < Set(points.map(\.tenantID)).count {
+                if daysByTable[Self.sharedTable] != nil {
                     inserted += try await Self.insert(session, into: Self.sharedTable, filter: "NOT (tenant_id = ANY ($1::uuid[]))", dedicated)
                 }
                 for (tenant, table) in ownTables.sorted(by: { $0.key < $1.key }) {
