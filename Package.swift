@@ -63,7 +63,8 @@ let package = Package(
         .target(
             name: "SensormineCore",
             dependencies: [
-                hummingbird, logging, metrics, serviceLifecycle, "ClientRuntime",
+                hummingbird, logging, metrics, serviceLifecycle, "ClientRuntime", "SensormineJSON",
+                .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -147,7 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ApiGatewayTests",
-            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "Curl", hummingbird, nioConcurrency,
+            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "Curl", "Hiredis", hummingbird, nioConcurrency,
                            .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "CryptoExtras", package: "swift-crypto"),
                            .product(name: "HummingbirdTesting", package: "hummingbird")],

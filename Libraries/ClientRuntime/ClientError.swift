@@ -40,6 +40,20 @@ public struct ClientError: Error, Sendable, CustomStringConvertible, Equatable {
         self.serverCode = serverCode
     }
 
+    /// Whether the server refused the data itself, so the same request fails again however
+    /// often it is retried: PostgreSQL's SQLSTATE classes 22 (data exception: U+0000 in text, a
+    /// number out of range), 23 (integrity constraint) and 54 (program limit). A lost
+    /// connection, a timeout, a deadlock or a server shutting down can succeed later.
+    public var isDataRefusal: Bool {
+        guard self.client == "postgres", self.code == .serverError || self.code == .invalidRequest, let state = self.serverCode else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
+    }
+
+    /// Whether a dependency was down, slow or shutting down: worth a retry later (HTTP 503).
+    public var isUnavailable: Bool {
+        self.code == .unreachable || self.code == .timeout || self.code == .shutdown
+    }
+
     public var description: String {
         if let serverCode { return "\(self.client) \(self.code) [\(serverCode)]: \(self.message)" }
         return "\(self.client) \(self.code): \(self.message)"

@@ -332,7 +332,7 @@ public final class HTTPClientTransfer: @unchecked Sendable {
     }
 
     private static func milliseconds(_ duration: Duration) -> Int {
-        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        Int(duration.milliseconds)
     }
 
     /// The URL without query string or credentials, for error messages.

@@ -27,6 +27,8 @@ struct Evaluator {
     var violations: [SchemaViolation] = []
     private var path: [String] = []
     private var scope: [String] = []
+    /// Subschemas entered and not yet left.
+    private var depth = 0
 
     init(collect: Bool, annotate: Bool, anchors: DynamicAnchorTable) {
         self.collect = collect
@@ -48,6 +50,12 @@ struct Evaluator {
             if !always { self.report(node, "false", "no value is allowed here") }
             return (always, Annotations())
         }
+        guard self.depth < CompiledSchema.maximumEvaluationDepth else {
+            self.report(node, "$ref", "nested deeper than \(CompiledSchema.maximumEvaluationDepth) subschemas; evaluation stopped")
+            return (false, Annotations())
+        }
+        self.depth += 1
+        defer { self.depth -= 1 }
         let entered = self.scope.last != node.base
         if entered { self.scope.append(node.base) }
         defer { if entered { self.scope.removeLast() } }
@@ -121,8 +129,12 @@ struct Evaluator {
             self.report(node, keyword, "must be at least \(limit) characters")
             return false
         case .pattern(let regex, let source):
-            guard case .string(let text) = instance, !regex.matches(text) else { return true }
-            self.report(node, keyword, "must match \(source)")
+            guard case .string(let text) = instance else { return true }
+            switch regex.matches(text) {
+            case true?: return true
+            case false?: self.report(node, keyword, "must match \(source)")
+            case nil: self.report(node, keyword, "could not be matched against \(source) within \(CompiledPattern.timeLimitMilliseconds) ms")
+            }
             return false
         case .format(let name):
             guard let problem = Formats.problem(name, instance) else { return true }
@@ -189,7 +201,18 @@ struct Evaluator {
             guard case .object(let members) = instance else { return true }
             var valid = true
             for (name, value) in members {
-                for (regex, schema) in list where regex.matches(name) {
+                for (regex, schema) in list {
+                    // A name the pattern cannot be decided for within the time limit is refused,
+                    // never let past the subschema it might have to meet.
+                    guard let matched = regex.matches(name) else {
+                        self.path.append(name)
+                        self.report(node, keyword, "the property name could not be matched within \(CompiledPattern.timeLimitMilliseconds) ms")
+                        self.path.removeLast()
+                        valid = false
+                        if !self.collect { return false }
+                        continue
+                    }
+                    guard matched else { continue }
                     if self.descend(name, schema, value).valid {
                         if self.annotate { annotations.properties.insert(name) }
                     } else {
@@ -202,7 +225,8 @@ struct Evaluator {
         case .additionalProperties(let schema, let named, let patterns):
             guard case .object(let members) = instance else { return true }
             var valid = true
-            for (name, value) in members where !named.contains(name) && !patterns.contains(where: { $0.matches(name) }) {
+            // A pattern that times out counts as not matching: the name then meets additionalProperties.
+            for (name, value) in members where !named.contains(name) && !patterns.contains(where: { $0.matches(name) == true }) {
                 if self.descend(name, schema, value).valid {
                     if self.annotate { annotations.properties.insert(name) }
                 } else {

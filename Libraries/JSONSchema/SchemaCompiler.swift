@@ -10,6 +10,7 @@ struct SchemaCompiler {
         "maxProperties", "minProperties", "required", "dependentRequired",
     ]
     static let validationVocabulary = "https://json-schema.org/draft/2020-12/vocab/validation"
+    static let largestExactInteger: Double = 9_007_199_254_740_992
 
     let options: SchemaOptions
     var index: SchemaIndex
@@ -30,6 +31,9 @@ struct SchemaCompiler {
             return loader(uri)
         }
     }
+
+    /// Every node compiled so far, in no particular order.
+    var compiledNodes: [SchemaNode] { Array(self.nodes.values) }
 
     mutating func compile(_ schema: JSON, uri: String) throws(SchemaCompilationError) -> (SchemaNode, DynamicAnchorTable, Bool) {
         self.index.add(schema, uri: uri)
@@ -138,14 +142,15 @@ struct SchemaCompiler {
 
         func integer(_ keyword: String) throws(SchemaCompilationError) -> Int? {
             guard let value = members[keyword] else { return nil }
-            guard case .number(let number) = value, number >= 0, number.rounded() == number else {
-                throw self.fail(location, keyword, "must be a non-negative integer")
+            // Integers beyond 2^53 lose precision as JSON numbers (and 1e400 reads as infinity).
+            guard case .number(let number) = value, number >= 0, number.rounded() == number, number <= Self.largestExactInteger else {
+                throw self.fail(location, keyword, "must be a non-negative integer no larger than 9007199254740992")
             }
             return Int(number)
         }
         func number(_ keyword: String) throws(SchemaCompilationError) -> Double? {
             guard let value = members[keyword] else { return nil }
-            guard case .number(let number) = value else { throw self.fail(location, keyword, "must be a number") }
+            guard case .number(let number) = value, number.isFinite else { throw self.fail(location, keyword, "must be a finite number") }
             return number
         }
 

@@ -45,8 +45,7 @@ public final class PostgresClient: Sendable {
         self.configuration = configuration
         let executor = BlockingExecutor(threads: configuration.pool.maximumConnections)
         self.executor = executor
-        let timeoutMilliseconds = configuration.statementTimeout.components.seconds * 1000
-            + configuration.statementTimeout.components.attoseconds / 1_000_000_000_000_000
+        let timeoutMilliseconds = configuration.statementTimeout.milliseconds
         self.pool = ConnectionPool(name: configuration.name, configuration: configuration.pool) {
             try await executor.run {
                 let connection = try PostgresConnection(
@@ -130,10 +129,17 @@ public struct PostgresSession: Sendable {
     let executor: BlockingExecutor
 
     /// Runs one statement and returns its rows.
-    /// - Throws: ``ClientError``.
+    /// - Throws: ``ClientError``; `invalidRequest` with SQLSTATE 22021 for a text parameter
+    ///   that contains U+0000.
     @discardableResult
     public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> PostgresRows {
         let texts = parameters.map { $0?.postgresText }
+        // libpq takes parameters as C strings, so a NUL would silently cut the value short;
+        // PostgreSQL text cannot hold one anyway, so refuse it as the server refuses one in COPY.
+        if let position = texts.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+            throw ClientError(.invalidRequest, client: "postgres", "parameter $\(position + 1) contains a NUL character, which PostgreSQL text cannot hold",
+                              serverCode: SQLState.characterNotInRepertoire)
+        }
         let connection = self.connection
         return try await self.executor.run { try connection.execute(sql, texts) }
     }

@@ -33,9 +33,13 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
         self.handle = connection
     }
 
+    /// True when the connection must not be handed out again: the server closed it, or it is
+    /// not idle (a transaction left open or failed, e.g. by a task cancelled between BEGIN and
+    /// COMMIT), since the next user's statements would run inside that transaction.
     var isBroken: Bool {
+        guard PQtransactionStatus(self.handle) == PQTRANS_IDLE else { return true }
         // Reading pending input is non-blocking; it notices a server that closed the socket.
-        if PQtransactionStatus(self.handle) == PQTRANS_IDLE { PQconsumeInput(self.handle) }
+        PQconsumeInput(self.handle)
         return PQstatus(self.handle) != CONNECTION_OK
     }
 

@@ -18,7 +18,7 @@ public final class KafkaAdmin: Sendable {
     /// - Throws: ``ClientError`` naming the first topic the broker refused.
     public func createTopics(_ names: [String], partitions: Int = 3, replicationFactor: Int = 1, timeout: Duration = .seconds(10)) async throws {
         let handle = self.handle
-        let milliseconds = Int32(timeout.components.seconds * 1000)
+        let milliseconds = timeout.milliseconds32
         try await self.executor.run {
             var errorText = [CChar](repeating: 0, count: 512)
             var newTopics: [OpaquePointer?] = []

@@ -107,7 +107,7 @@ public final class KafkaConsumer: Sendable {
         if self.closed.withLockedValue({ $0 }) { return [] }
         let queue = self.queue
         let size = self.configuration.batchSize
-        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = timeout.milliseconds32
         let logger = self.logger
         return try await self.executor.run { try queue.consumeBatch(size: size, timeoutMilliseconds: milliseconds, logger: logger) }
     }
@@ -133,6 +133,16 @@ public final class KafkaConsumer: Sendable {
             let error = rd_kafka_commit(handle.pointer, list, 0)
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(error, "offset commit failed") }
         }
+    }
+
+    /// Whether a failed ``commit(_:)`` means this member no longer owns the partitions: it was
+    /// dropped from the group (e.g. after `max.poll.interval.ms` without a poll) or the group
+    /// moved on to a new generation. Retrying cannot succeed; the partitions' new owner resumes
+    /// from the last committed offset.
+    public static func isMembershipLost(_ error: any Error) -> Bool {
+        guard let error = error as? ClientError, error.client == "kafka", let name = error.serverCode else { return false }
+        return ["UNKNOWN_MEMBER_ID", "ILLEGAL_GENERATION", "REBALANCE_IN_PROGRESS", "FENCED_INSTANCE_ID",
+                "_ASSIGNMENT_LOST", "_STATE", "_NO_OFFSET", "_UNKNOWN_PARTITION"].contains(name)
     }
 
     /// How many partitions the group has assigned to this member right now.
@@ -173,7 +183,7 @@ public final class KafkaConsumer: Sendable {
     /// - Throws: ``ClientError`` when the coordinator does not answer.
     public func committed(timeout: Duration = .seconds(5)) async throws -> [String: [Int32: Int64]] {
         let handle = self.handle
-        let milliseconds = Int32(timeout.components.seconds * 1000)
+        let milliseconds = timeout.milliseconds32
         return try await self.executor.run {
             try Self.withAssignment(handle) { assignment in
                 let fetched = rd_kafka_committed(handle.pointer, assignment, milliseconds)
@@ -201,7 +211,7 @@ public final class KafkaConsumer: Sendable {
     /// - Throws: ``ClientError`` `unreachable` or `timeout`.
     public func ping(timeout: Duration = .seconds(2)) async throws {
         let handle = self.handle
-        let milliseconds = Int32(timeout.components.seconds * 1000)
+        let milliseconds = timeout.milliseconds32
         try await self.executor.run { try handle.ping(timeoutMilliseconds: milliseconds) }
     }
 

@@ -128,7 +128,7 @@ public final class KafkaProducer: Service, Sendable {
         } onGracefulShutdown: {
             stopping.withLockedValue { $0 = true }
         }
-        let flushMilliseconds = Int32(self.flushTimeout.components.seconds * 1000)
+        let flushMilliseconds = self.flushTimeout.milliseconds32
         let handle = self.handle
         let remaining = try? await self.executor.run { () -> Int32 in
             _ = rd_kafka_flush(handle.pointer, flushMilliseconds)
@@ -176,7 +176,7 @@ public final class KafkaProducer: Service, Sendable {
     /// - Throws: ``ClientError`` `unreachable` or `timeout`.
     public func ping(timeout: Duration = .seconds(2)) async throws {
         let handle = self.handle
-        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = timeout.milliseconds32
         try await self.executor.run { try handle.ping(timeoutMilliseconds: milliseconds) }
     }
 

@@ -25,6 +25,10 @@ public struct PasswordHasher: Sendable {
         }
     }
 
+    /// A well-formed hash that no password matches (all-zero salt and key), verified against
+    /// when a sign-in names no known user, so an unknown account costs what a wrong password does.
+    public static let decoyHash = "scrypt$15$8$1$\(Data(count: 16).base64EncodedString())$\(Data(count: 32).base64EncodedString())"
+
     /// Whether `password` matches `encoded`; compares in constant time.
     public func verify(_ password: String, against encoded: String) async -> Bool {
         let parts = encoded.split(separator: "$").map(String.init)

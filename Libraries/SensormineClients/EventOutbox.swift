@@ -92,7 +92,7 @@ public struct OutboxRelay: Service, CustomStringConvertible {
                 return
             } catch {
                 // Until the service's migrations have run (they start with it), the table is missing.
-                if (error as? ClientError)?.serverCode == "42P01" {
+                if (error as? ClientError)?.serverCode == SQLState.undefinedTable {
                     self.logger.debug("outbox table not created yet; waiting for migrations")
                 } else {
                     self.failures.increment()

@@ -122,7 +122,7 @@ public struct ConfigReader: Sendable {
             throw ConfigurationError(key: key, problem: "is required but not set")
         }
         guard let value = Self.parseDuration(text) else {
-            throw ConfigurationError(key: key, problem: "expected a duration such as 250ms, 5s, 2m or 1h, got '\(text.prefix(64))'")
+            throw ConfigurationError(key: key, problem: "expected a duration such as 250ms, 5s, 2m, 1h or 30d, got '\(text.prefix(64))'")
         }
         return value
     }
@@ -151,12 +151,15 @@ public struct ConfigReader: Sendable {
 
     static func parseDuration(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
-            guard let number = Double(trimmed.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
-            return .milliseconds(Int64((number * scale * 1000).rounded()))
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        // Up to about 290,000 years in milliseconds: beyond that Int64 would trap.
+        func milliseconds(_ value: Double?) -> Duration? {
+            guard let value, value >= 0, value < 9e18 else { return nil }
+            return .milliseconds(Int64(value.rounded()))
         }
-        guard let seconds = Double(trimmed), seconds >= 0, seconds.isFinite else { return nil }
-        return .milliseconds(Int64((seconds * 1000).rounded()))
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            return milliseconds(Double(trimmed.dropLast(suffix.count)).map { $0 * scale * 1000 })
+        }
+        return milliseconds(Double(trimmed).map { $0 * 1000 })
     }
 }

@@ -1,3 +1,4 @@
+import ClientRuntime
 import Foundation
 import Logging
 import HTTPTypes
@@ -137,6 +138,19 @@ public struct ProblemMiddleware: RouterMiddleware {
             return try error.response(from: request, context: context)
         } catch let error as any ProblemConvertible {
             return try error.apiError.response(from: request, context: context)
+        } catch let error as ClientError where error.isUnavailable {
+            context.logger.warning("dependency unavailable", metadata: [LogKey.error: "\(error)"])
+            var unavailable = APIError.serviceUnavailable("a service this request needs (\(error.client)) is unavailable; retry shortly")
+            unavailable.headers[.retryAfter] = "5"
+            return try unavailable.response(from: request, context: context)
+        } catch let error as ClientError where error.isDataRefusal {
+            // A value the database cannot hold that validation let through: the client's data,
+            // so a 4xx that says what, never a 500. The message names no SQL and no value.
+            context.logger.notice("database refused a request's data", metadata: [LogKey.error: "\(error)"])
+            let conflict = error.serverCode?.hasPrefix("23") == true
+            let refusal = APIError(status: conflict ? .conflict : .badRequest, slug: conflict ? "conflict" : "bad-request",
+                                   title: conflict ? "Conflict" : "Bad request", detail: "the database refused a value of this request: \(error.message)")
+            return try refusal.response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             let status = error.status
             var detail: String?

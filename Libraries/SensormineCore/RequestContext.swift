@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 
 /// The request context every Sensormine service uses.
 public struct SensormineRequestContext: RequestContext {
@@ -13,9 +14,12 @@ public struct SensormineRequestContext: RequestContext {
     public var trace: TraceParent?
     /// Who is calling, as asserted by the gateway; set by ``TrustedIdentityMiddleware``.
     public var identity: CallerIdentity?
+    /// The peer's IP address (the gateway's client, or a proxy in front of it).
+    public var clientAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.clientAddress = source.channel.remoteAddress?.ipAddress
     }
 }
 

@@ -89,7 +89,10 @@ public struct TelemetryEnvelope: Sendable, Equatable {
             return value
         }
         let source = Source(rawValue: (try? text("source")) ?? "") ?? .mqtt
-        guard case .number(let received)? = members["receivedAt"] else { throw TelemetryError("the envelope has no receivedAt") }
+        // Microseconds within ±292,000 years: anything else is not a time (and would trap as Int64).
+        guard case .number(let received)? = members["receivedAt"], received.isFinite, abs(received) < 9e18 else {
+            throw TelemetryError("the envelope has no receivedAt in microseconds")
+        }
         var envelope = TelemetryEnvelope(messageID: try text("messageId"), tenantID: try text("tenantId"), deviceID: try text("deviceId"),
                                           source: source, receivedAt: Int64(received), payload: [], payloadIsJSON: false)
         if let payload = members["payload"] {

@@ -52,17 +52,28 @@ public enum TelemetryPoints {
             switch value {
             case .number(let number):
                 guard number.isFinite else { continue }
-                guard !name.isEmpty, name.utf8.count <= self.maximumMetricLength else {
-                    throw TelemetryError("metric name '\(name.prefix(40))…' is empty or longer than \(self.maximumMetricLength) bytes")
-                }
+                try self.checkName(name)
                 points.append(TelemetryPoint(metric: name, time: time, value: number))
             case .bool(let flag):
+                try self.checkName(name)
                 points.append(TelemetryPoint(metric: name, time: time, value: flag ? 1 : 0))
             case .object(let nested):
                 try self.flatten(nested, prefix: name, time: time, into: &points)
             case .string, .array, .null:
                 continue
             }
+        }
+    }
+
+    /// A metric name is stored as text: not empty, bounded, and without U+0000, which
+    /// PostgreSQL text cannot hold.
+    private static func checkName(_ name: String) throws(TelemetryError) {
+        guard !name.isEmpty, name.utf8.count <= self.maximumMetricLength else {
+            throw TelemetryError("metric name '\(name.prefix(40))…' is empty or longer than \(self.maximumMetricLength) bytes")
+        }
+        guard !name.utf8.contains(0) else {
+            let shown = name.unicodeScalars.prefix(40).map { $0 == "\u{0}" ? "\\u0000" : String($0) }.joined()
+            throw TelemetryError("metric name '\(shown)' contains U+0000, which cannot be stored")
         }
     }
 

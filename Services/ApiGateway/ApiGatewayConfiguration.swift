@@ -28,6 +28,8 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
     var maximumBodyBytes: Int
     /// Deadline for an upstream answer.
     var upstreamTimeout: Duration
+    /// The token endpoint and how often one account, and one client address, may call it.
+    var signIn: SignInThrottle.Settings
     /// Origin allowed by CORS (`*` for any); nil disables CORS.
     var corsOrigin: String?
 
@@ -40,7 +42,7 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
         self.routes = try RoutingTable(parsing: try reader.string("SENSORMINE_GATEWAY_ROUTES"), key: "SENSORMINE_GATEWAY_ROUTES")
         self.publicPrefixes = try reader.list("SENSORMINE_GATEWAY_PUBLIC_PREFIXES", default: ["/api/v1/auth/"])
         self.rateLimit = RateLimiter.Limit(
-            perSecond: try reader.int("SENSORMINE_GATEWAY_RATE_PER_SECOND", default: 100, range: 1...1_000_000),
+            perSecond: Double(try reader.int("SENSORMINE_GATEWAY_RATE_PER_SECOND", default: 100, range: 1...1_000_000)),
             burst: try reader.int("SENSORMINE_GATEWAY_RATE_BURST", default: 200, range: 1...10_000_000)
         )
         self.planLimits = try RateLimiter.Limit.parsePlans(
@@ -49,5 +51,11 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
         self.maximumBodyBytes = try reader.int("SENSORMINE_GATEWAY_MAX_BODY_BYTES", default: 1 << 20, range: 1...(64 << 20))
         self.upstreamTimeout = try reader.duration("SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT", default: .seconds(10))
         self.corsOrigin = reader.optionalString("SENSORMINE_GATEWAY_CORS_ORIGIN")
+        self.signIn = SignInThrottle.Settings(
+            path: try reader.string("SENSORMINE_GATEWAY_SIGNIN_PATH", default: "/api/v1/auth/token"),
+            perAccount: try RateLimiter.Limit.parsePerMinute(try reader.string("SENSORMINE_GATEWAY_SIGNIN_ACCOUNT_LIMIT", default: "10/10"),
+                                                             key: "SENSORMINE_GATEWAY_SIGNIN_ACCOUNT_LIMIT"),
+            perAddress: try RateLimiter.Limit.parsePerMinute(try reader.string("SENSORMINE_GATEWAY_SIGNIN_ADDRESS_LIMIT", default: "60/30"),
+                                                             key: "SENSORMINE_GATEWAY_SIGNIN_ADDRESS_LIMIT"))
     }
 }

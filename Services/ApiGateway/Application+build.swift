@@ -23,6 +23,9 @@ enum ApiGatewayService: SensormineService {
           SENSORMINE_GATEWAY_PUBLIC_PREFIXES  prefixes served without credentials (default /api/v1/auth/)
           SENSORMINE_GATEWAY_RATE_PER_SECOND / _RATE_BURST  per-tenant token bucket (default 100 / 200)
           SENSORMINE_GATEWAY_PLAN_LIMITS      per-plan buckets, plan=perSecond/burst[,…] (e.g. free=10/20)
+          SENSORMINE_GATEWAY_SIGNIN_PATH      the token endpoint, whose attempts are limited (default /api/v1/auth/token)
+          SENSORMINE_GATEWAY_SIGNIN_ACCOUNT_LIMIT  sign-in attempts per account, perMinute/burst (default 10/10)
+          SENSORMINE_GATEWAY_SIGNIN_ADDRESS_LIMIT  sign-in attempts per client address, perMinute/burst (default 60/30)
           SENSORMINE_GATEWAY_DEVICE_PREFIXES  prefixes devices may call with X-API-Key (default /api/v1/ingest)
           SENSORMINE_GATEWAY_MAX_BODY_BYTES   largest request body (default 1048576)
           SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT deadline for an upstream answer (default 10s)
@@ -46,7 +49,7 @@ enum ApiGatewayService: SensormineService {
             apiKeys: APIKeyIndex(redis: redis), devicePrefixes: configuration.devicePrefixes,
             rateLimiter: RateLimiter(redis: redis, defaultLimit: configuration.rateLimit, planLimits: configuration.planLimits), client: client,
             gatewayToken: configuration.gatewayToken, maximumBodyBytes: configuration.maximumBodyBytes,
-            upstreamTimeout: configuration.upstreamTimeout
+            upstreamTimeout: configuration.upstreamTimeout, signIn: configuration.signIn
         )
         return builder.build { router in
             if let origin = configuration.corsOrigin {

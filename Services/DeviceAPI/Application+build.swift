@@ -24,7 +24,8 @@ enum DeviceAPIService: MigratingService {
           SENSORMINE_REFRESH_TOKEN_TTL  refresh-token lifetime (default 720h)
           SENSORMINE_DEVICE_OFFLINE_AFTER  silence after which a device counts as offline (default 5m)
           SENSORMINE_BOOTSTRAP_ADMIN_EMAIL     first platform-admin (default admin@sensormine.local)
-          SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD  its password (secret; generated and logged once when unset)
+          SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD  its password (secret; when unset one is generated and shown once on the terminal, never logged)
+          SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD_FILE  write a generated password to this new file (mode 0600) instead
         """,
         ConfigurationHelp.metadataDatabase,
         ConfigurationHelp.kafka,
@@ -50,7 +51,8 @@ enum DeviceAPIService: MigratingService {
         let signIn = SignIn(users: UserRepository(tenants: tenants), tenants: tenants, hasher: hasher,
                             tokens: try await AccessTokens(settings: configuration.tokens), refreshTokenLifetime: configuration.refreshTokenLifetime)
         do {
-            try await signIn.bootstrap(email: configuration.bootstrapAdminEmail, password: configuration.bootstrapAdminPassword, logger: logger)
+            try await signIn.bootstrap(email: configuration.bootstrapAdminEmail, password: configuration.bootstrapAdminPassword,
+                                       passwordFile: configuration.bootstrapAdminPasswordFile, logger: logger)
         } catch {
             await database.shutdown()
             await hasher.shutdown()
@@ -125,7 +127,7 @@ struct APIKeyIndexRepair: Service, CustomStringConvertible {
                 break
             } catch {
                 attempt += 1
-                if (error as? ClientError)?.serverCode == "42P01" {
+                if (error as? ClientError)?.serverCode == SQLState.undefinedTable {
                     self.logger.debug("api_keys table not created yet; waiting for migrations")
                 } else {
                     self.logger.warning("api-key index repair failed; retrying", metadata: [LogKey.error: "\(error)"])
@@ -154,7 +156,7 @@ struct ConnectivitySweeper: Service, CustomStringConvertible {
                 let changed = try await self.devices.markSilentOffline(before: cutoff)
                 if changed > 0 { self.logger.info("devices went offline", metadata: ["devices": "\(changed)"]) }
             } catch {
-                if (error as? ClientError)?.serverCode != "42P01" {
+                if (error as? ClientError)?.serverCode != SQLState.undefinedTable {
                     self.logger.warning("connectivity sweep failed", metadata: [LogKey.error: "\(error)"])
                 }
             }

@@ -22,6 +22,8 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
     var bootstrapAdminEmail: String
     /// Its password; generated and logged once when nil.
     var bootstrapAdminPassword: String?
+    /// Where a generated bootstrap password is written (mode 0600), instead of the terminal.
+    var bootstrapAdminPasswordFile: String?
     /// The sensormine_metadata database.
     var metadataDatabase: PostgresClient.Configuration
     /// Kafka brokers and topic names.
@@ -42,6 +44,7 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
         self.refreshTokenLifetime = try reader.duration("SENSORMINE_REFRESH_TOKEN_TTL", default: .seconds(30 * 24 * 3600))
         self.bootstrapAdminEmail = try reader.string("SENSORMINE_BOOTSTRAP_ADMIN_EMAIL", default: "admin@sensormine.local")
         self.bootstrapAdminPassword = reader.optionalString("SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD")
+        self.bootstrapAdminPasswordFile = reader.optionalString("SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD_FILE")
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
         self.offlineAfter = try reader.duration("SENSORMINE_DEVICE_OFFLINE_AFTER", default: .seconds(300))
         self.kafka = try KafkaSettings(reader: reader)

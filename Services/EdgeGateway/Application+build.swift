@@ -33,7 +33,7 @@ enum EdgeGatewayService: SensormineService {
     static func buildApplication(_ configuration: EdgeGatewayConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         var kafka = configuration.kafka
-        kafka.kafka.properties["message.timeout.ms"] = String(configuration.kafkaTimeout.components.seconds * 1000 + configuration.kafkaTimeout.components.attoseconds / 1_000_000_000_000_000)
+        kafka.kafka.properties["message.timeout.ms"] = String(configuration.kafkaTimeout.milliseconds)
         let producer = try builder.addKafkaProducer(kafka)
         let mqtt = try builder.addMQTT(configuration.mqtt)
         let spool = try Spool(directory: URL(fileURLWithPath: configuration.spoolDirectory), maximumBytes: configuration.spoolMaximumBytes, logger: observability.logger)

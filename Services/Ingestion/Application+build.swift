@@ -1,3 +1,4 @@
+import ClientRuntime
 import Foundation
 import Hummingbird
 import LibPQ
@@ -27,6 +28,9 @@ enum IngestionService: MigratingService {
           SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS  how long a device's schema is cached (default 30)
           SENSORMINE_INGESTION_START       where a new group starts: earliest (default) or latest
           SENSORMINE_INGESTION_INSTANCE_ID static group membership id, e.g. the pod name (optional)
+          SENSORMINE_INGESTION_MAX_POLL_INTERVAL  longest time on one batch before this member leaves the group; it rejoins on its next poll (default 300s)
+          SENSORMINE_INGESTION_MAX_EVENT_AGE   how far before its receive time a point's event time may be (default 3650d)
+          SENSORMINE_INGESTION_MAX_EVENT_LEAD  how far after its receive time a point's event time may be (default 1d)
 
         Retention (raw points per tenant plan, hourly rollups kept longer):
           SENSORMINE_INGESTION_RETENTION_DAYS         raw days for a tenant whose settings set no retentionDays (default 365)
@@ -47,8 +51,10 @@ enum IngestionService: MigratingService {
         let database = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
         let producer = try builder.addKafkaProducer(configuration.kafka)
         let client = builder.addHTTPClient(upstreams: [configuration.schemaRegistry, configuration.deviceAPI])
+        var consumerKafka = configuration.kafka.kafka
+        consumerKafka.properties["max.poll.interval.ms"] = String(configuration.maximumPollInterval.milliseconds)
         let consumer = try KafkaConsumer(
-            configuration: .init(kafka: configuration.kafka.kafka, groupID: configuration.consumerGroup,
+            configuration: .init(kafka: consumerKafka, groupID: configuration.consumerGroup,
                                  topics: [configuration.kafka.topics.telemetry], batchSize: configuration.batchSize,
                                  startAtLatest: configuration.startAtLatest, instanceID: configuration.instanceID),
             logger: observability.logger
@@ -57,7 +63,8 @@ enum IngestionService: MigratingService {
                                         gatewayToken: configuration.gatewayToken, lifetime: configuration.schemaCacheLifetime)
         builder.services.append(IngestionPipeline(
             consumer: consumer, producer: producer, store: TelemetryStore(database: database), directory: directory,
-            deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter, depth: configuration.pipelineDepth, logger: observability.logger
+            deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter, eventTimes: configuration.eventTimes,
+            depth: configuration.pipelineDepth, logger: observability.logger
         ))
         builder.services.append(RetentionWorker(
             store: RetentionStore(database: database), policy: configuration.retention,

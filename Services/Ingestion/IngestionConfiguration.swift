@@ -31,6 +31,11 @@ struct IngestionConfiguration: ServiceConfiguration {
     var instanceID: String?
     /// How long a device's schema is cached: a new schema version applies within this time.
     var schemaCacheLifetime: Duration
+    /// Event times accepted, relative to each message's receive time.
+    var eventTimes: EventTimeWindow
+    /// librdkafka's `max.poll.interval.ms`: a member stuck longer than this on one batch (a
+    /// database outage) leaves the group and rejoins once it polls again.
+    var maximumPollInterval: Duration
     /// How long raw points and rollups are kept.
     var retention: RetentionPolicy
 
@@ -52,6 +57,13 @@ struct IngestionConfiguration: ServiceConfiguration {
         self.startAtLatest = start == "latest"
         self.instanceID = reader.optionalString("SENSORMINE_INGESTION_INSTANCE_ID")
         self.schemaCacheLifetime = .seconds(try reader.int("SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS", default: 30, range: 1...3600))
+        self.eventTimes = EventTimeWindow(
+            past: try reader.duration("SENSORMINE_INGESTION_MAX_EVENT_AGE", default: EventTimeWindow.standard.past),
+            future: try reader.duration("SENSORMINE_INGESTION_MAX_EVENT_LEAD", default: EventTimeWindow.standard.future))
+        self.maximumPollInterval = try reader.duration("SENSORMINE_INGESTION_MAX_POLL_INTERVAL", default: .seconds(300))
+        guard self.maximumPollInterval >= .seconds(7) else {
+            throw ConfigurationError(key: "SENSORMINE_INGESTION_MAX_POLL_INTERVAL", problem: "must be at least 7s (longer than the 6s session timeout)")
+        }
         self.retention = RetentionPolicy(
             defaultDays: try reader.int("SENSORMINE_INGESTION_RETENTION_DAYS", default: 365, range: 1...36_500),
             rollupDays: try reader.int("SENSORMINE_INGESTION_ROLLUP_RETENTION_DAYS", default: 1825, range: 1...36_500),

@@ -150,3 +150,46 @@ struct PostgresTests {
         try await TestStack.scratch("stop", "postgres", port: port)
     }
 }
+
+extension PostgresTests {
+    @Test("a connection returned inside a transaction, or after a task was cancelled in one, is never handed out again")
+    func neverLeasedInsideATransaction() async throws {
+        let client = PostgresClient(configuration: .init(url: try TestStack.metadataURL, name: "postgres.test", pool: .init(maximumConnections: 1)))
+        let table = TestStack.unique("it_leak")
+        try await client.query("CREATE TABLE \(table) (id int)")
+        // BEGIN without COMMIT on the pool's only connection: were it reused, the next statement
+        // would run in that transaction and see its uncommitted row.
+        try await client.withSession { session in
+            try await session.execute("BEGIN")
+            try await session.execute("INSERT INTO \(table) VALUES (1)")
+        }
+        #expect(try await client.query("SELECT count(*) AS n FROM \(table)").first?.int("n") == 0)
+        #expect(try await client.query("SELECT txid_current_if_assigned() IS NULL AS fresh").first?.bool("fresh") == true)
+
+        // A task cancelled while it waits inside a transaction.
+        let task = Task {
+            try await client.withSession { session in
+                try await session.execute("BEGIN")
+                try await session.execute("INSERT INTO \(table) VALUES (2)")
+                try await Task.sleep(for: .seconds(30))
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        task.cancel()
+        _ = await task.result
+        #expect(try await client.query("SELECT count(*) AS n FROM \(table)").first?.int("n") == 0)
+        try await client.query("DROP TABLE \(table)")
+        await client.shutdown()
+    }
+
+    @Test("a text parameter with U+0000 is refused as a data error, never cut short")
+    func nulParameter() async throws {
+        let client = client(try TestStack.metadataURL)
+        let refused = await #expect(throws: ClientError.self) { try await client.query("SELECT $1::text AS t", ["before\u{0}after"]) }
+        #expect(refused?.serverCode == SQLState.characterNotInRepertoire)
+        #expect(refused.map { SQLState.isDataRefusal($0) } == true)
+        // What the server refuses in COPY is a data refusal too; a lost server is not.
+        #expect(SQLState.isDataRefusal(ClientError(.unreachable, client: "postgres", "gone")) == false)
+        await client.shutdown()
+    }
+}

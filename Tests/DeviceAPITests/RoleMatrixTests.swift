@@ -23,7 +23,7 @@ struct RoleMatrixTests {
         Endpoint(name: "POST sub-tenant", weakest: .tenantAdmin, success: .created) { f, _ in
             (.post, "/api/v1/tenants", #"{"name":"S \#(UUID().uuidString.prefix(8))","kind":"site","parentId":"\#(f.organisation.id)"}"#)
         },
-        Endpoint(name: "PATCH tenant", weakest: .tenantAdmin, success: .ok) { f, _ in (.patch, "/api/v1/tenants/\(f.organisation.id)", #"{"settings":{"retentionDays":90}}"#) },
+        Endpoint(name: "PATCH tenant", weakest: .tenantAdmin, success: .ok) { f, _ in (.patch, "/api/v1/tenants/\(f.organisation.id)", #"{"settings":{"branding":{"displayName":"Renamed"}}}"#) },
         Endpoint(name: "DELETE sub-tenant", weakest: .tenantAdmin, success: .noContent) { f, client in
             let site = try await client.createTenant(#"{"name":"D \#(UUID().uuidString.prefix(8))","kind":"site","parentId":"\#(f.organisation.id)"}"#, as: f.admin)
             return (.delete, "/api/v1/tenants/\(site.id)", nil)

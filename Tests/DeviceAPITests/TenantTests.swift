@@ -92,8 +92,25 @@ struct TenantTests {
             #expect(try await client.call(.get, "/api/v1/tenants/\(org.id)", as: operatorA).status == .notFound)
             #expect(try await client.call(.get, "/api/v1/tenants/\(siteA.id)", as: orgAdmin).status == .ok)
 
+            // A tenant-admin cannot raise its own limits; a branding change keeps the plan and retention.
+            for json in [#"{"settings":{"plan":"standard"}}"#, #"{"settings":{"retentionDays":3650}}"#, #"{"settings":{"plan":"enterprise","retentionDays":3650}}"#] {
+                #expect(try await client.call(.patch, "/api/v1/tenants/\(org.id)", as: orgAdmin, json: json).status == .forbidden)
+            }
+            let rebranded = try DeviceAPITestApp.decode(Tenant.self, try await client.call(.patch, "/api/v1/tenants/\(org.id)", as: orgAdmin,
+                                                                                            json: #"{"settings":{"branding":{"displayName":"Acme Two"}}}"#))
+            #expect(rebranded.settings.plan == "enterprise")
+            #expect(rebranded.settings.retentionDays == 365)
+            // A sub-tenant's retention stays within its parent's; its plan is a platform-admin's.
+            #expect(try await client.call(.patch, "/api/v1/tenants/\(siteA.id)", as: orgAdmin, json: #"{"settings":{"retentionDays":366}}"#).status == .forbidden)
+            #expect(try await client.call(.patch, "/api/v1/tenants/\(siteA.id)", as: orgAdmin, json: #"{"settings":{"plan":"enterprise"}}"#).status == .forbidden)
+            #expect(try await client.call(.post, "/api/v1/tenants", as: orgAdmin,
+                                          json: #"{"name":"Greedy","kind":"site","parentId":"\#(org.id)","settings":{"retentionDays":3650}}"#).status == .forbidden)
+            let siteAAdmin = CallerIdentity(subject: "admin-a", tenantID: siteA.id, roles: [.tenantAdmin])
+            #expect(try await client.call(.patch, "/api/v1/tenants/\(siteA.id)", as: siteAAdmin, json: #"{"settings":{"retentionDays":20}}"#).status == .forbidden)
+
             // A parent's change reaches what its children inherit, but not what they override.
-            let patched = try await client.call(.patch, "/api/v1/tenants/\(org.id)", as: orgAdmin, json: #"{"settings":{"plan":"standard","retentionDays":90}}"#)
+            let patched = try await client.call(.patch, "/api/v1/tenants/\(org.id)", as: platformAdmin,
+                                                json: #"{"settings":{"plan":"standard","retentionDays":90,"branding":{"displayName":"Acme"}}}"#)
             #expect(patched.status == .ok)
             let siteANow = try DeviceAPITestApp.decode(Tenant.self, try await client.call(.get, "/api/v1/tenants/\(siteA.id)", as: operatorA))
             #expect(siteANow.effectiveSettings.plan == "standard")

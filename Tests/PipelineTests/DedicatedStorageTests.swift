@@ -25,10 +25,11 @@ extension PipelineTests {
                                                      json: #"{"settings":{"dedicatedStorage":true,"retentionDays":30}}"#)
             #expect(moved.status == 200)
             #expect(moved.body["effectiveSettings"]?["dedicatedStorage"].map { if case .bool(true) = $0 { true } else { false } } == true)
-            // A later change by the tenant's admin keeps the placement.
+            // A later change by the tenant's admin keeps the placement and the retention it may not change.
             let renamed = try await PipelineTests.call(client, "PATCH", gateway + "/api/v1/tenants/\(fixture.tenant)", token: orgAdmin,
-                                                       json: #"{"settings":{"retentionDays":20}}"#)
+                                                       json: #"{"settings":{"branding":{"displayName":"Dedicated"}}}"#)
             #expect(renamed.body["settings"]?["dedicatedStorage"].map { if case .bool(true) = $0 { true } else { false } } == true)
+            #expect(renamed.body["settings"]?["retentionDays"]?.number == 30)
 
             let start = Date().addingTimeInterval(-600)
             let from = ISO8601DateFormatter().string(from: start.addingTimeInterval(-60))

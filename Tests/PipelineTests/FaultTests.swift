@@ -1,5 +1,6 @@
 import Curl
 import Foundation
+import LibPQ
 import Mosquitto
 import SensormineAuth
 import SensormineCore
@@ -222,6 +223,50 @@ extension PipelineTests {
             try await Task.sleep(for: .seconds(1))
             #expect(try await fixture.storedCount(client, gateway: gateway, metric: "rpm", from: from) == 3000)
             await client.shutdown()
+        }
+    }
+}
+
+extension PipelineTests {
+    @Test("a database outage longer than max.poll.interval.ms: Ingestion leaves the group, rejoins afterwards and stores every point once")
+    func outageLongerThanPollInterval() async throws {
+        let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0))))
+        try await ScratchTimeseries.timescale.withURL { url, timeseries in
+            let database = try #require(url.split(separator: "/").last.map(String.init))
+            let overrides = ["SENSORMINE_TIMESERIES_DB_URL": url, "SENSORMINE_INGESTION_MAX_POLL_INTERVAL": "7s",
+                             "SENSORMINE_TIMESERIES_DB_CONNECT_TIMEOUT": "1s"]
+            try await PipelineTestStack.run(overrides: overrides) { gateway in
+                let client = HTTPClient(configuration: .init(timeout: .seconds(30), maximumRetries: 0))
+                let fixture = try await ProvisionedDevice.make(client, gateway: gateway, tokens: tokens, name: "Outage")
+                let start = Date().addingTimeInterval(-7200)
+                let from = ISO8601DateFormatter().string(from: start.addingTimeInterval(-60))
+                #expect(try await fixture.send(client, gateway: gateway, metric: "flow", start: start, first: 0, count: 100) == 100)
+                #expect(try await fixture.waitForStored(client, gateway: gateway, metric: "flow", from: from, expected: 100) == 100)
+
+                // The outage: no new connections to Ingestion's database, existing ones cut.
+                _ = try await timeseries.query("SELECT 1")
+                let admin = PostgresClient(configuration: .init(url: url.replacingOccurrences(of: "/" + database, with: "/postgres"), name: "outage-admin"))
+                _ = try await admin.query("ALTER DATABASE \(database) ALLOW_CONNECTIONS false")
+                _ = try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [database])
+                #expect(try await fixture.send(client, gateway: gateway, metric: "flow", start: start, first: 100, count: 100) == 100)
+                // Twice the poll interval: librdkafka has left the group by now.
+                try await Task.sleep(for: .seconds(14))
+                _ = try await admin.query("ALTER DATABASE \(database) ALLOW_CONNECTIONS true")
+                await admin.shutdown()
+
+                #expect(try await fixture.send(client, gateway: gateway, metric: "flow", start: start, first: 200, count: 100) == 100)
+                let reader = PostgresClient(configuration: .init(url: url, name: "outage-reader"))
+                var stored = 0
+                for _ in 0..<600 where stored < 300 {
+                    stored = (try? await reader.query("SELECT count(*) AS n FROM telemetry WHERE device_id = $1", [fixture.device]).first?.int("n")) ?? 0
+                    if stored < 300 { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(stored == 300)
+                try await Task.sleep(for: .seconds(1))
+                #expect(try await reader.query("SELECT count(DISTINCT time) AS n FROM telemetry WHERE device_id = $1", [fixture.device]).first?.int("n") == 300)
+                await reader.shutdown()
+                await client.shutdown()
+            }
         }
     }
 }

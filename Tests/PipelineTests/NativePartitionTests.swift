@@ -161,6 +161,11 @@ enum ScratchTimeseries: Sendable, CustomStringConvertible {
     var description: String { self == .plain ? "PostgreSQL 15" : "TimescaleDB" }
 
     func with(_ body: (PostgresClient) async throws -> Void) async throws {
+        try await self.withURL { _, client in try await body(client) }
+    }
+
+    /// A scratch database with Ingestion's migrations applied; `body` gets its URL and a client.
+    func withURL(_ body: (String, PostgresClient) async throws -> Void) async throws {
         let serverURL: String
         switch self {
         case .plain:
@@ -177,7 +182,7 @@ enum ScratchTimeseries: Sendable, CustomStringConvertible {
         let outcome: Result<Void, any Error>
         do {
             _ = try await IngestionService.migrations.run(on: client, logger: Logger(label: "scratch-timeseries"))
-            try await body(client)
+            try await body(serverURL + "/" + database, client)
             outcome = .success(())
         } catch {
             outcome = .failure(error)

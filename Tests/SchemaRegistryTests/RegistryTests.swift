@@ -180,3 +180,44 @@ struct RegistryTests {
         #expect(observability.routes.unserved.isEmpty, "\(observability.routes.unserved.sorted())")
     }
 }
+
+extension RegistryTests {
+    @Test("schemas that would crash or stall validation are refused at registration with the pointer; a catastrophic pattern answers in time")
+    func hostileSchemas() async throws {
+        let admin = CallerIdentity(subject: "a", tenantID: UUID(), roles: [.tenantAdmin])
+        try await RegistryTestApp.make().test(.router) { client in
+            let refused: [(schema: String, pointer: String)] = [
+                (##"{"$ref":"#"}"##, "/$ref"),
+                (##"{"$defs":{"a":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"}"##, "/$defs/a/$ref"),
+                (#"{"type":"string","maxLength":1e300}"#, "/maxLength"),
+                (#"{"type":"array","minItems":-1}"#, "/minItems"),
+                (#"{"type":"array","maxItems":2.5}"#, "/maxItems"),
+            ]
+            for (schema, pointer) in refused {
+                let (status, problem) = try await client.call(.post, "/api/v1/schemas/subjects/hostile/versions", as: admin, json: #"{"schema":\#(schema)}"#)
+                #expect(status == .unprocessableContent, "\(schema)")
+                let pointers = problem["errors"]?.array?.compactMap { $0["pointer"]?.string } ?? []
+                #expect(pointers.contains { $0.contains(pointer) }, "\(schema): \(problem)")
+            }
+            // 1e400 is beyond a double: the body itself is refused, before any schema is compiled.
+            let (huge, hugeProblem) = try await client.call(.post, "/api/v1/schemas/subjects/hostile/versions", as: admin,
+                                                           json: #"{"schema":{"type":"string","maxLength":1e400}}"#)
+            #expect(huge == .badRequest)
+            #expect(hugeProblem["detail"]?.string?.contains("maxLength") == true)
+            // Still usable: a tree of nodes, and a pattern that backtracks catastrophically.
+            let tree = ##"{"type":"object","properties":{"name":{"type":"string","pattern":"^(a+)+$"},"children":{"type":"array","items":{"$ref":"#"}}}}"##
+            #expect(try await client.call(.post, "/api/v1/schemas/subjects/hostile/versions", as: admin, json: #"{"schema":\#(tree)}"#).0 == .created)
+            let evil = String(repeating: "a", count: 50) + "b"
+            let clock = ContinuousClock()
+            var answer: (HTTPResponse.Status, JSON) = (.ok, .null)
+            let elapsed = try await clock.measure {
+                answer = try await client.call(.post, "/api/v1/schemas/subjects/hostile/versions/latest/validate", as: admin,
+                                               json: #"{"payloads":[{"name":"aaa","children":[{"name":"\#(evil)"}]},{"name":"aa"}]}"#)
+            }
+            #expect(answer.0 == .ok)
+            let verdicts = answer.1["results"]?.array?.map { $0["valid"] } ?? []
+            #expect(verdicts == [.bool(false), .bool(true)], "\(answer.1)")
+            #expect(elapsed < .seconds(5), "took \(elapsed)")
+        }
+    }
+}

@@ -25,8 +25,12 @@ struct ServiceApplicationTests {
         return builder.build { router in
             router.get("/echo") { _, _ in OutboundContext.current?.traceparent ?? "none" }
             router.get("/boom") { _, _ -> String in throw Failure() }
+            router.get("/outage") { _, _ -> String in throw ClientError(.unreachable, client: "postgres", "connection refused") }
+            router.get("/refused") { _, _ -> String in
+                throw ClientError(.serverError, client: "postgres", "invalid byte sequence for encoding \"UTF8\": 0x00", serverCode: "22021")
+            }
             router.post("/items") { request, context -> String in
-                struct Item: Decodable { let name: String }
+                struct Item: Decodable { let name: String; let tags: [String: String]? }
                 let item = try await request.decode(as: Item.self, context: context)
                 guard !item.name.isEmpty else {
                     throw APIError.validationFailed("the item is invalid", errors: [.init(pointer: "/name", detail: "must not be empty")])
@@ -128,6 +132,46 @@ struct ServiceApplicationTests {
                 let generated = response.headers[.requestID] ?? ""
                 #expect(UUID(uuidString: generated) != nil)
                 #expect(TraceParent(header: String(buffer: response.body)) != nil)
+            }
+        }
+    }
+}
+
+extension ServiceApplicationTests {
+    @Test("U+0000 anywhere in a JSON body is a 400 naming the field; an escaped backslash before u0000 is not")
+    func nulInBody() async throws {
+        try await Self.makeApp().test(.router) { client in
+            try await client.execute(uri: "/items", method: .post, body: ByteBuffer(string: #"{"name":"ok","tags":{"site":"a\u0000b"}}"#)) { response in
+                #expect(response.status == .badRequest)
+                let problem = try Self.problem(response)
+                #expect(problem.errors?.first?.pointer == "/tags/site")
+                #expect(problem.errors?.first?.detail.contains("U+0000") == true)
+            }
+            try await client.execute(uri: "/items", method: .post, body: ByteBuffer(string: #"{"name":"ok","tags":{"a\u0000":"x"}}"#)) { response in
+                let problem = try Self.problem(response)
+                #expect(problem.errors?.first?.pointer == "/tags/a\u{0}")
+            }
+            try await client.execute(uri: "/items", method: .post, body: ByteBuffer(string: #"{"name":"back\\u0000slash"}"#)) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"back\u0000slash"#)
+            }
+        }
+    }
+
+    @Test("a dependency outage is a 503 with Retry-After; data the database refuses is a 400; neither is a 500")
+    func clientErrors() async throws {
+        try await Self.makeApp().test(.router) { client in
+            try await client.execute(uri: "/outage", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] == "5")
+                #expect(response.headers[.contentType] == "application/problem+json")
+                let problem = try Self.problem(response)
+                #expect(problem.detail?.contains("postgres") == true)
+            }
+            try await client.execute(uri: "/refused", method: .get) { response in
+                #expect(response.status == .badRequest)
+                let problem = try Self.problem(response)
+                #expect(problem.detail?.contains("0x00") == true)
             }
         }
     }

@@ -7,7 +7,8 @@ import SensormineCore
 struct RateLimiter: Sendable {
     /// A bucket's size and refill rate.
     struct Limit: Sendable, Equatable {
-        var perSecond: Int
+        /// Tokens added per second (fractions allowed: 10 a minute is 1/6).
+        var perSecond: Double
         var burst: Int
     }
 
@@ -57,9 +58,13 @@ struct RateLimiter: Sendable {
     /// Takes one token from `tenant`'s bucket, sized by its plan.
     /// - Throws: `ClientError` when Redis is unreachable.
     func take(tenant: String, plan: String?) async throws -> Decision {
-        let limit = self.limit(plan: plan)
-        let reply = try await self.redis.eval(Self.script, keys: ["sensormine:ratelimit:\(tenant)"],
-                                              arguments: [String(limit.perSecond), String(limit.burst)])
+        try await self.take(key: "sensormine:ratelimit:\(tenant)", limit: self.limit(plan: plan))
+    }
+
+    /// Takes one token from the bucket under `key`.
+    /// - Throws: `ClientError` when Redis is unreachable.
+    func take(key: String, limit: Limit) async throws -> Decision {
+        let reply = try await self.redis.eval(Self.script, keys: [key], arguments: [String(limit.perSecond), String(limit.burst)])
         guard case .array(let values) = reply, values.count == 3 else {
             return Decision(allowed: true, retryAfterSeconds: 0, remaining: 0)
         }
@@ -79,8 +84,20 @@ extension RateLimiter.Limit {
             guard parts.count == 2, !parts[0].isEmpty, numbers.count == 2, numbers[0] > 0, numbers[1] > 0 else {
                 throw ConfigurationError(key: key, problem: "'\(entry)' is not plan=perSecond/burst")
             }
-            limits[String(parts[0])] = RateLimiter.Limit(perSecond: numbers[0], burst: numbers[1])
+            limits[String(parts[0])] = RateLimiter.Limit(perSecond: Double(numbers[0]), burst: numbers[1])
         }
         return limits
+    }
+}
+
+extension RateLimiter.Limit {
+    /// Parses `perMinute/burst`, e.g. `10/10`.
+    /// - Throws: ``ConfigurationError`` naming `key`.
+    static func parsePerMinute(_ text: String, key: String) throws -> RateLimiter.Limit {
+        let numbers = text.split(separator: "/").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard numbers.count == 2, (1...1_000_000).contains(numbers[0]), (1...1_000_000).contains(numbers[1]) else {
+            throw ConfigurationError(key: key, problem: "'\(text.prefix(40))' is not perMinute/burst, e.g. 10/10")
+        }
+        return RateLimiter.Limit(perSecond: Double(numbers[0]) / 60, burst: numbers[1])
     }
 }

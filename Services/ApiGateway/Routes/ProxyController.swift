@@ -22,11 +22,14 @@ struct ProxyController: Sendable {
     let gatewayToken: String
     let maximumBodyBytes: Int
     let upstreamTimeout: Duration
+    let signIn: SignInThrottle
     private let rateLimited = Counter(label: "sensormine_gateway_rate_limited_total")
     private let limiterErrors = Counter(label: "sensormine_gateway_rate_limiter_errors_total")
 
     init(routes: RoutingTable, publicPrefixes: [String], tokens: AccessTokens, apiKeys: APIKeyIndex, devicePrefixes: [String],
-         rateLimiter: RateLimiter, client: HTTPClient, gatewayToken: String, maximumBodyBytes: Int, upstreamTimeout: Duration) {
+         rateLimiter: RateLimiter, client: HTTPClient, gatewayToken: String, maximumBodyBytes: Int, upstreamTimeout: Duration,
+         signIn: SignInThrottle.Settings) {
+        self.signIn = SignInThrottle(settings: signIn, limiter: rateLimiter)
         self.routes = routes
         self.publicPrefixes = publicPrefixes
         self.tokens = tokens
@@ -53,14 +56,24 @@ struct ProxyController: Sendable {
     }
 
     @Sendable func forward(_ request: Request, context: SensormineRequestContext) async throws -> Response {
+        var request = request
         let path = request.uri.path
+        if let refusal = PathGuard.refusal(path) {
+            throw APIError.badRequest("the request path is not accepted", errors: [.init(pointer: "path", detail: refusal)])
+        }
         guard let route = self.routes.route(for: path) else {
             throw APIError.notFound("no service serves \(path)")
         }
+        if self.signIn.applies(method: request.method, path: path) {
+            // The body is small; read it to find the account, then forward what was read.
+            let body = try await request.body.collect(upTo: SignInThrottle.maximumBodyBytes)
+            try await self.throttleSignIn(account: SignInThrottle.account(in: body), address: context.clientAddress, logger: context.logger)
+            request.body = RequestBody(buffer: body)
+        }
         var identity: CallerIdentity?
-        if !self.publicPrefixes.contains(where: { path.hasPrefix($0) }) {
+        if !self.publicPrefixes.contains(where: { PathGuard.isUnder(path, prefix: $0) }) {
             let caller = try await self.authenticate(request)
-            if caller.roles == [.device], !self.devicePrefixes.contains(where: { path.hasPrefix($0) }) {
+            if caller.roles == [.device], !self.devicePrefixes.contains(where: { PathGuard.isUnder(path, prefix: $0) }) {
                 throw APIError.forbidden("an API key authenticates a device, which may call only \(self.devicePrefixes.joined(separator: ", "))")
             }
             try await self.applyRateLimit(caller, logger: context.logger)
@@ -208,6 +221,23 @@ struct ProxyController: Sendable {
 
     /// Refuses with 429 and Retry-After past the tenant's limit. If Redis is down the gateway
     /// lets traffic through (and counts it): losing rate limiting beats losing the API.
+    /// Refuses a sign-in attempt with 429 once its account or its address has used its budget.
+    private func throttleSignIn(account: String?, address: String?, logger: Logger) async throws {
+        let refusal: RateLimiter.Decision?
+        do {
+            refusal = try await self.signIn.take(account: account, address: address)
+        } catch {
+            self.limiterErrors.increment()
+            logger.warning("sign-in limiter unavailable; attempt allowed", metadata: [LogKey.error: "\(error)"])
+            return
+        }
+        guard let refusal else { return }
+        self.rateLimited.increment()
+        throw APIError(status: .tooManyRequests, slug: "sign-in-rate-limited", title: "Too many sign-in attempts",
+                       detail: "too many sign-in attempts for this account or from this address; retry after \(refusal.retryAfterSeconds) s",
+                       headers: [.retryAfter: String(refusal.retryAfterSeconds)])
+    }
+
     private func applyRateLimit(_ caller: CallerIdentity, logger: Logger) async throws {
         let decision: RateLimiter.Decision
         do {

@@ -116,7 +116,7 @@ struct TenantPolicy {
 
     /// Checks a creation request against the caller and the depth of the parent it names (already
     /// fetched under the caller's visibility).
-    static func checkCreate(_ request: CreateTenantRequest, parentDepth: Int, caller: CallerIdentity) throws(TenantError) {
+    static func checkCreate(_ request: CreateTenantRequest, parentDepth: Int, parentSettings: TenantSettings?, caller: CallerIdentity) throws(TenantError) {
         var errors = request.settings?.validationErrors() ?? []
         let name = request.name.trimmingCharacters(in: .whitespacesAndNewlines)
         if name.isEmpty || name.count > 200 { errors.append(.init(pointer: "/name", detail: "must be 1–200 characters")) }
@@ -129,6 +129,7 @@ struct TenantPolicy {
         if parentDepth >= maximumDepth { errors.append(.init(pointer: "/parentId", detail: "the hierarchy is at most \(maximumDepth) levels deep")) }
         guard errors.isEmpty else { throw .invalid(errors) }
         try Self.checkStoragePlacement(request.settings, caller: caller)
+        try Self.checkLimits(request.settings, parent: parentSettings, caller: caller)
         if request.parentId == nil {
             guard caller.isPlatformAdmin else { throw .forbidden("only a platform-admin creates organisations") }
         } else {
@@ -145,6 +146,33 @@ struct TenantPolicy {
         guard errors.isEmpty else { throw .invalid(errors) }
         guard caller.has(atLeast: .tenantAdmin) else { throw .forbidden("changing a tenant needs the tenant-admin role") }
         try Self.checkStoragePlacement(request.settings, caller: caller)
+    }
+
+    /// The settings that cost the platform (plan, retention, storage placement) are not the
+    /// tenant's own to raise: a plan only a platform-admin sets (Billing owns plans); a
+    /// tenant-admin sets a sub-tenant's retention up to the parent's, never its own tenant's.
+    /// `parent` is the effective settings the tenant inherits (nil for an organisation).
+    static func checkLimits(_ settings: TenantSettings?, parent: TenantSettings?, caller: CallerIdentity, isOwnTenant: Bool = false) throws(TenantError) {
+        guard let settings, !caller.isPlatformAdmin else { return }
+        if settings.plan != nil { throw .forbidden("only a platform-admin sets a tenant's plan") }
+        guard let days = settings.retentionDays else { return }
+        if isOwnTenant { throw .forbidden("a tenant-admin cannot change their own tenant's retentionDays; a platform-admin or a parent tenant's admin can") }
+        guard let limit = parent?.retentionDays else {
+            throw .forbidden("the parent tenant has no retentionDays of its own to stay within; a platform-admin sets this one")
+        }
+        guard days <= limit else { throw .forbidden("retentionDays may be at most the parent tenant's \(limit)") }
+    }
+
+    /// What an update may leave unchanged that the caller may not change: a platform-admin's
+    /// settings replace the stored ones; anyone else's keep the stored plan and storage
+    /// placement, and the stored retention unless they set one.
+    static func merged(_ settings: TenantSettings, over stored: TenantSettings, caller: CallerIdentity) -> TenantSettings {
+        var merged = settings
+        if merged.dedicatedStorage == nil { merged.dedicatedStorage = stored.dedicatedStorage }
+        guard !caller.isPlatformAdmin else { return merged }
+        merged.plan = stored.plan
+        if merged.retentionDays == nil { merged.retentionDays = stored.retentionDays }
+        return merged
     }
 
     /// Where a tenant's telemetry lives is an operator's decision, not the tenant's.

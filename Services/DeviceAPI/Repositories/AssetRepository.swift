@@ -39,7 +39,7 @@ struct AssetRepository: Sendable {
                     [UUID(), tenantID, request.parentId, request.kind.rawValue, request.name.trimmingCharacters(in: .whitespacesAndNewlines),
                      try DeviceRepository.json(request.attributes ?? [:])]
                 )
-            } catch let error as ClientError where error.serverCode == "23505" {
+            } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
                 throw CatalogError.conflict("a sibling asset is already called '\(request.name)'")
             }
             guard let asset = rows.first.map(Self.decode) else { throw CatalogError.notFound("the asset vanished") }
@@ -76,7 +76,7 @@ struct AssetRepository: Sendable {
                     "UPDATE assets SET name = coalesce($2, name), attributes = coalesce($3::jsonb, attributes), updated_at = now() WHERE id = $1 RETURNING \(Self.columns)",
                     [id, request.name?.trimmingCharacters(in: .whitespacesAndNewlines), try request.attributes.map(DeviceRepository.json)]
                 )
-            } catch let error as ClientError where error.serverCode == "23505" {
+            } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
                 throw CatalogError.conflict("a sibling asset is already called '\(request.name ?? "")'")
             }
             guard let asset = rows.first.map(Self.decode) else { throw CatalogError.notFound("no asset \(id) is visible to the caller") }
@@ -91,7 +91,7 @@ struct AssetRepository: Sendable {
             let asset = try await Self.asset(id, caller: caller, lock: true, in: session)
             do {
                 try await session.execute("DELETE FROM assets WHERE id = $1", [id])
-            } catch let error as ClientError where error.serverCode == "23503" {
+            } catch let error as ClientError where error.serverCode == SQLState.foreignKeyViolation {
                 throw CatalogError.conflict("asset \(id) still has child assets or devices attached")
             }
             try await self.publish(.deleted, asset, in: session)

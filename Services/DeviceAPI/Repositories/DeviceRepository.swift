@@ -31,7 +31,7 @@ struct DeviceRepository: Sendable {
                 )
                 guard let type = rows.first.map(Self.decodeType) else { throw CatalogError.notFound("the device type vanished") }
                 return type
-            } catch let error as ClientError where error.serverCode == "23505" {
+            } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
                 throw CatalogError.conflict("the tenant already has a device type called '\(request.name ?? "")'")
             }
         }
@@ -69,7 +69,7 @@ struct DeviceRepository: Sendable {
                 )
                 guard let type = rows.first.map(Self.decodeType) else { throw CatalogError.notFound("no device type \(id) is visible to the caller") }
                 return type
-            } catch let error as ClientError where error.serverCode == "23505" {
+            } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
                 throw CatalogError.conflict("the tenant already has a device type called '\(request.name ?? "")'")
             }
         }
@@ -80,7 +80,7 @@ struct DeviceRepository: Sendable {
             do {
                 let deleted = try await session.execute("DELETE FROM device_types WHERE id = $3 AND \(Self.visible)", TenantRepository.scope(caller) + [id])
                 guard deleted == 1 else { throw CatalogError.notFound("no device type \(id) is visible to the caller") }
-            } catch let error as ClientError where error.serverCode == "23503" {
+            } catch let error as ClientError where error.serverCode == SQLState.foreignKeyViolation {
                 throw CatalogError.conflict("devices still use device type \(id)")
             }
         }
@@ -106,7 +106,7 @@ struct DeviceRepository: Sendable {
                     [UUID(), tenantID, request.deviceTypeId, request.assetId, request.name.trimmingCharacters(in: .whitespacesAndNewlines),
                      try Self.json(request.tags ?? []), try Self.json(request.metadata ?? [:])]
                 )
-            } catch let error as ClientError where error.serverCode == "23505" {
+            } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
                 throw CatalogError.conflict("the tenant already has an active device called '\(request.name)'")
             }
             guard let device = rows.first.map(Self.decodeDevice) else { throw CatalogError.notFound("the device vanished") }
@@ -165,7 +165,7 @@ struct DeviceRepository: Sendable {
                     [id, request.name?.trimmingCharacters(in: .whitespacesAndNewlines), try request.tags.map(Self.json),
                      try request.metadata.map(Self.json), request.assetId, request.detachAsset]
                 )
-            } catch let error as ClientError where error.serverCode == "23505" {
+            } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
                 throw CatalogError.conflict("the tenant already has an active device called '\(request.name ?? "")'")
             }
             guard let device = rows.first.map(Self.decodeDevice) else { throw CatalogError.notFound("no device \(id) is visible to the caller") }

@@ -62,7 +62,7 @@ struct TenantRepository: Sendable {
                 )
                 guard let stored = row.all.first.map(Self.decode) else { throw TenantError.notFound(id) }
                 return stored.tenant
-            } catch let error as ClientError where error.serverCode == "23505" {
+            } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
                 throw TenantError.nameTaken(name)
             }
         }
@@ -77,10 +77,9 @@ struct TenantRepository: Sendable {
             ).all.map(Self.decode)
             guard var root = subtree.first, root.tenant.id == id else { throw TenantError.notFound(id) }
             if let name { root.tenant.name = name }
-            if var settings {
-                // Only a platform-admin sends it (TenantPolicy); anyone else's change keeps it.
-                if settings.dedicatedStorage == nil { settings.dedicatedStorage = root.tenant.settings.dedicatedStorage }
-                root.tenant.settings = settings
+            if let settings {
+                try TenantPolicy.checkLimits(settings, parent: root.depth > 1 ? root.inherited : nil, caller: caller, isOwnTenant: id == caller.tenantID)
+                root.tenant.settings = TenantPolicy.merged(settings, over: root.tenant.settings, caller: caller)
             }
             var effective: [UUID: TenantSettings] = [id: root.tenant.settings.inheriting(from: root.inherited)]
             do {
@@ -88,7 +87,7 @@ struct TenantRepository: Sendable {
                     "UPDATE tenants SET name = $2, settings = $3::jsonb, updated_at = now() WHERE id = $1",
                     [id, root.tenant.name, try Self.json(root.tenant.settings)]
                 )
-            } catch let error as ClientError where error.serverCode == "23505" {
+            } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
                 throw TenantError.nameTaken(root.tenant.name)
             }
             for node in subtree.dropFirst() {

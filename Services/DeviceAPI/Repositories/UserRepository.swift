@@ -32,7 +32,7 @@ struct UserRepository: Sendable {
                 )
                 guard let user = rows.all.first.map(Self.decode) else { throw UserError.tenantNotFound(tenantID) }
                 return user
-            } catch let error as ClientError where error.serverCode == "23505" {
+            } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
                 throw UserError.emailTaken
             }
         }

@@ -23,7 +23,7 @@ struct TenantController: Sendable {
             guard let found = try await self.repository.find(parentID, caller: caller) else { throw TenantError.notFound(parentID) }
             parent = found
         }
-        try TenantPolicy.checkCreate(body, parentDepth: parent?.depth ?? 0, caller: caller)
+        try TenantPolicy.checkCreate(body, parentDepth: parent?.depth ?? 0, parentSettings: parent?.effective, caller: caller)
         let tenant = try await self.repository.insert(
             name: body.name.trimmingCharacters(in: .whitespacesAndNewlines), kind: body.kind, parent: parent,
             settings: body.settings ?? TenantSettings(), caller: caller

@@ -1,6 +1,7 @@
 import ClientRuntime
 import Foundation
 import JSONSchema
+import LibPQ
 import Logging
 import Metrics
 import RdKafka
@@ -12,12 +13,20 @@ import SensormineTelemetry
 /// letters to `device.telemetry.dlq`, and only then commits the batch's offsets. A crash at any
 /// point replays the batch, which storage absorbs (points are idempotent, dead letters unique
 /// per offset).
+///
+/// Failures come in two kinds. A dependency that is down or slow (lost connection, timeout)
+/// is retried with backoff until it answers. Data the database refuses (U+0000 in text, a
+/// rollup sum beyond float8) fails the same way every time: the batch is split until each
+/// refused message stands alone, that message is dead-lettered with the database's reason, and
+/// the rest is stored, so one bad message never holds up a partition.
 struct IngestionPipeline: Service {
     let consumer: KafkaConsumer
     let producer: KafkaProducer
     let store: TelemetryStore
     let directory: SchemaDirectory
     let deadLetterTopic: String
+    /// Event times accepted, relative to each message's receive time.
+    let eventTimes: EventTimeWindow
     /// Batches in work at once.
     let depth: Int
     let logger: Logger
@@ -25,11 +34,14 @@ struct IngestionPipeline: Service {
     private let duplicates = Counter(label: "sensormine_ingestion_points_duplicate_total")
     private let deadLettered = Counter(label: "sensormine_ingestion_dead_letters_total")
     private let retries = Counter(label: "sensormine_ingestion_batch_retries_total")
+    private let refusals = Counter(label: "sensormine_ingestion_database_refusals_total")
     private let assigned = Gauge(label: "sensormine_ingestion_assigned_partitions")
     private let lag = Gauge(label: "sensormine_ingestion_consumer_lag")
 
-    init(consumer: KafkaConsumer, producer: KafkaProducer, store: TelemetryStore, directory: SchemaDirectory, deadLetterTopic: String, depth: Int, logger: Logger) {
+    init(consumer: KafkaConsumer, producer: KafkaProducer, store: TelemetryStore, directory: SchemaDirectory, deadLetterTopic: String,
+         eventTimes: EventTimeWindow = .standard, depth: Int, logger: Logger) {
         self.depth = depth
+        self.eventTimes = eventTimes
         self.consumer = consumer
         self.producer = producer
         self.store = store
@@ -94,21 +106,89 @@ struct IngestionPipeline: Service {
     private static let backoff = Backoff(base: .milliseconds(200), maximum: .seconds(10))
 
     private func processRetrying(_ batch: [KafkaMessage]) async throws {
-        try await Self.backoff.retryingUntilSuccess({ try await self.process(batch) }, failed: { attempt, error in
+        try await Self.backoff.retryingUntilSuccess({ try await self.store(batch[...]) }, failed: { attempt, error in
             self.retries.increment()
             if attempt % 10 == 0 { self.logger.error("batch not stored; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)"]) }
         })
     }
 
+    /// Commits a stored batch's offsets, retrying while the broker is unreachable. A member that
+    /// lost its partitions meanwhile (a database outage longer than `max.poll.interval.ms`
+    /// makes librdkafka leave the group) gives the commit up: the batch is stored, the
+    /// partitions' next owner re-reads it from the last commit and storage absorbs the repeat,
+    /// and the next poll rejoins the group.
     private func commitRetrying(_ batch: [KafkaMessage]) async throws {
-        try await Self.backoff.retryingUntilSuccess({ try await self.consumer.commit(batch) }, failed: { attempt, error in
+        var membershipLost = false
+        try await Self.backoff.retryingUntilSuccess({
+            do {
+                try await self.consumer.commit(batch)
+            } catch where KafkaConsumer.isMembershipLost(error) {
+                membershipLost = true
+            }
+        }, failed: { attempt, error in
             if attempt % 10 == 0 { self.logger.warning("offset commit failed; retrying", metadata: ["error": "\(error)"]) }
         })
+        if membershipLost { self.logger.warning("offsets not committed: this member lost its partitions; their next owner resumes from the last commit") }
+    }
+
+    /// Stores `batch`; where the database refuses data in it, halves it until each refused
+    /// message stands alone and dead-letters that message with the database's reason.
+    /// - Throws: when a dependency is unavailable; the caller retries the whole batch (what
+    ///   was stored already is absorbed as a repeat).
+    func store(_ batch: ArraySlice<KafkaMessage>) async throws {
+        do {
+            try await self.process(batch)
+        } catch where SQLState.isDataRefusal(error) {
+            if batch.count == 1, let message = batch.first {
+                self.refusals.increment()
+                try await self.deadLetterRefused(message, error)
+                return
+            }
+            let middle = batch.startIndex + batch.count / 2
+            try await self.store(batch[..<middle])
+            try await self.store(batch[middle...])
+        }
+    }
+
+    /// Dead-letters one message whose points or dead letter the database refused, with the
+    /// database's reason. Should the letter's own fields be refused too, it is stored with only
+    /// the original bytes and the reason.
+    private func deadLetterRefused(_ message: KafkaMessage, _ error: any Error) async throws {
+        let refusal = (error as? ClientError).map { "the database refused it: \($0.message) (SQLSTATE \($0.serverCode ?? "?"))" } ?? "the database refused it"
+        let envelope = try? TelemetryEnvelope.decode(message.value).envelope
+        var letter = DeadLetter(tenantID: envelope?.tenantID ?? message.header("tenant"), deviceID: envelope?.deviceID, messageID: envelope?.messageID,
+                                schemaSubject: nil, schemaVersion: nil, reason: refusal, topic: message.topic, partition: message.partition,
+                                offset: message.offset, original: message.value, headers: message.headers)
+        self.logger.warning("message refused by the database; dead-lettered", metadata: ["reason": "\(refusal)", "offset": "\(message.partition)/\(message.offset)"])
+        do {
+            _ = try await self.store.write([], deadLetters: [letter])
+        } catch where SQLState.isDataRefusal(error) {
+            letter.messageID = nil
+            letter.headers = []
+            letter.reason = "the database refused the message and its dead-letter fields; see the original bytes"
+            _ = try await self.store.write([], deadLetters: [letter])
+        }
+        try await self.publish([letter])
+        self.deadLettered.increment()
+    }
+
+    /// Produces dead letters to the dead-letter topic with their reason and source.
+    private func publish(_ deadLetters: [DeadLetter]) async throws {
+        guard !deadLetters.isEmpty else { return }
+        let records = deadLetters.map { letter in
+            var headers = letter.headers.filter { $0.name != "dlq-reason" && $0.name != "dlq-source" }
+            headers.append(("dlq-reason", Array(letter.reason.utf8)))
+            headers.append(("dlq-source", Array("\(letter.topic)/\(letter.partition)/\(letter.offset)".utf8)))
+            return KafkaRecord(topic: self.deadLetterTopic, key: letter.deviceID.map { Array($0.utf8) }, value: letter.original, headers: headers)
+        }
+        for result in try await self.producer.send(records) {
+            if case .failure(let error) = result { throw error }
+        }
     }
 
     /// Validates and stores one batch.
-    /// - Throws: when a dependency is unavailable; the caller retries the whole batch.
-    func process(_ batch: [KafkaMessage]) async throws {
+    /// - Throws: when a dependency is unavailable or the database refuses the data.
+    func process(_ batch: ArraySlice<KafkaMessage>) async throws {
         try await self.warmDirectory(for: batch)
         var points: [StoredPoint] = []
         points.reserveCapacity(batch.count * 8)
@@ -127,17 +207,7 @@ struct IngestionPipeline: Service {
             dedicated.insert(tenant)
         }
         let inserted = try await self.store.write(points, deadLetters: deadLetters, dedicatedTenants: dedicated)
-        if !deadLetters.isEmpty {
-            let records = deadLetters.map { letter in
-                var headers = letter.headers.filter { $0.name != "dlq-reason" }
-                headers.append(("dlq-reason", Array(letter.reason.utf8)))
-                headers.append(("dlq-source", Array("\(letter.topic)/\(letter.partition)/\(letter.offset)".utf8)))
-                return KafkaRecord(topic: self.deadLetterTopic, key: letter.deviceID.map { Array($0.utf8) }, value: letter.original, headers: headers)
-            }
-            for result in try await self.producer.send(records) {
-                if case .failure(let error) = result { throw error }
-            }
-        }
+        try await self.publish(deadLetters)
         self.stored.increment(by: Int64(inserted))
         self.duplicates.increment(by: Int64(points.count - inserted))
         self.deadLettered.increment(by: Int64(deadLetters.count))
@@ -146,7 +216,7 @@ struct IngestionPipeline: Service {
     /// Resolves the batch's distinct devices (from each record's key and tenant header) 16 at a
     /// time, so a cold cache costs a few round trips in parallel rather than one per device in
     /// turn.
-    private func warmDirectory(for batch: [KafkaMessage]) async throws {
+    private func warmDirectory(for batch: ArraySlice<KafkaMessage>) async throws {
         var seen = Set<String>()
         var devices: [(tenant: String, device: String)] = []
         for message in batch {
@@ -199,6 +269,9 @@ struct IngestionPipeline: Service {
         }
         do {
             let extracted = try TelemetryPoints.extract(from: payload, receivedAt: envelope.receivedAt)
+            if let refusal = extracted.lazy.compactMap({ self.eventTimes.refusal(time: $0.time, receivedAt: envelope.receivedAt) }).first {
+                return dead(refusal, envelope, subject: subject, version: version)
+            }
             return .points(extracted.map { StoredPoint(tenantID: envelope.tenantID, deviceID: envelope.deviceID, point: $0) })
         } catch {
             return dead(error.reason, envelope, subject: subject, version: version)

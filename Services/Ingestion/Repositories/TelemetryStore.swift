@@ -69,8 +69,12 @@ final class TelemetryStore: Sendable {
         }
         let inserted = try await self.database.withTransaction { session -> Int in
             for (table, days) in missing {
-                _ = try await session.query("SELECT sensormine_ensure_partitions($1::date, $2::date, $3)",
-                                            [Self.dateText(days[0]), Self.dateText(days[days.count - 1]), table])
+                // One call per run of consecutive days: points a year apart make two
+                // partitions, not every day between them.
+                for run in Self.consecutiveRuns(days) {
+                    _ = try await session.query("SELECT sensormine_ensure_partitions($1::date, $2::date, $3)",
+                                                [Self.dateText(run.lowerBound), Self.dateText(run.upperBound), table])
+                }
             }
             var inserted = 0
             if rows.rowCount > 0 {
@@ -94,7 +98,8 @@ final class TelemetryStore: Sendable {
                     VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $9, decode($10, 'base64'), $11::jsonb)
                     ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
                     """, [letter.tenantID.flatMap { UUID(uuidString: $0) != nil ? $0 : nil }, letter.deviceID.flatMap { UUID(uuidString: $0) != nil ? $0 : nil },
-                          letter.messageID, letter.schemaSubject, letter.schemaVersion, letter.reason, letter.topic, Int(letter.partition),
+                          letter.messageID.map(Self.storable), letter.schemaSubject.map(Self.storable), letter.schemaVersion,
+                          Self.storable(letter.reason), letter.topic, Int(letter.partition),
                           Int(letter.offset), Data(letter.original).base64EncodedString(), Self.headersJSON(letter.headers)])
             }
             return inserted
@@ -150,6 +155,19 @@ final class TelemetryStore: Sendable {
         return name
     }
 
+    /// Sorted days as closed ranges of consecutive days.
+    static func consecutiveRuns(_ sortedDays: [Int64]) -> [ClosedRange<Int64>] {
+        var runs: [ClosedRange<Int64>] = []
+        for day in sortedDays {
+            if let last = runs.last, last.upperBound + 1 == day {
+                runs[runs.count - 1] = last.lowerBound...day
+            } else if runs.last?.contains(day) != true {
+                runs.append(day...day)
+            }
+        }
+        return runs
+    }
+
     static func day(of micros: Int64) -> Int64 {
         micros >= 0 ? micros / 86_400_000_000 : (micros - 86_399_999_999) / 86_400_000_000
     }
@@ -158,9 +176,17 @@ final class TelemetryStore: Sendable {
         String(RFC3339.string(microseconds: day * 86_400_000_000).prefix(10))
     }
 
+    /// The headers as a jsonb object; text PostgreSQL cannot hold is made storable.
     static func headersJSON(_ headers: [(name: String, value: [UInt8])]) -> String {
         var object: [String: JSON] = [:]
-        for header in headers { object[header.name] = .string(String(decoding: header.value, as: UTF8.self)) }
+        for header in headers { object[Self.storable(header.name)] = .string(Self.storable(String(decoding: header.value, as: UTF8.self))) }
         return JSON.object(object).canonicalText
+    }
+
+    /// `text` with U+0000, which neither text nor jsonb can hold, shown as U+FFFD: a dead
+    /// letter keeps the original bytes, so its searchable fields only need to be close.
+    static func storable(_ text: String) -> String {
+        guard text.utf8.contains(0) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : $0 }))
     }
 }

@@ -171,7 +171,8 @@ struct TelemetryController: Sendable {
     /// `1s`…`1d`: a number and a unit (s, m, h, d).
     static func bucketSeconds(_ text: String) throws -> Int {
         let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-        guard let unit = text.last, let scale = units[unit], let count = Int(text.dropLast()), count > 0,
+        // The count is bounded before it is multiplied: `999999999999999999d` must be a 400, not a trap.
+        guard let unit = text.last, let scale = units[unit], let count = Int(text.dropLast()), (1...86_400).contains(count),
               (1...86_400).contains(count * scale) else {
             throw APIError.badRequest("bucket is invalid", errors: [.init(pointer: "bucket", detail: "a width from 1s to 1d, e.g. 10s, 5m, 1h, 1d")])
         }

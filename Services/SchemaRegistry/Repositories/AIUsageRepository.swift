@@ -1,3 +1,4 @@
+import ClientRuntime
 import Foundation
 import LibPQ
 import Logging
@@ -49,7 +50,7 @@ struct AIUsageRepository: Sendable {
                 try await session.execute(
                     "INSERT INTO ai_usage (tenant_id, provider, model, tokens_in, tokens_out, cost_usd, duration_ms, success) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     [usage.tenantID, usage.provider, usage.model, usage.tokensIn, usage.tokensOut, usage.costUSD,
-                     Int(usage.duration.components.seconds * 1000 + usage.duration.components.attoseconds / 1_000_000_000_000_000), usage.success]
+                     Int(usage.duration.milliseconds), usage.success]
                 )
             }
         } catch {

@@ -28,7 +28,7 @@ struct SubjectRepository: Sendable {
                     """,
                     [tenantID, name, compatibility.rawValue, description]
                 )
-            } catch let error as ClientError where error.serverCode == "23505" {
+            } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
                 throw RegistryError.conflict("subject '\(name)' already exists")
             }
             guard let subject = try await Self.subject(tenantID: tenantID, name: name, in: session) else { throw RegistryError.conflict("subject '\(name)' already exists") }
