@@ -10,12 +10,13 @@ export LD_LIBRARY_PATH := $(STACK)/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH
 include scripts/stack/stack.env
 export $(shell sed -n 's/^\(SENSORMINE_[A-Z0-9_]*\)=.*/\1/p' scripts/stack/stack.env)
 
-.PHONY: help deps up down build run test bench lint-deploy clean
+.PHONY: help deps up down build run test bench fuzz lint-deploy clean
 help:
 	@echo "make run    install what is missing, start the local stack and every service"
 	@echo "make test   install what is missing, start the stack, run every test"
 	@echo "make bench  run the benchmarks against the local stack and print figures"
 	@echo "make lint-deploy  validate Dockerfile, docker-compose.yml and the monitoring files offline"
+	@echo "make fuzz   libFuzzer on the JSON parser, schemas, envelopes and the spool (FUZZ_SECONDS per target)"
 	@echo "make deps | up | down | build | clean"
 
 deps:
@@ -39,7 +40,14 @@ run: up build
 test: up
 	swift build --build-tests
 	bash scripts/lint-deploy.sh
+	bash scripts/fuzz.sh $(TEST_FUZZ_SECONDS)
 	timeout -k 10 900 swift test --skip-build --no-parallel
+
+# libFuzzer over the readers of untrusted bytes; make test runs each target briefly, make fuzz longer.
+FUZZ_SECONDS ?= 300
+TEST_FUZZ_SECONDS ?= 20
+fuzz: deps
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 lint-deploy: deps
 	bash scripts/lint-deploy.sh

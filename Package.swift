@@ -105,6 +105,11 @@ let package = Package(
             path: "Benchmarks/DeviceSimulator", swiftSettings: swiftSettings
         ),
 
+        // libFuzzer targets for the readers of untrusted bytes (`make fuzz`).
+        .executableTarget(
+            name: "SensormineFuzz", dependencies: ["SensormineJSON", "JSONSchema", "SensormineTelemetry"],
+            path: "Tests/Fuzz", swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ClientRuntimeTests", dependencies: ["ClientRuntime"], swiftSettings: swiftSettings
         ),
@@ -148,7 +153,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ApiGatewayTests",
-            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "Curl", "Hiredis", hummingbird, nioConcurrency,
+            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineJSON", "Curl", "Hiredis", hummingbird, nioConcurrency,
                            .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "CryptoExtras", package: "swift-crypto"),
                            .product(name: "HummingbirdTesting", package: "hummingbird")],

@@ -19,6 +19,15 @@ public final class BlockingExecutor: Sendable {
         try await self.threadPool.runIfActive(body)
     }
 
+    /// Runs `body` on one of the executor's threads without waiting for it (for work that must
+    /// not block the caller, such as waiting for queue space); `body` learns whether the
+    /// executor still ran it (false once it is shut down).
+    public func submit(_ body: @escaping @Sendable (_ active: Bool) -> Void) {
+        self.threadPool.submit { state in
+            if case .active = state { body(true) } else { body(false) }
+        }
+    }
+
     /// Stops the threads once their current work is done.
     public func shutdown() async {
         try? await self.threadPool.shutdownGracefully()

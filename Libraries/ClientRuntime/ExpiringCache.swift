@@ -29,6 +29,11 @@ public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable, Inst
         }
     }
 
+    /// Drops every entry (when what they were computed from changed).
+    public func removeAll() {
+        self.entries.withLockedValue { $0.removeAll(keepingCapacity: true) }
+    }
+
     /// Keeps `value` for `key` until `expires`.
     public func insert(_ value: Value, for key: Key, expires: Instant) {
         self.entries.withLockedValue { entries in

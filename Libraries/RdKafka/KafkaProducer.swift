@@ -165,12 +165,33 @@ public final class KafkaProducer: Service, Sendable {
             let batch = self.registry.register(count: records.count, continuation)
             for (index, record) in records.enumerated() {
                 let tag = DeliveryRegistry.tag(batch: batch, index: index)
-                if let error = self.enqueue(record, tag: tag, outbound: outbound, handle: handle) {
+                guard let error = self.enqueue(record, tag: tag, outbound: outbound, handle: handle, waitForSpace: false) else { continue }
+                guard error.serverCode == Self.queueFull else {
                     self.registry.complete(tag: tag, .failure(error))
+                    continue
                 }
+                // The local queue is full: waiting for space blocks, so this record and the
+                // rest of the batch (in order) are enqueued on the producer's own thread,
+                // never on a cooperative one.
+                let rest = Array(records.enumerated().dropFirst(index))
+                self.executor.submit { active in
+                    for (later, record) in rest {
+                        let tag = DeliveryRegistry.tag(batch: batch, index: later)
+                        guard active else {
+                            self.registry.complete(tag: tag, .failure(ClientError(.shutdown, client: "kafka", "producer stopped before the record was enqueued")))
+                            continue
+                        }
+                        if let error = self.enqueue(record, tag: tag, outbound: outbound, handle: handle, waitForSpace: true) {
+                            self.registry.complete(tag: tag, .failure(error))
+                        }
+                    }
+                }
+                return
             }
         }
     }
+
+    private static let queueFull = String(cString: rd_kafka_err2name(RD_KAFKA_RESP_ERR__QUEUE_FULL))
 
     /// Answers when a broker returns metadata.
     /// - Throws: ``ClientError`` `unreachable` or `timeout`.
@@ -180,7 +201,10 @@ public final class KafkaProducer: Service, Sendable {
         try await self.executor.run { try handle.ping(timeoutMilliseconds: milliseconds) }
     }
 
-    private func enqueue(_ record: KafkaRecord, tag: UInt, outbound: OutboundContext?, handle: KafkaHandle) -> ClientError? {
+    /// Hands one record to librdkafka. A full local queue is back-pressure, not failure: with
+    /// `waitForSpace` (only ever on the producer's own thread) it waits up to 5 s for room,
+    /// otherwise it answers `_QUEUE_FULL` at once.
+    private func enqueue(_ record: KafkaRecord, tag: UInt, outbound: OutboundContext?, handle: KafkaHandle, waitForSpace: Bool) -> ClientError? {
         guard let headers = rd_kafka_headers_new(record.headers.count + 2) else {
             return ClientError(.invalidRequest, client: "kafka", "could not allocate headers")
         }
@@ -195,8 +219,7 @@ public final class KafkaProducer: Service, Sendable {
         while true {
             let code = self.produce(record, headers: headers, tag: tag, handle: handle)
             if code == RD_KAFKA_RESP_ERR_NO_ERROR { return nil }
-            // A full local queue is back-pressure, not failure: give librdkafka a moment to drain.
-            if code == RD_KAFKA_RESP_ERR__QUEUE_FULL, waited < 5_000 {
+            if code == RD_KAFKA_RESP_ERR__QUEUE_FULL, waitForSpace, waited < 5_000 {
                 rd_kafka_poll(handle.pointer, 1)
                 waited += 1
                 continue

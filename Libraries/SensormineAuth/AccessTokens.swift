@@ -1,6 +1,7 @@
 import ClientRuntime
 import Foundation
 import JWTKit
+import NIOConcurrencyHelpers
 import SensormineCore
 import SensormineJSON
 
@@ -170,26 +171,43 @@ public struct TokenRejected: Error, Equatable, CustomStringConvertible {
 /// Signs and verifies access tokens: HS256 in development, ES256 or RS256 with a published JWKS
 /// in production, and tokens of one external OIDC issuer mapped onto Sensormine identities.
 public struct AccessTokens: Sendable {
-    private let platformKeys: JWTKeyCollection
-    private let externalKeys: JWTKeyCollection
+    /// The key sets in force and the JWKS documents they were built from. A fetched JWKS
+    /// replaces the keys it brought last time, so a key withdrawn from it is refused from the
+    /// next refresh on.
+    private struct KeySets {
+        var platform: JWTKeyCollection
+        var external = JWTKeyCollection()
+        var platformJWKS: String?
+        var externalJWKS: String?
+    }
+
+    private let keySets: NIOLockedValueBox<KeySets>
     private let settings: TokenSettings
     private let verified = VerifiedTokenCache()
+
+    private var platformKeys: JWTKeyCollection { self.keySets.withLockedValue { $0.platform } }
+    private var externalKeys: JWTKeyCollection { self.keySets.withLockedValue { $0.external } }
 
     /// Creates the signer/verifier.
     /// - Throws: when a configured key does not parse (``TokenSettings`` checked it already).
     public init(settings: TokenSettings) async throws {
         self.settings = settings
-        self.platformKeys = JWTKeyCollection()
-        self.externalKeys = JWTKeyCollection()
+        self.keySets = NIOLockedValueBox(KeySets(platform: try await Self.ownKeys(settings)))
+    }
+
+    /// The keys this process holds itself (HS256 secret, ES256/RS256 private key).
+    private static func ownKeys(_ settings: TokenSettings) async throws -> JWTKeyCollection {
+        let keys = JWTKeyCollection()
         if let secret = settings.hs256Secret {
-            await self.platformKeys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: settings.signingKey == nil ? nil : "hs256")
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: settings.signingKey == nil ? nil : "hs256")
         }
         if let key = settings.signingKey {
             switch key.algorithm {
-            case .es256: await self.platformKeys.add(ecdsa: try ES256PrivateKey(pem: key.pem), kid: JWKIdentifier(string: key.keyID))
-            case .rs256: await self.platformKeys.add(rsa: try Insecure.RSA.PrivateKey(pem: key.pem), digestAlgorithm: .sha256, kid: JWKIdentifier(string: key.keyID))
+            case .es256: await keys.add(ecdsa: try ES256PrivateKey(pem: key.pem), kid: JWKIdentifier(string: key.keyID))
+            case .rs256: await keys.add(rsa: try Insecure.RSA.PrivateKey(pem: key.pem), digestAlgorithm: .sha256, kid: JWKIdentifier(string: key.keyID))
             }
         }
+        return keys
     }
 
     /// The public half of the signing key as a JWKS document (`{"keys":[]}` with HS256 only).
@@ -209,16 +227,32 @@ public struct AccessTokens: Sendable {
         return String(decoding: try encoder.encode(["keys": [jwk]]), as: UTF8.self)
     }
 
-    /// Adds the platform's public keys fetched from ``TokenSettings/jwksURL``.
-    /// - Throws: when the document is not a JWKS.
-    public func addPlatformKeys(jwks json: String) async throws {
-        try await self.platformKeys.add(jwksJSON: json)
+    /// Takes the platform's public keys fetched from ``TokenSettings/jwksURL``, replacing those
+    /// of the last fetch; a changed set also forgets the tokens verified so far.
+    /// - Throws: when the document is not a JWKS; the keys in force stay then.
+    public func setPlatformKeys(jwks json: String) async throws {
+        guard self.keySets.withLockedValue({ $0.platformJWKS != json }) else { return }
+        let keys = try await Self.ownKeys(self.settings)
+        try await keys.add(jwksJSON: json)
+        self.keySets.withLockedValue {
+            $0.platform = keys
+            $0.platformJWKS = json
+        }
+        self.verified.forgetAll()
     }
 
-    /// Adds the external issuer's keys fetched from its JWKS URL.
-    /// - Throws: when the document is not a JWKS.
-    public func addExternalKeys(jwks json: String) async throws {
-        try await self.externalKeys.add(jwksJSON: json)
+    /// Takes the external issuer's keys fetched from its JWKS URL, replacing those of the last
+    /// fetch; a changed set also forgets the tokens verified so far.
+    /// - Throws: when the document is not a JWKS; the keys in force stay then.
+    public func setExternalKeys(jwks json: String) async throws {
+        guard self.keySets.withLockedValue({ $0.externalJWKS != json }) else { return }
+        let keys = JWTKeyCollection()
+        try await keys.add(jwksJSON: json)
+        self.keySets.withLockedValue {
+            $0.external = keys
+            $0.externalJWKS = json
+        }
+        self.verified.forgetAll()
     }
 
     /// Issues an access token for `identity`.
@@ -300,8 +334,8 @@ public struct AccessTokens: Sendable {
 }
 
 /// Tokens verified recently, so a client's next requests skip the signature check. An entry lives
-/// until the token expires or for `lifetime`, whichever is sooner, so a key withdrawn from a JWKS
-/// stops being honoured within that time; the cache is cleared whenever it reaches `capacity`.
+/// until the token expires or for `lifetime`, whichever is sooner; it is cleared whenever it
+/// reaches `capacity` and whenever a fetched key set changes.
 final class VerifiedTokenCache: Sendable {
     private let entries: ExpiringCache<String, CallerIdentity, Date>
     private let lifetime: TimeInterval
@@ -313,6 +347,10 @@ final class VerifiedTokenCache: Sendable {
 
     func identity(for token: String, now: Date = Date()) -> CallerIdentity? {
         self.entries.value(for: token, now: now)
+    }
+
+    func forgetAll() {
+        self.entries.removeAll()
     }
 
     func remember(_ token: String, _ identity: CallerIdentity, until expiry: Date, now: Date = Date()) {

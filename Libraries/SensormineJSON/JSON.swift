@@ -412,6 +412,8 @@ private struct JSONParser {
         if simple { return Double(negative ? -integer : integer) }
         let text = String(decoding: UnsafeBufferPointer(rebasing: self.bytes[start..<self.index]), as: UTF8.self)
         guard let value = Double(text) else { throw self.error("invalid number") }
+        // Beyond ±1.8e308 a double is infinite, which JSON cannot write back (found by fuzzing).
+        guard value.isFinite else { throw self.error("number out of the range of a double") }
         return value
     }
 }

@@ -37,6 +37,7 @@ enum EdgeGatewayService: SensormineService {
         let producer = try builder.addKafkaProducer(kafka)
         let mqtt = try builder.addMQTT(configuration.mqtt)
         let spool = try Spool(directory: URL(fileURLWithPath: configuration.spoolDirectory), maximumBytes: configuration.spoolMaximumBytes, logger: observability.logger)
+        builder.services.append(ClosingService("spool") { await spool.shutdown() })
         var activity: ActivityReporter?
         if let deviceAPI = configuration.deviceAPI {
             let client = builder.addHTTPClient(configuration: .init(maximumRetries: 1, maximumConcurrentRequests: 4, name: "device-activity"))

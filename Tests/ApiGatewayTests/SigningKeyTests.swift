@@ -8,6 +8,7 @@ import JWTKit
 import Logging
 @testable import SensormineAuth
 import SensormineCore
+import SensormineJSON
 import Testing
 
 @testable import ApiGateway
@@ -187,5 +188,31 @@ struct VerifiedTokenCacheTests {
         cache.remember("c", caller, until: now.addingTimeInterval(30), now: now)
         #expect(cache.identity(for: "a", now: now) == nil)
         #expect(cache.identity(for: "c", now: now) == caller)
+    }
+}
+
+extension SigningKeyTests {
+    @Test("a key withdrawn from the JWKS is refused from the next refresh on, even for a token verified before")
+    func withdrawnKey() async throws {
+        let current = try await AccessTokens(settings: TokenSettings(signingKey: try SigningKey(pem: ES256PrivateKey().pemRepresentation, keyID: "k-current", key: "K")))
+        let retired = try await AccessTokens(settings: TokenSettings(signingKey: try SigningKey(pem: ES256PrivateKey().pemRepresentation, keyID: "k-retired", key: "K")))
+        func keys(_ documents: String...) throws -> String {
+            let all = try documents.flatMap { try JSON.parse($0)["keys"]?.array ?? [] }
+            return JSON.object(["keys": .array(all)]).canonicalText
+        }
+        let verifier = try await AccessTokens(settings: TokenSettings(jwksURL: "http://127.0.0.1:1/jwks"))
+        try await verifier.setPlatformKeys(jwks: try keys(try current.jwks(), try retired.jwks()))
+        let caller = CallerIdentity(subject: "u", tenantID: UUID(), roles: [.viewer])
+        let oldToken = try await retired.issue(for: caller).token
+        let newToken = try await current.issue(for: caller).token
+        #expect(try await verifier.verify(oldToken).subject == "u")
+        #expect(try await verifier.verify(newToken).subject == "u")
+        // The issuer rotates: the retired key leaves its JWKS.
+        try await verifier.setPlatformKeys(jwks: try keys(try current.jwks()))
+        await #expect(throws: TokenRejected.self) { _ = try await verifier.verify(oldToken) }
+        #expect(try await verifier.verify(newToken).subject == "u")
+        // A malformed document leaves the keys in force.
+        await #expect(throws: (any Error).self) { try await verifier.setPlatformKeys(jwks: "{") }
+        #expect(try await verifier.verify(newToken).subject == "u")
     }
 }

@@ -110,3 +110,21 @@ struct KafkaTests {
         try await TestStack.scratch("stop", "kafka", port: port)
     }
 }
+
+extension KafkaTests {
+    @Test("a batch larger than the local queue waits for space off the caller's thread and is delivered whole, in order per partition")
+    func fullLocalQueue() async throws {
+        let configuration = KafkaConfiguration(bootstrapServers: try TestStack.kafkaBrokers, properties: ["queue.buffering.max.messages": "10"])
+        let topic = TestStack.unique("it.kafka.full")
+        let admin = try KafkaAdmin(configuration: configuration, logger: TestStack.logger)
+        try await admin.createTopics([topic], partitions: 1)
+        await admin.shutdown()
+        let reports = try await withProducer(configuration) { producer in
+            try await producer.send((0..<300).map { KafkaRecord(topic: topic, key: Array("k".utf8), value: Array("v-\($0)".utf8)) })
+        }
+        #expect(reports.count == 300)
+        let offsets = reports.compactMap { try? $0.get().offset }
+        #expect(offsets.count == 300)
+        #expect(offsets == offsets.sorted())
+    }
+}

@@ -27,9 +27,9 @@ struct KeySetRefresher: Service, CustomStringConvertible {
 
     init(tokens: AccessTokens, settings: TokenSettings, client: HTTPClient, interval: Duration = .seconds(300), logger: Logger) {
         var sources: [Source] = []
-        if let url = settings.jwksURL { sources.append(Source(name: "platform", url: url) { try await tokens.addPlatformKeys(jwks: $0) }) }
+        if let url = settings.jwksURL { sources.append(Source(name: "platform", url: url) { try await tokens.setPlatformKeys(jwks: $0) }) }
         if let external = settings.externalIssuer {
-            sources.append(Source(name: "oidc", url: external.jwksURL) { try await tokens.addExternalKeys(jwks: $0) })
+            sources.append(Source(name: "oidc", url: external.jwksURL) { try await tokens.setExternalKeys(jwks: $0) })
         }
         self.sources = sources
         self.client = client

@@ -1,3 +1,4 @@
+import ClientRuntime
 import Foundation
 import Logging
 import Metrics
@@ -10,30 +11,46 @@ import Glibc
 /// A bounded, append-only store on disk for envelopes Kafka could not take: every append is
 /// fsync'd before it counts as accepted, and envelopes come back out in the order they went in.
 ///
-/// Files are segments (`{sequence}.spool`) of length-prefixed records; a segment is deleted only
-/// after every record in it was handed to Kafka, so a crash replays at most one segment (storage
-/// absorbs the repeats).
-actor Spool {
+/// Files are segments (`{sequence}.spool`) in ``EnvelopeFraming``: records framed by a marker,
+/// their length and a CRC-32, so a torn record (a crash or a full disk mid-append) costs only
+/// itself: reading resynchronises at the next whole record. A segment is deleted
+/// only after every record in it was handed to Kafka, and a segment that cannot be read stays
+/// (and is counted) until it can. Every file operation runs on the spool's own thread, in the
+/// order asked, never on Swift's cooperative pool.
+final class Spool: Sendable {
     /// Why an append was refused.
     struct Full: Error, CustomStringConvertible {
         var description: String { "the spool is full" }
+    }
+
+    /// A file operation failed; nothing was lost, the operation can be retried.
+    struct IOFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// What the spool's thread owns.
+    private struct State {
+        var segments: [Int] = []  // sequence numbers, oldest first
+        var bytes = 0
+        var writer: Int32 = -1
+        var writerSequence = -1
+        var writerBytes = 0
+        var oldest: Date?
     }
 
     private let directory: URL
     private let maximumBytes: Int
     private let segmentBytes: Int
     private let logger: Logger
-    private var segments: [Int] = []  // sequence numbers, oldest first
-    private var bytes = 0
-    private var writer: FileHandle?
-    private var writerSequence = -1
-    private var writerBytes = 0
-    private var oldest: Date?
-    /// Mirrors `!segments.isEmpty` so the delivery path can ask without an actor hop.
-    private nonisolated let holdsEnvelopes = NIOLockedValueBox(false)
+    private let io = BlockingExecutor(threads: 1)
+    private let state: NIOLockedValueBox<State>
+    /// Mirrors `!segments.isEmpty` so the delivery path can ask without a thread hop.
+    private let holdsEnvelopes = NIOLockedValueBox(false)
     private let sizeGauge = Gauge(label: "sensormine_edge_spool_bytes")
     private let ageGauge = Gauge(label: "sensormine_edge_spool_oldest_seconds")
     private let spooled = Counter(label: "sensormine_edge_spooled_messages_total")
+    private let readErrors = Counter(label: "sensormine_edge_spool_read_errors_total")
+    private let tornBytes = Counter(label: "sensormine_edge_spool_torn_bytes_total")
 
     init(directory: URL, maximumBytes: Int, segmentBytes: Int = 16 << 20, logger: Logger) throws {
         self.directory = directory
@@ -42,158 +59,178 @@ actor Spool {
         self.logger = logger
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-        let segments = names.compactMap { $0.hasSuffix(".spool") ? Int($0.dropLast(6)) : nil }.sorted()
-        var bytes = 0
-        var oldest: Date?
-        for sequence in segments {
+        var state = State()
+        state.segments = names.compactMap { $0.hasSuffix(".spool") ? Int($0.dropLast(6)) : nil }.sorted()
+        for sequence in state.segments {
             let attributes = try? FileManager.default.attributesOfItem(atPath: Self.path(directory, sequence).path)
-            bytes += (attributes?[.size] as? Int) ?? 0
-            if oldest == nil { oldest = attributes?[.modificationDate] as? Date }
+            state.bytes += (attributes?[.size] as? Int) ?? 0
+            if state.oldest == nil { state.oldest = attributes?[.modificationDate] as? Date }
         }
-        self.segments = segments
-        self.bytes = bytes
-        self.oldest = oldest
-        if !segments.isEmpty {
-            logger.warning("spool holds envelopes from before a restart; replaying", metadata: ["segments": "\(segments.count)", "bytes": "\(bytes)"])
+        if !state.segments.isEmpty {
+            logger.warning("spool holds envelopes from before a restart; replaying", metadata: ["segments": "\(state.segments.count)", "bytes": "\(state.bytes)"])
         }
-        self.sizeGauge.record(bytes)
-        self.holdsEnvelopes.withLockedValue { $0 = !segments.isEmpty }
+        self.sizeGauge.record(state.bytes)
+        self.holdsEnvelopes.withLockedValue { $0 = !state.segments.isEmpty }
+        self.state = NIOLockedValueBox(state)
     }
 
     /// Whether nothing waits in the spool (otherwise new envelopes must queue behind it); read
-    /// on every delivery, so it is a lock, not an actor hop.
-    nonisolated var isEmpty: Bool { !self.holdsEnvelopes.withLockedValue { $0 } }
+    /// on every delivery, so it is a lock, not a thread hop.
+    var isEmpty: Bool { !self.holdsEnvelopes.withLockedValue { $0 } }
 
     /// Appends and fsyncs envelopes.
-    /// - Throws: ``Full`` past the size bound, or the file system's error; nothing is then kept.
-    func append(_ envelopes: [TelemetryEnvelope]) throws {
-        var record: [UInt8] = []
-        for envelope in envelopes { Self.encode(envelope, into: &record) }
-        guard self.bytes + record.count <= self.maximumBytes else { throw Full() }
-        if self.writer == nil || self.writerBytes + record.count > self.segmentBytes { try self.rotate() }
-        guard let writer = self.writer else { throw Full() }
-        try writer.write(contentsOf: record)
-        try writer.synchronize()
-        self.writerBytes += record.count
-        self.bytes += record.count
-        if self.oldest == nil { self.oldest = Date() }
+    /// - Throws: ``Full`` past the size bound, or ``IOFailure``; nothing is then kept (a
+    ///   partly written record is cut off again, or left torn where even that fails).
+    func append(_ envelopes: [TelemetryEnvelope]) async throws {
+        var encoded: [UInt8] = []
+        for envelope in envelopes { EnvelopeFraming.encode(envelope, into: &encoded) }
+        let record = encoded
+        try await self.io.run { try self.appendNow(record) }
         self.spooled.increment(by: Int64(envelopes.count))
-        self.publish()
+    }
+
+    private func appendNow(_ record: [UInt8]) throws {
+        try self.state.withLockedValue { state in
+            guard state.bytes + record.count <= self.maximumBytes else { throw Full() }
+            if state.writer < 0 || state.writerBytes + record.count > self.segmentBytes { try self.rotate(&state) }
+            let written = Self.writeAll(state.writer, record)
+            guard written == record.count, fsync(state.writer) == 0 else {
+                let failure = IOFailure(description: "spool write failed (errno \(errno))")
+                // Cut the partial record off; if even that fails, the next append starts a new
+                // segment and the reader skips the torn bytes.
+                if ftruncate(state.writer, off_t(state.writerBytes)) != 0 || fsync(state.writer) != 0 { self.closeWriter(&state) }
+                throw failure
+            }
+            state.writerBytes += record.count
+            state.bytes += record.count
+            if state.oldest == nil { state.oldest = Date() }
+            self.publish(state)
+        }
     }
 
     /// Hands the oldest segment to `forward` in order, in slices of `batch`, and deletes it once
     /// all of it was taken. Returns whether a segment was drained.
-    /// - Throws: what `forward` throws; the segment then stays for the next attempt.
+    /// - Throws: what `forward` throws, or ``IOFailure`` when the segment cannot be read; the
+    ///   segment then stays for the next attempt.
     func drainOldest(batch: Int = 500, forward: @Sendable ([TelemetryEnvelope]) async throws -> Void) async throws -> Bool {
-        guard let sequence = self.segments.first else { return false }
-        if sequence == self.writerSequence { try self.closeWriter() }
-        let path = Self.path(self.directory, sequence)
-        let data = (try? Data(contentsOf: path)) ?? Data()
-        let envelopes = Self.decode([UInt8](data))
+        guard let (sequence, bytes) = try await self.io.run({ try self.readOldest() }) else { return false }
+        let (envelopes, torn) = EnvelopeFraming.decode(bytes)
+        if torn > 0 {
+            self.tornBytes.increment(by: Int64(torn))
+            self.logger.error("spool segment held torn records; the whole records around them are replayed", metadata: ["segment": "\(sequence)", "tornBytes": "\(torn)"])
+        }
         var start = 0
         while start < envelopes.count {
             let end = min(start + batch, envelopes.count)
             try await forward(Array(envelopes[start..<end]))
             start = end
         }
-        try? FileManager.default.removeItem(at: path)
-        self.segments.removeFirst()
-        self.bytes = max(0, self.bytes - data.count)
-        if self.segments.isEmpty { self.oldest = nil } else {
-            self.oldest = (try? FileManager.default.attributesOfItem(atPath: Self.path(self.directory, self.segments[0]).path))?[.modificationDate] as? Date
-        }
-        self.publish()
+        try await self.io.run { self.remove(sequence, size: bytes.count) }
         return true
     }
 
-    private func rotate() throws {
-        try self.closeWriter()
-        let sequence = (self.segments.last ?? 0) + 1
-        let path = Self.path(self.directory, sequence)
-        guard FileManager.default.createFile(atPath: path.path, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path.path])
+    /// The oldest segment's sequence and bytes (its writer closed first).
+    private func readOldest() throws -> (Int, [UInt8])? {
+        try self.state.withLockedValue { state in
+            guard let sequence = state.segments.first else { return nil }
+            if sequence == state.writerSequence { self.closeWriter(&state) }
+            let path = Self.path(self.directory, sequence).path
+            do {
+                return (sequence, try Self.readAll(path))
+            } catch {
+                self.readErrors.increment()
+                self.logger.error("spool segment cannot be read; it is kept and retried", metadata: ["segment": "\(path)", "error": "\(error)"])
+                throw error
+            }
         }
-        self.writer = try FileHandle(forWritingTo: path)
-        self.writerSequence = sequence
-        self.writerBytes = 0
-        self.segments.append(sequence)
-        // The new file's directory entry must survive a crash too.
-        let descriptor = open(self.directory.path, O_RDONLY)
-        if descriptor >= 0 {
-            fsync(descriptor)
+    }
+
+    private func remove(_ sequence: Int, size: Int) {
+        self.state.withLockedValue { state in
+            unlink(Self.path(self.directory, sequence).path)
+            state.segments.removeAll { $0 == sequence }
+            state.bytes = max(0, state.bytes - size)
+            state.oldest = state.segments.first.flatMap {
+                (try? FileManager.default.attributesOfItem(atPath: Self.path(self.directory, $0).path))?[.modificationDate] as? Date
+            }
+            self.publish(state)
+        }
+    }
+
+    /// Starts a new segment whose header and directory entry are on disk before it is used.
+    private func rotate(_ state: inout State) throws {
+        self.closeWriter(&state)
+        let sequence = (state.segments.last ?? 0) + 1
+        let path = Self.path(self.directory, sequence).path
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw IOFailure(description: "cannot create spool segment \(path) (errno \(errno))") }
+        guard Self.writeAll(descriptor, EnvelopeFraming.header) == EnvelopeFraming.header.count, fsync(descriptor) == 0 else {
             close(descriptor)
+            unlink(path)
+            throw IOFailure(description: "cannot write spool segment \(path) (errno \(errno))")
         }
+        let directory = open(self.directory.path, O_RDONLY | O_CLOEXEC)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
+        }
+        state.writer = descriptor
+        state.writerSequence = sequence
+        state.writerBytes = EnvelopeFraming.header.count
+        state.bytes += EnvelopeFraming.header.count
+        state.segments.append(sequence)
     }
 
-    private func closeWriter() throws {
-        try self.writer?.close()
-        self.writer = nil
-        self.writerSequence = -1
-        self.writerBytes = 0
+    private func closeWriter(_ state: inout State) {
+        if state.writer >= 0 { close(state.writer) }
+        state.writer = -1
+        state.writerSequence = -1
+        state.writerBytes = 0
     }
 
-    private func publish() {
-        let holds = !self.segments.isEmpty
+    private func publish(_ state: State) {
+        let holds = !state.segments.isEmpty
         self.holdsEnvelopes.withLockedValue { $0 = holds }
-        self.sizeGauge.record(self.bytes)
-        self.ageGauge.record(self.oldest.map { Date().timeIntervalSince($0) } ?? 0)
+        self.sizeGauge.record(state.bytes)
+        self.ageGauge.record(state.oldest.map { Date().timeIntervalSince($0) } ?? 0)
+    }
+
+    /// Stops the spool's thread once its current operation is done.
+    func shutdown() async {
+        self.state.withLockedValue { self.closeWriter(&$0) }
+        await self.io.shutdown()
     }
 
     private static func path(_ directory: URL, _ sequence: Int) -> URL {
         directory.appendingPathComponent(String(format: "%012d.spool", sequence))
     }
 
-    // Record: u32 length of the rest, then u16-prefixed message id, tenant, device, a source byte,
-    // i64 receivedAt, a JSON flag byte, and the payload.
-    static func encode(_ envelope: TelemetryEnvelope, into out: inout [UInt8]) {
-        var body: [UInt8] = []
-        for text in [envelope.messageID, envelope.tenantID, envelope.deviceID] {
-            let utf8 = Array(text.utf8.prefix(Int(UInt16.max)))
-            body.append(UInt8(utf8.count >> 8))
-            body.append(UInt8(utf8.count & 0xFF))
-            body.append(contentsOf: utf8)
+    private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Int {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return 0 }
+                return write(descriptor, base + offset, buffer.count - offset)
+            }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { break }
+            offset += written
         }
-        body.append(envelope.source == .mqtt ? 0 : 1)
-        withUnsafeBytes(of: envelope.receivedAt.bigEndian) { body.append(contentsOf: $0) }
-        body.append(envelope.payloadIsJSON ? 1 : 0)
-        body.append(contentsOf: envelope.payload)
-        withUnsafeBytes(of: UInt32(body.count).bigEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: body)
+        return offset
     }
 
-    /// Every whole record; a torn last record (crash mid-write, before its fsync) is dropped,
-    /// which is safe because its append never returned.
-    static func decode(_ bytes: [UInt8]) -> [TelemetryEnvelope] {
-        var envelopes: [TelemetryEnvelope] = []
-        var offset = 0
-        func integer(_ at: Int, _ width: Int) -> Int {
-            var value = 0
-            for index in at..<(at + width) { value = value << 8 | Int(bytes[index]) }
-            return value
+    private static func readAll(_ path: String) throws -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw IOFailure(description: "cannot open \(path) (errno \(errno))") }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw IOFailure(description: "cannot read \(path) (errno \(errno))") }
+            if count == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<count])
         }
-        while offset + 4 <= bytes.count {
-            let length = integer(offset, 4)
-            let end = offset + 4 + length
-            guard end <= bytes.count else { break }
-            var cursor = offset + 4
-            var texts: [String] = []
-            var valid = true
-            for _ in 0..<3 {
-                guard cursor + 2 <= end else { valid = false; break }
-                let count = integer(cursor, 2)
-                guard cursor + 2 + count <= end else { valid = false; break }
-                texts.append(String(decoding: bytes[(cursor + 2)..<(cursor + 2 + count)], as: UTF8.self))
-                cursor += 2 + count
-            }
-            guard valid, cursor + 10 <= end else { break }
-            let source: TelemetryEnvelope.Source = bytes[cursor] == 0 ? .mqtt : .http
-            var received: Int64 = 0
-            for index in (cursor + 1)..<(cursor + 9) { received = received << 8 | Int64(bytes[index]) }
-            let isJSON = bytes[cursor + 9] == 1
-            envelopes.append(TelemetryEnvelope(messageID: texts[0], tenantID: texts[1], deviceID: texts[2], source: source,
-                                               receivedAt: received, payload: Array(bytes[(cursor + 10)..<end]), payloadIsJSON: isJSON))
-            offset = end
-        }
-        return envelopes
     }
 }
