@@ -46,8 +46,10 @@ test: up
 # libFuzzer over the readers of untrusted bytes; make test runs each target briefly, make fuzz longer.
 FUZZ_SECONDS ?= 300
 TEST_FUZZ_SECONDS ?= 20
-fuzz: deps
+fuzz: up
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+	swift build
+	bash scripts/api-fuzz.sh 200 $(FUZZ_SECONDS)
 
 lint-deploy: deps
 	bash scripts/lint-deploy.sh

@@ -18,6 +18,8 @@ public final class PostgresClient: Sendable {
         public var statementTimeout: Duration
         /// Time allowed to establish a connection.
         public var connectTimeout: Duration
+        /// Settings (`set_config` name → value) every connection starts its session with.
+        public var sessionSettings: [String: String]
 
         /// Creates settings.
         public init(
@@ -25,8 +27,10 @@ public final class PostgresClient: Sendable {
             name: String = "postgres",
             pool: ConnectionPoolConfiguration = .init(),
             statementTimeout: Duration = .seconds(30),
-            connectTimeout: Duration = .seconds(5)
+            connectTimeout: Duration = .seconds(5),
+            sessionSettings: [String: String] = [:]
         ) {
+            self.sessionSettings = sessionSettings
             self.url = url
             self.name = name
             self.pool = pool
@@ -59,6 +63,9 @@ public final class PostgresClient: Sendable {
                         "SELECT set_config('statement_timeout', $1, false), set_config('client_min_messages', 'warning', false)",
                         [String(timeoutMilliseconds)]
                     )
+                    for (name, value) in configuration.sessionSettings.sorted(by: { $0.key < $1.key }) {
+                        _ = try connection.execute("SELECT set_config($1, $2, false)", [name, value])
+                    }
                 } catch {
                     connection.close()
                     throw error

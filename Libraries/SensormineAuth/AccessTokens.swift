@@ -147,6 +147,8 @@ public struct AccessTokenClaims: JWTPayload, Equatable {
     public var roles: [String]
     /// The tenant's plan at issue time (rate limits follow it).
     public var plan: String?
+    /// The organisation at the root of the tenant's tree (its rate-limit budget is shared).
+    public var org: String?
     /// Issuer.
     public var iss: IssuerClaim
     /// Audience.
@@ -261,7 +263,7 @@ public struct AccessTokens: Sendable {
         let lifetime = Int(self.settings.accessTokenLifetime.components.seconds)
         let claims = AccessTokenClaims(
             sub: SubjectClaim(value: identity.subject), tid: identity.tenantID.uuidString.lowercased(),
-            roles: identity.roles.map(\.rawValue).sorted(), plan: identity.plan, iss: IssuerClaim(value: self.settings.issuer),
+            roles: identity.roles.map(\.rawValue).sorted(), plan: identity.plan, org: identity.organisationID?.uuidString.lowercased(), iss: IssuerClaim(value: self.settings.issuer),
             aud: AudienceClaim(value: [self.settings.audience]), iat: IssuedAtClaim(value: now),
             exp: ExpirationClaim(value: now.addingTimeInterval(TimeInterval(lifetime)))
         )
@@ -294,7 +296,8 @@ public struct AccessTokens: Sendable {
         }
         guard claims.iss.value == self.settings.issuer else { throw TokenRejected(reason: "the token was issued by someone else") }
         guard claims.aud.value.contains(self.settings.audience) else { throw TokenRejected(reason: "the token is meant for another audience") }
-        let identity = try Self.identity(subject: claims.sub.value, tenant: claims.tid, roleNames: claims.roles, ignoreUnknownRoles: false, plan: claims.plan)
+        var identity = try Self.identity(subject: claims.sub.value, tenant: claims.tid, roleNames: claims.roles, ignoreUnknownRoles: false, plan: claims.plan)
+        identity.organisationID = claims.org.flatMap(UUID.init(uuidString:))
         self.verified.remember(token, identity, until: claims.exp.value)
         return identity
     }

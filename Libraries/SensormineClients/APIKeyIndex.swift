@@ -15,12 +15,15 @@ public struct APIKeyIndex: Sendable {
         public var tenantID: String
         /// The tenant's plan when the key was issued, for rate limits.
         public var plan: String?
+        /// The organisation at the root of the tenant's tree, whose rate-limit budget it shares.
+        public var organisationID: String?
 
         /// Creates an entry.
-        public init(deviceID: String, tenantID: String, plan: String?) {
+        public init(deviceID: String, tenantID: String, plan: String?, organisationID: String? = nil) {
             self.deviceID = deviceID
             self.tenantID = tenantID
             self.plan = plan
+            self.organisationID = organisationID
         }
     }
 

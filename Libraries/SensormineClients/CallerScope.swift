@@ -1,3 +1,4 @@
+import Foundation
 import LibPQ
 import SensormineCore
 
@@ -15,4 +16,20 @@ extension PostgresClient {
             return try await body(session)
         }
     }
+
+    /// Runs `body` in a transaction that sees one tenant's rows of the time-series tables
+    /// (their row-level security reads `sensormine.tenant`), whatever the session's default.
+    /// - Throws: what PostgreSQL or `body` throws; the transaction is rolled back.
+    public func withTenant<Result: Sendable>(_ tenant: UUID, _ body: @Sendable (PostgresSession) async throws -> Result) async throws -> Result {
+        try await self.withTransaction { session in
+            try await session.query("SELECT set_config('sensormine.tenant', $1, true)", [tenant])
+            return try await body(session)
+        }
+    }
+}
+
+extension PostgresClient.Configuration {
+    /// The session setting under which a connection sees every tenant's time-series rows:
+    /// for the writers (Ingestion) only; readers scope each transaction with ``PostgresClient/withTenant(_:_:)``.
+    public static let allTenants: [String: String] = ["sensormine.tenant": "*"]
 }

@@ -39,14 +39,21 @@ public struct CallerIdentity: Sendable, Equatable {
     public var roles: Set<Role>
     /// The tenant's plan when the credential carries it (rate limits follow it).
     public var plan: String?
+    /// The organisation at the root of the caller's tenant tree, when the credential carries
+    /// it: its sub-tenants share one rate-limit budget instead of each having their own.
+    public var organisationID: UUID?
 
     /// Creates an identity.
-    public init(subject: String, tenantID: UUID, roles: Set<Role>, plan: String? = nil) {
+    public init(subject: String, tenantID: UUID, roles: Set<Role>, plan: String? = nil, organisationID: UUID? = nil) {
         self.subject = subject
         self.tenantID = tenantID
         self.roles = roles
         self.plan = plan
+        self.organisationID = organisationID
     }
+
+    /// Whose rate-limit budget the caller spends: its organisation's, else its tenant's.
+    public var rateLimitTenant: UUID { self.organisationID ?? self.tenantID }
 
     /// Whether the caller holds `role` or a stronger one.
     public func has(atLeast role: Role) -> Bool { self.roles.contains { $0 >= role } }

@@ -43,6 +43,9 @@ struct IngestionConfiguration: ServiceConfiguration {
         self.http = try HTTPSettings(reader: reader, defaultPort: IngestionService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
         self.timeseriesDatabase = try PostgresClient.Configuration(reader: reader, role: .timeseries)
+        // Ingestion writes and expires every tenant's rows; its dead-letter API scopes each
+        // transaction to the caller's tenant (withTenant) on top of this.
+        self.timeseriesDatabase.sessionSettings = PostgresClient.Configuration.allTenants
         self.kafka = try KafkaSettings(reader: reader)
         self.schemaRegistry = try UpstreamService(reader: reader, key: "SENSORMINE_SCHEMA_REGISTRY_URL", name: "schema-registry")
         self.deviceAPI = try UpstreamService(reader: reader, key: "SENSORMINE_DEVICE_API_URL", name: "device-api")

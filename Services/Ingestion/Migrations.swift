@@ -211,5 +211,59 @@ enum IngestionMigrations {
             END
             $fn$;
             """),
+        Migration(version: 4, name: "row-level security by tenant", sql: """
+            -- Every tenant's rows, as in the metadata database, are confined by the database
+            -- itself, not only by the services' WHERE clauses. sensormine.tenant names the one
+            -- tenant a transaction may see ('*': every tenant, for Ingestion's writers and
+            -- retention); unset, nothing is visible. A plain SQL function, so it is inlined into
+            -- each policy and costs a setting lookup per row.
+            CREATE FUNCTION sensormine_row_visible(row_tenant uuid) RETURNS boolean
+            LANGUAGE sql STABLE AS $fn$
+                SELECT CASE coalesce(current_setting('sensormine.tenant', true), '')
+                    WHEN '*' THEN true
+                    WHEN '' THEN false
+                    ELSE row_tenant = current_setting('sensormine.tenant', true)::uuid
+                END
+            $fn$;
+
+            CREATE FUNCTION sensormine_confine(target text) RETURNS void
+            LANGUAGE plpgsql AS $fn$
+            BEGIN
+                EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', target);
+                EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', target);
+                EXECUTE format('DROP POLICY IF EXISTS tenant_rows ON %I', target);
+                EXECUTE format('CREATE POLICY tenant_rows ON %I USING (sensormine_row_visible(tenant_id))', target);
+            END
+            $fn$;
+
+            SELECT sensormine_confine(raw_table) FROM tenant_tables;
+            SELECT sensormine_confine(t) FROM unnest(ARRAY['telemetry', 'telemetry_hourly', 'dead_letters', 'tenant_tables']) AS t;
+
+            -- Dedicated tables made from now on are confined the same way.
+            CREATE OR REPLACE FUNCTION sensormine_dedicated_table(tenant uuid) RETURNS text
+            LANGUAGE plpgsql AS $fn$
+            DECLARE
+                name text;
+            BEGIN
+                PERFORM pg_advisory_xact_lock(hashtext('sensormine.telemetry.dedicated'));
+                SELECT raw_table INTO name FROM tenant_tables WHERE tenant_id = tenant;
+                IF name IS NOT NULL THEN
+                    RETURN name;
+                END IF;
+                name := 'telemetry_t_' || replace(tenant::text, '-', '');
+                IF EXISTS (SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid WHERE c.relname = 'telemetry') THEN
+                    EXECUTE format('CREATE TABLE %I (LIKE telemetry INCLUDING DEFAULTS, PRIMARY KEY (tenant_id, device_id, metric, time)) PARTITION BY RANGE (time)', name);
+                    PERFORM sensormine_ensure_partitions(current_date - 1, current_date + 7, name);
+                ELSE
+                    EXECUTE format('CREATE TABLE %I (LIKE telemetry INCLUDING DEFAULTS, PRIMARY KEY (tenant_id, device_id, metric, time))', name);
+                    PERFORM create_hypertable(name::regclass, 'time', chunk_time_interval => INTERVAL '1 day');
+                END IF;
+                EXECUTE format('CREATE INDEX %I ON %I (metric, time DESC)', name || '_metric_time', name);
+                PERFORM sensormine_confine(name);
+                INSERT INTO tenant_tables (tenant_id, raw_table) VALUES (tenant, name);
+                RETURN name;
+            END
+            $fn$;
+            """),
     ]
 }

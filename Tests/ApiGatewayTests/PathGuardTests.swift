@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hiredis
+import SensormineAuth
 import SensormineClients
 import Hummingbird
 import HummingbirdTesting
@@ -91,5 +92,30 @@ extension GatewayTests {
         }
         _ = try await redis.command(["DEL", addressKey])
         await redis.shutdown()
+    }
+}
+
+extension GatewayTests {
+    @Test("sub-tenants spend their organisation's rate-limit budget instead of each having their own")
+    func organisationBudget() async throws {
+        let tokens = try await AccessTokens(settings: tokenSettings)
+        let organisation = UUID()
+        let siteA = try await tokens.issue(for: CallerIdentity(subject: "a", tenantID: UUID(), roles: [.operator], organisationID: organisation)).token
+        let siteB = try await tokens.issue(for: CallerIdentity(subject: "b", tenantID: UUID(), roles: [.operator], organisationID: organisation)).token
+        let elsewhere = try await tokens.issue(for: CallerIdentity(subject: "c", tenantID: UUID(), roles: [.operator], organisationID: UUID())).token
+        try await GatewayTestApp.withEchoUpstream { port in
+            let configuration = try GatewayTestApp.configuration(
+                routes: "/api/v1/echo=http://127.0.0.1:\(port)", ["SENSORMINE_GATEWAY_RATE_PER_SECOND": "1", "SENSORMINE_GATEWAY_RATE_BURST": "6"])
+            try await GatewayTestApp.make(configuration).test(.live) { client in
+                var allowed = 0
+                for index in 0..<12 {
+                    let token = index % 2 == 0 ? siteA : siteB
+                    if try await client.execute(uri: "/api/v1/echo", method: .get, headers: GatewayTestApp.bearer(token)).status == .ok { allowed += 1 }
+                }
+                // One bucket of 6 (plus at most a token or two refilled meanwhile), not two.
+                #expect((6...8).contains(allowed), "\(allowed)")
+                #expect(try await client.execute(uri: "/api/v1/echo", method: .get, headers: GatewayTestApp.bearer(elsewhere)).status == .ok)
+            }
+        }
     }
 }

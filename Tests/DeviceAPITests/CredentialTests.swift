@@ -53,7 +53,8 @@ struct CredentialTests {
             #expect(issued.key.hasPrefix("smk_"))
             #expect(issued.key.count > 40)
             #expect(try await index.lookup(digest: OpaqueSecret.digest(issued.key))
-                    == .active(.init(deviceID: device.id.uuidString.lowercased(), tenantID: fixture.organisation.id.uuidString.lowercased(), plan: nil)))
+                    == .active(.init(deviceID: device.id.uuidString.lowercased(), tenantID: fixture.organisation.id.uuidString.lowercased(), plan: nil,
+                                     organisationID: fixture.organisation.id.uuidString.lowercased())))
 
             // The listing and the database never hold the key itself.
             let listed = try await client.call(.get, "/api/v1/devices/\(device.id)/api-keys", as: fixture.viewer)

@@ -57,6 +57,7 @@ struct SignInTests {
             let issued = try DeviceAPITestApp.decode(TokenResponse.self, response)
             let identity = try await tokens().verify(issued.access_token)
             #expect(identity.tenantID == org.id)
+            #expect(identity.organisationID == org.id)
             #expect(identity.roles == [.tenantAdmin])
 
             let refreshed = try await signIn(client, #"{"grant_type":"refresh_token","refresh_token":"\#(issued.refresh_token)"}"#)

@@ -1,5 +1,6 @@
 import Curl
 import Foundation
+import SensormineClients
 import LibPQ
 import SensormineAuth
 import SensormineCore
@@ -36,7 +37,7 @@ extension PipelineTests {
             #expect(try await fixture.send(client, gateway: gateway, metric: "pressure", start: start, first: 0, count: 50) == 50)
             #expect(try await fixture.waitForStored(client, gateway: gateway, metric: "pressure", from: from, expected: 50) == 50)
 
-            let database = PostgresClient(configuration: .init(url: try #require(ProcessInfo.processInfo.environment["SENSORMINE_TIMESERIES_DB_URL"]), name: "dedicated-check"))
+            let database = PostgresClient(configuration: .init(url: try #require(ProcessInfo.processInfo.environment["SENSORMINE_TIMESERIES_DB_URL"]), name: "dedicated-check", sessionSettings: PostgresClient.Configuration.allTenants))
             let table = try #require(try await database.query("SELECT raw_table FROM tenant_tables WHERE tenant_id = $1", [tenantID]).first?["raw_table"])
             #expect(try await database.query("SELECT count(*) AS n FROM \(table)").first?.int("n") == 50)
             #expect(try await database.query("SELECT count(*) AS n FROM telemetry WHERE tenant_id = $1", [tenantID]).first?.int("n") == 0)

@@ -1,5 +1,6 @@
 import Curl
 import Foundation
+import SensormineClients
 import LibPQ
 import Mosquitto
 import SensormineAuth
@@ -259,7 +260,7 @@ extension PipelineTests {
                 await admin.shutdown()
 
                 #expect(try await fixture.send(client, gateway: gateway, metric: "flow", start: start, first: 200, count: 100) == 100)
-                let reader = PostgresClient(configuration: .init(url: url, name: "outage-reader"))
+                let reader = PostgresClient(configuration: .init(url: url, name: "outage-reader", sessionSettings: PostgresClient.Configuration.allTenants))
                 var stored = 0
                 for _ in 0..<600 where stored < 300 {
                     stored = (try? await reader.query("SELECT count(*) AS n FROM telemetry WHERE device_id = $1", [fixture.device]).first?.int("n")) ?? 0

@@ -1,4 +1,6 @@
+import ClientRuntime
 import Foundation
+import SensormineClients
 import LibPQ
 import Logging
 import SensormineTelemetry
@@ -178,7 +180,7 @@ enum ScratchTimeseries: Sendable, CustomStringConvertible {
         let admin = PostgresClient(configuration: .init(url: serverURL + "/postgres", name: "scratch-admin"))
         let database = "scratch_\(UUID().uuidString.prefix(8).lowercased())"
         _ = try await admin.query("CREATE DATABASE \(database)")
-        let client = PostgresClient(configuration: .init(url: serverURL + "/" + database, name: "scratch"))
+        let client = PostgresClient(configuration: .init(url: serverURL + "/" + database, name: "scratch", sessionSettings: PostgresClient.Configuration.allTenants))
         let outcome: Result<Void, any Error>
         do {
             _ = try await IngestionService.migrations.run(on: client, logger: Logger(label: "scratch-timeseries"))
@@ -191,5 +193,64 @@ enum ScratchTimeseries: Sendable, CustomStringConvertible {
         _ = try? await admin.query("DROP DATABASE \(database) WITH (FORCE)")
         await admin.shutdown()
         try outcome.get()
+    }
+}
+
+extension NativePartitionTests {
+    @Test("row-level security confines every time-series table to one tenant even when a query forgets its own filter",
+          arguments: [ScratchTimeseries.plain, .timescale])
+    func rowLevelSecurity(server: ScratchTimeseries) async throws {
+        try await server.withURL { url, writer in
+            let store = TelemetryStore(database: writer)
+            let (mine, theirs, device) = (UUID(), UUID(), UUID())
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            func points(_ tenant: UUID, _ count: Int) -> [StoredPoint] {
+                (0..<count).map { StoredPoint(tenantID: tenant.uuidString.lowercased(), deviceID: device.uuidString.lowercased(),
+                                              point: TelemetryPoint(metric: "v", time: now - Int64($0) * 1_000_000, value: Double($0))) }
+            }
+            let letter = DeadLetter(tenantID: theirs.uuidString.lowercased(), deviceID: nil, messageID: "m", schemaSubject: nil, schemaVersion: nil,
+                                    reason: "test", topic: "t", partition: 0, offset: Int64.random(in: 0..<1_000_000_000), original: [1], headers: [])
+            #expect(try await store.write(points(mine, 5) + points(theirs, 7), deadLetters: [letter]) == 12)
+            _ = try await store.dedicatedTable(for: theirs.uuidString.lowercased())
+
+            // The services' role, as in the stack: no superuser, so the policies apply (the
+            // scratch database's own user is a superuser and bypasses them).
+            let role = "rls_\(UUID().uuidString.prefix(8).lowercased())"
+            try await writer.withSession { session in
+                try await session.executeScript("""
+                    CREATE ROLE \(role) LOGIN;
+                    GRANT USAGE ON SCHEMA public TO \(role);
+                    GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO \(role);
+                    """)
+            }
+            guard var components = URLComponents(string: url) else { return }
+            components.user = role
+            // A reader without a scope sees nothing; scoped to one tenant, a query with no
+            // tenant filter at all sees only that tenant's rows.
+            let reader = PostgresClient(configuration: .init(url: try #require(components.string), name: "rls-reader"))
+            for table in ["telemetry", "telemetry_hourly", "dead_letters", "tenant_tables"] {
+                #expect(try await reader.query("SELECT count(*) AS n FROM \(table)").first?.int("n") == 0, "\(table)")
+            }
+            let seen = try await reader.withTenant(mine) { session in
+                (try await session.query("SELECT count(*) AS n FROM telemetry").first?.int("n"),
+                 try await session.query("SELECT count(DISTINCT tenant_id) AS n FROM telemetry_hourly").first?.int("n"),
+                 try await session.query("SELECT count(*) AS n FROM dead_letters").first?.int("n"),
+                 try await session.query("SELECT count(*) AS n FROM tenant_tables").first?.int("n"))
+            }
+            #expect(seen.0 == 5)
+            #expect(seen.1 == 1)
+            #expect(seen.2 == 0)
+            #expect(seen.3 == 0)
+            let theirTable = try await reader.withTenant(theirs) { try await $0.query("SELECT raw_table FROM tenant_tables").first?["raw_table"] }
+            #expect(theirTable?.hasPrefix("telemetry_t_") == true)
+            // Writing another tenant's row from a scoped transaction is refused by the policy.
+            await #expect(throws: ClientError.self) {
+                try await reader.withTenant(mine) { session in
+                    try await session.execute("INSERT INTO telemetry (tenant_id, device_id, metric, time, value) VALUES ($1, $2, 'v', now(), 1)", [theirs, device])
+                }
+            }
+            await reader.shutdown()
+            try await writer.withSession { try await $0.executeScript("DROP OWNED BY \(role); DROP ROLE \(role)") }
+        }
     }
 }

@@ -25,6 +25,7 @@ struct ServiceApplicationTests {
         return builder.build { router in
             router.get("/echo") { _, _ in OutboundContext.current?.traceparent ?? "none" }
             router.get("/boom") { _, _ -> String in throw Failure() }
+            router.get("/ids") { _, _ -> IDs in IDs(id: UUID(uuidString: "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0")!, note: "ABCDEF01-2345-6789-ABCD-EF0123456789x") }
             router.get("/outage") { _, _ -> String in throw ClientError(.unreachable, client: "postgres", "connection refused") }
             router.get("/refused") { _, _ -> String in
                 throw ClientError(.serverError, client: "postgres", "invalid byte sequence for encoding \"UTF8\": 0x00", serverCode: "22021")
@@ -38,6 +39,11 @@ struct ServiceApplicationTests {
                 return item.name
             }
         }
+    }
+
+    struct IDs: ResponseCodable {
+        var id: UUID
+        var note: String
     }
 
     static func problem(_ response: TestResponse) throws -> ProblemDetails {
@@ -172,6 +178,17 @@ extension ServiceApplicationTests {
                 #expect(response.status == .badRequest)
                 let problem = try Self.problem(response)
                 #expect(problem.detail?.contains("0x00") == true)
+            }
+        }
+    }
+}
+
+extension ServiceApplicationTests {
+    @Test("UUIDs in responses are lower case (RFC 9562); other strings are left as they are")
+    func canonicalUUIDs() async throws {
+        try await Self.makeApp().test(.router) { client in
+            try await client.execute(uri: "/ids", method: .get) { response in
+                #expect(String(buffer: response.body) == #"{"id":"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0","note":"ABCDEF01-2345-6789-ABCD-EF0123456789x"}"#)
             }
         }
     }

@@ -214,7 +214,8 @@ struct ProxyController: Sendable {
             guard case .active(let entry) = lookup, let tenant = UUID(uuidString: entry.tenantID) else {
                 throw APIError.unauthorized("this API key is not valid")
             }
-            return CallerIdentity(subject: entry.deviceID, tenantID: tenant, roles: [.device], plan: entry.plan)
+            return CallerIdentity(subject: entry.deviceID, tenantID: tenant, roles: [.device], plan: entry.plan,
+                                  organisationID: entry.organisationID.flatMap(UUID.init(uuidString:)))
         }
         throw APIError.unauthorized("credentials are required: Authorization: Bearer <token> or X-API-Key")
     }
@@ -241,7 +242,8 @@ struct ProxyController: Sendable {
     private func applyRateLimit(_ caller: CallerIdentity, logger: Logger) async throws {
         let decision: RateLimiter.Decision
         do {
-            decision = try await self.rateLimiter.take(tenant: caller.tenantID.uuidString.lowercased(), plan: caller.plan)
+            // Sub-tenants spend their organisation's budget: splitting into sites multiplies nothing.
+            decision = try await self.rateLimiter.take(tenant: caller.rateLimitTenant.uuidString.lowercased(), plan: caller.plan)
         } catch {
             self.limiterErrors.increment()
             logger.warning("rate limiter unavailable; request allowed", metadata: [LogKey.error: "\(error)"])

@@ -33,8 +33,9 @@ struct SignIn: Sendable {
         default:
             throw UserError.invalid([.init(pointer: "/grant_type", detail: "must be password or refresh_token")])
         }
-        let plan = try await self.tenants.find(user.tenantId, caller: UserRepository.signInScope)?.effective.plan
-        let identity = CallerIdentity(subject: user.id.uuidString.lowercased(), tenantID: user.tenantId, roles: Set(user.roles), plan: plan)
+        let tenant = try await self.tenants.find(user.tenantId, caller: UserRepository.signInScope)
+        let identity = CallerIdentity(subject: user.id.uuidString.lowercased(), tenantID: user.tenantId, roles: Set(user.roles),
+                                      plan: tenant?.effective.plan, organisationID: tenant?.path.first)
         let access = try await self.tokens.issue(for: identity)
         let refresh = OpaqueSecret.generate(prefix: "smr_")
         try await self.users.storeRefreshToken(digest: OpaqueSecret.digest(refresh), userID: user.id, lifetime: self.refreshTokenLifetime)

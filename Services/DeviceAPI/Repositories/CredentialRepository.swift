@@ -19,7 +19,9 @@ struct CredentialRepository: Sendable {
     /// Issues a key for an active device, optionally revoking `replacing` in the same transaction.
     func issueKey(deviceID: UUID, name: String, replacing: UUID? = nil, caller: CallerIdentity) async throws -> IssuedAPIKey {
         let device = try await self.devices.find(deviceID, caller: caller)
-        let plan = try await self.tenants.find(device.tenantId, caller: caller)?.effective.plan
+        let owner = try await self.tenants.find(device.tenantId, caller: caller)
+        let plan = owner?.effective.plan
+        let organisation = owner?.path.first?.uuidString.lowercased()
         return try await self.tenants.withCaller(caller) { session in
             let device = try await DeviceRepository.device(deviceID, caller: caller, lock: true, in: session)
             guard device.status == .active else { throw CatalogError.conflict("device \(deviceID) is decommissioned") }
@@ -41,7 +43,7 @@ struct CredentialRepository: Sendable {
             try await Self.unavailableWhenFailing("Redis") {
                 try await self.index.revoke(digests: revoked)
                 try await self.index.store(digest: digest, APIKeyIndex.Entry(
-                    deviceID: deviceID.uuidString.lowercased(), tenantID: device.tenantId.uuidString.lowercased(), plan: plan))
+                    deviceID: deviceID.uuidString.lowercased(), tenantID: device.tenantId.uuidString.lowercased(), plan: plan, organisationID: organisation))
             }
             return IssuedAPIKey(apiKey: key, key: secret)
         }
@@ -120,12 +122,13 @@ struct CredentialRepository: Sendable {
         try await self.tenants.withCaller(UserRepository.signInScope) { session in
             try await session.query(
                 """
-                SELECT k.key_hash, k.device_id, k.tenant_id,
+                SELECT k.key_hash, k.device_id, k.tenant_id, t.path[1] AS organisation,
                        coalesce(t.settings->>'plan', t.inherited_settings->>'plan') AS plan
                 FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.revoked_at IS NULL
                 """
             ).all.map { row in
-                (row["key_hash"] ?? "", APIKeyIndex.Entry(deviceID: row["device_id"] ?? "", tenantID: row["tenant_id"] ?? "", plan: row["plan"]))
+                (row["key_hash"] ?? "", APIKeyIndex.Entry(deviceID: row["device_id"] ?? "", tenantID: row["tenant_id"] ?? "", plan: row["plan"],
+                                                        organisationID: row["organisation"]))
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import LibPQ
+import SensormineClients
 import SensormineJSON
 
 /// A stored dead letter, as the API shows it.
@@ -52,11 +53,13 @@ struct DeadLetterRepository: Sendable {
     /// A page in id order after `cursor`.
     func list(_ filter: DeadLetterFilter, after cursor: Int, limit: Int) async throws -> [DeadLetterRecord] {
         let (conditions, parameters) = Self.conditions(filter, startingAt: 3)
-        let rows = try await self.database.query("""
-            SELECT id, tenant_id, device_id, message_id, schema_subject, schema_version, reason, received_at, replayed_at,
-                   encode(original, 'base64') AS original
-            FROM dead_letters WHERE id > $1 AND \(conditions) ORDER BY id LIMIT $2
-            """, [cursor, limit] + parameters)
+        let rows = try await self.database.withTenant(filter.tenantID) { session in
+            try await session.query("""
+                SELECT id, tenant_id, device_id, message_id, schema_subject, schema_version, reason, received_at, replayed_at,
+                       encode(original, 'base64') AS original
+                FROM dead_letters WHERE id > $1 AND \(conditions) ORDER BY id LIMIT $2
+                """, [cursor, limit] + parameters)
+        }
         return rows.all.map(Self.record)
     }
 
@@ -65,7 +68,7 @@ struct DeadLetterRepository: Sendable {
     /// replay marks nothing, and two replays at once never take the same row.
     func replay(_ filter: DeadLetterFilter, ids: [Int]?, limit: Int,
                 _ replay: @Sendable ([(record: DeadLetterRecord, original: [UInt8], headers: [(name: String, value: [UInt8])])]) async throws -> Void) async throws -> Int {
-        try await self.database.withTransaction { session in
+        try await self.database.withTenant(filter.tenantID) { session in
             var (conditions, parameters) = Self.conditions(DeadLetterFilter(tenantID: filter.tenantID, deviceID: filter.deviceID, schemaSubject: filter.schemaSubject,
                                                                             reasonContains: filter.reasonContains, includeReplayed: false), startingAt: 2)
             if let ids {

@@ -1,9 +1,11 @@
 import ClientRuntime
 import Foundation
 import LibPQ
+import SensormineClients
 
 /// Owns the read SQL over `telemetry` (and a dedicated tenant's own table); every query is
-/// confined to one tenant.
+/// confined to one tenant, by its WHERE clause and by the tables' row-level security (each
+/// runs in a transaction that sees only that tenant).
 struct TelemetryQueries: Sendable {
     let database: PostgresClient
     /// Tenant → its own raw table, or nil while it has none.
@@ -15,12 +17,12 @@ struct TelemetryQueries: Sendable {
 
     /// The raw points the tenant may have: `telemetry`, together with its own table once
     /// Ingestion made one (points written before the tenant moved stay in `telemetry`).
-    private func rawSource(_ tenant: UUID) async throws -> String {
+    private func rawSource(_ tenant: UUID, _ session: PostgresSession) async throws -> String {
         let table: String?
         if let known = self.ownTables.value(for: tenant, now: .now) {
             table = known
         } else {
-            let name = try await self.database.query("SELECT raw_table FROM tenant_tables WHERE tenant_id = $1", [tenant]).first?["raw_table"]
+            let name = try await session.query("SELECT raw_table FROM tenant_tables WHERE tenant_id = $1", [tenant]).first?["raw_table"]
             // Ingestion names them telemetry_t_<32 hex digits>; anything else is not interpolated.
             table = name.flatMap { $0.wholeMatch(of: /telemetry_t_[0-9a-f]{32}/) != nil ? $0 : nil }
             // A tenant without a table is asked again soon: its first points make one.
@@ -38,13 +40,15 @@ struct TelemetryQueries: Sendable {
 
     /// Points of one device and metric in [from, to), oldest first, after the cursor.
     func points(tenant: UUID, device: UUID, metric: String, from: Int64, to: Int64, after: Int64?, limit: Int) async throws -> [Sample] {
-        let source = try await self.rawSource(tenant)
-        let rows = try await self.database.query("""
-            SELECT (extract(epoch FROM time) * 1000000)::bigint AS micros, value FROM \(source)
-            WHERE tenant_id = $1 AND device_id = $2 AND metric = $3
-              AND time >= \(Self.timestamp(4)) AND time < \(Self.timestamp(5)) AND time > \(Self.timestamp(6))
-            ORDER BY time LIMIT $7
-            """, [tenant, device, metric, from, to, after ?? (from - 1), limit])
+        let rows = try await self.database.withTenant(tenant) { session in
+            let source = try await self.rawSource(tenant, session)
+            return try await session.query("""
+                SELECT (extract(epoch FROM time) * 1000000)::bigint AS micros, value FROM \(source)
+                WHERE tenant_id = $1 AND device_id = $2 AND metric = $3
+                  AND time >= \(Self.timestamp(4)) AND time < \(Self.timestamp(5)) AND time > \(Self.timestamp(6))
+                ORDER BY time LIMIT $7
+                """, [tenant, device, metric, from, to, after ?? (from - 1), limit])
+        }
         return rows.all.compactMap { row in
             guard let micros = row["micros"].flatMap({ Int64($0) }), let value = row.double("value") else { return nil }
             return Sample(time: micros, value: value)
@@ -53,12 +57,14 @@ struct TelemetryQueries: Sendable {
 
     /// The latest sample of every metric of each device.
     func latest(tenant: UUID, devices: [UUID]) async throws -> [UUID: [String: Sample]] {
-        let source = try await self.rawSource(tenant)
-        let rows = try await self.database.query("""
-            SELECT DISTINCT ON (device_id, metric) device_id, metric, (extract(epoch FROM time) * 1000000)::bigint AS micros, value
-            FROM \(source) WHERE tenant_id = $1 AND device_id = ANY ($2::uuid[])
-            ORDER BY device_id, metric, time DESC
-            """, [tenant, "{" + devices.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"])
+        let rows = try await self.database.withTenant(tenant) { session in
+            let source = try await self.rawSource(tenant, session)
+            return try await session.query("""
+                SELECT DISTINCT ON (device_id, metric) device_id, metric, (extract(epoch FROM time) * 1000000)::bigint AS micros, value
+                FROM \(source) WHERE tenant_id = $1 AND device_id = ANY ($2::uuid[])
+                ORDER BY device_id, metric, time DESC
+                """, [tenant, "{" + devices.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"])
+        }
         var result: [UUID: [String: Sample]] = [:]
         for row in rows.all {
             guard let device = row["device_id"].flatMap({ UUID(uuidString: $0) }), let metric = row["metric"],
@@ -77,19 +83,22 @@ struct TelemetryQueries: Sendable {
         let deviceFilter = devices.isEmpty ? "" : "AND device_id = ANY ($6::uuid[])"
         var parameters: [(any PostgresBindable)?] = [tenant, metric, from, to, "\(bucketSeconds) seconds"]
         if !devices.isEmpty { parameters.append("{" + devices.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}") }
-        let raw = source == .raw ? try await self.rawSource(tenant) : ""
-        let (table, time, value, count) = switch source {
-        case .raw: (raw, "time", function.sql, "count(*)")
-        case .hourlyRollup: ("telemetry_hourly", "bucket", function.rollupSQL, "sum(count)")
+        let bound = parameters
+        let rows = try await self.database.withTenant(tenant) { session in
+            let raw = source == .raw ? try await self.rawSource(tenant, session) : ""
+            let (table, time, value, count) = switch source {
+            case .raw: (raw, "time", function.sql, "count(*)")
+            case .hourlyRollup: ("telemetry_hourly", "bucket", function.rollupSQL, "sum(count)")
+            }
+            return try await session.query("""
+                SELECT (extract(epoch FROM bucket) * 1000000)::bigint AS micros, value, count FROM (
+                    SELECT date_bin($5::interval, \(time), 'epoch'::timestamptz) AS bucket, \(value) AS value, \(count) AS count
+                    FROM \(table)
+                    WHERE tenant_id = $1 AND metric = $2 AND \(time) >= \(Self.timestamp(3)) AND \(time) < \(Self.timestamp(4)) \(deviceFilter)
+                    GROUP BY 1
+                ) buckets ORDER BY bucket
+                """, bound)
         }
-        let rows = try await self.database.query("""
-            SELECT (extract(epoch FROM bucket) * 1000000)::bigint AS micros, value, count FROM (
-                SELECT date_bin($5::interval, \(time), 'epoch'::timestamptz) AS bucket, \(value) AS value, \(count) AS count
-                FROM \(table)
-                WHERE tenant_id = $1 AND metric = $2 AND \(time) >= \(Self.timestamp(3)) AND \(time) < \(Self.timestamp(4)) \(deviceFilter)
-                GROUP BY 1
-            ) buckets ORDER BY bucket
-            """, parameters)
         return rows.all.compactMap { row in
             guard let micros = row["micros"].flatMap({ Int64($0) }), let value = row.double("value"), let count = row.int("count") else { return nil }
             return (micros, value, count)
