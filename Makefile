@@ -41,9 +41,11 @@ test: up
 	swift build --build-tests
 	bash scripts/lint-deploy.sh
 	bash scripts/fuzz.sh $(TEST_FUZZ_SECONDS)
+	APIFUZZ_SEED=20261202 bash scripts/api-fuzz.sh 20 $(TEST_FUZZ_SECONDS)
 	timeout -k 10 900 swift test --skip-build --no-parallel
 
-# libFuzzer over the readers of untrusted bytes; make test runs each target briefly, make fuzz longer.
+# libFuzzer over the readers of untrusted bytes and schemathesis over every service's API through
+# the gateway; make test runs each briefly (schemathesis with a fixed seed), make fuzz longer.
 FUZZ_SECONDS ?= 300
 TEST_FUZZ_SECONDS ?= 20
 fuzz: up

@@ -19,6 +19,29 @@ public enum OpenAPIDocument {
     /// The YAML document for `descriptor`, with `servicePaths` (YAML indented by 2 under `paths:`)
     /// and `serviceSchemas` (indented by 4 under `components.schemas`).
     public static func render(descriptor: ServiceDescriptor, servicePaths: String, serviceSchemas: String = "") -> String {
+        Self.withProblemDefaults(Self.document(descriptor: descriptor, servicePaths: servicePaths, serviceSchemas: serviceSchemas))
+    }
+
+    /// Gives every operation a `default` response, the shared problem: any route may answer
+    /// 400, 401, 403, 404, 413, 429 or 503 as problem+json, and the document should say so
+    /// rather than list each status on each operation. Operations keep their own statuses.
+    static func withProblemDefaults(_ document: String) -> String {
+        let lines = document.split(separator: "\n", omittingEmptySubsequences: false)
+        var output: [Substring] = []
+        output.reserveCapacity(lines.count + 64)
+        for (index, line) in lines.enumerated() {
+            output.append(line)
+            // Operations sit at four spaces under `paths:`, their responses at six.
+            guard line == "      responses:" else { continue }
+            let block = lines[(index + 1)...].prefix { $0.hasPrefix("        ") }
+            if !block.contains(where: { $0.hasPrefix("        default:") }) {
+                output.append("        default: { $ref: '#/components/responses/Problem' }")
+            }
+        }
+        return output.joined(separator: "\n")
+    }
+
+    private static func document(descriptor: ServiceDescriptor, servicePaths: String, serviceSchemas: String) -> String {
         """
         openapi: 3.1.0
         info:
