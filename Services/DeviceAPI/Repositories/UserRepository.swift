@@ -64,7 +64,7 @@ struct UserRepository: Sendable {
     }
 
     func storeRefreshToken(digest: String, userID: UUID, lifetime: Duration) async throws {
-        try await self.tenants.withCaller(Self.signInScope) { session in
+        _ = try await self.tenants.withCaller(Self.signInScope) { session in
             try await session.execute(
                 "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))",
                 [digest, userID, Int(lifetime.components.seconds)]
