@@ -158,5 +158,17 @@ enum DeviceAPIMigrations {
                 END $$;
                 """ + EventOutbox.migrationSQL
         ),
+        Migration(
+            version: 4, name: "device types inherited by sub-tenants",
+            sql: """
+                -- An organisation's device types serve its sites' devices: a tenant reads the
+                -- types of its ancestors (read only: updates and deletes still need the owner's
+                -- subtree). The caller's own tenant row is visible to it, and its path names
+                -- every ancestor.
+                CREATE POLICY device_types_inherited ON device_types FOR SELECT
+                    USING (tenant_id = ANY (coalesce(
+                        (SELECT t.path FROM tenants t WHERE t.id = nullif(current_setting('sensormine.tenant', true), '')::uuid), '{}')));
+                """
+        ),
     ])
 }

@@ -264,3 +264,36 @@ struct DeviceAPIOpenAPITests {
         }
     }
 }
+
+extension DeviceTests {
+    @Test("a site's devices may be of its organisation's device types, which the site reads but cannot change; a sibling's types stay out of reach")
+    func inheritedDeviceTypes() async throws {
+        let app = try await DeviceAPITestApp.make()
+        try await app.test(.live) { client in
+            let fixture = try await DeviceFixture.make(client)
+            let siteA = try await client.createTenant(#"{"name":"Site A","kind":"site","parentId":"\#(fixture.organisation.id)"}"#, as: fixture.admin)
+            let siteB = try await client.createTenant(#"{"name":"Site B","kind":"site","parentId":"\#(fixture.organisation.id)"}"#, as: fixture.admin)
+            let operatorA = CallerIdentity(subject: "op-a", tenantID: siteA.id, roles: [.operator])
+            let adminA = CallerIdentity(subject: "admin-a", tenantID: siteA.id, roles: [.tenantAdmin])
+            let adminB = CallerIdentity(subject: "admin-b", tenantID: siteB.id, roles: [.tenantAdmin])
+
+            let device = try await client.created(Device.self, .post, "/api/v1/devices", as: operatorA,
+                                                  json: #"{"name":"site-gt-1","deviceTypeId":"\#(fixture.deviceType.id)"}"#)
+            #expect(device.tenantId == siteA.id)
+            #expect(device.deviceTypeId == fixture.deviceType.id)
+            let read = try await client.ok(DeviceType.self, .get, "/api/v1/device-types/\(fixture.deviceType.id)", as: operatorA)
+            #expect(read.tenantId == fixture.organisation.id)
+            #expect(read.schemaSubject == "gas-turbine")
+            #expect(try await client.ok(DeviceTypeList.self, .get, "/api/v1/device-types", as: operatorA).items.contains { $0.id == fixture.deviceType.id })
+            // Read only for the site: its admin can neither change nor delete the organisation's type.
+            #expect(try await client.call(.patch, "/api/v1/device-types/\(fixture.deviceType.id)", as: adminA, json: #"{"name":"Hijacked"}"#).status == .notFound)
+            #expect(try await client.call(.delete, "/api/v1/device-types/\(fixture.deviceType.id)", as: adminA).status == .notFound)
+            // A sibling site's own type is neither readable nor usable.
+            let siblingType = try await client.created(DeviceType.self, .post, "/api/v1/device-types", as: adminB, json: #"{"name":"Site B pump"}"#)
+            #expect(try await client.call(.get, "/api/v1/device-types/\(siblingType.id)", as: operatorA).status == .notFound)
+            let refused = try await client.call(.post, "/api/v1/devices", as: operatorA, json: #"{"name":"x","deviceTypeId":"\#(siblingType.id)"}"#)
+            #expect(refused.status == .unprocessableContent)
+            _ = try await client.call(.delete, "/api/v1/devices/\(device.id)", as: adminA)
+        }
+    }
+}

@@ -84,3 +84,46 @@ enum RFC3339Text {
         ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
     }
 }
+
+extension PipelineTests {
+    @Test("a site's device of its organisation's type is validated against the organisation's schema")
+    func inheritedTypeAndSchema() async throws {
+        let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0))))
+        try await PipelineTestStack.run { gateway in
+            let client = HTTPClient(configuration: .init(maximumRetries: 0))
+            defer { Task { await client.shutdown() } }
+            let root = try await tokens.issue(for: CallerIdentity(subject: "root", tenantID: UUID(), roles: [.platformAdmin])).token
+            let org = try #require(try await Self.call(client, "POST", gateway + "/api/v1/tenants", token: root,
+                                                       json: #"{"name":"Inherit \#(UUID().uuidString.prefix(8))","kind":"organisation"}"#).body["id"]?.string)
+            let orgID = try #require(UUID(uuidString: org))
+            let orgAdmin = try await tokens.issue(for: CallerIdentity(subject: "ops", tenantID: orgID, roles: [.tenantAdmin], organisationID: orgID)).token
+            let site = try #require(try await Self.call(client, "POST", gateway + "/api/v1/tenants", token: orgAdmin,
+                                                        json: #"{"name":"Site","kind":"site","parentId":"\#(org)"}"#).body["id"]?.string)
+            let siteID = try #require(UUID(uuidString: site))
+            let siteOperator = try await tokens.issue(for: CallerIdentity(subject: "site-op", tenantID: siteID, roles: [.operator], organisationID: orgID)).token
+            let subject = "compressor-\(UUID().uuidString.prefix(8).lowercased())"
+            #expect(try await Self.call(client, "POST", gateway + "/api/v1/schemas/subjects/\(subject)/versions", token: orgAdmin,
+                                        json: #"{"schema":{"type":"object","required":["psi"],"properties":{"psi":{"type":"number","maximum":200}}}}"#).status == 201)
+            let type = try #require(try await Self.call(client, "POST", gateway + "/api/v1/device-types", token: orgAdmin,
+                                                        json: #"{"name":"Compressor","schemaSubject":"\#(subject)"}"#).body["id"]?.string)
+            let device = try await Self.call(client, "POST", gateway + "/api/v1/devices", token: siteOperator, json: #"{"name":"c-1","deviceTypeId":"\#(type)"}"#)
+            #expect(device.status == 201, "\(device.body)")
+            let deviceID = try #require(device.body["id"]?.string)
+            let key = try #require(try await Self.call(client, "POST", gateway + "/api/v1/devices/\(deviceID)/api-keys", token: siteOperator, json: "{}").body["key"]?.string)
+            let now = ISO8601DateFormatter().string(from: Date())
+            #expect(try await Self.call(client, "POST", gateway + "/api/v1/ingest", apiKey: key,
+                                        json: #"[{"time":"\#(now)","psi":120},{"time":"\#(now)","psi":500}]"#).status == 202)
+            var reasons: [String] = []
+            for _ in 0..<150 where reasons.isEmpty {
+                try await Task.sleep(for: .milliseconds(100))
+                reasons = (try await Self.call(client, "GET", gateway + "/api/v1/deadletters?device=\(deviceID)", token: siteOperator).body["items"]?.array ?? [])
+                    .compactMap { $0["reason"]?.string }
+            }
+            #expect(reasons.count == 1)
+            #expect(reasons.first?.contains("schema \(subject) v1") == true, "\(reasons)")
+            let stored = try await Self.call(client, "GET", gateway + "/api/v1/telemetry/devices/\(deviceID)/points?metric=psi&from=\(ISO8601DateFormatter().string(from: Date().addingTimeInterval(-120)))",
+                                             token: siteOperator)
+            #expect(stored.body["points"]?.array?.compactMap { $0["value"]?.number } == [120])
+        }
+    }
+}

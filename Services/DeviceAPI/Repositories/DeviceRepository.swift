@@ -41,7 +41,7 @@ struct DeviceRepository: Sendable {
         try await self.tenants.withCaller(caller) { session in
             let filter = tenantID == nil ? "" : " AND tenant_id = $3"
             return try await session.query(
-                "SELECT \(Self.typeColumns) FROM device_types WHERE \(Self.visible)\(filter) ORDER BY lower(name), id",
+                "SELECT \(Self.typeColumns) FROM device_types WHERE \(Self.typeReadable)\(filter) ORDER BY lower(name), id",
                 TenantRepository.scope(caller) + (tenantID.map { [$0] } ?? [])
             ).all.map(Self.decodeType)
         }
@@ -50,7 +50,7 @@ struct DeviceRepository: Sendable {
     func findType(_ id: UUID, caller: CallerIdentity) async throws -> DeviceType {
         try await self.tenants.withCaller(caller) { session in
             guard let type = try await session.query(
-                "SELECT \(Self.typeColumns) FROM device_types WHERE id = $3 AND \(Self.visible)", TenantRepository.scope(caller) + [id]
+                "SELECT \(Self.typeColumns) FROM device_types WHERE id = $3 AND \(Self.typeReadable)", TenantRepository.scope(caller) + [id]
             ).first.map(Self.decodeType) else { throw CatalogError.notFound("no device type \(id) is visible to the caller") }
             return type
         }
@@ -91,7 +91,7 @@ struct DeviceRepository: Sendable {
     func insert(tenantID: UUID, _ request: CreateDeviceRequest, caller: CallerIdentity) async throws -> Device {
         try await self.tenants.withCaller(caller) { session in
             try await Self.requireTenant(tenantID, caller: caller, in: session)
-            try await Self.requireSameTenant("device_types", request.deviceTypeId, tenantID: tenantID, what: "device type", pointer: "/deviceTypeId", in: session)
+            try await Self.requireUsableType(request.deviceTypeId, tenantID: tenantID, in: session)
             if let assetID = request.assetId {
                 try await Self.requireSameTenant("assets", assetID, tenantID: tenantID, what: "asset", pointer: "/assetId", in: session)
             }
@@ -247,6 +247,9 @@ struct DeviceRepository: Sendable {
     /// The application's own visibility filter, on top of the policy: `$1` is the caller's tenant,
     /// `$2` whether it is a platform admin.
     static let visible = "(tenant_id IN (SELECT id FROM tenants WHERE $1::uuid = ANY (path)) OR $2::boolean)"
+    /// Device types a caller reads: those of its subtree and, read only, its ancestors' (an
+    /// organisation's types serve its sites' devices).
+    static let typeReadable = "(\(visible) OR tenant_id = ANY (coalesce((SELECT path FROM tenants WHERE id = $1::uuid), '{}')))"
 
     /// The device `id` as the caller sees it, optionally locked for update.
     static func device(_ id: UUID, caller: CallerIdentity, lock: Bool, in session: PostgresSession) async throws -> Device {
@@ -263,6 +266,15 @@ struct DeviceRepository: Sendable {
     }
 
     /// Checks that row `id` of `table` exists in `tenantID` (references never cross tenants).
+    /// A device may be of a type of its own tenant or of one of the tenant's ancestors.
+    static func requireUsableType(_ typeID: UUID, tenantID: UUID, in session: PostgresSession) async throws {
+        let found = try await session.query(
+            "SELECT 1 FROM device_types d WHERE d.id = $1 AND d.tenant_id = ANY (coalesce((SELECT path FROM tenants WHERE id = $2), '{}'))", [typeID, tenantID])
+        guard !found.rows.isEmpty else {
+            throw CatalogError.invalid("request", [.init(pointer: "/deviceTypeId", detail: "no device type \(typeID) in the device's tenant or its ancestors")])
+        }
+    }
+
     static func requireSameTenant(_ table: String, _ id: UUID, tenantID: UUID, what: String, pointer: String, in session: PostgresSession) async throws {
         let found = try await session.query("SELECT 1 FROM \(table) WHERE id = $1 AND tenant_id = $2", [id, tenantID])
         guard !found.rows.isEmpty else {

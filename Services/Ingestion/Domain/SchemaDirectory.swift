@@ -30,7 +30,7 @@ final class SchemaDirectory: Sendable {
     private let gatewayToken: String
     // Three levels, so a thousand devices of four types cost four schema fetches and compiles.
     private let deviceTypes = ExpiringCache<String, Result<String, Refusal>, ContinuousClock.Instant>(capacity: 100_000)
-    private let typeSubjects = ExpiringCache<String, Result<String?, Refusal>, ContinuousClock.Instant>(capacity: 100_000)
+    private let typeSubjects = ExpiringCache<String, Result<OwnedSubject?, Refusal>, ContinuousClock.Instant>(capacity: 100_000)
     private let schemas = ExpiringCache<String, Resolution, ContinuousClock.Instant>(capacity: 100_000)
     private let tenantStorage = ExpiringCache<String, TenantStorageSettings, ContinuousClock.Instant>(capacity: 100_000)
     private let lifetime: Duration
@@ -61,8 +61,12 @@ final class SchemaDirectory: Sendable {
         switch subject {
         case .failure(let refusal): return .refused(refusal.reason)
         case .success(nil): return .unvalidated
-        case .success(let name?):
-            return try await self.schemas.value(for: tenant + "/" + name, lifetime: self.lifetime) { try await self.lookUpSchema(tenant: tenant, subject: name, typeID: typeID) }
+        case .success(let owned?):
+            // The subject lives in the registry of the type's owner: an organisation's type and
+            // schema serve its sites' devices.
+            return try await self.schemas.value(for: owned.owner + "/" + owned.subject, lifetime: self.lifetime) {
+                try await self.lookUpSchema(tenant: owned.owner, subject: owned.subject, typeID: typeID)
+            }
         }
     }
 
@@ -75,11 +79,15 @@ final class SchemaDirectory: Sendable {
         return .success(typeID)
     }
 
-    private func lookUpSubject(tenant: String, typeID: String, device: String) async throws -> Result<String?, Refusal> {
+    /// The device type's schema subject and the tenant that owns the type (the device's own, or
+    /// an ancestor's).
+    private func lookUpSubject(tenant: String, typeID: String, device: String) async throws -> Result<OwnedSubject?, Refusal> {
         guard let type = try await self.get(self.deviceAPI, "/api/v1/device-types/\(typeID)", tenant: tenant) else {
             return .failure(Refusal(reason: "device type \(typeID) of device \(device) is not visible"))
         }
-        return .success(type["schemaSubject"]?.string)
+        guard let subject = type["schemaSubject"]?.string else { return .success(nil) }
+        let owner = type["tenantId"]?.string.flatMap(UUID.init(uuidString:))?.uuidString.lowercased() ?? tenant
+        return .success(OwnedSubject(subject: subject, owner: owner))
     }
 
     private func lookUpSchema(tenant: String, subject: String, typeID: String) async throws -> Resolution {
@@ -133,6 +141,12 @@ final class SchemaDirectory: Sendable {
             throw ClientError(.unreachable, client: "http", "\(service.name) answered \(response.status) for \(path)")
         }
     }
+}
+
+/// A device type's schema subject and the tenant whose registry holds it.
+struct OwnedSubject: Sendable {
+    var subject: String
+    var owner: String
 }
 
 /// A tenant's storage settings, from DeviceAPI.
