@@ -21,6 +21,29 @@ let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioConcurrency = Target.Dependency.product(name: "NIOConcurrencyHelpers", package: "swift-nio")
 let serviceLifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+
+/// What each service is built from, so the manifest shows the layering: every service sits on
+/// SensormineCore and SensormineClients; only the services that speak to another service or a
+/// broker name the contracts and the client wrappers they use.
+let serviceDependencies: [String: [Target.Dependency]] = [
+    "ApiGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "SensormineJSON", "ClientRuntime", "Curl", "Hiredis",
+                   crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
+    "DeviceAPI": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "ClientRuntime", "LibPQ", "Hiredis", "Mosquitto",
+                  hummingbird, logging, serviceLifecycle],
+    "SchemaRegistry": ["SensormineCore", "SensormineClients", "SensormineAuth", "SensormineJSON", "JSONSchema", "ClientRuntime", "LibPQ", "Hiredis", "Curl",
+                       crypto, hummingbird, logging],
+    "QueryAPI": ["SensormineCore", "SensormineClients", "SensormineTelemetry", "ClientRuntime", "LibPQ", hummingbird],
+    "Ingestion": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "JSONSchema", "ClientRuntime",
+                  "LibPQ", "RdKafka", "Curl", hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
+    "EdgeGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "ClientRuntime", "RdKafka",
+                    "MQTTWire", "Curl", hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
+    "StreamProcessing": ["SensormineCore", "SensormineClients", "LibPQ", hummingbird],
+    "Alerts": ["SensormineCore", "SensormineClients", "LibPQ", hummingbird],
+    "Billing": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
+    "FailoverOrchestrator": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
+]
+
 let package = Package(
     name: "Sensormine",
     platforms: [.macOS(.v14)],
@@ -55,6 +78,9 @@ let package = Package(
         // Thin Swift wrappers over the C clients; no C type crosses their public API.
         .target(name: "LibPQ", dependencies: ["CLibPQ", "ClientRuntime", logging, metrics], path: "Libraries/LibPQ", swiftSettings: swiftSettings),
         .target(name: "RdKafka", dependencies: ["CRdKafka", "ClientRuntime", logging, metrics, serviceLifecycle, nioConcurrency], path: "Libraries/RdKafka", swiftSettings: swiftSettings),
+        // The MQTT intake's own subscriber (SwiftNIO): it acknowledges a message only once it is safe.
+        .target(name: "MQTTWire", dependencies: ["ClientRuntime", logging, metrics, nioConcurrency, serviceLifecycle, .product(name: "NIOCore", package: "swift-nio"), nioPosix],
+                path: "Libraries/MQTTWire", swiftSettings: swiftSettings),
         .target(name: "Mosquitto", dependencies: ["CMosquitto", "ClientRuntime", logging, metrics, nioConcurrency], path: "Libraries/Mosquitto", swiftSettings: swiftSettings),
         .target(name: "Hiredis", dependencies: ["CHiredis", "ClientRuntime", logging, metrics, nioConcurrency], path: "Libraries/Hiredis", swiftSettings: swiftSettings),
         .target(name: "Curl", dependencies: ["CCurl", "ClientRuntime", logging, metrics, nioConcurrency, .product(name: "NIOCore", package: "swift-nio")], path: "Libraries/Curl", swiftSettings: swiftSettings),
@@ -63,7 +89,7 @@ let package = Package(
         .target(
             name: "SensormineCore",
             dependencies: [
-                hummingbird, logging, metrics, serviceLifecycle, "ClientRuntime", "SensormineJSON",
+                hummingbird, logging, metrics, serviceLifecycle, "ClientRuntime", "SensormineJSON", crypto,
                 .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -73,6 +99,9 @@ let package = Package(
         ),
         // JSON values and a fast parser; the JSON Schema 2020-12 validator built on them.
         .target(name: "SensormineJSON", path: "Libraries/SensormineJSON", swiftSettings: swiftSettings),
+        // The JSON services send each other (HTTP bodies, Kafka events, the API-key index): one
+        // Codable home, depending on nothing but Foundation.
+        .target(name: "SensormineContracts", path: "Libraries/SensormineContracts", swiftSettings: swiftSettings),
         .target(name: "JSONSchema", dependencies: ["SensormineJSON"], path: "Libraries/JSONSchema", swiftSettings: swiftSettings),
         // The telemetry envelope on device.telemetry and how payloads become points.
         .target(name: "SensormineTelemetry", dependencies: ["SensormineJSON"], path: "Libraries/SensormineTelemetry", swiftSettings: swiftSettings),
@@ -88,7 +117,7 @@ let package = Package(
         // Typed settings and readiness checks for each client, so services wire them in one line.
         .target(
             name: "SensormineClients",
-            dependencies: ["SensormineCore", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl", logging, metrics, nioConcurrency, serviceLifecycle],
+            dependencies: ["SensormineCore", "SensormineContracts", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl", logging, metrics, nioConcurrency, serviceLifecycle],
             path: "Libraries/SensormineClients", swiftSettings: swiftSettings
         ),
 
@@ -128,11 +157,15 @@ let package = Package(
         ),
         .testTarget(
             name: "DeviceAPITests",
-            dependencies: ["DeviceAPI", "SensormineCore", "SensormineClients", "SensormineAuth", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "ClientRuntime",
-                           nioConcurrency, .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["DeviceAPI", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "ClientRuntime",
+                           nioConcurrency, crypto, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         // Shared by test targets: child processes started the way services are deployed.
+        .testTarget(
+            name: "MQTTWireTests", dependencies: ["MQTTWire", "Mosquitto", nioConcurrency, logging, .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "SensormineTelemetryTests",
@@ -153,7 +186,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ApiGatewayTests",
-            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineJSON", "Curl", "Hiredis", hummingbird, nioConcurrency,
+            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "Curl", "Hiredis", hummingbird, nioConcurrency,
                            .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "CryptoExtras", package: "swift-crypto"),
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
@@ -171,13 +204,6 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
     ] + serviceNames.map { name in
-        .executableTarget(
-            name: name,
-            dependencies: ["SensormineCore", "SensormineClients", "SensormineAuth", "ClientRuntime", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl",
-                           "JSONSchema", "SensormineJSON", "SensormineTelemetry", .product(name: "Crypto", package: "swift-crypto"),
-                           hummingbird, logging, metrics, serviceLifecycle],
-            path: "Services/\(name)",
-            swiftSettings: swiftSettings
-        )
+        .executableTarget(name: name, dependencies: serviceDependencies[name] ?? [], path: "Services/\(name)", swiftSettings: swiftSettings)
     }
 )

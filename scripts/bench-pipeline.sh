@@ -13,6 +13,8 @@ SPOOL=$(mktemp -d)
 BASE=18780
 declare -A PORT=([ApiGateway]=$BASE [DeviceAPI]=$((BASE + 1)) [SchemaRegistry]=$((BASE + 2)) [QueryAPI]=$((BASE + 3)) [Ingestion]=$((BASE + 4)) [EdgeGateway]=$((BASE + 5)))
 export SENSORMINE_KAFKA_TOPIC_PREFIX=$RUN SENSORMINE_INGESTION_GROUP=$RUN.ingestion SENSORMINE_EDGE_SPOOL_DIR=$SPOOL SENSORMINE_LOG_LEVEL=warning
+# MQTT sessions and a share group of the run's own, so a running `make run` keeps its messages.
+export SENSORMINE_EDGE_MQTT_SHARE_GROUP=$RUN SENSORMINE_EDGE_MQTT_CLIENT_ID=$RUN-edge SENSORMINE_EDGE_MQTT_SESSION_EXPIRY=60s
 export SENSORMINE_DEVICE_API_URL=http://127.0.0.1:${PORT[DeviceAPI]} SENSORMINE_SCHEMA_REGISTRY_URL=http://127.0.0.1:${PORT[SchemaRegistry]}
 DEVICE_API=http://127.0.0.1:${PORT[DeviceAPI]}
 export SENSORMINE_GATEWAY_ROUTES="/api/v1/tenants=$DEVICE_API,/api/v1/auth=$DEVICE_API,/api/v1/devices=$DEVICE_API,/api/v1/device-types=$DEVICE_API,/api/v1/assets=$DEVICE_API,/api/v1/schemas=http://127.0.0.1:${PORT[SchemaRegistry]},/api/v1/telemetry=http://127.0.0.1:${PORT[QueryAPI]},/api/v1/ingest=http://127.0.0.1:${PORT[EdgeGateway]}"

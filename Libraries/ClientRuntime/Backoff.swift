@@ -28,16 +28,19 @@ public struct Backoff: Sendable, Equatable {
     }
 
     /// Runs `operation` until it succeeds, sleeping `delay(attempt:)` between attempts and
-    /// telling `failed` about each failure (attempt number from 0).
-    /// - Throws: only `CancellationError`, when the task is cancelled while it waits.
+    /// telling `failed` about each failure (attempt number from 0); after a failure, `giveUp`
+    /// may end the retries.
+    /// - Throws: `CancellationError`, when the task is cancelled while it waits, or the last
+    ///   failure once `giveUp` answers true.
     public func retryingUntilSuccess<Result: Sendable>(
-        _ operation: () async throws -> Result, failed: (Int, any Error) -> Void
+        _ operation: () async throws -> Result, failed: (Int, any Error) -> Void, giveUp: () -> Bool = { false }
     ) async throws -> Result {
         var attempt = 0
         while true {
             do {
                 return try await operation()
             } catch {
+                if giveUp() { throw error }
                 failed(attempt, error)
                 try await Task.sleep(for: self.delay(attempt: attempt))
                 attempt += 1

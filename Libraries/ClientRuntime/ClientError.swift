@@ -50,8 +50,12 @@ public struct ClientError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     /// Whether a dependency was down, slow or shutting down: worth a retry later (HTTP 503).
+    /// For PostgreSQL that includes SQLSTATE classes 08 (connection), 40 (transaction rolled
+    /// back: serialization failure, deadlock), 53 (insufficient resources) and 57P (shutdown).
     public var isUnavailable: Bool {
-        self.code == .unreachable || self.code == .timeout || self.code == .shutdown
+        if self.code == .unreachable || self.code == .timeout || self.code == .shutdown { return true }
+        guard self.client == "postgres", let state = self.serverCode else { return false }
+        return state.hasPrefix("08") || state.hasPrefix("40") || state.hasPrefix("53") || state.hasPrefix("57P")
     }
 
     public var description: String {

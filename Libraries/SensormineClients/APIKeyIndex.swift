@@ -1,31 +1,15 @@
 import ClientRuntime
 import Foundation
 import Hiredis
+import SensormineContracts
 
 /// The index the ApiGateway authenticates device API keys against, in Redis: DeviceAPI (which
 /// owns the keys in PostgreSQL) writes an entry when it issues a key and a tombstone when it
 /// revokes one, before its transaction commits, so a revoked key is refused by the very next
 /// request. Keys are looked up by their SHA-256 only.
 public struct APIKeyIndex: Sendable {
-    /// Who an active key authenticates.
-    public struct Entry: Codable, Sendable, Equatable {
-        /// The device's id.
-        public var deviceID: String
-        /// The device's tenant.
-        public var tenantID: String
-        /// The tenant's plan when the key was issued, for rate limits.
-        public var plan: String?
-        /// The organisation at the root of the tenant's tree, whose rate-limit budget it shares.
-        public var organisationID: String?
-
-        /// Creates an entry.
-        public init(deviceID: String, tenantID: String, plan: String?, organisationID: String? = nil) {
-            self.deviceID = deviceID
-            self.tenantID = tenantID
-            self.plan = plan
-            self.organisationID = organisationID
-        }
-    }
+    /// Who an active key authenticates (the contract the gateway and DeviceAPI share).
+    public typealias Entry = APIKeyIndexEntry
 
     /// What the index says about a key.
     public enum Lookup: Sendable, Equatable {

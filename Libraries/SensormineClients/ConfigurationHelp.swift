@@ -29,9 +29,13 @@ public enum ConfigurationHelp {
           SENSORMINE_MQTT_USERNAME      username (optional)
           SENSORMINE_MQTT_PASSWORD      password (optional, secret)
         """
-    /// The gateway's shared secret.
+    /// The callers a service trusts, each by its own token.
     public static let gatewayToken = """
-          SENSORMINE_GATEWAY_TOKEN      shared secret the ApiGateway presents (required, secret, at least 32 characters)
+        Callers (each service that calls another presents a token of its own; see ADR 17):
+          SENSORMINE_GATEWAY_TOKEN      the ApiGateway's token, which may assert any user (required, secret, at least 32 characters)
+          SENSORMINE_INGESTION_TOKEN    Ingestion's token: a viewer's reads only (secret; accepted when set)
+          SENSORMINE_EDGE_TOKEN         EdgeGateway's token: device activity reports only (secret; accepted when set)
+          SENSORMINE_<CALLER>_TOKEN_SHA256  the token's SHA-256 in hex instead: the service can check it but not present it
         """
     /// The key naming another service's base URL.
     public static func upstream(_ key: String, name: String) -> String {

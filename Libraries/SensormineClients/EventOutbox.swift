@@ -57,27 +57,55 @@ public enum EventOutbox {
     }
 }
 
-/// Moves outbox rows to Kafka in id order, one relay at a time across replicas (a transaction
-/// advisory lock), deleting them only once Kafka has acknowledged them: at-least-once, in order
-/// per key.
+/// Drains an outbox table in id order, one relay at a time across replicas (a transaction
+/// advisory lock), deleting rows only once `deliver` has applied them: at-least-once, in order.
+/// ``OutboxRelay/kafka(database:producer:batchSize:idleInterval:logger:)`` moves events to Kafka;
+/// a service may drain its own outbox of changes to other systems the same way.
 public struct OutboxRelay: Service, CustomStringConvertible {
-    public var description: String { "OutboxRelay" }
+    public let description: String
     private let database: PostgresClient
-    private let producer: KafkaProducer
+    private let table: String
+    private let columns: String
+    private let deliver: @Sendable ([PostgresRow]) async throws -> Void
     private let batchSize: Int
     private let idleInterval: Duration
     private let logger: Logger
-    private let relayed = Counter(label: "sensormine_outbox_relayed_total")
-    private let failures = Counter(label: "sensormine_outbox_failures_total")
+    private let relayed: Counter
+    private let failures: Counter
 
-    /// Creates a relay polling every `idleInterval` while the outbox is empty.
-    public init(database: PostgresClient, producer: KafkaProducer, batchSize: Int = 500,
-                idleInterval: Duration = .milliseconds(100), logger: Logger) {
+    /// Creates a relay over `table` (with a `bigint id` key), reading `columns` for `deliver`
+    /// and polling every `idleInterval` while the table is empty.
+    public init(name: String, database: PostgresClient, table: String, columns: String, batchSize: Int = 500,
+                idleInterval: Duration = .milliseconds(100), logger: Logger,
+                deliver: @escaping @Sendable ([PostgresRow]) async throws -> Void) {
+        self.description = name
         self.database = database
-        self.producer = producer
+        self.table = table
+        self.columns = columns
+        self.deliver = deliver
         self.batchSize = batchSize
         self.idleInterval = idleInterval
         self.logger = logger
+        self.relayed = Counter(label: "sensormine_outbox_relayed_total", dimensions: [("outbox", table)])
+        self.failures = Counter(label: "sensormine_outbox_failures_total", dimensions: [("outbox", table)])
+    }
+
+    /// The relay of `outbox_events` to Kafka.
+    public static func kafka(database: PostgresClient, producer: KafkaProducer, batchSize: Int = 500,
+                             idleInterval: Duration = .milliseconds(100), logger: Logger) -> OutboxRelay {
+        OutboxRelay(name: "OutboxRelay", database: database, table: "outbox_events", columns: "id, topic, key, payload, tenant_id, traceparent",
+                    batchSize: batchSize, idleInterval: idleInterval, logger: logger) { rows in
+            let records = rows.map { row in
+                var headers: [(name: String, value: [UInt8])] = []
+                if let tenant = row["tenant_id"] { headers.append(("tenant", Array(tenant.utf8))) }
+                if let traceparent = row["traceparent"] { headers.append(("traceparent", Array(traceparent.utf8))) }
+                return KafkaRecord(topic: row["topic"] ?? "", key: row["key"].map { Array($0.utf8) },
+                                   value: Array((row["payload"] ?? "").utf8), headers: headers)
+            }
+            for result in try await producer.send(records) {
+                if case .failure(let error) = result { throw error }
+            }
+        }
     }
 
     public func run() async throws {
@@ -93,10 +121,10 @@ public struct OutboxRelay: Service, CustomStringConvertible {
             } catch {
                 // Until the service's migrations have run (they start with it), the table is missing.
                 if (error as? ClientError)?.serverCode == SQLState.undefinedTable {
-                    self.logger.debug("outbox table not created yet; waiting for migrations")
+                    self.logger.debug("outbox table not created yet; waiting for migrations", metadata: ["outbox": "\(self.table)"])
                 } else {
                     self.failures.increment()
-                    self.logger.warning("outbox relay failed; retrying", metadata: [LogKey.error: "\(error)"])
+                    self.logger.warning("outbox relay failed; retrying", metadata: ["outbox": "\(self.table)", LogKey.error: "\(error)"])
                 }
                 failedAttempts += 1
                 let pause = backoff.delay(attempt: failedAttempts)
@@ -105,30 +133,28 @@ public struct OutboxRelay: Service, CustomStringConvertible {
         }
     }
 
-    /// Relays one batch; returns how many events went out.
-    /// - Throws: ``ClientError`` from PostgreSQL or Kafka; the batch stays in the outbox.
+    /// Relays one batch; returns how many rows went out. With `waitForLock` it waits for a relay
+    /// working elsewhere instead of leaving the batch to it, so what the caller committed before
+    /// has been applied when it returns.
+    /// - Throws: ``ClientError`` from PostgreSQL or from `deliver`; the batch stays in the outbox.
     @discardableResult
-    public func relayOnce() async throws -> Int {
+    public func relayOnce(waitForLock: Bool = false) async throws -> Int {
         try await self.database.withTransaction { session in
-            let locked = try await session.query("SELECT pg_try_advisory_xact_lock(hashtext('sensormine.outbox'))")
-            guard locked.first?.bool("pg_try_advisory_xact_lock") == true else { return 0 }
-            let rows = try await session.query(
-                "SELECT id, topic, key, payload, tenant_id, traceparent FROM outbox_events ORDER BY id LIMIT $1", [self.batchSize]
-            ).all
+            // The event outbox keeps the lock name earlier releases used, so old and new
+            // replicas never relay at once during a rolling upgrade.
+            let lockName = self.table == "outbox_events" ? "sensormine.outbox" : "sensormine.\(self.table)"
+            if waitForLock {
+                _ = try await session.query("SELECT pg_advisory_xact_lock(hashtext($1))", [lockName])
+            } else {
+                let locked = try await session.query("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked", [lockName])
+                guard locked.first?.bool("locked") == true else { return 0 }
+            }
+            let rows = try await session.query("SELECT \(self.columns) FROM \(self.table) ORDER BY id LIMIT $1", [self.batchSize]).all
             guard !rows.isEmpty else { return 0 }
-            let records = rows.map { row in
-                var headers: [(name: String, value: [UInt8])] = []
-                if let tenant = row["tenant_id"] { headers.append(("tenant", Array(tenant.utf8))) }
-                if let traceparent = row["traceparent"] { headers.append(("traceparent", Array(traceparent.utf8))) }
-                return KafkaRecord(topic: row["topic"] ?? "", key: row["key"].map { Array($0.utf8) },
-                                   value: Array((row["payload"] ?? "").utf8), headers: headers)
-            }
-            for result in try await self.producer.send(records) {
-                if case .failure(let error) = result { throw error }
-            }
+            try await self.deliver(rows)
             // Exactly the ids read: a row committed meanwhile with a lower id goes in the next batch.
             let ids = rows.compactMap { $0["id"] }.joined(separator: ",")
-            try await session.execute("DELETE FROM outbox_events WHERE id = ANY ($1::bigint[])", ["{\(ids)}"])
+            try await session.execute("DELETE FROM \(self.table) WHERE id = ANY ($1::bigint[])", ["{\(ids)}"])
             self.relayed.increment(by: Int64(rows.count))
             return rows.count
         }

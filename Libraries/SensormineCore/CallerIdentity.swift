@@ -73,27 +73,21 @@ extension HTTPField.Name {
     public static let callerRoles = HTTPField.Name("X-Sensormine-Roles")!
 }
 
-/// Accepts the caller identity the ApiGateway asserts in `X-Sensormine-*` headers, but only when
-/// the request also carries the shared gateway token (compared in constant time): a request that
-/// did not come through the gateway cannot claim an identity. Anything else is 401.
+/// Accepts the caller identity another Sensormine service asserts in `X-Sensormine-*` headers,
+/// but only when the request carries that service's own token (``TrustedCallers``), and only
+/// what that service may assert (``ServiceCaller/permits(method:path:identity:)``): the gateway
+/// any user, Ingestion a viewer's reads, EdgeGateway device activity. Anything else is 401 (no
+/// known token) or 403 (a known caller beyond its rights).
 public struct TrustedIdentityMiddleware: RouterMiddleware {
     public typealias Context = SensormineRequestContext
-    private let token: [UInt8]
+    private let callers: TrustedCallers
     private let identityRequired: Bool
 
-    /// Creates the middleware with the gateway's shared secret; with `identityRequired` false it
-    /// only checks that the request came through the gateway (the token endpoint).
-    public init(gatewayToken: String, identityRequired: Bool = true) {
-        self.token = Array(gatewayToken.utf8)
+    /// Creates the middleware; with `identityRequired` false it only checks that the request came
+    /// through the gateway (the token endpoint).
+    public init(callers: TrustedCallers, identityRequired: Bool = true) {
+        self.callers = callers
         self.identityRequired = identityRequired
-    }
-
-    /// Constant-time comparison, so timing does not reveal how much of a guess was right.
-    static func equal(_ lhs: [UInt8], _ rhs: some Collection<UInt8>) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        var difference: UInt8 = 0
-        for (left, right) in zip(lhs, rhs) { difference |= left ^ right }
-        return difference == 0
     }
 
     /// Parses the identity headers; nil when any is missing or malformed.
@@ -112,12 +106,18 @@ public struct TrustedIdentityMiddleware: RouterMiddleware {
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let presented = request.headers[.gatewayToken], Self.equal(self.token, presented.utf8) else {
+        guard let presented = request.headers[.gatewayToken], let caller = self.callers.caller(presenting: presented) else {
             throw APIError.unauthorized("requests must come through the API gateway")
         }
-        guard self.identityRequired else { return try await next(request, context) }
+        guard self.identityRequired else {
+            guard caller == .gateway else { throw APIError.forbidden("only the API gateway may call this route") }
+            return try await next(request, context)
+        }
         guard let identity = Self.identity(from: request.headers) else {
             throw APIError.unauthorized("the gateway did not assert a valid caller identity")
+        }
+        guard caller.permits(method: request.method, path: request.uri.path, identity: identity) else {
+            throw APIError.forbidden("the \(caller.rawValue) service may not \(request.method.rawValue) \(request.uri.path.prefix(200)) as \(identity.roles.map(\.rawValue).sorted().joined(separator: ","))")
         }
         var context = context
         context.identity = identity
@@ -134,14 +134,14 @@ extension SensormineRequestContext {
     }
 }
 
-/// The gateway's shared secret, read from `SENSORMINE_GATEWAY_TOKEN`.
+/// A service's own token, which it presents when it calls another service.
 public enum GatewaySettings {
-    /// Reads and checks the token.
+    /// Reads and checks `caller`'s token (``ServiceCaller/tokenKey``).
     /// - Throws: ``ConfigurationError`` when missing or shorter than 32 characters.
-    public static func token(reader: ConfigReader) throws -> String {
-        let token = try reader.secret("SENSORMINE_GATEWAY_TOKEN")
+    public static func token(reader: ConfigReader, caller: ServiceCaller = .gateway) throws -> String {
+        let token = try reader.secret(caller.tokenKey)
         guard token.utf8.count >= 32 else {
-            throw ConfigurationError(key: "SENSORMINE_GATEWAY_TOKEN", problem: "must be at least 32 characters")
+            throw ConfigurationError(key: caller.tokenKey, problem: "must be at least 32 characters")
         }
         return token
     }

@@ -70,7 +70,7 @@ enum DeviceAPIService: MigratingService {
         let broker = try BrokerAccounts(configuration: configuration.brokerAdmin, logger: observability.logger)
         builder.readinessChecks.append(broker.readiness)
         builder.services.append(broker)
-        builder.services.append(OutboxRelay(database: metadata, producer: producer, logger: observability.logger))
+        builder.services.append(OutboxRelay.kafka(database: metadata, producer: producer, logger: observability.logger))
         builder.openAPIPaths = DeviceAPIOpenAPI.paths
         builder.openAPISchemas = DeviceAPIOpenAPI.schemas
         let tenantRepository = TenantRepository(database: metadata)
@@ -81,7 +81,10 @@ enum DeviceAPIService: MigratingService {
         let signIn = SignIn(users: userRepository, tenants: tenantRepository, hasher: hasher,
                             tokens: tokens, refreshTokenLifetime: configuration.refreshTokenLifetime)
         let deviceRepository = DeviceRepository(tenants: tenantRepository, topics: configuration.kafka.topics)
-        let credentials = CredentialRepository(devices: deviceRepository, index: APIKeyIndex(redis: redis), broker: broker)
+        let index = APIKeyIndex(redis: redis)
+        let credentialOutbox = CredentialOutbox(database: metadata, index: index, broker: broker, logger: observability.logger)
+        builder.services.append(credentialOutbox.relay)
+        let credentials = CredentialRepository(devices: deviceRepository, index: index, broker: broker, outbox: credentialOutbox)
         builder.services.append(APIKeyIndexRepair(credentials: credentials, logger: observability.logger))
         builder.services.append(ConnectivitySweeper(devices: deviceRepository, offlineAfter: configuration.offlineAfter, logger: observability.logger))
         let devices = DeviceController(devices: deviceRepository, credentials: credentials)
@@ -92,13 +95,13 @@ enum DeviceAPIService: MigratingService {
         let auth = AuthController(signIn: signIn)
         let jwks = try tokens.jwks()
         return builder.build { router in
-            let api = router.group("/api/v1").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken))
+            let api = router.group("/api/v1").add(middleware: TrustedIdentityMiddleware(callers: configuration.callers))
             tenants.addRoutes(to: api.group("tenants"))
             users.addRoutes(to: api.group("tenants"))
             devices.addRoutes(to: api.group("devices"))
             deviceTypes.addRoutes(to: api.group("device-types"))
             assets.addRoutes(to: api.group("assets"))
-            let signInGroup = router.group("/api/v1/auth").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken, identityRequired: false))
+            let signInGroup = router.group("/api/v1/auth").add(middleware: TrustedIdentityMiddleware(callers: configuration.callers, identityRequired: false))
             auth.addRoutes(to: signInGroup)
             // Public keys are public: the gateway and other verifiers fetch them unauthenticated.
             router.get("/.well-known/jwks.json") { _, _ in

@@ -13,7 +13,7 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
     /// Log level and format.
     var logging: LoggingSettings
     /// Shared secret proving a request came through the ApiGateway.
-    var gatewayToken: String
+    var callers: TrustedCallers
     /// Access-token signing.
     var tokens: TokenSettings
     /// How long a refresh token lives.
@@ -39,7 +39,7 @@ struct DeviceAPIConfiguration: ServiceConfiguration {
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: DeviceAPIService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
-        self.gatewayToken = try GatewaySettings.token(reader: reader)
+        self.callers = try TrustedCallers(reader: reader)
         self.tokens = try TokenSettings(reader: reader)
         self.refreshTokenLifetime = try reader.duration("SENSORMINE_REFRESH_TOKEN_TTL", default: .seconds(30 * 24 * 3600))
         self.bootstrapAdminEmail = try reader.string("SENSORMINE_BOOTSTRAP_ADMIN_EMAIL", default: "admin@sensormine.local")

@@ -170,5 +170,9 @@ enum DeviceAPIMigrations {
                         (SELECT t.path FROM tenants t WHERE t.id = nullif(current_setting('sensormine.tenant', true), '')::uuid), '{}')));
                 """
         ),
+        Migration(
+            version: 5, name: "credential outbox",
+            sql: CredentialOutbox.migrationSQL
+        ),
     ])
 }

@@ -2,9 +2,11 @@ import ClientRuntime
 import Curl
 import Foundation
 import Hummingbird
+import MQTTWire
 import RdKafka
 import SensormineClients
 import SensormineCore
+import ServiceLifecycle
 
 /// EdgeGateway: device telemetry in (MQTT shared subscription, HTTP ingest), envelopes out to
 /// `device.telemetry`.
@@ -20,6 +22,12 @@ enum EdgeGatewayService: SensormineService {
         ConfigurationHelp.kafka,
         ConfigurationHelp.gatewayToken,
         """
+        MQTT intake (at least once: a message is acknowledged to the broker once Kafka or the spool holds it):
+          SENSORMINE_EDGE_MQTT_CLIENT_ID       stem of the persistent sessions' client ids; keep it stable across restarts (default edgegateway-HOSTNAME)
+          SENSORMINE_EDGE_MQTT_CONNECTIONS     connections in the shared subscription (default 2)
+          SENSORMINE_EDGE_MQTT_RECEIVE_MAXIMUM messages in flight per connection, handed on in batches (default 1000)
+          SENSORMINE_EDGE_MQTT_SESSION_EXPIRY  how long the broker queues for a session whose EdgeGateway is away (default 1h)
+          SENSORMINE_EDGE_MQTT_SHARE_GROUP     the shared subscription's group (default edge)
         Ingest:
           SENSORMINE_EDGE_MAX_BODY_BYTES  largest HTTP ingest body (default 1048576)
           SENSORMINE_EDGE_SPOOL_DIR       store-and-forward spool directory (default /var/lib/sensormine/edge-spool)
@@ -34,31 +42,35 @@ enum EdgeGatewayService: SensormineService {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         var kafka = configuration.kafka
         kafka.kafka.properties["message.timeout.ms"] = String(configuration.kafkaTimeout.milliseconds)
+        // Every MQTT intake connection waits for its message's acknowledgement, so the linger
+        // adds to each message's time in hand; the connections' concurrent sends still batch.
+        kafka.kafka.properties["linger.ms"] = kafka.kafka.properties["linger.ms"] ?? "1"
         let producer = try builder.addKafkaProducer(kafka)
-        let mqtt = try builder.addMQTT(configuration.mqtt)
         let spool = try Spool(directory: URL(fileURLWithPath: configuration.spoolDirectory), maximumBytes: configuration.spoolMaximumBytes, logger: observability.logger)
         builder.services.append(ClosingService("spool") { await spool.shutdown() })
         var activity: ActivityReporter?
-        if let deviceAPI = configuration.deviceAPI {
+        if let deviceAPI = configuration.deviceAPI, let serviceToken = configuration.serviceToken {
             let client = builder.addHTTPClient(configuration: .init(maximumRetries: 1, maximumConcurrentRequests: 4, name: "device-activity"))
-            let reporter = ActivityReporter(client: client, deviceAPI: deviceAPI, gatewayToken: configuration.gatewayToken,
+            let reporter = ActivityReporter(client: client, deviceAPI: deviceAPI, serviceToken: serviceToken,
                                             interval: configuration.activityInterval, logger: observability.logger)
             builder.services.append(reporter)
             activity = reporter
         }
         let forwarder = TelemetryForwarder(producer: producer, topic: configuration.kafka.topics.telemetry, spool: spool, activity: activity, logger: observability.logger)
         builder.services.append(SpoolDrainer(spool: spool, forwarder: forwarder, logger: observability.logger))
-        let intake = MQTTIntake(client: mqtt, forwarder: forwarder, logger: observability.logger)
-        builder.services.append(intake)
+        // The subscribers come after the producer and the spool: on shutdown each finishes the
+        // batch in hand and disconnects (keeping its session) before the producer flushes.
+        let intake = MQTTIntake(settings: configuration.mqtt, forwarder: forwarder, logger: observability.logger)
+        builder.services += intake.subscribers.map { $0 as any Service }
         // Until the shared subscription stands, the broker drops what devices publish to it.
-        builder.readinessChecks.append(ReadinessCheck(name: "mqtt-subscription") {
-            guard intake.isSubscribed else { throw ClientError(.unreachable, client: "mqtt", "telemetry subscription not yet acknowledged") }
+        builder.readinessChecks.append(ReadinessCheck(name: "mqtt-intake") {
+            guard intake.isSubscribed else { throw ClientError(.unreachable, client: "mqtt", "the telemetry subscription is not granted on every intake connection") }
         })
         builder.openAPIPaths = EdgeGatewayOpenAPI.paths
         builder.openAPISchemas = EdgeGatewayOpenAPI.schemas
         let ingest = IngestController(forwarder: forwarder, maximumBodyBytes: configuration.maximumBodyBytes)
         return builder.build { router in
-            ingest.addRoutes(to: router.group("/api/v1/ingest").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken)))
+            ingest.addRoutes(to: router.group("/api/v1/ingest").add(middleware: TrustedIdentityMiddleware(callers: configuration.callers)))
         }
     }
 }

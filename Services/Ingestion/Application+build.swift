@@ -35,6 +35,7 @@ enum IngestionService: MigratingService {
         Retention (raw points per tenant plan, hourly rollups kept longer):
           SENSORMINE_INGESTION_RETENTION_DAYS         raw days for a tenant whose settings set no retentionDays (default 365)
           SENSORMINE_INGESTION_ROLLUP_RETENTION_DAYS  days of hourly rollups, at least the longest raw retention (default 1825)
+          SENSORMINE_INGESTION_SHARED_MAX_RETENTION_DAYS  a tenant keeping raw points longer gets a table of its own (default: the default retention)
           SENSORMINE_INGESTION_RETENTION_INTERVAL     time between retention passes (default 1h)
         """,
     ].joined(separator: "\n")
@@ -60,11 +61,11 @@ enum IngestionService: MigratingService {
             logger: observability.logger
         )
         let directory = SchemaDirectory(client: client, deviceAPI: configuration.deviceAPI, schemaRegistry: configuration.schemaRegistry,
-                                        gatewayToken: configuration.gatewayToken, lifetime: configuration.schemaCacheLifetime)
+                                        serviceToken: configuration.serviceToken, lifetime: configuration.schemaCacheLifetime)
         builder.services.append(IngestionPipeline(
             consumer: consumer, producer: producer, store: TelemetryStore(database: database), directory: directory,
             deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter, eventTimes: configuration.eventTimes,
-            depth: configuration.pipelineDepth, logger: observability.logger
+            depth: configuration.pipelineDepth, sharedMaximumDays: configuration.retention.sharedMaximumDays, logger: observability.logger
         ))
         builder.services.append(RetentionWorker(
             store: RetentionStore(database: database), policy: configuration.retention,
@@ -75,7 +76,7 @@ enum IngestionService: MigratingService {
         let deadLetters = DeadLetterController(repository: DeadLetterRepository(database: database), producer: producer,
                                                telemetryTopic: configuration.kafka.topics.telemetry)
         return builder.build { router in
-            deadLetters.addRoutes(to: router.group("/api/v1/deadletters").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken)))
+            deadLetters.addRoutes(to: router.group("/api/v1/deadletters").add(middleware: TrustedIdentityMiddleware(callers: configuration.callers)))
         }
     }
 }

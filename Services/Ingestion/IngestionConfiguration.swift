@@ -18,7 +18,9 @@ struct IngestionConfiguration: ServiceConfiguration {
     /// DeviceAPI, for each device's type.
     var deviceAPI: UpstreamService
     /// The gateway's shared secret, presented to DeviceAPI and SchemaRegistry.
-    var gatewayToken: String
+    var callers: TrustedCallers
+    /// Ingestion's own token, presented to DeviceAPI and the SchemaRegistry.
+    var serviceToken: String
     /// Kafka consumer group.
     var consumerGroup: String
     /// Messages per batch.
@@ -49,7 +51,8 @@ struct IngestionConfiguration: ServiceConfiguration {
         self.kafka = try KafkaSettings(reader: reader)
         self.schemaRegistry = try UpstreamService(reader: reader, key: "SENSORMINE_SCHEMA_REGISTRY_URL", name: "schema-registry")
         self.deviceAPI = try UpstreamService(reader: reader, key: "SENSORMINE_DEVICE_API_URL", name: "device-api")
-        self.gatewayToken = try GatewaySettings.token(reader: reader)
+        self.callers = try TrustedCallers(reader: reader)
+        self.serviceToken = try GatewaySettings.token(reader: reader, caller: .ingestion)
         self.consumerGroup = reader.optionalString("SENSORMINE_INGESTION_GROUP") ?? "ingestion"
         self.batchSize = try reader.int("SENSORMINE_INGESTION_BATCH", default: 2000, range: 1...20_000)
         self.pipelineDepth = try reader.int("SENSORMINE_INGESTION_DEPTH", default: 3, range: 1...16)
@@ -67,9 +70,11 @@ struct IngestionConfiguration: ServiceConfiguration {
         guard self.maximumPollInterval >= .seconds(7) else {
             throw ConfigurationError(key: "SENSORMINE_INGESTION_MAX_POLL_INTERVAL", problem: "must be at least 7s (longer than the 6s session timeout)")
         }
+        let defaultDays = try reader.int("SENSORMINE_INGESTION_RETENTION_DAYS", default: 365, range: 1...36_500)
         self.retention = RetentionPolicy(
-            defaultDays: try reader.int("SENSORMINE_INGESTION_RETENTION_DAYS", default: 365, range: 1...36_500),
+            defaultDays: defaultDays,
             rollupDays: try reader.int("SENSORMINE_INGESTION_ROLLUP_RETENTION_DAYS", default: 1825, range: 1...36_500),
+            sharedMaximumDays: try reader.int("SENSORMINE_INGESTION_SHARED_MAX_RETENTION_DAYS", default: defaultDays, range: defaultDays...36_500),
             interval: try reader.duration("SENSORMINE_INGESTION_RETENTION_INTERVAL", default: .seconds(3600)))
     }
 }

@@ -29,7 +29,7 @@ enum QueryAPIService: MigratingService {
         builder.openAPIPaths = QueryAPIOpenAPI.paths
         let telemetry = TelemetryController(queries: TelemetryQueries(database: database))
         return builder.build { router in
-            telemetry.addRoutes(to: router.group("/api/v1/telemetry").add(middleware: TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken)))
+            telemetry.addRoutes(to: router.group("/api/v1/telemetry").add(middleware: TrustedIdentityMiddleware(callers: configuration.callers)))
         }
     }
 }

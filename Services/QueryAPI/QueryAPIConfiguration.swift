@@ -12,12 +12,12 @@ struct QueryAPIConfiguration: ServiceConfiguration {
     /// The sensormine_timeseries database.
     var timeseriesDatabase: PostgresClient.Configuration
     /// The gateway's shared secret: every request must carry it.
-    var gatewayToken: String
+    var callers: TrustedCallers
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: QueryAPIService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
         self.timeseriesDatabase = try PostgresClient.Configuration(reader: reader, role: .timeseries)
-        self.gatewayToken = try GatewaySettings.token(reader: reader)
+        self.callers = try TrustedCallers(reader: reader)
     }
 }

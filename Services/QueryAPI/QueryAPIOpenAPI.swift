@@ -61,11 +61,11 @@ enum QueryAPIOpenAPI {
           /api/v1/telemetry/aggregate:
             parameters:
               - { $ref: '#/components/parameters/GatewayToken' }
-              - { name: metric, in: query, required: true, schema: { type: string } }
+              - { name: metric, in: query, required: true, schema: { type: string, minLength: 1, maxLength: 200 } }
               - { name: devices, in: query, description: 'Comma-separated device ids; every device of the tenant when absent.', schema: { type: string } }
               - { name: from, in: query, schema: { type: string, format: date-time } }
               - { name: to, in: query, schema: { type: string, format: date-time } }
-              - { name: bucket, in: query, description: 'Bucket width from 1s to 1d, units s m h d.', schema: { type: string, default: 1m } }
+              - { name: bucket, in: query, description: 'Bucket width from 1s to 1d, units s m h d.', schema: { type: string, pattern: '^[0-9]{1,5}[smhd]$', default: 1m } }
               - { name: fn, in: query, schema: { type: string, enum: [avg, min, max, sum, count, first, last], default: avg } }
               - { name: source, in: query, description: 'auto reads the hourly rollups when bucket and range are whole hours (exact, and kept longer than raw points); raw or rollup force one.', schema: { type: string, enum: [auto, raw, rollup], default: auto } }
               - { name: format, in: query, schema: { type: string, enum: [json, csv] } }

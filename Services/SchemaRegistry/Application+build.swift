@@ -53,7 +53,7 @@ enum SchemaRegistryService: MigratingService {
         let inference = InferenceController(refinement: refinement)
         let aiUsage = AIUsageController(usage: usage)
         return builder.build { router in
-            let trusted = TrustedIdentityMiddleware(gatewayToken: configuration.gatewayToken)
+            let trusted = TrustedIdentityMiddleware(callers: configuration.callers)
             let schemas = router.group("/api/v1/schemas").add(middleware: trusted)
             subjects.addRoutes(to: schemas)
             inference.addRoutes(to: schemas)

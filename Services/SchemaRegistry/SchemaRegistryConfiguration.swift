@@ -15,7 +15,7 @@ struct SchemaRegistryConfiguration: ServiceConfiguration {
     /// Redis.
     var redis: RedisClient.Configuration
     /// Shared secret proving a request came through the ApiGateway.
-    var gatewayToken: String
+    var callers: TrustedCallers
     /// Compatibility mode of subjects created without one.
     var defaultCompatibility: CompatibilityMode
     /// Whether `format` asserts in every schema (otherwise only under the format-assertion vocabulary).
@@ -28,7 +28,7 @@ struct SchemaRegistryConfiguration: ServiceConfiguration {
         self.logging = try LoggingSettings(reader: reader)
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
         self.redis = try RedisClient.Configuration(reader: reader)
-        self.gatewayToken = try GatewaySettings.token(reader: reader)
+        self.callers = try TrustedCallers(reader: reader)
         let mode = try reader.string("SENSORMINE_SCHEMA_DEFAULT_COMPATIBILITY", default: "BACKWARD")
         guard let compatibility = CompatibilityMode(rawValue: mode.uppercased()) else {
             throw ConfigurationError(key: "SENSORMINE_SCHEMA_DEFAULT_COMPATIBILITY", problem: "must be one of \(CompatibilityMode.allCases.map(\.rawValue).joined(separator: ", "))")

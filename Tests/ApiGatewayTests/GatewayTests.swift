@@ -7,6 +7,7 @@ import Logging
 import NIOConcurrencyHelpers
 import SensormineAuth
 import SensormineClients
+import SensormineContracts
 import SensormineCore
 import Testing
 

@@ -11,6 +11,7 @@ import SensormineAuth
 import SensormineClients
 import SensormineCore
 import Testing
+import SensormineContracts
 
 @testable import DeviceAPI
 
@@ -134,5 +135,71 @@ struct CredentialTests {
             }
             #expect(afterDecommission?.code == .notAuthorized)
         }
+    }
+
+    @Test("a credential change whose commit fails leaves Redis and the broker as they were; once commits succeed it is applied")
+    func failedCommit() async throws {
+        let app = try await DeviceAPITestApp.make()
+        let (index, redis) = try Self.index
+        let database = PostgresClient(configuration: try DeviceAPITestApp.configuration().metadataDatabase)
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        try await app.test(.live) { client in
+            let fixture = try await DeviceFixture.make(client)
+            let device = try await fixture.registerDevice(client, name: "refused-commit")
+            let key = try await client.created(IssuedAPIKey.self, .post, "/api/v1/devices/\(device.id)/api-keys", as: fixture.operatorCaller, json: "{}")
+            var credentials: IssuedMQTTCredentials?
+            for _ in 0..<50 where credentials == nil {
+                let response = try await client.call(.put, "/api/v1/devices/\(device.id)/mqtt-credentials", as: fixture.operatorCaller)
+                if response.status == .ok { credentials = try DeviceAPITestApp.decode(IssuedMQTTCredentials.self, response) } else { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let mqtt = try #require(credentials)
+            let digest = OpaqueSecret.digest(key.key)
+
+            // From here on, every transaction that records an event of this device fails at
+            // COMMIT (a deferred constraint trigger), as a commit does when the connection or
+            // the server is lost at that moment.
+            try await database.withSession { try await $0.executeScript("""
+                CREATE FUNCTION refuse_commit_\(suffix)() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'commit refused by the test' USING ERRCODE = '40001'; END $$
+                """) }
+            try await database.withSession { try await $0.executeScript("""
+                CREATE CONSTRAINT TRIGGER refuse_commit_\(suffix) AFTER INSERT ON outbox_events DEFERRABLE INITIALLY DEFERRED
+                FOR EACH ROW WHEN (NEW.key = '\(device.id.uuidString.lowercased())') EXECUTE FUNCTION refuse_commit_\(suffix)()
+                """) }
+            do {
+                let attempts: [(HTTPRequest.Method, String)] = [
+                    (.post, "/api/v1/devices/\(device.id)/api-keys/\(key.apiKey.id)/rotate"),
+                    (.delete, "/api/v1/devices/\(device.id)/api-keys/\(key.apiKey.id)"),
+                    (.put, "/api/v1/devices/\(device.id)/mqtt-credentials"),
+                    (.delete, "/api/v1/devices/\(device.id)/mqtt-credentials"),
+                    (.delete, "/api/v1/devices/\(device.id)"),
+                ]
+                for (method, path) in attempts {
+                    let response = try await client.call(method, path, as: fixture.operatorCaller, json: method == .post ? "{}" : nil)
+                    #expect(response.status == .serviceUnavailable, "\(method) \(path): \(String(buffer: response.body))")
+                    // Nothing outside the database moved: the key still authenticates, the
+                    // device's password still opens its MQTT account.
+                    #expect(try await index.lookup(digest: digest) == .active(.init(
+                        deviceID: device.id.uuidString.lowercased(), tenantID: fixture.organisation.id.uuidString.lowercased(), plan: nil,
+                        organisationID: fixture.organisation.id.uuidString.lowercased())), "\(method) \(path)")
+                    let connection = try await DeviceConnection.connect(username: mqtt.username, password: mqtt.password)
+                    connection.disconnect()
+                }
+            } catch {
+                Issue.record("\(error)")
+            }
+            try await database.withSession { try await $0.executeScript("DROP TRIGGER refuse_commit_\(suffix) ON outbox_events") }
+            try await database.withSession { try await $0.executeScript("DROP FUNCTION refuse_commit_\(suffix)()") }
+
+            // With commits succeeding again, decommissioning withdraws both.
+            _ = try await client.ok(Device.self, .delete, "/api/v1/devices/\(device.id)", as: fixture.operatorCaller)
+            #expect(try await index.lookup(digest: digest) == .revoked)
+            let refused = await #expect(throws: ClientError.self) {
+                try await DeviceConnection.connect(username: mqtt.username, password: mqtt.password).disconnect()
+            }
+            #expect(refused?.code == .notAuthorized)
+        }
+        await database.shutdown()
+        await redis.shutdown()
     }
 }

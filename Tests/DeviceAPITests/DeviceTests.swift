@@ -10,6 +10,7 @@ import RdKafka
 import SensormineClients
 import SensormineCore
 import Testing
+import SensormineContracts
 
 @testable import DeviceAPI
 

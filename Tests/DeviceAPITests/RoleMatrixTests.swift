@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import SensormineCore
 import Testing
+import SensormineContracts
 
 @testable import DeviceAPI
 

@@ -27,7 +27,7 @@ enum DeviceAPITestApp {
     static func headers(_ caller: CallerIdentity?, token: String? = nil) throws -> HTTPFields {
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
-        fields[.gatewayToken] = try token ?? configuration().gatewayToken
+        fields[.gatewayToken] = try token ?? GatewaySettings.token(reader: ConfigReader(values: ProcessInfo.processInfo.environment))
         if let caller {
             fields[.callerSubject] = caller.subject
             fields[.callerTenant] = caller.tenantID.uuidString

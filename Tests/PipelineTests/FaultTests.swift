@@ -52,6 +52,17 @@ struct ProvisionedDevice: Sendable {
         return answer.status == 202 ? Int(answer.body["accepted"]?.number ?? 0) : 0
     }
 
+    /// A connection as the device, with its own MQTT credentials.
+    func connectMQTT(name: String) async throws -> MQTTClient {
+        let environment = ProcessInfo.processInfo.environment
+        let client = try MQTTClient(configuration: .init(
+            host: environment["SENSORMINE_MQTT_HOST"] ?? "127.0.0.1", port: Int(environment["SENSORMINE_MQTT_PORT"] ?? "") ?? 1883,
+            clientID: "\(name)-\(UUID().uuidString.prefix(8))", username: self.mqttUsername, password: self.mqttPassword),
+            logger: PipelineTestStack.logger)
+        try await client.connect()
+        return client
+    }
+
     /// Polls QueryAPI for up to a minute until `expected` points of `metric` are stored; returns
     /// the last count seen.
     func waitForStored(_ client: HTTPClient, gateway: String, metric: String, from: String, expected: Int) async throws -> Int {
@@ -124,12 +135,7 @@ extension PipelineTests {
                     let answer = try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: fixture.apiKey, json: "[" + points.joined(separator: ",") + "]")
                     if answer.status == 202 { accepted += Int(answer.body["accepted"]?.number ?? 0) }
                 }
-                let publisher = try MQTTClient(configuration: .init(
-                    host: ProcessInfo.processInfo.environment["SENSORMINE_MQTT_HOST"] ?? "127.0.0.1",
-                    port: Int(ProcessInfo.processInfo.environment["SENSORMINE_MQTT_PORT"] ?? "") ?? 1883,
-                    clientID: "outage-\(UUID().uuidString.prefix(8))", username: fixture.mqttUsername, password: fixture.mqttPassword),
-                    logger: PipelineTestStack.logger)
-                try await publisher.connect()
+                let publisher = try await fixture.connectMQTT(name: "outage")
                 for index in 200..<300 {
                     try await publisher.publish(topic: fixture.topic, payload: Array(#"{"time":"\#(format.string(from: start.addingTimeInterval(Double(index))))","load":\#(index)}"#.utf8), qos: 1)
                 }

@@ -86,7 +86,7 @@ struct NativePartitionTests {
             }
 
             let retention: [UUID: Int] = [short: 10, medium: 30]
-            let worker = RetentionWorker(store: RetentionStore(database: client), policy: RetentionPolicy(defaultDays: 60, rollupDays: 65, interval: .seconds(3600)),
+            let worker = RetentionWorker(store: RetentionStore(database: client), policy: RetentionPolicy(defaultDays: 60, rollupDays: 65, sharedMaximumDays: 60, interval: .seconds(3600)),
                                          tenantRetention: { retention[$0] }, logger: Logger(label: "retention"))
             let report = try await worker.apply(now: now)
             #expect(report.droppedChunks >= 1)
@@ -142,13 +142,60 @@ extension NativePartitionTests {
             let latest = try await queries.latest(tenant: tenant, devices: [device])
             #expect(latest[device]?["flow"]?.value == 29)
 
-            let worker = RetentionWorker(store: RetentionStore(database: client), policy: RetentionPolicy(defaultDays: 60, rollupDays: 65, interval: .seconds(3600)),
+            let worker = RetentionWorker(store: RetentionStore(database: client), policy: RetentionPolicy(defaultDays: 60, rollupDays: 65, sharedMaximumDays: 60, interval: .seconds(3600)),
                                          tenantRetention: { $0 == tenant ? 10 : nil }, logger: Logger(label: "retention"))
             let report = try await worker.apply(now: Date())
             #expect(report.droppedChunks >= 1)
             #expect(try await count(table, tenant) == 30)
             #expect(try await count("telemetry", tenant) == 10)
             #expect(try await count("telemetry", neighbour) == 5)
+        }
+    }
+}
+
+extension NativePartitionTests {
+    @Test("a tenant kept longer than the shared table's maximum keeps its points in a table of its own; the shared table still drops whole chunks at the others' retention",
+          arguments: [ScratchTimeseries.plain, .timescale])
+    func longRetentionTenant(server: ScratchTimeseries) async throws {
+        try await server.with { client in
+            let store = TelemetryStore(database: client)
+            let queries = TelemetryQueries(database: client)
+            let (standard, archive, device) = (UUID(), UUID(), UUID())
+            let day: Int64 = 86_400_000_000
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            func points(_ owner: UUID, ageDays: Int64) -> [StoredPoint] {
+                (0..<30).map { StoredPoint(tenantID: owner.uuidString.lowercased(), deviceID: device.uuidString.lowercased(),
+                                           point: TelemetryPoint(metric: "level", time: now - ageDays * day + Int64($0) * 60_000_000, value: Double($0))) }
+            }
+            // Written while both tenants shared the table: 50 and 5 days old.
+            for owner in [standard, archive] {
+                for age: Int64 in [50, 5] { #expect(try await store.write(points(owner, ageDays: age), deadLetters: []) == 30) }
+            }
+            let retention: [UUID: Int] = [archive: 400]
+            let policy = RetentionPolicy(defaultDays: 30, rollupDays: 500, sharedMaximumDays: 30, interval: .seconds(3600))
+            #expect(TenantStorageSettings(dedicated: false, retentionDays: 400).ownsTable(sharedMaximumDays: policy.sharedMaximumDays))
+            #expect(!TenantStorageSettings(dedicated: false, retentionDays: nil).ownsTable(sharedMaximumDays: policy.sharedMaximumDays))
+            let worker = RetentionWorker(store: RetentionStore(database: client), policy: policy, tenantRetention: { retention[$0] }, logger: Logger(label: "retention"))
+
+            let report = try await worker.apply(now: Date())
+            // The 50-day chunk went whole (no row deletes for the standard tenant), after the
+            // archive tenant's points in it were copied to its own table.
+            #expect(report.droppedChunks >= 1)
+            #expect(report.deletedPoints == 0)
+            #expect(report.movedPoints == 30)
+            func count(_ relation: String, _ owner: UUID) async throws -> Int {
+                try await client.query("SELECT count(*) AS n FROM \(relation) WHERE tenant_id = $1", [owner]).first?.int("n") ?? -1
+            }
+            let table = try #require(try await client.query("SELECT raw_table FROM tenant_tables WHERE tenant_id = $1", [archive]).first?["raw_table"])
+            #expect(try await count("telemetry", standard) == 30)
+            #expect(try await count("telemetry", archive) == 30)
+            #expect(try await count(table, archive) == 30)
+            let kept = try await queries.aggregate(tenant: archive, metric: "level", devices: [], from: now - 60 * day, to: now + day,
+                                                   bucketSeconds: 86_400, function: .count, source: .raw)
+            #expect(kept.map(\.count).reduce(0, +) == 60)
+            // A second pass finds nothing left to move, drop or delete.
+            let again = try await worker.apply(now: Date())
+            #expect(again.movedPoints == 0 && again.deletedPoints == 0 && again.droppedChunks == 0)
         }
     }
 }

@@ -53,6 +53,12 @@ enum PipelineTestStack {
         values["SENSORMINE_KAFKA_TOPIC_PREFIX"] = topicPrefix
         values["SENSORMINE_INGESTION_GROUP"] = topicPrefix + ".ingestion"
         values["SENSORMINE_EDGE_SPOOL_DIR"] = spoolDirectory
+        // Sessions and a share group of the stack run's own: an earlier run's sessions, which the
+        // broker keeps for a while, must not take a share of this run's messages.
+        values["SENSORMINE_EDGE_MQTT_SHARE_GROUP"] = topicPrefix
+        values["SENSORMINE_EDGE_MQTT_CLIENT_ID"] = topicPrefix + "-edge"
+        values["SENSORMINE_EDGE_MQTT_SESSION_EXPIRY"] = "30s"
+        values["SENSORMINE_EDGE_MQTT_CONNECTIONS"] = "4"
         values["SENSORMINE_EDGE_KAFKA_TIMEOUT"] = "2s"
         values["SENSORMINE_EDGE_ACTIVITY_INTERVAL"] = "500ms"
         values["SENSORMINE_DEVICE_OFFLINE_AFTER"] = "4s"
@@ -60,16 +66,17 @@ enum PipelineTestStack {
         return values
     }
 
-    /// Runs all six services while `body` runs (Ingestion only when `ingestionInProcess`, else
-    /// the test runs it as a process of its own); `body` gets the gateway's base URL.
-    static func run<Result: Sendable>(ingestionInProcess: Bool = true, overrides: [String: String] = [:],
+    /// Runs all six services while `body` runs (Ingestion only when `ingestionInProcess`,
+    /// EdgeGateway only when `edgeInProcess`; else the test runs it as a process of its own);
+    /// `body` gets the gateway's base URL.
+    static func run<Result: Sendable>(ingestionInProcess: Bool = true, edgeInProcess: Bool = true, overrides: [String: String] = [:],
                                       _ body: @Sendable (String) async throws -> Result) async throws -> Result {
         try await $topicPrefix.withValue("pipeline-\(UUID().uuidString.prefix(8).lowercased())") {
-            try await self.runStack(ingestionInProcess: ingestionInProcess, overrides: overrides, body)
+            try await self.runStack(ingestionInProcess: ingestionInProcess, edgeInProcess: edgeInProcess, overrides: overrides, body)
         }
     }
 
-    private static func runStack<Result: Sendable>(ingestionInProcess: Bool, overrides: [String: String],
+    private static func runStack<Result: Sendable>(ingestionInProcess: Bool, edgeInProcess: Bool, overrides: [String: String],
                                                    _ body: @Sendable (String) async throws -> Result) async throws -> Result {
         defer { try? FileManager.default.removeItem(atPath: spoolDirectory) }
         func values(port: Int) -> [String: String] { Self.values(port: port, overrides) }
@@ -83,9 +90,11 @@ enum PipelineTestStack {
             try await DeviceAPIService.buildApplication(try DeviceAPIConfiguration(reader: ConfigReader(values: values(port: ports.deviceAPI))), observability: observability),
             try await SchemaRegistryService.buildApplication(try SchemaRegistryConfiguration(reader: ConfigReader(values: values(port: ports.schemaRegistry))), observability: observability),
             try await QueryAPIService.buildApplication(try QueryAPIConfiguration(reader: ConfigReader(values: values(port: ports.queryAPI))), observability: observability),
-            try await EdgeGatewayService.buildApplication(try EdgeGatewayConfiguration(reader: ConfigReader(values: values(port: ports.edge))), observability: observability),
             try await ApiGatewayService.buildApplication(try ApiGatewayConfiguration(reader: ConfigReader(values: values(port: ports.gateway))), observability: observability),
         ]
+        if edgeInProcess {
+            apps.append(try await EdgeGatewayService.buildApplication(try EdgeGatewayConfiguration(reader: ConfigReader(values: values(port: ports.edge))), observability: observability))
+        }
         if ingestionInProcess {
             apps.append(try await IngestionService.buildApplication(try IngestionConfiguration(reader: ConfigReader(values: values(port: ports.ingestion))), observability: observability))
         }
@@ -94,7 +103,7 @@ enum PipelineTestStack {
             defer { group.cancelAll() }
             let client = HTTPClient(configuration: .init(maximumRetries: 0))
             defer { Task { await client.shutdown() } }
-            let services = [ports.deviceAPI, ports.schemaRegistry, ports.queryAPI, ports.edge, ports.gateway] + (ingestionInProcess ? [ports.ingestion] : [])
+            let services = [ports.deviceAPI, ports.schemaRegistry, ports.queryAPI, ports.gateway] + (ingestionInProcess ? [ports.ingestion] : []) + (edgeInProcess ? [ports.edge] : [])
             for port in services {
                 var ready = false
                 for _ in 0..<300 where !ready {

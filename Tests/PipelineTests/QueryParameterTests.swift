@@ -8,7 +8,7 @@ import Testing
 @Suite("QueryAPI parameters")
 struct QueryParameterTests {
     @Test("bucket widths outside 1s…1d, huge or malformed, are refused",
-          arguments: ["999999999999999999d", "9223372036854775807s", "-1h", "0m", "2d", "86401s", "1w", "", "d", "1.5h"])
+          arguments: ["999999999999999999d", "9223372036854775807s", "-1h", "0m", "2d", "86401s", "1w", "", "d", "1.5h", "+5m", "٣m", "000001h"])
     func refusedBuckets(text: String) {
         let error = #expect(throws: APIError.self) { try TelemetryController.bucketSeconds(text) }
         #expect(error?.status == .badRequest)

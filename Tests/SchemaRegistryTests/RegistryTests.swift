@@ -28,7 +28,7 @@ enum RegistryTestApp {
     static func headers(_ caller: CallerIdentity) throws -> HTTPFields {
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
-        fields[.gatewayToken] = try configuration().gatewayToken
+        fields[.gatewayToken] = try GatewaySettings.token(reader: ConfigReader(values: ProcessInfo.processInfo.environment))
         fields[.callerSubject] = caller.subject
         fields[.callerTenant] = caller.tenantID.uuidString
         fields[.callerRoles] = caller.roles.map(\.rawValue).sorted().joined(separator: ",")

@@ -40,6 +40,11 @@ struct ServiceSmokeTests {
         environment["SENSORMINE_INGESTION_GROUP"] = "smoke-\(UUID().uuidString.prefix(8).lowercased())"
         environment["SENSORMINE_INGESTION_START"] = "latest"
         environment["SENSORMINE_EDGE_SPOOL_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("smoke-spool-\(UUID().uuidString)").path
+        let run = "smoke-\(UUID().uuidString.prefix(8).lowercased())"
+        environment["SENSORMINE_EDGE_MQTT_SHARE_GROUP"] = run
+        environment["SENSORMINE_EDGE_MQTT_CLIENT_ID"] = run + "-edge"
+        environment["SENSORMINE_EDGE_MQTT_SESSION_EXPIRY"] = "5s"
+        environment["SENSORMINE_EDGE_MQTT_CONNECTIONS"] = "2"
         return environment
     }
 

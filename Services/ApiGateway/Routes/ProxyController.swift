@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import SensormineAuth
 import SensormineClients
+import SensormineContracts
 import SensormineCore
 
 /// The gateway's one job: authenticate the caller once, apply the tenant's rate limit, and

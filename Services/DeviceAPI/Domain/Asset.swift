@@ -1,31 +1,6 @@
 import Foundation
 import SensormineCore
-
-/// The level of an asset in a tenant's plant hierarchy: site → area → machine.
-enum AssetKind: String, Codable, Sendable {
-    case site, area, machine
-
-    /// The kind an asset of this kind must hang under; nil for the top.
-    var parentKind: AssetKind? {
-        switch self {
-        case .site: nil
-        case .area: .site
-        case .machine: .area
-        }
-    }
-}
-
-/// A place or machine devices attach to.
-struct Asset: Codable, Sendable, Equatable {
-    var id: UUID
-    var tenantId: UUID
-    var parentId: UUID?
-    var kind: AssetKind
-    var name: String
-    var attributes: [String: String]
-    var createdAt: Date
-    var updatedAt: Date
-}
+import SensormineContracts
 
 /// Body of POST /api/v1/assets.
 struct CreateAssetRequest: Decodable, Sendable {
@@ -40,23 +15,6 @@ struct CreateAssetRequest: Decodable, Sendable {
 struct UpdateAssetRequest: Decodable, Sendable {
     var name: String?
     var attributes: [String: String]?
-}
-
-/// What an asset event says happened.
-enum AssetEventType: String, Codable, Sendable {
-    case created = "asset.created"
-    case updated = "asset.updated"
-    case deleted = "asset.deleted"
-}
-
-/// The envelope published on `asset.updates`.
-struct AssetEvent: Codable, Sendable {
-    var messageId: UUID
-    var type: AssetEventType
-    var tenantId: UUID
-    var assetId: UUID
-    var eventTime: Date
-    var asset: Asset
 }
 
 extension CatalogPolicy {

@@ -1,17 +1,6 @@
 import Foundation
 import SensormineCore
-
-/// A kind of device (a gas turbine, a rotor): what its telemetry looks like.
-struct DeviceType: Codable, Sendable, Equatable {
-    var id: UUID
-    var tenantId: UUID
-    var name: String
-    var description: String
-    /// The SchemaRegistry subject its telemetry is validated against, when set.
-    var schemaSubject: String?
-    var createdAt: Date
-    var updatedAt: Date
-}
+import SensormineContracts
 
 /// Body of POST /api/v1/device-types and PATCH /api/v1/device-types/{id}.
 struct DeviceTypeRequest: Decodable, Sendable {
@@ -19,33 +8,6 @@ struct DeviceTypeRequest: Decodable, Sendable {
     var name: String?
     var description: String?
     var schemaSubject: String?
-}
-
-/// Whether a device may still connect.
-enum DeviceStatus: String, Codable, Sendable {
-    case active, decommissioned
-}
-
-/// Whether the platform has heard from a device recently (telemetry keeps it current).
-enum Connectivity: String, Codable, Sendable {
-    case online, offline
-}
-
-/// A registered device.
-struct Device: Codable, Sendable, Equatable {
-    var id: UUID
-    var tenantId: UUID
-    var deviceTypeId: UUID
-    var assetId: UUID?
-    var name: String
-    var tags: [String]
-    var metadata: [String: String]
-    var status: DeviceStatus
-    var connectivity: Connectivity
-    var lastSeenAt: Date?
-    var createdAt: Date
-    var updatedAt: Date
-    var decommissionedAt: Date?
 }
 
 /// Body of POST /api/v1/devices.
@@ -95,25 +57,6 @@ struct DevicePage: Codable, Sendable {
     var items: [Device]
     /// Pass as `after` for the next page; absent on the last page.
     var nextCursor: UUID?
-}
-
-/// What a device event says happened.
-enum DeviceEventType: String, Codable, Sendable {
-    case registered = "device.registered"
-    case updated = "device.updated"
-    case decommissioned = "device.decommissioned"
-    case credentialsChanged = "device.credentials-changed"
-}
-
-/// The envelope published on `device.events` (ARCHITECTURE.md: tenant, device, event time,
-/// message id).
-struct DeviceEvent: Codable, Sendable {
-    var messageId: UUID
-    var type: DeviceEventType
-    var tenantId: UUID
-    var deviceId: UUID
-    var eventTime: Date
-    var device: Device
 }
 
 /// Failures of device, device-type and asset operations.
@@ -207,13 +150,3 @@ enum CatalogPolicy {
     }
 }
 
-/// Body of POST /api/v1/devices/activity: when devices were last heard from (EdgeGateway sends
-/// it in batches, at most 5000 devices).
-struct DeviceActivity: Decodable, Sendable {
-    /// One device's latest message time.
-    struct Seen: Decodable, Sendable {
-        var id: UUID
-        var lastSeenAt: Date
-    }
-    var devices: [Seen]
-}

@@ -3,6 +3,7 @@ import Foundation
 import LibPQ
 import SensormineClients
 import SensormineCore
+import SensormineContracts
 
 /// Each tenant's asset hierarchy in PostgreSQL, under the tenants' row-level security, with every
 /// change written to the outbox for `asset.updates` in the same transaction.

@@ -4,14 +4,18 @@ import LibPQ
 import SensormineAuth
 import SensormineClients
 import SensormineCore
+import SensormineContracts
 
 /// Device credentials: API keys (hashed in PostgreSQL, indexed in Redis for the gateway) and MQTT
-/// accounts (in the broker's dynamic-security plugin). The outside system is changed while the
-/// database transaction is still open, so when it fails nothing is committed.
+/// accounts (in the broker's dynamic-security plugin). The database decides: Redis and the broker
+/// are changed only after the commit, through the credential outbox (retried until applied),
+/// except a new MQTT password, which is never stored and so goes to the broker right after the
+/// commit; if the broker refuses it the caller is told, and the previous password still works.
 struct CredentialRepository: Sendable {
     let devices: DeviceRepository
     let index: APIKeyIndex
     let broker: BrokerAccounts
+    let outbox: CredentialOutbox
     private var tenants: TenantRepository { self.devices.tenants }
 
     private static let keyColumns = "id, device_id, name, prefix, created_at, revoked_at"
@@ -22,7 +26,7 @@ struct CredentialRepository: Sendable {
         let owner = try await self.tenants.find(device.tenantId, caller: caller)
         let plan = owner?.effective.plan
         let organisation = owner?.path.first?.uuidString.lowercased()
-        return try await self.tenants.withCaller(caller) { session in
+        let issued = try await self.tenants.withCaller(caller) { session in
             let device = try await DeviceRepository.device(deviceID, caller: caller, lock: true, in: session)
             guard device.status == .active else { throw CatalogError.conflict("device \(deviceID) is decommissioned") }
             var revoked: [String] = []
@@ -40,13 +44,15 @@ struct CredentialRepository: Sendable {
             )
             guard let key = rows.first.map(Self.decodeKey) else { throw CatalogError.notFound("the API key vanished") }
             try await self.devices.publishCredentialsChanged(device, in: session)
-            try await Self.unavailableWhenFailing("Redis") {
-                try await self.index.revoke(digests: revoked)
-                try await self.index.store(digest: digest, APIKeyIndex.Entry(
-                    deviceID: deviceID.uuidString.lowercased(), tenantID: device.tenantId.uuidString.lowercased(), plan: plan, organisationID: organisation))
-            }
+            try await CredentialOutbox.enqueue([
+                .revokeKeys(digests: revoked),
+                .indexKey(digest: digest, entry: APIKeyIndex.Entry(
+                    deviceID: deviceID.uuidString.lowercased(), tenantID: device.tenantId.uuidString.lowercased(), plan: plan, organisationID: organisation)),
+            ], in: session)
             return IssuedAPIKey(apiKey: key, key: secret)
         }
+        await self.outbox.applyCommitted()
+        return issued
     }
 
     func listKeys(deviceID: UUID, caller: CallerIdentity) async throws -> [APIKey] {
@@ -66,13 +72,14 @@ struct CredentialRepository: Sendable {
             ).rows.compactMap { $0.first ?? nil }
             guard !revoked.isEmpty else { throw CatalogError.notFound("no active API key \(keyID) on device \(deviceID)") }
             try await self.devices.publishCredentialsChanged(device, in: session)
-            try await Self.unavailableWhenFailing("Redis") { try await self.index.revoke(digests: revoked) }
+            try await CredentialOutbox.enqueue([.revokeKeys(digests: revoked)], in: session)
         }
+        await self.outbox.applyCommitted()
     }
 
     /// Creates or replaces the device's MQTT account with a new password.
     func provisionMQTT(deviceID: UUID, caller: CallerIdentity) async throws -> IssuedMQTTCredentials {
-        try await self.tenants.withCaller(caller) { session in
+        let (device, username) = try await self.tenants.withCaller(caller) { session in
             let device = try await DeviceRepository.device(deviceID, caller: caller, lock: true, in: session)
             guard device.status == .active else { throw CatalogError.conflict("device \(deviceID) is decommissioned") }
             let username = deviceID.uuidString.lowercased()
@@ -84,15 +91,20 @@ struct CredentialRepository: Sendable {
                 [deviceID, device.tenantId, username]
             )
             try await self.devices.publishCredentialsChanged(device, in: session)
-            let password = OpaqueSecret.generate(prefix: "smq_")
-            let access = BrokerAccounts.DeviceAccess(tenantID: device.tenantId.uuidString.lowercased(), deviceID: username)
-            try await Self.unavailableWhenFailing("the MQTT broker") {
-                try await self.broker.provision(username: username, password: password, access: access)
-            }
-            return IssuedMQTTCredentials(username: username, password: password,
-                                         telemetryTopic: DeviceCredentials.telemetryTopic(tenantID: device.tenantId, deviceID: deviceID),
-                                         publishFilter: access.publish, commandFilter: access.subscribe)
+            return (device, username)
         }
+        // A removal still waiting in the outbox must not delete the account made next.
+        await self.outbox.applyCommitted()
+        let password = OpaqueSecret.generate(prefix: "smq_")
+        let access = BrokerAccounts.DeviceAccess(tenantID: device.tenantId.uuidString.lowercased(), deviceID: username)
+        do {
+            try await self.broker.provision(username: username, password: password, access: access)
+        } catch let error as ClientError {
+            throw CatalogError.unavailable("the MQTT broker did not take the new password (\(error.message)); the previous one, if any, still works; retry later")
+        }
+        return IssuedMQTTCredentials(username: username, password: password,
+                                     telemetryTopic: DeviceCredentials.telemetryTopic(tenantID: device.tenantId, deviceID: deviceID),
+                                     publishFilter: access.publish, commandFilter: access.subscribe)
     }
 
     /// Removes the device's MQTT account; the broker disconnects it.
@@ -103,18 +115,19 @@ struct CredentialRepository: Sendable {
                 throw CatalogError.notFound("device \(deviceID) has no MQTT credentials")
             }
             try await self.devices.publishCredentialsChanged(device, in: session)
-            try await Self.unavailableWhenFailing("the MQTT broker") { try await self.broker.remove(username: username) }
+            try await CredentialOutbox.enqueue([.removeMQTT(username: username)], in: session)
         }
+        await self.outbox.applyCommitted()
     }
 
     /// Decommissions a device and withdraws every credential it has, all or nothing.
     func decommission(deviceID: UUID, caller: CallerIdentity) async throws -> Device {
-        try await self.devices.decommission(deviceID, caller: caller) { revoked in
-            try await Self.unavailableWhenFailing("Redis") { try await self.index.revoke(digests: revoked.revokedKeyDigests) }
-            if let username = revoked.mqttUsername {
-                try await Self.unavailableWhenFailing("the MQTT broker") { try await self.broker.remove(username: username) }
-            }
+        let device = try await self.devices.decommission(deviceID, caller: caller) { revoked, session in
+            try await CredentialOutbox.enqueue([.revokeKeys(digests: revoked.revokedKeyDigests)]
+                + (revoked.mqttUsername.map { [.removeMQTT(username: $0)] } ?? []), in: session)
         }
+        await self.outbox.applyCommitted()
+        return device
     }
 
     /// Every active key with its entry, to rebuild the gateway's index after Redis lost it.
@@ -130,15 +143,6 @@ struct CredentialRepository: Sendable {
                 (row["key_hash"] ?? "", APIKeyIndex.Entry(deviceID: row["device_id"] ?? "", tenantID: row["tenant_id"] ?? "", plan: row["plan"],
                                                         organisationID: row["organisation"]))
             }
-        }
-    }
-
-    /// Runs `body`, turning an infrastructure failure into a 503 that names the system.
-    private static func unavailableWhenFailing(_ system: String, _ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-        } catch let error as ClientError {
-            throw CatalogError.unavailable("\(system) did not accept the change (\(error.message)); nothing was changed, retry later")
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import LibPQ
 import SensormineClients
 import SensormineCore
+import SensormineContracts
 
 /// Device types and devices in PostgreSQL, under the tenants' row-level security, with every
 /// device change written to the outbox for `device.events` in the same transaction.
@@ -218,7 +219,7 @@ struct DeviceRepository: Sendable {
     /// Marks the device decommissioned, revokes its API keys and forgets its MQTT account, in
     /// one transaction; `beforeCommit` withdraws them from Redis and the broker while the row is
     /// still locked, so a failure there leaves everything as it was.
-    func decommission(_ id: UUID, caller: CallerIdentity, beforeCommit: @Sendable (Decommissioned) async throws -> Void) async throws -> Device {
+    func decommission(_ id: UUID, caller: CallerIdentity, inTransaction: @Sendable (Decommissioned, PostgresSession) async throws -> Void) async throws -> Device {
         try await self.tenants.withCaller(caller) { session in
             let current = try await Self.device(id, caller: caller, lock: true, in: session)
             guard current.status == .active else { return current }
@@ -232,7 +233,7 @@ struct DeviceRepository: Sendable {
             )
             guard let device = rows.first.map(Self.decodeDevice) else { throw CatalogError.notFound("no device \(id) is visible to the caller") }
             try await self.publish(.decommissioned, device, in: session)
-            try await beforeCommit(Decommissioned(device: device, revokedKeyDigests: revoked, mqttUsername: mqtt))
+            try await inTransaction(Decommissioned(device: device, revokedKeyDigests: revoked, mqttUsername: mqtt), session)
             return device
         }
     }
@@ -290,15 +291,9 @@ struct DeviceRepository: Sendable {
         )], in: session)
     }
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-
+    /// Events are contract types, written the way every consumer reads them.
     static func json(_ value: some Encodable) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try ContractCoding.encoder().encode(value), as: UTF8.self)
     }
 
     static func decodeJSON<Value: Decodable>(_ text: String?, as type: Value.Type, default value: Value) -> Value {

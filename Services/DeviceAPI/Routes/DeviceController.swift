@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import SensormineCore
+import SensormineContracts
 
 /// /api/v1/devices: registration, listing, metadata, decommissioning and credentials.
 struct DeviceController: Sendable {

@@ -6,6 +6,7 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SensormineClients
+import SensormineContracts
 import SensormineCore
 
 /// Collects when each device was last heard from and reports it to DeviceAPI every few seconds,
@@ -18,14 +19,14 @@ final class ActivityReporter: Service, Sendable {
     private let pending = NIOLockedValueBox<[String: [String: Int64]]>([:])  // tenant → device → µs
     private let client: HTTPClient
     private let deviceAPI: UpstreamService
-    private let gatewayToken: String
+    private let serviceToken: String
     private let interval: Duration
     private let logger: Logger
 
-    init(client: HTTPClient, deviceAPI: UpstreamService, gatewayToken: String, interval: Duration = .seconds(5), logger: Logger) {
+    init(client: HTTPClient, deviceAPI: UpstreamService, serviceToken: String, interval: Duration = .seconds(5), logger: Logger) {
         self.client = client
         self.deviceAPI = deviceAPI
-        self.gatewayToken = gatewayToken
+        self.serviceToken = serviceToken
         self.interval = interval
         self.logger = logger
     }
@@ -52,20 +53,21 @@ final class ActivityReporter: Service, Sendable {
             defer { pending = [:] }
             return pending
         }
+        let encoder = ContractCoding.encoder()
         for (tenant, devices) in batch {
-            let entries = devices.map { device, time in
-                #"{"id":"\#(device)","lastSeenAt":"\#(Self.iso8601(time))"}"#
+            let seen = devices.compactMap { device, time in
+                UUID(uuidString: device).map { DeviceActivity.Seen(id: $0, lastSeenAt: Date(timeIntervalSince1970: Double(time) / 1_000_000)) }
             }
-            for start in stride(from: 0, to: entries.count, by: 5000) {
-                let body = #"{"devices":["# + entries[start..<min(start + 5000, entries.count)].joined(separator: ",") + "]}"
+            for start in stride(from: 0, to: seen.count, by: DeviceActivity.maximumDevices) {
+                let report = DeviceActivity(devices: Array(seen[start..<min(start + DeviceActivity.maximumDevices, seen.count)]))
                 do {
                     let response = try await self.client.execute(HTTPClientRequest(method: "POST", url: self.deviceAPI.baseURL + "/api/v1/devices/activity", headers: [
                         ("Content-Type", "application/json"),
-                        (HTTPField.Name.gatewayToken.rawName, self.gatewayToken),
+                        (HTTPField.Name.gatewayToken.rawName, self.serviceToken),
                         (HTTPField.Name.callerSubject.rawName, "service:edgegateway"),
                         (HTTPField.Name.callerTenant.rawName, tenant),
                         (HTTPField.Name.callerRoles.rawName, Role.operator.rawValue),
-                    ], body: Array(body.utf8)))
+                    ], body: Array(try encoder.encode(report))))
                     guard response.status == 200 else { throw ClientError(.unreachable, client: "http", "DeviceAPI answered \(response.status)") }
                 } catch {
                     self.logger.warning("device activity not reported; keeping it for the next round", metadata: ["error": "\(error)", "tenant": "\(tenant)"])
@@ -74,10 +76,5 @@ final class ActivityReporter: Service, Sendable {
                 }
             }
         }
-    }
-
-    private static func iso8601(_ micros: Int64) -> String {
-        let date = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
-        return date.formatted(.iso8601)
     }
 }

@@ -2,95 +2,67 @@ import ClientRuntime
 import Foundation
 import Logging
 import Metrics
-import Mosquitto
+import MQTTWire
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SensormineTelemetry
 
-/// Takes telemetry from the broker through the shared subscription, so EdgeGateway replicas split
-/// the devices' messages between them, and forwards each message to Kafka.
+/// Takes telemetry from the broker through a shared subscription, at least once: a message is
+/// acknowledged to the broker only after Kafka or the fsync'd spool holds it.
+///
+/// Each of its connections (``AcknowledgingSubscriber``) has a persistent session under a stable
+/// client id, so while EdgeGateway restarts the broker queues what devices publish and hands it
+/// over when the same connection returns; replicas (and connections) in the share group split
+/// the devices' messages. A connection keeps up to its receive window of messages in flight and
+/// hands whatever has arrived to Kafka as one batch, acknowledging the batch once Kafka (or the
+/// spool) confirms it. Memory is bounded by the windows, not by load: the broker queues the rest.
 ///
 /// The topic names the tenant and the device (`tenants/{tenant}/devices/{device}/telemetry`);
 /// the broker's ACL lets a device publish only under its own, so the topic is the authentication.
-struct MQTTIntake: Service {
-    static let filter = "$share/edge/tenants/+/devices/+/telemetry"
-    /// Messages forwarded at once; beyond it intake waits (and the broker queues).
-    static let maximumInFlight = 2000
+struct MQTTIntake: Sendable {
+    /// The telemetry topics of every device.
+    static let topics = "tenants/+/devices/+/telemetry"
 
-    let client: MQTTClient
-    let forwarder: TelemetryForwarder
-    let logger: Logger
-    private let subscribed = NIOLockedValueBox(false)
-    private let received = Counter(label: "sensormine_edge_mqtt_messages_total")
-    private let rejected = Counter(label: "sensormine_edge_mqtt_rejected_total")
+    /// The settings of the intake's connections.
+    struct Settings: Sendable {
+        var host: String
+        var port: Int
+        var username: String?
+        var password: String?
+        /// The stem of the connections' client ids: `{stem}-{n}`.
+        var clientID: String
+        /// How many connections share the subscription.
+        var connections: Int
+        /// How long the broker keeps a session (and queues for it) after its connection ends.
+        var sessionExpiry: Duration
+        /// How many unacknowledged messages the broker may send each connection.
+        var receiveMaximum: Int
+        /// The share group's name; every replica uses the same.
+        var shareGroup: String
+        /// The subscription filter.
+        var filter: String { "$share/\(self.shareGroup)/\(MQTTIntake.topics)" }
 
-    init(client: MQTTClient, forwarder: TelemetryForwarder, logger: Logger) {
-        self.client = client
-        self.forwarder = forwarder
-        self.logger = logger
-    }
-
-    /// Whether the broker has acknowledged the shared subscription (it is renewed on every
-    /// reconnect, which the connection's own readiness check covers).
-    var isSubscribed: Bool { self.subscribed.withLockedValue { $0 } }
-
-    func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            var attempt = 0
-            while true {
-                do {
-                    try await self.client.subscribe(Self.filter, qos: 1)
-                    self.subscribed.withLockedValue { $0 = true }
-                    break
-                } catch {
-                    if attempt % 10 == 0 { self.logger.warning("telemetry subscription not yet possible; retrying", metadata: ["error": "\(error)"]) }
-                    try await Task.sleep(for: .milliseconds(500))
-                    attempt += 1
-                }
-            }
-            self.logger.info("subscribed to device telemetry", metadata: ["filter": "\(Self.filter)"])
-        }
-        await withDiscardingTaskGroup { group in
-            var inFlight = 0
-            let finished = AsyncStream<Void>.makeStream()
-            var completions = finished.stream.makeAsyncIterator()
-            for await message in self.client.messages.cancelOnGracefulShutdown() {
-                self.received.increment()
-                if inFlight >= Self.maximumInFlight {
-                    _ = await completions.next()
-                    inFlight -= 1
-                }
-                inFlight += 1
-                group.addTask {
-                    await self.handle(message)
-                    finished.continuation.yield()
-                }
-            }
+        /// The `index`th connection's settings.
+        func connection(_ index: Int) -> AcknowledgingSubscriber.Configuration {
+            AcknowledgingSubscriber.Configuration(
+                host: self.host, port: self.port, clientID: "\(self.clientID)-\(index)", username: self.username, password: self.password,
+                sessionExpiry: self.sessionExpiry, receiveMaximum: self.receiveMaximum, filter: self.filter,
+                maximumBatch: min(self.receiveMaximum, TelemetryForwarder.maximumBatch))
         }
     }
 
-    /// Hands one message on; while neither Kafka nor the spool can take it, waits and retries,
-    /// because the broker has already acknowledged it to the device (intake stalls meanwhile:
-    /// at most `maximumInFlight` messages wait).
-    private func handle(_ message: MQTTMessage) async {
-        guard let (tenant, device) = Self.identity(topic: message.topic) else {
-            self.rejected.increment()
-            self.logger.warning("telemetry on an unexpected topic ignored", metadata: ["topic": "\(message.topic.prefix(200))"])
-            return
+    /// One subscriber per connection; each is a service of the application.
+    let subscribers: [AcknowledgingSubscriber]
+
+    init(settings: Settings, forwarder: TelemetryForwarder, logger: Logger) {
+        let handoff = DurableHandoff(forwarder: forwarder, logger: logger)
+        self.subscribers = (0..<settings.connections).map { index in
+            AcknowledgingSubscriber(configuration: settings.connection(index), logger: logger) { await handoff.take($0) }
         }
-        let envelopes: [TelemetryEnvelope]
-        switch TelemetryForwarder.envelopes(message.payload, tenant: tenant, device: device, source: .mqtt, receivedAt: TelemetryForwarder.now()) {
-        case .messages(let parsed): envelopes = parsed
-        case .notJSON(let envelope, _): envelopes = [envelope]
-        }
-        // Only cancellation (shutdown) ends the retries; the message then stays unforwarded,
-        // which the broker's acknowledgement already made unavoidable.
-        _ = try? await Backoff(base: .milliseconds(100), maximum: .seconds(5)).retryingUntilSuccess({
-            try await self.forwarder.deliver(envelopes)
-        }, failed: { attempt, error in
-            if attempt % 20 == 0 { self.logger.error("telemetry can be neither forwarded nor spooled; retrying", metadata: ["error": "\(error)", "device": "\(device)"]) }
-        })
     }
+
+    /// Whether every connection holds a granted subscription.
+    var isSubscribed: Bool { self.subscribers.allSatisfy(\.isSubscribed) }
 
     /// Tenant and device of `tenants/{tenant}/devices/{device}/telemetry`, both UUIDs (lower-cased).
     static func identity(topic: String) -> (tenant: String, device: String)? {
@@ -98,5 +70,46 @@ struct MQTTIntake: Service {
         guard parts.count == 5, parts[0] == "tenants", parts[2] == "devices", parts[4] == "telemetry",
               let tenant = UUID(uuidString: String(parts[1])), let device = UUID(uuidString: String(parts[3])) else { return nil }
         return (tenant.uuidString.lowercased(), device.uuidString.lowercased())
+    }
+}
+
+/// Makes a batch of MQTT messages durable (Kafka or the spool) before its connection
+/// acknowledges them.
+struct DurableHandoff: Sendable {
+    let forwarder: TelemetryForwarder
+    let logger: Logger
+    private let rejected = Counter(label: "sensormine_edge_mqtt_rejected_total")
+
+    init(forwarder: TelemetryForwarder, logger: Logger) {
+        self.forwarder = forwarder
+        self.logger = logger
+    }
+
+    /// Forwards or spools the batch, retrying while neither can take it; answers whether it may
+    /// be acknowledged (false only when the retries end because the task was cancelled or the
+    /// service is stopping: the broker then redelivers). A message on a topic that is not a
+    /// device's is acknowledged and dropped: no retry would make it valid.
+    func take(_ batch: [MQTTPacket.Publish]) async -> Bool {
+        let receivedAt = TelemetryForwarder.now()
+        var envelopes: [TelemetryEnvelope] = []
+        envelopes.reserveCapacity(batch.count)
+        for message in batch {
+            guard let (tenant, device) = MQTTIntake.identity(topic: message.topic) else {
+                self.rejected.increment()
+                self.logger.warning("telemetry on an unexpected topic ignored", metadata: ["topic": "\(message.topic.prefix(200))"])
+                continue
+            }
+            switch TelemetryForwarder.envelopes(message.payload, tenant: tenant, device: device, source: .mqtt, receivedAt: receivedAt) {
+            case .messages(let parsed): envelopes += parsed
+            case .notJSON(let envelope, _): envelopes.append(envelope)
+            }
+        }
+        guard !envelopes.isEmpty else { return true }
+        let delivered: Void? = try? await Backoff(base: .milliseconds(100), maximum: .seconds(2)).retryingUntilSuccess({
+            try await self.forwarder.deliver(envelopes)
+        }, failed: { attempt, error in
+            if attempt % 20 == 0 { self.logger.error("telemetry can be neither forwarded nor spooled; retrying", metadata: ["error": "\(error)", "messages": "\(envelopes.count)"]) }
+        }, giveUp: { Task.isCancelled || Task.isShuttingDownGracefully })
+        return delivered != nil
     }
 }

@@ -29,6 +29,8 @@ struct IngestionPipeline: Service {
     let eventTimes: EventTimeWindow
     /// Batches in work at once.
     let depth: Int
+    /// A tenant kept longer than this writes to a table of its own (``RetentionPolicy``).
+    let sharedMaximumDays: Int
     let logger: Logger
     private let stored = Counter(label: "sensormine_ingestion_points_stored_total")
     private let duplicates = Counter(label: "sensormine_ingestion_points_duplicate_total")
@@ -39,8 +41,9 @@ struct IngestionPipeline: Service {
     private let lag = Gauge(label: "sensormine_ingestion_consumer_lag")
 
     init(consumer: KafkaConsumer, producer: KafkaProducer, store: TelemetryStore, directory: SchemaDirectory, deadLetterTopic: String,
-         eventTimes: EventTimeWindow = .standard, depth: Int, logger: Logger) {
+         eventTimes: EventTimeWindow = .standard, depth: Int, sharedMaximumDays: Int = .max, logger: Logger) {
         self.depth = depth
+        self.sharedMaximumDays = sharedMaximumDays
         self.eventTimes = eventTimes
         self.consumer = consumer
         self.producer = producer
@@ -203,7 +206,7 @@ struct IngestionPipeline: Service {
         var tenants = Set<String>()
         for message in batch { if let tenant = message.header("tenant") { tenants.insert(tenant) } }
         var dedicated = Set<String>()
-        for tenant in tenants where try await self.directory.storageSettings(tenant: tenant).dedicated {
+        for tenant in tenants where try await self.directory.storageSettings(tenant: tenant).ownsTable(sharedMaximumDays: self.sharedMaximumDays) {
             dedicated.insert(tenant)
         }
         let inserted = try await self.store.write(points, deadLetters: deadLetters, dedicatedTenants: dedicated)

@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import JSONSchema
 import NIOConcurrencyHelpers
+import SensormineContracts
 import SensormineCore
 import SensormineJSON
 
@@ -27,7 +28,7 @@ final class SchemaDirectory: Sendable {
     private let client: HTTPClient
     private let deviceAPI: UpstreamService
     private let schemaRegistry: UpstreamService
-    private let gatewayToken: String
+    private let serviceToken: String
     // Three levels, so a thousand devices of four types cost four schema fetches and compiles.
     private let deviceTypes = ExpiringCache<String, Result<String, Refusal>, ContinuousClock.Instant>(capacity: 100_000)
     private let typeSubjects = ExpiringCache<String, Result<OwnedSubject?, Refusal>, ContinuousClock.Instant>(capacity: 100_000)
@@ -39,11 +40,11 @@ final class SchemaDirectory: Sendable {
         var reason: String
     }
 
-    init(client: HTTPClient, deviceAPI: UpstreamService, schemaRegistry: UpstreamService, gatewayToken: String, lifetime: Duration = .seconds(30)) {
+    init(client: HTTPClient, deviceAPI: UpstreamService, schemaRegistry: UpstreamService, serviceToken: String, lifetime: Duration = .seconds(30)) {
         self.client = client
         self.deviceAPI = deviceAPI
         self.schemaRegistry = schemaRegistry
-        self.gatewayToken = gatewayToken
+        self.serviceToken = serviceToken
         self.lifetime = lifetime
     }
 
@@ -71,23 +72,21 @@ final class SchemaDirectory: Sendable {
     }
 
     private func lookUpType(tenant: String, device: String) async throws -> Result<String, Refusal> {
-        guard let record = try await self.get(self.deviceAPI, "/api/v1/devices/\(device)", tenant: tenant) else {
+        guard let record = try await self.get(Device.self, from: self.deviceAPI, "/api/v1/devices/\(device)", tenant: tenant) else {
             return .failure(Refusal(reason: "device \(device) is not registered in tenant \(tenant)"))
         }
-        if record["status"]?.string == "decommissioned" { return .failure(Refusal(reason: "device \(device) is decommissioned")) }
-        guard let typeID = record["deviceTypeId"]?.string?.lowercased() else { return .failure(Refusal(reason: "device \(device) has no device type")) }
-        return .success(typeID)
+        if record.status == .decommissioned { return .failure(Refusal(reason: "device \(device) is decommissioned")) }
+        return .success(record.deviceTypeId.uuidString.lowercased())
     }
 
     /// The device type's schema subject and the tenant that owns the type (the device's own, or
     /// an ancestor's).
     private func lookUpSubject(tenant: String, typeID: String, device: String) async throws -> Result<OwnedSubject?, Refusal> {
-        guard let type = try await self.get(self.deviceAPI, "/api/v1/device-types/\(typeID)", tenant: tenant) else {
+        guard let type = try await self.get(DeviceType.self, from: self.deviceAPI, "/api/v1/device-types/\(typeID)", tenant: tenant) else {
             return .failure(Refusal(reason: "device type \(typeID) of device \(device) is not visible"))
         }
-        guard let subject = type["schemaSubject"]?.string else { return .success(nil) }
-        let owner = type["tenantId"]?.string.flatMap(UUID.init(uuidString:))?.uuidString.lowercased() ?? tenant
-        return .success(OwnedSubject(subject: subject, owner: owner))
+        guard let subject = type.schemaSubject else { return .success(nil) }
+        return .success(OwnedSubject(subject: subject, owner: type.tenantId.uuidString.lowercased()))
     }
 
     private func lookUpSchema(tenant: String, subject: String, typeID: String) async throws -> Resolution {
@@ -120,25 +119,36 @@ final class SchemaDirectory: Sendable {
         }
     }
 
-    /// The JSON body of a GET, nil on 404.
+    /// A contract type from another service; nil when it answers that the caller cannot see it.
+    private func get<Value: Decodable>(_ type: Value.Type, from service: UpstreamService, _ path: String, tenant: String) async throws -> Value? {
+        guard let body = try await self.fetch(service, path, tenant: tenant) else { return nil }
+        do {
+            return try ContractCoding.decoder().decode(Value.self, from: Data(body))
+        } catch {
+            throw ClientError(.unreachable, client: "http", "\(service.name) answered \(path) with a body that is not a \(Value.self): \(error)")
+        }
+    }
+
     private func get(_ service: UpstreamService, _ path: String, tenant: String) async throws -> JSON? {
+        guard let body = try await self.fetch(service, path, tenant: tenant) else { return nil }
+        do {
+            return try JSON.parse(body)
+        } catch {
+            throw ClientError(.unreachable, client: "http", "\(service.name) answered with unreadable JSON")
+        }
+    }
+
+    private func fetch(_ service: UpstreamService, _ path: String, tenant: String) async throws -> [UInt8]? {
         let response = try await self.client.execute(HTTPClientRequest(url: service.baseURL + path, headers: [
-            (HTTPField.Name.gatewayToken.rawName, self.gatewayToken),
+            (HTTPField.Name.gatewayToken.rawName, self.serviceToken),
             (HTTPField.Name.callerSubject.rawName, "service:ingestion"),
             (HTTPField.Name.callerTenant.rawName, tenant),
             (HTTPField.Name.callerRoles.rawName, Role.viewer.rawValue),
         ]))
         switch response.status {
-        case 200:
-            do {
-                return try JSON.parse(response.body)
-            } catch {
-                throw ClientError(.unreachable, client: "http", "\(service.name) answered with unreadable JSON")
-            }
-        case 404, 403:
-            return nil
-        default:
-            throw ClientError(.unreachable, client: "http", "\(service.name) answered \(response.status) for \(path)")
+        case 200: return response.body
+        case 404, 403: return nil
+        default: throw ClientError(.unreachable, client: "http", "\(service.name) answered \(response.status) for \(path)")
         }
     }
 }
@@ -155,4 +165,10 @@ struct TenantStorageSettings: Sendable {
     var dedicated: Bool
     /// Days raw points are kept; nil for the platform's default.
     var retentionDays: Int?
+
+    /// Whether the tenant's raw points go to a table of its own: it asked for dedicated storage,
+    /// or it keeps them longer than the shared table does (ADR 11).
+    func ownsTable(sharedMaximumDays: Int) -> Bool {
+        self.dedicated || (self.retentionDays.map { $0 > sharedMaximumDays } ?? false)
+    }
 }

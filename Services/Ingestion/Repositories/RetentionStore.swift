@@ -46,6 +46,33 @@ struct RetentionStore: Sendable {
         return tables
     }
 
+    /// Copies a tenant's points in the shared table from `from` up to `before` into the tenant's
+    /// own table (made if need be), so that dropping the shared table's old chunks costs the
+    /// tenant nothing it still keeps; returns the points copied. Repeats copy nothing twice.
+    func evacuate(tenant: UUID, from: Date, before: Date, layout: Layout) async throws -> Int {
+        guard from < before else { return 0 }
+        let range: [(any PostgresBindable)?] = [tenant, from.timeIntervalSince1970, before.timeIntervalSince1970]
+        let selection = "FROM telemetry WHERE tenant_id = $1 AND time >= to_timestamp($2::double precision) AND time < to_timestamp($3::double precision)"
+        return try await self.database.withTransaction { session in
+            guard try await session.query("SELECT EXISTS (SELECT 1 \(selection)) AS found", range).first?.bool("found") == true else { return 0 }
+            guard let name = try await session.query("SELECT sensormine_dedicated_table($1::uuid) AS name", [tenant]).first?["name"] else { return 0 }
+            let table = try PostgresIdentifier.quoted(name)
+            if layout == .partitioned {
+                // Partitions for the days that hold points, one call per run of consecutive days.
+                let runs = try await session.query("""
+                    SELECT min(day)::text AS first, max(day)::text AS last FROM (
+                        SELECT day, day - (row_number() OVER (ORDER BY day))::int AS island
+                        FROM (SELECT DISTINCT (time AT TIME ZONE 'UTC')::date AS day \(selection)) days
+                    ) grouped GROUP BY island
+                    """, range)
+                for run in runs.all {
+                    _ = try await session.query("SELECT sensormine_ensure_partitions($1::date, $2::date, $3)", [run["first"], run["last"], name])
+                }
+            }
+            return try await session.execute("INSERT INTO \(table) SELECT * \(selection) ON CONFLICT DO NOTHING", range)
+        }
+    }
+
     /// Drops the chunks (or partitions) of a raw table that end at or before `cutoff`; returns
     /// how many.
     func dropRaw(table: String = "telemetry", before cutoff: Date, layout: Layout) async throws -> Int {

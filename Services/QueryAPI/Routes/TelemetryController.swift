@@ -172,7 +172,9 @@ struct TelemetryController: Sendable {
     static func bucketSeconds(_ text: String) throws -> Int {
         let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
         // The count is bounded before it is multiplied: `999999999999999999d` must be a 400, not a trap.
-        guard let unit = text.last, let scale = units[unit], let count = Int(text.dropLast()), (1...86_400).contains(count),
+        let digits = text.dropLast()
+        guard let unit = text.last, let scale = units[unit], (1...5).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let count = Int(digits), (1...86_400).contains(count),
               (1...86_400).contains(count * scale) else {
             throw APIError.badRequest("bucket is invalid", errors: [.init(pointer: "bucket", detail: "a width from 1s to 1d, e.g. 10s, 5m, 1h, 1d")])
         }

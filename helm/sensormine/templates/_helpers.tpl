@@ -30,36 +30,85 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 http://{{ include "sensormine.fullname" .root }}-{{ .name }}:8080
 {{- end -}}
 
-{{/* Environment shared by every container: settings, endpoints, and secrets by reference. */}}
+{{/*
+The secrets one service gets, and only those (call with dict "root" $ "binary" "<Service>").
+EdgeGateway, which parses untrusted payloads, gets neither a signing key nor the broker admin
+password nor another service's token; receivers hold the SHA-256 of their callers' tokens, which
+lets them check a token but not present it (ADR 17).
+*/}}
 {{- define "sensormine.env" -}}
-{{- $secret := include "sensormine.secretName" . -}}
-{{- $pg := .Values.infrastructure.postgres -}}
+{{- $root := .root -}}
+{{- $binary := .binary -}}
+{{- $secret := include "sensormine.secretName" $root -}}
+{{- $pg := $root.Values.infrastructure.postgres -}}
+{{- $postgres := has $binary (list "DeviceAPI" "SchemaRegistry" "QueryAPI" "Ingestion" "StreamProcessing" "Alerts" "Billing" "FailoverOrchestrator") -}}
+{{- $redis := has $binary (list "ApiGateway" "DeviceAPI" "SchemaRegistry" "Billing" "FailoverOrchestrator") -}}
+{{- $receivers := list "DeviceAPI" "SchemaRegistry" "QueryAPI" "Ingestion" "EdgeGateway" -}}
+{{- $hs256 := eq $root.Values.auth.signing "hs256" -}}
+{{- if $postgres }}
 - name: SENSORMINE_POSTGRES_USER
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: postgresUser } }
 - name: SENSORMINE_POSTGRES_PASSWORD
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: postgresPassword } }
-- name: SENSORMINE_REDIS_PASSWORD
-  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: redisPassword } }
 - name: SENSORMINE_METADATA_DB_URL
   value: {{ printf "postgresql://$(SENSORMINE_POSTGRES_USER):$(SENSORMINE_POSTGRES_PASSWORD)@%s:%v/%s" $pg.host $pg.port $pg.metadataDatabase | quote }}
 - name: SENSORMINE_TIMESERIES_DB_URL
   value: {{ printf "postgresql://$(SENSORMINE_POSTGRES_USER):$(SENSORMINE_POSTGRES_PASSWORD)@%s:%v/%s" $pg.host $pg.port $pg.timeseriesDatabase | quote }}
+{{- end }}
+{{- if $redis }}
+- name: SENSORMINE_REDIS_PASSWORD
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: redisPassword } }
 - name: SENSORMINE_REDIS_URL
-  value: {{ printf "redis://:$(SENSORMINE_REDIS_PASSWORD)@%s:%v/0" .Values.infrastructure.redis.host .Values.infrastructure.redis.port | quote }}
+  value: {{ printf "redis://:$(SENSORMINE_REDIS_PASSWORD)@%s:%v/0" $root.Values.infrastructure.redis.host $root.Values.infrastructure.redis.port | quote }}
+{{- end }}
+{{- if eq $binary "EdgeGateway" }}
 - name: SENSORMINE_MQTT_USERNAME
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: mqttUsername } }
 - name: SENSORMINE_MQTT_PASSWORD
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: mqttPassword } }
+- name: SENSORMINE_EDGE_TOKEN
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: edgeToken } }
+{{- end }}
+{{- if eq $binary "DeviceAPI" }}
 - name: SENSORMINE_MQTT_ADMIN_USERNAME
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: mqttAdminUsername } }
 - name: SENSORMINE_MQTT_ADMIN_PASSWORD
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: mqttAdminPassword } }
-- name: SENSORMINE_GATEWAY_TOKEN
-  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: gatewayToken } }
-- name: SENSORMINE_JWT_HS256_SECRET
-  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: jwtHS256Secret } }
 - name: SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: bootstrapAdminPassword } }
+- name: SENSORMINE_INGESTION_TOKEN_SHA256
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: ingestionTokenSha256 } }
+- name: SENSORMINE_EDGE_TOKEN_SHA256
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: edgeTokenSha256 } }
+{{- if not $hs256 }}
+- name: SENSORMINE_JWT_PRIVATE_KEY
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: jwtPrivateKey } }
+{{- end }}
+{{- end }}
+{{- if eq $binary "SchemaRegistry" }}
+- name: SENSORMINE_INGESTION_TOKEN_SHA256
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: ingestionTokenSha256 } }
+{{- end }}
+{{- if eq $binary "Ingestion" }}
+- name: SENSORMINE_INGESTION_TOKEN
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: ingestionToken } }
+{{- end }}
+{{- if eq $binary "ApiGateway" }}
+- name: SENSORMINE_GATEWAY_TOKEN
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: gatewayToken } }
+{{- if not $hs256 }}
+- name: SENSORMINE_JWT_JWKS_URL
+  value: {{ printf "%s/.well-known/jwks.json" (include "sensormine.url" (dict "root" $root "name" "device-api")) | quote }}
+{{- end }}
+{{- end }}
+{{- if has $binary $receivers }}
+- name: SENSORMINE_GATEWAY_TOKEN_SHA256
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: gatewayTokenSha256 } }
+{{- end }}
+{{- if and $hs256 (has $binary (list "ApiGateway" "DeviceAPI")) }}
+- name: SENSORMINE_JWT_HS256_SECRET
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: jwtHS256Secret } }
+{{- end }}
 {{- end -}}
 
 {{/* Policy-scan findings (checkov) accepted on purpose, each with its reason. */}}

@@ -1,0 +1,232 @@
+import ClientRuntime
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// An MQTT 5 subscriber that acknowledges a QoS 1 message only after its handler has made it
+/// safe, in batches, with many messages in flight on one connection.
+///
+/// libmosquitto writes a PUBACK as soon as its message callback returns, so a callback that
+/// waits for durability holds one message per connection at a time. This client speaks the few
+/// packets a subscriber needs itself, over SwiftNIO: it lets the broker send up to
+/// `receiveMaximum` unacknowledged messages, hands whatever has arrived to the handler as one
+/// batch, and writes the batch's PUBACKs (in the order the messages came, as MQTT requires)
+/// when the handler says they are safe. Sessions persist (`cleanStart` false, a session expiry):
+/// what is not acknowledged when the connection ends, the broker redelivers to the same client
+/// id; what arrives while it is away, the broker queues.
+public final class AcknowledgingSubscriber: Service, Sendable {
+    /// Connection and session settings.
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// Stable across restarts: the broker keeps the session under it.
+        public var clientID: String
+        public var username: String?
+        public var password: String?
+        public var keepAlive: Duration
+        /// How long the broker keeps the session after the connection ends.
+        public var sessionExpiry: Duration
+        /// How many unacknowledged messages the broker may send at once.
+        public var receiveMaximum: Int
+        /// The topic filter (a `$share/…` filter to split messages between subscribers).
+        public var filter: String
+        /// The most messages one handler call gets.
+        public var maximumBatch: Int
+
+        /// Creates settings.
+        public init(host: String, port: Int, clientID: String, username: String?, password: String?, keepAlive: Duration = .seconds(30),
+                    sessionExpiry: Duration, receiveMaximum: Int = 1000, filter: String, maximumBatch: Int = 500) {
+            self.host = host
+            self.port = port
+            self.clientID = clientID
+            self.username = username
+            self.password = password
+            self.keepAlive = keepAlive
+            self.sessionExpiry = sessionExpiry
+            self.receiveMaximum = receiveMaximum
+            self.filter = filter
+            self.maximumBatch = maximumBatch
+        }
+    }
+
+    /// Makes a batch safe; answers whether its messages may be acknowledged. On `false` the
+    /// connection ends without acknowledging them, and the broker redelivers them later.
+    public typealias Handler = @Sendable ([MQTTPacket.Publish]) async -> Bool
+
+    private struct State {
+        var connected = false
+        var subscribed = false
+        var stopping = false
+        var wake: AsyncStream<Void>.Continuation?
+    }
+
+    private let configuration: Configuration
+    private let handler: Handler
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+    private let received = Counter(label: "sensormine_mqtt_intake_messages_total")
+    private let acknowledged = Counter(label: "sensormine_mqtt_intake_acknowledged_total")
+    private let reconnects = Counter(label: "sensormine_mqtt_intake_connections_total")
+
+    /// Creates a subscriber; ``run()`` connects and keeps it connected.
+    public init(configuration: Configuration, logger: Logger, handler: @escaping Handler) {
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+    }
+
+    /// Whether the broker has granted the subscription on the current connection.
+    public var isSubscribed: Bool { self.state.withLockedValue { $0.connected && $0.subscribed } }
+
+    /// Connects, serves, and reconnects with backoff until graceful shutdown, when it finishes
+    /// the batch in hand, disconnects (the session stays) and returns.
+    public func run() async throws {
+        let backoff = Backoff(base: .milliseconds(200), maximum: .seconds(5))
+        var attempt = 0
+        await withGracefulShutdownHandler {
+            while !self.state.withLockedValue({ $0.stopping }) && !Task.isCancelled {
+                do {
+                    try await self.serveOneConnection()
+                    attempt = 0
+                } catch {
+                    if self.state.withLockedValue({ $0.stopping }) { break }
+                    if attempt % 10 == 0 {
+                        self.logger.warning("mqtt intake connection ended; reconnecting", metadata: ["mqtt.client": "\(self.configuration.clientID)", "error": "\(error)"])
+                    }
+                    attempt += 1
+                }
+                self.state.withLockedValue { $0.connected = false; $0.subscribed = false }
+                if self.state.withLockedValue({ $0.stopping }) { break }
+                let pause = backoff.delay(attempt: attempt)
+                _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+            }
+        } onGracefulShutdown: {
+            let wake = self.state.withLockedValue { state in
+                state.stopping = true
+                return state.wake
+            }
+            wake?.yield()
+        }
+    }
+
+    private func serveOneConnection() async throws {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(5))
+        let channel = try await bootstrap.connect(host: self.configuration.host, port: self.configuration.port) {
+            (channel: any Channel) -> EventLoopFuture<NIOAsyncChannel<MQTTPacket.Inbound, ByteBuffer>> in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MQTTPacketDecoder()))
+                return try NIOAsyncChannel<MQTTPacket.Inbound, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        self.reconnects.increment()
+        try await channel.executeThenClose { inbound, outbound in
+            let configuration = self.configuration
+            try await outbound.write(MQTTPacket.connect(
+                clientID: configuration.clientID, username: configuration.username, password: configuration.password,
+                keepAlive: UInt16(clamping: configuration.keepAlive.components.seconds), cleanStart: false,
+                sessionExpirySeconds: UInt32(clamping: configuration.sessionExpiry.components.seconds),
+                receiveMaximum: UInt16(clamping: max(1, configuration.receiveMaximum))))
+            try await self.serve(inbound: inbound, outbound: outbound)
+        }
+    }
+
+    /// Reads packets into a queue and hands the queue to the handler batch by batch, in order.
+    private func serve(inbound: NIOAsyncChannelInboundStream<MQTTPacket.Inbound>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        let queue = NIOLockedValueBox<[MQTTPacket.Publish]>([])
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let lastHeard = NIOLockedValueBox(ContinuousClock.now)
+        self.state.withLockedValue { $0.wake = wake }
+        defer { self.state.withLockedValue { $0.wake = nil } }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var acknowledgedConnection = false
+                for try await packet in inbound {
+                    lastHeard.withLockedValue { $0 = .now }
+                    switch packet {
+                    case .connectionAcknowledged(_, let reason):
+                        guard reason == 0 else {
+                            throw ClientError([0x86, 0x87].contains(reason) ? .notAuthorized : .serverError, client: "mqtt",
+                                              "broker refused the connection (reason \(reason))", serverCode: String(reason))
+                        }
+                        acknowledgedConnection = true
+                        self.state.withLockedValue { $0.connected = true }
+                        try await outbound.write(MQTTPacket.subscribe(packetID: 1, filter: self.configuration.filter, qos: 1))
+                    case .publish(let message):
+                        self.received.increment()
+                        queue.withLockedValue { $0.append(message) }
+                        wake.yield()
+                    case .subscriptionAcknowledged(_, let reasons):
+                        guard let granted = reasons.first, granted < 0x80 else {
+                            throw ClientError(.notAuthorized, client: "mqtt", "broker refused the subscription (reason \(reasons.first ?? 0))")
+                        }
+                        self.state.withLockedValue { $0.subscribed = true }
+                    case .disconnect(let reason):
+                        throw ClientError(.unreachable, client: "mqtt", "broker disconnected (reason \(reason))")
+                    case .pingResponse, .other:
+                        continue
+                    }
+                }
+                throw ClientError(.unreachable, client: "mqtt", acknowledgedConnection ? "connection closed by the broker" : "the broker closed the connection before CONNACK")
+            }
+            group.addTask {
+                let interval = self.configuration.keepAlive / 2
+                while true {
+                    try await Task.sleep(for: interval)
+                    if ContinuousClock.now - lastHeard.withLockedValue({ $0 }) > self.configuration.keepAlive * 3 / 2 {
+                        throw ClientError(.timeout, client: "mqtt", "no packet from the broker for \(self.configuration.keepAlive * 3 / 2)")
+                    }
+                    try await outbound.write(MQTTPacket.pingRequest())
+                }
+            }
+            group.addTask {
+                for await _ in wakeups {
+                    while true {
+                        if self.state.withLockedValue({ $0.stopping }) {
+                            // What is queued stays unacknowledged: the broker keeps it for the session.
+                            try? await outbound.write(MQTTPacket.disconnect())
+                            return
+                        }
+                        let batch = queue.withLockedValue { queue -> [MQTTPacket.Publish] in
+                            let taken = Array(queue.prefix(self.configuration.maximumBatch))
+                            queue.removeFirst(taken.count)
+                            return taken
+                        }
+                        if batch.isEmpty { break }
+                        guard await self.handler(batch) else {
+                            try? await outbound.write(MQTTPacket.disconnect())
+                            return
+                        }
+                        var acknowledgements = ByteBuffer()
+                        for message in batch {
+                            if let id = message.packetID { MQTTPacket.publishAcknowledgement(packetID: id, into: &acknowledgements) }
+                        }
+                        if acknowledgements.readableBytes > 0 { try await outbound.write(acknowledgements) }
+                        self.acknowledged.increment(by: Int64(batch.count))
+                    }
+                }
+            }
+            // The first task to end ends the connection: the deliverer on shutdown, the reader or
+            // the pinger when the connection fails.
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+}
+
+/// Splits the byte stream into MQTT packets.
+struct MQTTPacketDecoder: ByteToMessageDecoder {
+    typealias InboundOut = MQTTPacket.Inbound
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let packet = try MQTTPacket.read(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(packet))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try self.decode(context: context, buffer: &buffer)
+    }
+}
