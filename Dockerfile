@@ -1,9 +1,13 @@
 # syntax=docker/dockerfile:1
 # One image holds every Sensormine service; the container's command picks one
 # (`Ingestion serve`, `DeviceAPI migrate`, …). Why one image: see the README ("Deployment").
+# The bases are build arguments so that machines without a registry can substitute local
+# copies (scripts/containers/images.sh does, for podman); the defaults are the public images.
+ARG SWIFT_IMAGE=swift:6.3-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 # --- build: the Swift toolchain and the C libraries' headers ---------------------------------
-FROM swift:6.3-bookworm AS build
+FROM ${SWIFT_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libpq-dev=15.* librdkafka-dev=2.0.* libmosquitto-dev=2.0.* libhiredis-dev=0.14.* libcurl4-openssl-dev=7.88.* libssl-dev=3.0.* \
@@ -32,27 +36,38 @@ RUN python3 -m venv /tmp/kafka \
  && mkdir -p /out/lib \
  && cp /tmp/kafka/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so.1 /out/lib/librdkafka.so.1
 
-# --- runtime: only the shared libraries the binaries link (checked by `make lint-deploy`) ------
-FROM debian:bookworm-slim
-# runtime-packages: libpq5 libmosquitto1 libhiredis0.14 libcurl4 libssl3
+# --- runtime: only the shared libraries the binaries link (checked by `make lint-deploy`, and
+# against what running containers load by the container smoke test) ------------------------------
+FROM ${RUNTIME_IMAGE} AS runtime-base
+# runtime-packages: libpq5 libmosquitto1 libhiredis0.14 libcurl4 libssl3 libxml2
 # extra-packages: ca-certificates (TLS to brokers and APIs) curl (HEALTHCHECK)
 # Versions are pinned to Debian 12's series (the soname the binaries were linked against),
 # not to one build, so security updates still apply on rebuild.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libpq5=15.* libmosquitto1=2.0.* libhiredis0.14=0.14.* libcurl4=7.88.* libssl3=3.0.* \
+      libpq5=15.* libmosquitto1=2.0.* libhiredis0.14=0.14.* libcurl4=7.88.* libssl3=3.0.* libxml2=2.9.* \
       ca-certificates=2023* curl=7.88.* \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /out/lib/librdkafka.so.1 /usr/local/lib/sensormine/librdkafka.so.1
-COPY --from=build /out/bin/ /usr/local/bin/
 ENV LD_LIBRARY_PATH=/usr/local/lib/sensormine \
     SENSORMINE_HTTP_PORT=8080 \
     SENSORMINE_LOG_FORMAT=json
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin sensormine \
  && mkdir -p /var/lib/sensormine/edge-spool \
  && chown -R 10001:10001 /var/lib/sensormine
-USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/health"]
 CMD ["ApiGateway", "serve"]
+
+# --- prebuilt: the runtime with binaries built outside this file (`make test`'s container smoke
+# test: the build context is a folder holding bin/ and lib/, no second Swift build) -------------
+FROM runtime-base AS prebuilt
+COPY lib/ /usr/local/lib/sensormine/
+COPY bin/ /usr/local/bin/
+USER 10001:10001
+
+# --- runtime: the image (the default target) ---------------------------------------------------
+FROM runtime-base AS runtime
+COPY --from=build /out/lib/librdkafka.so.1 /usr/local/lib/sensormine/librdkafka.so.1
+COPY --from=build /out/bin/ /usr/local/bin/
+USER 10001:10001

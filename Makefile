@@ -10,13 +10,15 @@ export LD_LIBRARY_PATH := $(STACK)/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH
 include scripts/stack/stack.env
 export $(shell sed -n 's/^\(SENSORMINE_[A-Z0-9_]*\)=.*/\1/p' scripts/stack/stack.env)
 
-.PHONY: help deps up down build run test bench fuzz lint-deploy clean
+.PHONY: help deps up down build run test bench fuzz lint-deploy images containers-up containers-down clean
 help:
 	@echo "make run    install what is missing, start the local stack and every service"
 	@echo "make test   install what is missing, start the stack, run every test"
 	@echo "make bench  run the benchmarks against the local stack and print figures"
 	@echo "make lint-deploy  validate Dockerfile, docker-compose.yml and the monitoring files offline"
 	@echo "make fuzz   libFuzzer on the JSON parser, schemas, envelopes and the spool (FUZZ_SECONDS per target)"
+	@echo "make images  build the platform image from the Dockerfile with podman (and the local base images)"
+	@echo "make containers-up | containers-down  the Compose stack in podman, from the image make images built"
 	@echo "make deps | up | down | build | clean"
 
 deps:
@@ -40,6 +42,7 @@ run: up build
 test: up
 	swift build --build-tests
 	bash scripts/lint-deploy.sh
+	bash scripts/containers/smoke.sh
 	bash scripts/fuzz.sh $(TEST_FUZZ_SECONDS)
 	APIFUZZ_SEED=20261202 bash scripts/api-fuzz.sh 20 $(TEST_FUZZ_SECONDS)
 	timeout -k 10 900 swift test --skip-build --no-parallel
@@ -55,6 +58,17 @@ fuzz: up
 
 lint-deploy: deps
 	bash scripts/lint-deploy.sh
+
+# Containers with podman (no Docker engine or registry here): base images made locally, then the
+# Dockerfile as Docker users build it; docker-compose.yml with docker-compose.podman.yml on top.
+images: deps
+	bash scripts/containers/images.sh platform
+
+containers-up: deps
+	bash scripts/containers/compose.sh up
+
+containers-down:
+	bash scripts/containers/compose.sh down
 
 bench: up
 	swift build -c release --product SensormineBench

@@ -21,8 +21,9 @@ cd "$ROOT"
 log "hadolint Dockerfile"
 "$DEPLOY_VENV/bin/hadolint" Dockerfile
 
-log "docker-compose.yml against the Compose Specification"
-"$DEPLOY_VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
+log "docker-compose.yml (and the podman override) against the Compose Specification, start order"
+"$DEPLOY_VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml docker-compose.podman.yml
+/usr/bin/python3 scripts/containers/compose-plan.py docker-compose.yml docker-compose.podman.yml >/dev/null
 
 log "Helm chart (default, dev, prod values), rendered objects and k8s/"
 # helm-python-sdk must not run from a folder holding a logging.py; the repository root has none.

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Checks the Dockerfile's runtime package list against what the service binaries link.
 
-Every shared library a binary needs directly (ELF NEEDED) must come from a package on the
+Every shared library a binary needs directly (ELF NEEDED), or through a Swift run-time library
+(linked statically into the image's binaries, so what they need the binary needs: FoundationXML's
+libxml2, FoundationNetworking's libcurl), must come from a package on the
 Dockerfile's `# runtime-packages:` line, from the base image (glibc, libstdc++, libgcc), from
 the Swift toolchain (linked statically in the image with --static-swift-stdlib), or be
 librdkafka (the image ships a current one, ADR 2). Every listed package must provide a library
 in some binary's full closure (ldd). Prints the mapping; exits 1 on a mismatch."""
-import pathlib, re, subprocess, sys
+import functools, pathlib, re, subprocess, sys
 
 BASE_IMAGE = {"libc.so.6", "libm.so.6", "ld-linux-x86-64.so.2", "libstdc++.so.6", "libgcc_s.so.1",
               "libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1"}
@@ -26,6 +28,7 @@ def listed(dockerfile: pathlib.Path) -> set[str]:
         sys.exit(f"runtime-packages lists {sorted(packages - installed)}, which the runtime stage does not apt-get install")
     return packages
 
+@functools.lru_cache(maxsize=None)
 def needed(binary: pathlib.Path) -> list[str]:
     out = subprocess.run(["readelf", "-d", str(binary)], check=True, capture_output=True, text=True).stdout
     return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
@@ -34,6 +37,7 @@ def closure(binary: pathlib.Path) -> dict[str, str]:
     out = subprocess.run(["ldd", str(binary)], check=True, capture_output=True, text=True).stdout
     return dict(re.findall(r"^\s*(\S+) => (\S+)", out, re.MULTILINE))
 
+@functools.lru_cache(maxsize=None)
 def package(path: str) -> str | None:
     real = str(pathlib.Path(path).resolve())
     for candidate in (path, real, real.replace("/usr/lib/", "/lib/", 1)):
@@ -57,7 +61,9 @@ def main() -> int:
             owner = package(path)
             if owner:
                 provided.add(owner)
-        for soname in needed(binary):
+        swift_libraries = [path for path in libraries.values() if "/swift/" in path]
+        wanted = set(needed(binary)).union(*(needed(pathlib.Path(path)) for path in swift_libraries))
+        for soname in sorted(wanted):
             if soname in BASE_IMAGE or soname in SHIPPED or soname.startswith(("libswift", "libFoundation", "lib_Foundation", "libdispatch", "libBlocksRuntime")):
                 continue
             path = libraries.get(soname)

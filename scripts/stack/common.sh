@@ -22,6 +22,14 @@ KAFKA_TOPICS="device.telemetry:6 device.telemetry.dlq:3 device.events:3 asset.up
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 
+# The Debian mirror this machine's apt uses, for debootstrap (the Debian 13 root, the image bases).
+debian_mirror() {
+  local mirror
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  echo "${mirror:-http://deb.debian.org/debian}"
+}
+
 log() { printf '\033[1m[stack]\033[0m %s\n' "$*"; }
 
 # wait_for NAME SECONDS CMD...: retries CMD until it succeeds or the time runs out.

