@@ -39,7 +39,7 @@ let serviceDependencies: [String: [Target.Dependency]] = [
     "EdgeGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "ClientRuntime", "RdKafka",
                     "MQTTWire", "Curl", hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
     "StreamProcessing": ["SensormineCore", "SensormineClients", "LibPQ", hummingbird],
-    "Alerts": ["SensormineCore", "SensormineClients", "LibPQ", hummingbird],
+    "Alerts": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "ClientRuntime", "LibPQ", hummingbird, logging, serviceLifecycle],
     "Billing": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
     "FailoverOrchestrator": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
 ]
@@ -195,6 +195,12 @@ let package = Package(
         .testTarget(
             name: "SchemaRegistryTests",
             dependencies: ["SchemaRegistry", "SensormineCore", "SensormineJSON", "JSONSchema", "LibPQ", "Hiredis", "SensormineClients",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AlertsTests",
+            dependencies: ["Alerts", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", logging,
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),

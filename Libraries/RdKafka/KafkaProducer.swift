@@ -15,6 +15,8 @@ public struct KafkaRecord: Sendable {
     public var value: [UInt8]
     /// Headers in order (tenant, traceparent, …).
     public var headers: [(name: String, value: [UInt8])]
+    /// Sent without a value (null, not empty): on a compacted topic the key is then forgotten.
+    public var isTombstone: Bool
 
     /// Creates a record.
     public init(topic: String, key: [UInt8]? = nil, value: [UInt8], headers: [(name: String, value: [UInt8])] = []) {
@@ -22,6 +24,14 @@ public struct KafkaRecord: Sendable {
         self.key = key
         self.value = value
         self.headers = headers
+        self.isTombstone = false
+    }
+
+    /// A tombstone for `key`.
+    public static func tombstone(topic: String, key: [UInt8], headers: [(name: String, value: [UInt8])] = []) -> KafkaRecord {
+        var record = KafkaRecord(topic: topic, key: key, value: [], headers: headers)
+        record.isTombstone = true
+        return record
     }
 }
 
@@ -238,7 +248,7 @@ public final class KafkaProducer: Service, Sendable {
                     values[0].vtype = RD_KAFKA_VTYPE_TOPIC
                     values[0].u.cstr = topic
                     values[1].vtype = RD_KAFKA_VTYPE_VALUE
-                    values[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                    values[1].u.mem.ptr = record.isTombstone ? nil : UnsafeMutableRawPointer(mutating: value.baseAddress)
                     values[1].u.mem.size = value.count
                     values[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS
                     values[2].u.i = RD_KAFKA_MSG_F_COPY

@@ -91,12 +91,14 @@ public struct TopicNames: Sendable, Equatable {
     public var deviceEvents: String { self.name("device.events") }
     /// Asset hierarchy changes.
     public var assetUpdates: String { self.name("asset.updates") }
+    /// Alert rules, compacted, key = rule id (a tombstone when a rule is deleted).
+    public var alertRules: String { self.name("alerts.rules") }
     /// Raised alerts.
     public var alertsTriggered: String { self.name("alerts.triggered") }
     /// Usage events for billing.
     public var meteringEvents: String { self.name("metering.events") }
     /// Every topic above.
-    public var all: [String] { [self.telemetry, self.telemetryDeadLetter, self.deviceEvents, self.assetUpdates, self.alertsTriggered, self.meteringEvents] }
+    public var all: [String] { [self.telemetry, self.telemetryDeadLetter, self.deviceEvents, self.assetUpdates, self.alertRules, self.alertsTriggered, self.meteringEvents] }
 }
 
 extension MQTTClient.Configuration {

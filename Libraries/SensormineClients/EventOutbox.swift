@@ -11,18 +11,26 @@ import ServiceLifecycle
 /// same transaction as the change, and ``OutboxRelay`` hands them to Kafka afterwards. A change
 /// is therefore never committed without its event, nor an event sent for a rolled-back change.
 public enum EventOutbox {
+    /// The table DeviceAPI's events wait in.
+    public static let defaultTable = "outbox_events"
+
     /// The table, for a service's migrations.
-    public static let migrationSQL = """
-        CREATE TABLE outbox_events (
+    public static let migrationSQL = migrationSQL(table: defaultTable)
+
+    /// An outbox table of the given name: each service that shares a database has its own.
+    public static func migrationSQL(table: String) -> String {
+        """
+        CREATE TABLE \(table) (
             id bigserial PRIMARY KEY,
             topic text NOT NULL,
             key text,
-            payload text NOT NULL,
+            payload text, -- NULL: a tombstone
             tenant_id text,
             traceparent text,
             created_at timestamptz NOT NULL DEFAULT now()
         );
         """
+    }
 
     /// One event to publish.
     public struct Event: Sendable {
@@ -30,13 +38,13 @@ public enum EventOutbox {
         public var topic: String
         /// Record key (an entity id keeps one entity's events in order).
         public var key: String
-        /// JSON payload.
-        public var payload: String
+        /// JSON payload; nil for a tombstone.
+        public var payload: String?
         /// Tenant, sent as the `tenant` header.
         public var tenantID: String?
 
         /// Creates an event.
-        public init(topic: String, key: String, payload: String, tenantID: String?) {
+        public init(topic: String, key: String, payload: String?, tenantID: String?) {
             self.topic = topic
             self.key = key
             self.payload = payload
@@ -44,13 +52,13 @@ public enum EventOutbox {
         }
     }
 
-    /// Adds `events` to the outbox inside the caller's transaction.
+    /// Adds `events` to the outbox `table` inside the caller's transaction.
     /// - Throws: ``ClientError`` from PostgreSQL.
-    public static func enqueue(_ events: [Event], in session: PostgresSession) async throws {
+    public static func enqueue(_ events: [Event], in session: PostgresSession, table: String = defaultTable) async throws {
         let traceparent = OutboundContext.current?.traceparent
         for event in events {
             try await session.execute(
-                "INSERT INTO outbox_events (topic, key, payload, tenant_id, traceparent) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO \(table) (topic, key, payload, tenant_id, traceparent) VALUES ($1, $2, $3, $4, $5)",
                 [event.topic, event.key, event.payload, event.tenantID, traceparent]
             )
         }
@@ -90,17 +98,20 @@ public struct OutboxRelay: Service, CustomStringConvertible {
         self.failures = Counter(label: "sensormine_outbox_failures_total", dimensions: [("outbox", table)])
     }
 
-    /// The relay of `outbox_events` to Kafka.
-    public static func kafka(database: PostgresClient, producer: KafkaProducer, batchSize: Int = 500,
+    /// The relay of an event outbox (`outbox_events` unless named) to Kafka. A payload that is
+    /// SQL NULL is sent as a tombstone (a record without a value: a compacted topic forgets the key).
+    public static func kafka(database: PostgresClient, producer: KafkaProducer, table: String = EventOutbox.defaultTable, batchSize: Int = 500,
                              idleInterval: Duration = .milliseconds(100), logger: Logger) -> OutboxRelay {
-        OutboxRelay(name: "OutboxRelay", database: database, table: "outbox_events", columns: "id, topic, key, payload, tenant_id, traceparent",
+        OutboxRelay(name: "OutboxRelay(\(table))", database: database, table: table, columns: "id, topic, key, payload, tenant_id, traceparent",
                     batchSize: batchSize, idleInterval: idleInterval, logger: logger) { rows in
             let records = rows.map { row in
                 var headers: [(name: String, value: [UInt8])] = []
                 if let tenant = row["tenant_id"] { headers.append(("tenant", Array(tenant.utf8))) }
                 if let traceparent = row["traceparent"] { headers.append(("traceparent", Array(traceparent.utf8))) }
-                return KafkaRecord(topic: row["topic"] ?? "", key: row["key"].map { Array($0.utf8) },
-                                   value: Array((row["payload"] ?? "").utf8), headers: headers)
+                guard let payload = row["payload"] else {
+                    return KafkaRecord.tombstone(topic: row["topic"] ?? "", key: Array((row["key"] ?? "").utf8), headers: headers)
+                }
+                return KafkaRecord(topic: row["topic"] ?? "", key: row["key"].map { Array($0.utf8) }, value: Array(payload.utf8), headers: headers)
             }
             for result in try await producer.send(records) {
                 if case .failure(let error) = result { throw error }

@@ -13,11 +13,14 @@ struct AlertsConfiguration: ServiceConfiguration {
     var metadataDatabase: PostgresClient.Configuration
     /// Kafka brokers and topic names.
     var kafka: KafkaSettings
+    /// The callers whose identity headers are trusted (the ApiGateway's token).
+    var callers: TrustedCallers
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: AlertsService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
         self.kafka = try KafkaSettings(reader: reader)
+        self.callers = try TrustedCallers(reader: reader)
     }
 }

@@ -2,7 +2,8 @@
 # Walks the first user journey against a running platform, only through its public surface
 # (the gateway's HTTP API and the MQTT broker), and prints what it saw: sign in as the bootstrap
 # platform-admin, create a tenant and its tenant-admin, register a schema, a device type, a
-# device with an API key and MQTT credentials, send telemetry over HTTP and MQTT, read it back,
+# device with an API key and MQTT credentials and an alert rule on it, send telemetry over HTTP
+# and MQTT, read it back,
 # and see a bad payload become a dead letter with its reason. Exits 1 at the first step that
 # does not do what it should.
 # Usage: journey.sh GATEWAY_URL MQTT_HOST MQTT_PORT   (admin credentials from SENSORMINE_BOOTSTRAP_ADMIN_*)
@@ -52,6 +53,9 @@ key=$(call POST "/api/v1/devices/$device/api-keys" 201 "${auth[@]}" -d '{"name":
 credentials=$(call PUT "/api/v1/devices/$device/mqtt-credentials" 200 "${auth[@]}")
 mqtt_user=$(field username <<<"$credentials"); mqtt_password=$(field password <<<"$credentials"); topic=$(field telemetryTopic <<<"$credentials")
 say "API key ${key:0:8}… and MQTT account $mqtt_user issued (topic $topic)"
+rule=$(call POST /api/v1/alerts/rules 201 "${auth[@]}" \
+  -d "{\"name\":\"hot turbine\",\"scope\":{\"kind\":\"device\",\"deviceId\":\"$device\"},\"condition\":{\"type\":\"threshold\",\"metric\":\"temperature\",\"comparison\":\"above\",\"level\":900},\"severity\":\"critical\"}" | field id)
+say "alert rule $rule created (temperature above 900, published on alerts.rules)"
 
 now_ms=$(($(date +%s) * 1000))
 call POST /api/v1/ingest 202 -H "X-API-Key: $key" "${json[@]}" \

@@ -122,7 +122,9 @@ if ! port_open "$KAFKA_PORT"; then
 fi
 wait_for tansu 30 port_open "$KAFKA_PORT"
 for spec in $KAFKA_TOPICS; do
-  "$STACK/tansu" topic create "${spec%%:*}" --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions "${spec##*:}" >/dev/null 2>&1 || true
+  config=()
+  case " $KAFKA_COMPACTED_TOPICS " in *" ${spec%%:*} "*) config=(--config cleanup.policy=compact) ;; esac
+  "$STACK/tansu" topic create "${spec%%:*}" --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions "${spec##*:}" "${config[@]}" >/dev/null 2>&1 || true
 done
 
 log "stack up: postgres 127.0.0.1:$PG_PORT  redis 127.0.0.1:$REDIS_PORT  mqtt 127.0.0.1:$MQTT_PORT  kafka 127.0.0.1:$KAFKA_PORT"

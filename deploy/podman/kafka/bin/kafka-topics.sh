@@ -1,9 +1,9 @@
 #!/bin/bash
 # The subset of kafka-topics.sh the Compose topic job uses:
-#   --bootstrap-server HOST:PORT --create [--if-not-exists] --topic NAME --partitions N [--replication-factor N]
+#   --bootstrap-server HOST:PORT --create [--if-not-exists] --topic NAME --partitions N [--replication-factor N] [--config K=V]...
 #   --bootstrap-server HOST:PORT --list
 set -euo pipefail
-server=localhost:9092 action="" topic="" partitions=1 if_not_exists=false
+server=localhost:9092 action="" topic="" partitions=1 if_not_exists=false configs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --bootstrap-server) server=$2; shift 2 ;;
@@ -13,6 +13,7 @@ while [ $# -gt 0 ]; do
     --topic) topic=$2; shift 2 ;;
     --partitions) partitions=$2; shift 2 ;;
     --replication-factor) shift 2 ;;  # one broker: always 1
+    --config) configs+=(--config "$2"); shift 2 ;;
     *) echo "kafka-topics.sh: unsupported argument $1" >&2; exit 2 ;;
   esac
 done
@@ -23,7 +24,7 @@ case "$action" in
     if $if_not_exists && tansu topic list --broker "tcp://$server" 2>/dev/null | grep -qF "\"name\":\"$topic\""; then
       exit 0
     fi
-    tansu topic create "$topic" --broker "tcp://$server" --partitions "$partitions" >/dev/null
+    tansu topic create "$topic" --broker "tcp://$server" --partitions "$partitions" "${configs[@]}" >/dev/null
     echo "Created topic $topic."
     ;;
   *) echo "kafka-topics.sh: --create or --list is required" >&2; exit 2 ;;
