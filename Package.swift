@@ -166,7 +166,8 @@ let package = Package(
             name: "MQTTWireTests", dependencies: ["MQTTWire", "Mosquitto", nioConcurrency, logging, .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["SensormineCore", "SensormineJSON", hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird")],
+                path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "SensormineTelemetryTests",
             dependencies: ["SensormineTelemetry", "SensormineJSON"],
@@ -194,13 +195,13 @@ let package = Package(
         ),
         .testTarget(
             name: "SchemaRegistryTests",
-            dependencies: ["SchemaRegistry", "SensormineCore", "SensormineJSON", "JSONSchema", "LibPQ", "Hiredis", "SensormineClients",
+            dependencies: ["SchemaRegistry", "SensormineCore", "SensormineJSON", "JSONSchema", "LibPQ", "Hiredis", "SensormineClients", "TestSupport",
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AlertsTests",
-            dependencies: ["Alerts", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", logging,
+            dependencies: ["Alerts", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "TestSupport", logging,
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),

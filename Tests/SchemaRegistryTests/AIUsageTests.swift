@@ -6,6 +6,7 @@ import Logging
 import NIOConcurrencyHelpers
 import SensormineCore
 import SensormineJSON
+import TestSupport
 import Testing
 
 @testable import SchemaRegistry
@@ -71,7 +72,7 @@ struct AIUsageTests {
             let app = try await SchemaRegistryService.buildApplication(try SchemaRegistryConfiguration(reader: ConfigReader(values: values)),
                                                                         observability: Observability(logger: logger))
             try await app.test(.router) { client in
-                var headers = try RegistryTestApp.headers(viewer)
+                var headers = try TrustedCallerRequests.headers(viewer)
                 headers[.contentType] = "text/csv"
                 let sample = "temperature,site\n21.5,north\n22.0,north\n"
                 let refined = try JSON.parse(String(buffer: try await client.execute(uri: "/api/v1/schemas/infer", method: .post, headers: headers, body: ByteBuffer(string: sample)).body))

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import SensormineCore
 import SensormineJSON
+import TestSupport
 import Testing
 
 @testable import SchemaRegistry
@@ -13,7 +14,7 @@ struct InferenceTests {
     static let viewer = CallerIdentity(subject: "v", tenantID: UUID(), roles: [.viewer])
 
     static func infer(_ client: some TestClientProtocol, _ body: String, contentType: String, query: String = "") async throws -> (HTTPResponse.Status, JSON) {
-        var headers = try RegistryTestApp.headers(Self.viewer)
+        var headers = try TrustedCallerRequests.headers(Self.viewer)
         headers[.contentType] = contentType
         let response = try await client.execute(uri: "/api/v1/schemas/infer" + query, method: .post, headers: headers, body: ByteBuffer(string: body))
         return (response.status, try JSON.parse(String(buffer: response.body)))

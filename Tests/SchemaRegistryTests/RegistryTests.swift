@@ -7,6 +7,7 @@ import Logging
 import SensormineClients
 import SensormineCore
 import SensormineJSON
+import TestSupport
 import Testing
 
 @testable import SchemaRegistry
@@ -23,24 +24,6 @@ enum RegistryTestApp {
         var logger = Logger(label: "registry-tests")
         logger.logLevel = .warning
         return try await SchemaRegistryService.buildApplication(try configuration(), observability: observability ?? Observability(logger: logger))
-    }
-
-    static func headers(_ caller: CallerIdentity) throws -> HTTPFields {
-        var fields = HTTPFields()
-        fields[.contentType] = "application/json"
-        fields[.gatewayToken] = try GatewaySettings.token(reader: ConfigReader(values: ProcessInfo.processInfo.environment))
-        fields[.callerSubject] = caller.subject
-        fields[.callerTenant] = caller.tenantID.uuidString
-        fields[.callerRoles] = caller.roles.map(\.rawValue).sorted().joined(separator: ",")
-        return fields
-    }
-}
-
-extension TestClientProtocol {
-    func call(_ method: HTTPRequest.Method, _ uri: String, as caller: CallerIdentity, json: String? = nil) async throws -> (HTTPResponse.Status, JSON) {
-        let response = try await self.execute(uri: uri, method: method, headers: try RegistryTestApp.headers(caller), body: json.map { ByteBuffer(string: $0) })
-        let text = String(buffer: response.body)
-        return (response.status, text.isEmpty ? .null : try JSON.parse(text))
     }
 }
 
