@@ -14,9 +14,11 @@ public final class KafkaAdmin: Sendable {
         self.handle = try KafkaHandle(type: RD_KAFKA_PRODUCER, properties: configuration.merged(with: [:]))
     }
 
-    /// Creates each topic that does not exist yet; existing topics are left as they are.
+    /// Creates each topic that does not exist yet, with the topic `configs` given (e.g.
+    /// `cleanup.policy=compact`); existing topics are left as they are.
     /// - Throws: ``ClientError`` naming the first topic the broker refused.
-    public func createTopics(_ names: [String], partitions: Int = 3, replicationFactor: Int = 1, timeout: Duration = .seconds(10)) async throws {
+    public func createTopics(_ names: [String], partitions: Int = 3, replicationFactor: Int = 1, configs: [String: String] = [:],
+                             timeout: Duration = .seconds(10)) async throws {
         let handle = self.handle
         let milliseconds = timeout.milliseconds32
         try await self.executor.run {
@@ -28,6 +30,12 @@ public final class KafkaAdmin: Sendable {
                     throw ClientError(.invalidRequest, client: "kafka", "topic \(name): \(KafkaErrors.text(errorText))")
                 }
                 newTopics.append(topic)
+                for (key, value) in configs.sorted(by: { $0.key < $1.key }) {
+                    let error = rd_kafka_NewTopic_set_config(topic, key, value)
+                    guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                        throw ClientError(.invalidRequest, client: "kafka", "topic \(name): config \(key)=\(value) refused")
+                    }
+                }
             }
             guard let queue = rd_kafka_queue_new(handle.pointer) else {
                 throw ClientError(.invalidRequest, client: "kafka", "could not allocate a queue")

@@ -55,6 +55,8 @@ public struct KafkaSettings: Sendable {
     public var kafka: KafkaConfiguration
     /// Topic names, with the environment prefix applied.
     public var topics: TopicNames
+    /// Replicas of each topic a service creates (`migrate`).
+    public var topicReplicationFactor: Int
 
     /// Reads `SENSORMINE_KAFKA_BROKERS` (required, host:port list) and
     /// `SENSORMINE_KAFKA_TOPIC_PREFIX` (optional environment prefix, e.g. `prod`).
@@ -70,6 +72,26 @@ public struct KafkaSettings: Sendable {
         guard !brokers.isEmpty else { throw ConfigurationError(key: "SENSORMINE_KAFKA_BROKERS", problem: "lists no broker") }
         self.kafka = KafkaConfiguration(bootstrapServers: brokers.joined(separator: ","))
         self.topics = TopicNames(prefix: reader.optionalString("SENSORMINE_KAFKA_TOPIC_PREFIX"))
+        self.topicReplicationFactor = try reader.int("SENSORMINE_KAFKA_TOPIC_REPLICATION", default: 1, range: 1...16)
+    }
+
+    /// Creates `topics` where they are missing, each with its partitions and cleanup policy
+    /// (``TopicNames/partitions(of:)``, ``TopicNames/isCompacted(_:)``): the `migrate` of the
+    /// service that produces them does, so a cluster gets them from the chart's migration Job.
+    /// - Throws: ``ClientError`` when the broker refuses or does not answer.
+    public func createTopics(_ topics: [String], logger: Logger) async throws {
+        let admin = try KafkaAdmin(configuration: self.kafka, logger: logger)
+        do {
+            for topic in topics {
+                try await admin.createTopics([topic], partitions: self.topics.partitions(of: topic), replicationFactor: self.topicReplicationFactor,
+                                             configs: self.topics.isCompacted(topic) ? ["cleanup.policy": "compact"] : [:])
+            }
+            await admin.shutdown()
+        } catch {
+            await admin.shutdown()
+            throw error
+        }
+        logger.info("topics ready", metadata: ["topics": "\(topics)"])
     }
 }
 
@@ -97,6 +119,10 @@ public struct TopicNames: Sendable, Equatable {
     public var alertsTriggered: String { self.name("alerts.triggered") }
     /// Usage events for billing.
     public var meteringEvents: String { self.name("metering.events") }
+    /// Partitions a topic is created with: telemetry 6 (its throughput), the rest 3.
+    public func partitions(of topic: String) -> Int { topic == self.telemetry ? 6 : 3 }
+    /// Whether a topic holds state by key (compacted: the latest value per key is kept).
+    public func isCompacted(_ topic: String) -> Bool { topic == self.alertRules }
     /// Every topic above.
     public var all: [String] { [self.telemetry, self.telemetryDeadLetter, self.deviceEvents, self.assetUpdates, self.alertRules, self.alertsTriggered, self.meteringEvents] }
 }

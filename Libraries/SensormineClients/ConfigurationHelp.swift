@@ -21,6 +21,7 @@ public enum ConfigurationHelp {
     public static let kafka = """
           SENSORMINE_KAFKA_BROKERS      host:port[,host:port] (required)
           SENSORMINE_KAFKA_TOPIC_PREFIX environment prefix of topic names (optional)
+          SENSORMINE_KAFKA_TOPIC_REPLICATION  replicas of the topics `migrate` creates (default 1)
         """
     /// Keys read by the mqtt settings.
     public static let mqtt = """

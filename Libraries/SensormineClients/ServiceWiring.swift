@@ -67,11 +67,19 @@ public protocol MigratingService: SensormineService {
     static var migrations: MigrationRunner { get }
     /// The database the migrations belong to.
     static func migrationDatabase(_ configuration: Configuration) -> PostgresClient.Configuration
+    /// The Kafka topics the service produces, which its `migrate` creates where missing (none
+    /// by default).
+    static func ownedTopics(_ configuration: Configuration) -> (settings: KafkaSettings, topics: [String])?
 }
 
 extension MigratingService {
+    public static func ownedTopics(_ configuration: Configuration) -> (settings: KafkaSettings, topics: [String])? { nil }
+
     public static func migrate(_ configuration: Configuration, logger: Logger) async throws {
         try await MigrationCommand.run(Self.migrations, database: Self.migrationDatabase(configuration), logger: logger)
+        if let owned = Self.ownedTopics(configuration) {
+            try await owned.settings.createTopics(owned.topics, logger: logger)
+        }
     }
 }
 

@@ -27,6 +27,12 @@ enum AlertsService: MigratingService {
         configuration.metadataDatabase
     }
 
+    /// Rules, compacted (Alerts writes them); alert events (StreamProcessing and other services
+    /// write them, Alerts consumes them and creates the topic it depends on).
+    static func ownedTopics(_ configuration: AlertsConfiguration) -> (settings: KafkaSettings, topics: [String])? {
+        (configuration.kafka, [configuration.kafka.topics.alertRules, configuration.kafka.topics.alertsTriggered])
+    }
+
     static func buildApplication(_ configuration: AlertsConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let database = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)

@@ -40,11 +40,17 @@ enum DeviceAPIService: MigratingService {
         configuration.metadataDatabase
     }
 
+    /// Device and asset events, which DeviceAPI publishes.
+    static func ownedTopics(_ configuration: DeviceAPIConfiguration) -> (settings: KafkaSettings, topics: [String])? {
+        (configuration.kafka, [configuration.kafka.topics.deviceEvents, configuration.kafka.topics.assetUpdates])
+    }
+
     /// `DeviceAPI migrate`: the tables, then the first platform-admin when none exists (its
     /// password from config, or generated and logged once). Deployments run it as a pre-upgrade
     /// hook and `make run` runs it before the services start.
     static func migrate(_ configuration: DeviceAPIConfiguration, logger: Logger) async throws {
         try await MigrationCommand.run(migrations, database: configuration.metadataDatabase, logger: logger)
+        if let owned = ownedTopics(configuration) { try await owned.settings.createTopics(owned.topics, logger: logger) }
         let database = PostgresClient(configuration: configuration.metadataDatabase)
         let hasher = PasswordHasher()
         let tenants = TenantRepository(database: database)

@@ -47,6 +47,11 @@ enum IngestionService: MigratingService {
         configuration.timeseriesDatabase
     }
 
+    /// Raw telemetry (EdgeGateway, which has no `migrate`, produces it) and dead letters.
+    static func ownedTopics(_ configuration: IngestionConfiguration) -> (settings: KafkaSettings, topics: [String])? {
+        (configuration.kafka, [configuration.kafka.topics.telemetry, configuration.kafka.topics.telemetryDeadLetter])
+    }
+
     static func buildApplication(_ configuration: IngestionConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let database = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)

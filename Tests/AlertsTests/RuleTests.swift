@@ -176,6 +176,30 @@ struct RuleTests {
         }
     }
 
+    @Test("`Alerts migrate` creates the topics Alerts depends on, with their partitions, where they are missing")
+    func migrateCreatesTopics() async throws {
+        let prefix = "alerts-migrate-\(UUID().uuidString.prefix(8).lowercased())"
+        let configuration = try AlertsConfiguration(reader: ConfigReader(values: AlertsTestApp.values(topicPrefix: prefix)))
+        try await AlertsService.migrate(configuration, logger: AlertsTestApp.logger)
+        try await AlertsService.migrate(configuration, logger: AlertsTestApp.logger)  // existing topics are fine
+        func assignedPartitions(_ topic: String, polls: Int) async throws -> Int {
+            let consumer = try KafkaConsumer(configuration: .init(kafka: configuration.kafka.kafka, groupID: "\(prefix).\(topic)", topics: [topic]),
+                                             logger: AlertsTestApp.logger)
+            var assigned = 0
+            for _ in 0..<polls where assigned == 0 {
+                _ = try await consumer.poll(timeout: .milliseconds(100))
+                assigned = try await consumer.assignedPartitionCount()
+            }
+            await consumer.close()
+            return assigned
+        }
+        // The broker does not create topics a consumer merely asks for: without `migrate` there is nothing to assign.
+        #expect(try await assignedPartitions("\(prefix).never-created", polls: 30) == 0)
+        for topic in [configuration.kafka.topics.alertRules, configuration.kafka.topics.alertsTriggered] {
+            #expect(try await assignedPartitions(topic, polls: 100) == 3, "\(topic)")
+        }
+    }
+
     @Test("the condition contract round-trips through JSON for every type, nested")
     func conditionContract() throws {
         let condition = AlertCondition.any([
