@@ -28,12 +28,13 @@ wait_until() {
     sleep 0.5
   done
 }
+# Its report goes to fd 3 (the script's own stdout): wait_until silences the check's output.
 exited_ok() {
   local state
   state=$(podman inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$(container "$1")")
   case "$state" in
     "exited 0") return 0 ;;
-    exited*) log "$1 failed ($state)"; podman logs --tail 40 "$(container "$1")" 2>&1 | sed 's/^/    /'; exit 1 ;;
+    exited*) { log "$1 failed ($state); its log:"; podman logs --tail 40 "$(container "$1")" 2>&1 | sed 's/^/    /'; } >&3 2>&3; exit 1 ;;
     *) return 1 ;;
   esac
 }
@@ -74,6 +75,7 @@ down() {
 }
 
 mkdir -p "$STACK/containers"
+exec 3>&1
 case "${1:-}" in
   up) up ;;
   down) down ;;

@@ -17,14 +17,28 @@ while [ $# -gt 0 ]; do
     *) echo "kafka-topics.sh: unsupported argument $1" >&2; exit 2 ;;
   esac
 done
+# Like the real script's admin client, a request is retried while the broker is not answering yet
+# (up to 60 s); the last failure's message is shown.
+tansu_retrying() {
+  local deadline=$((SECONDS + 60)) output
+  until output=$(tansu "$@" --broker "tcp://$server" 2>&1); do
+    if [ $SECONDS -ge $deadline ]; then echo "kafka-topics.sh: tansu $*: $output" >&2; return 1; fi
+    sleep 1
+  done
+  printf '%s\n' "$output"
+}
+topic_names() {
+  local listing
+  listing=$(tansu_retrying topic list) || return 1
+  grep -o '"name":"[^"]*"' <<<"$listing" | cut -d'"' -f4 || true
+}
 case "$action" in
-  list) tansu topic list --broker "tcp://$server" | grep -o '"name":"[^"]*"' | cut -d'"' -f4 ;;
+  list) topic_names ;;
   create)
     [ -n "$topic" ] || { echo "kafka-topics.sh: --topic is required" >&2; exit 2; }
-    if $if_not_exists && tansu topic list --broker "tcp://$server" 2>/dev/null | grep -qF "\"name\":\"$topic\""; then
-      exit 0
-    fi
-    tansu topic create "$topic" --broker "tcp://$server" --partitions "$partitions" "${configs[@]}" >/dev/null
+    existing=$(topic_names)
+    if $if_not_exists && grep -qxF "$topic" <<<"$existing"; then exit 0; fi
+    tansu_retrying topic create "$topic" --partitions "$partitions" "${configs[@]}" >/dev/null
     echo "Created topic $topic."
     ;;
   *) echo "kafka-topics.sh: --create or --list is required" >&2; exit 2 ;;
