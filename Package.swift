@@ -39,7 +39,8 @@ let serviceDependencies: [String: [Target.Dependency]] = [
     "EdgeGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "ClientRuntime", "RdKafka",
                     "MQTTWire", "Curl", hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
     "StreamProcessing": ["SensormineCore", "SensormineClients", "LibPQ", hummingbird],
-    "Alerts": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "ClientRuntime", "LibPQ", hummingbird, logging, serviceLifecycle],
+    "Alerts": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "ClientRuntime", "LibPQ", "RdKafka", "Curl", "CCurl",
+               crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle, .product(name: "Mustache", package: "swift-mustache")],
     "Billing": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
     "FailoverOrchestrator": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
 ]
@@ -59,6 +60,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", exact: "5.8.0"),
         // jwt-kit 5.8 needs swift-crypto >= 4.1.
         .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
     ],
     targets: [
         // System libraries: a module map and a shim header each, nothing else.
@@ -123,8 +125,8 @@ let package = Package(
 
         .executableTarget(
             name: "SensormineBench",
-            dependencies: ["SensormineClients", "SensormineCore", "SensormineAuth", "ClientRuntime", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl",
-                           "JSONSchema", "SensormineJSON", logging, hummingbird, serviceLifecycle],
+            dependencies: ["SensormineClients", "SensormineCore", "SensormineAuth", "SensormineContracts", "ClientRuntime", "LibPQ", "RdKafka", "Mosquitto", "Hiredis",
+                           "Curl", "JSONSchema", "SensormineJSON", logging, hummingbird, nioConcurrency, serviceLifecycle],
             path: "Benchmarks/SensormineBench", swiftSettings: swiftSettings
         ),
         // A fleet of simulated devices registered through the API and publishing telemetry.
@@ -152,7 +154,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ClientIntegrationTests",
-            dependencies: ["SensormineClients", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl", "SensormineCore", hummingbird, nioConcurrency, serviceLifecycle],
+            dependencies: ["SensormineClients", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "Curl", "SensormineCore", "TestSupport", hummingbird, nioConcurrency,
+                           serviceLifecycle],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -166,7 +169,7 @@ let package = Package(
             name: "MQTTWireTests", dependencies: ["MQTTWire", "Mosquitto", nioConcurrency, logging, .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .target(name: "TestSupport", dependencies: ["SensormineCore", "SensormineJSON", hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird")],
+        .target(name: "TestSupport", dependencies: ["SensormineCore", "SensormineJSON", hummingbird, logging, .product(name: "HummingbirdTesting", package: "hummingbird")],
                 path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "SensormineTelemetryTests",
@@ -187,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ApiGatewayTests",
-            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "Curl", "Hiredis", hummingbird, nioConcurrency,
+            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "Curl", "Hiredis", "TestSupport", hummingbird, nioConcurrency,
                            .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "CryptoExtras", package: "swift-crypto"),
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
@@ -202,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "AlertsTests",
             dependencies: ["Alerts", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "TestSupport", logging,
-                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+                           crypto, nioConcurrency, hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,8 +7,10 @@ import JSONSchema
 import LibPQ
 import Logging
 import Mosquitto
+import NIOConcurrencyHelpers
 import RdKafka
 import SensormineAuth
+import SensormineContracts
 import SensormineCore
 import SensormineJSON
 import ServiceLifecycle
@@ -41,6 +43,9 @@ func report(_ name: String, _ unit: String, _ result: (count: Int, seconds: Doub
     let details = String(format: "(%d in %.2f s)", result.count, result.seconds)
     print("\(padded) \(figure) \(unit.padding(toLength: 7, withPad: " ", startingAt: 0)) \(details) \(note)")
 }
+
+/// The `p` quantile of sorted values.
+func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 
 var logger = Logger(label: "bench")
 logger.logLevel = .warning
@@ -247,7 +252,6 @@ do {
 // ApiGateway: the same trivial route straight and through the release gateway binary (JWT
 // verification, the Redis rate-limit script, header rewriting, the upstream hop), in one run.
 do {
-    func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
     func run(_ client: HTTPClient, url: String, headers: [(name: String, value: String)], concurrency: Int, perWorker: Int) async throws -> (count: Int, seconds: Double, p50: Double, p99: Double) {
         var latencies: [Double] = []
         latencies.reserveCapacity(concurrency * perWorker)
@@ -372,5 +376,144 @@ do {
     report("json schema validate (10 fields)", "/s", validated, "one core, compiled validator, \(valid) valid")
 } catch {
     print("json schema: \(error)")
+}
+// Alerts: the release binary consumes a storm of 100,000 trigger events for 10,000 devices
+// (deduplicated into 10,000 alerts), then 200 alerts one by one to a webhook receiver: latency
+// from the event's time to its arrival at the receiver.
+do {
+    let metadata = PostgresClient(configuration: .init(url: try setting("SENSORMINE_METADATA_DB_URL"), name: "bench-alerts", pool: .init(maximumConnections: 2)))
+    let prefix = "bench-alerts-\(suffix)"
+    let (organisation, stormRule, latencyRule, channel, policy) = (UUID(), UUID(), UUID(), UUID(), UUID())
+    // Each latency alert's device, and when its event was produced (contract times are whole seconds).
+    let producedAt = NIOLockedValueBox<[UUID: Date]>([:])
+    let received = NIOLockedValueBox<[Double]>([])
+    let router = Router()
+    router.post("/hook") { request, _ -> Response in
+        let body = try await request.body.collect(upTo: 1 << 20)
+        let arrived = Date()
+        if let payload = try? ContractCoding.decoder().decode(AlertNotificationPayload.self, from: Data(Array(buffer: body))) {
+            let sent = producedAt.withLockedValue { produced in payload.alerts.compactMap { $0.deviceId.flatMap { produced[$0] } } }
+            received.withLockedValue { $0 += sent.map { arrived.timeIntervalSince($0) * 1000 } }
+        }
+        return Response(status: .ok)
+    }
+    let (ports, continuation) = AsyncStream<Int>.makeStream()
+    var serverLogger = Logger(label: "bench-receiver")
+    serverLogger.logLevel = .critical
+    let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                               onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: serverLogger)
+    let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: try setting("SENSORMINE_KAFKA_BROKERS")), logger: logger)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await receiver.run() }
+        group.addTask { try await producer.run() }
+        defer { group.cancelAll() }
+        var iterator = ports.makeAsyncIterator()
+        let receiverPort = await iterator.next() ?? 0
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("Alerts")
+        var environment = ProcessInfo.processInfo.environment
+        environment["SENSORMINE_HTTP_PORT"] = "18487"
+        environment["SENSORMINE_KAFKA_TOPIC_PREFIX"] = prefix
+        environment["SENSORMINE_ALERTS_GROUP"] = prefix
+        environment["SENSORMINE_ALERTS_WEBHOOK_ALLOWED_NETWORKS"] = "127.0.0.1/32"
+        environment["SENSORMINE_LOG_LEVEL"] = "warning"
+        let migrate = Process()
+        migrate.executableURL = binary
+        migrate.arguments = ["migrate"]
+        migrate.environment = environment
+        migrate.standardOutput = FileHandle.nullDevice
+        try migrate.run()
+        migrate.waitUntilExit()
+        // The organisation, a rule without notifications for the storm, and a rule whose policy
+        // notifies the receiver, seeded by SQL.
+        try await metadata.withTransaction { session in
+            try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+            try await session.execute("INSERT INTO tenants (id, parent_id, path, name, kind) VALUES ($1, NULL, $2::uuid[], $3, 'organisation')",
+                                      [organisation, "{\(organisation)}", "bench-alerts-\(suffix)"])
+            try await session.execute(
+                "INSERT INTO notification_channels (id, tenant_id, name, kind, url, secret) VALUES ($1, $2, 'bench', 'webhook', $3, 'bench-secret-0123456789')",
+                [channel, organisation, "http://127.0.0.1:\(receiverPort)/hook"])
+            try await session.execute(
+                """
+                INSERT INTO notification_policies (id, tenant_id, name, levels, repeat_count, group_by, group_wait_seconds, repeat_interval_seconds,
+                                                   acknowledgement_timeout_seconds, send_resolved)
+                VALUES ($1, $2, 'bench', $3::jsonb, 0, '[]', 0, 0, 0, false)
+                """, [policy, organisation, #"[{"channelIds":["\#(channel)"],"delaySeconds":0}]"#])
+            for (rule, name, policyID) in [(stormRule, "storm", nil), (latencyRule, "latency", Optional(policy))] {
+                try await session.execute(
+                    """
+                    INSERT INTO alert_rules (id, tenant_id, name, scope, condition, for_seconds, severity, notification_policy_id)
+                    VALUES ($1, $2, $3, '{"kind":"tag","tag":"bench"}', '{"type":"threshold","metric":"t","comparison":"above","level":1,"hysteresis":0}', 0, 'warning', $4)
+                    """, [rule, organisation, name, policyID])
+            }
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { process.terminate() }
+        let client = HTTPClient()
+        var ready = false
+        for _ in 0..<200 where !ready {
+            ready = (try? await client.get("http://127.0.0.1:18487/health/ready"))?.status == 200
+            if !ready { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        await client.shutdown()
+        guard ready else { throw BenchError(description: "Alerts did not become ready") }
+        let topic = "\(prefix).alerts.triggered"
+        let encoder = ContractCoding.encoder()
+        func record(_ event: AlertEvent) throws -> KafkaRecord {
+            KafkaRecord(topic: topic, key: Array(event.partitionKey.utf8), value: Array(try encoder.encode(event)))
+        }
+        let devices = (0..<10_000).map { _ in UUID() }
+        let events = 100_000
+        let storm = try await measure {
+            let now = Date()
+            for round in 0..<10 {
+                let records = try devices.map { device in
+                    try record(AlertEvent(action: .trigger, source: .rule, tenantId: organisation, ruleId: stormRule, deviceId: device, sequence: Int64(round + 1),
+                                          occurredAt: now, values: ["t": Double(round)], producer: "bench"))
+                }
+                for result in try await producer.send(records) { _ = try result.get() }
+            }
+            while true {
+                let row = try await metadata.withTransaction { session in
+                    try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+                    return try await session.query("SELECT count(*) AS alerts, coalesce(sum(trigger_count), 0) AS triggers FROM alert_instances WHERE rule_id = $1",
+                                                   [stormRule]).first
+                }
+                if row?.int("triggers") == events { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return events
+        }
+        report("alerts: trigger storm, deduplicated", "events/s", storm, "100,000 triggers for 10,000 devices -> 10,000 alerts; produce + apply")
+
+        for _ in 0..<200 {
+            let device = UUID()
+            let event = AlertEvent(action: .trigger, source: .rule, tenantId: organisation, ruleId: latencyRule, deviceId: device, sequence: 1,
+                                   occurredAt: Date(), values: ["t": 2], producer: "bench")
+            let encoded = try record(event)
+            producedAt.withLockedValue { $0[device] = Date() }
+            _ = try await producer.send(encoded)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        for _ in 0..<300 where received.withLockedValue({ $0.count }) < 200 { try await Task.sleep(for: .milliseconds(100)) }
+        let latencies = received.withLockedValue { $0 }.sorted()
+        print(String(format: "%@ p50 %.1f ms, p99 %.1f ms (%d of 200 delivered; produced -> webhook received, one every 20 ms)",
+                     "alerts: notification latency".padding(toLength: 38, withPad: " ", startingAt: 0), percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.count))
+    }
+    try await metadata.withTransaction { session in
+        try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+        try await session.execute("DELETE FROM alert_instances WHERE tenant_id = $1", [organisation])
+        try await session.execute("DELETE FROM alert_keys WHERE tenant_id = $1", [organisation])
+        try await session.execute("DELETE FROM alert_rules WHERE tenant_id = $1", [organisation])
+        try await session.execute("DELETE FROM notification_policies WHERE tenant_id = $1", [organisation])
+        try await session.execute("DELETE FROM notification_channels WHERE tenant_id = $1", [organisation])
+        try await session.execute("DELETE FROM tenants WHERE id = $1", [organisation])
+    }
+    await metadata.shutdown()
+} catch {
+    print("alerts: \(error)")
 }
 print(String(repeating: "-", count: 100))

@@ -16,6 +16,10 @@ public struct HTTPClientRequest: Sendable {
     public var body: [UInt8]?
     /// Overall deadline for this request (per attempt); nil uses the client's default.
     public var timeout: Duration?
+    /// Connect to this IP address instead of resolving the URL's host again (the host name still
+    /// goes in the Host header and TLS): a caller that checked where a host resolves pins that
+    /// answer, so a second lookup cannot be steered elsewhere (DNS rebinding).
+    public var pinnedAddress: String?
 
     /// Creates a request.
     public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil, timeout: Duration? = nil) {

@@ -44,6 +44,7 @@ public final class HTTPClientTransfer: @unchecked Sendable {
     private let url: String
     private let loop: CurlMultiLoop
     private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var connectToList: UnsafeMutablePointer<curl_slist>?
     private var pendingHeaders: [(name: String, value: String)] = []
 
     private let lock = NIOLock()
@@ -74,6 +75,11 @@ public final class HTTPClientTransfer: @unchecked Sendable {
         self.headerList = curl_slist_append(self.headerList, "Expect:")
 
         sm_curl_setopt_string(easy, CURLOPT_URL, request.url)
+        if let address = request.pinnedAddress {
+            // "HOST:PORT:ADDRESS:PORT" with empty host and ports: every connection of this transfer goes to ADDRESS.
+            self.connectToList = curl_slist_append(nil, "::\(address.contains(":") ? "[\(address)]" : address):")
+            sm_curl_setopt_slist(easy, CURLOPT_CONNECT_TO, self.connectToList)
+        }
         sm_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         sm_curl_setopt_long(easy, CURLOPT_TIMEOUT_MS, Self.milliseconds(timeout))
         sm_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(connectTimeout))
@@ -128,6 +134,7 @@ public final class HTTPClientTransfer: @unchecked Sendable {
     deinit {
         self.loop.recycle(self.easy)
         curl_slist_free_all(self.headerList)
+        curl_slist_free_all(self.connectToList)
     }
 
     // MARK: The caller's side

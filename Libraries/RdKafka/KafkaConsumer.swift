@@ -135,6 +135,26 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Commits a processed batch's offsets, retrying while the broker is unreachable. A member
+    /// that lost its partitions meanwhile (a processing stall longer than `max.poll.interval.ms`
+    /// makes librdkafka leave the group) gives the commit up: the partitions' next owner
+    /// re-reads the batch from the last commit (the processing must absorb a repeat), and the
+    /// next poll rejoins the group.
+    /// - Throws: only `CancellationError`.
+    public func commitRetrying(_ messages: [KafkaMessage], backoff: Backoff = Backoff(base: .milliseconds(200), maximum: .seconds(10))) async throws {
+        var membershipLost = false
+        try await backoff.retryingUntilSuccess({
+            do {
+                try await self.commit(messages)
+            } catch where Self.isMembershipLost(error) {
+                membershipLost = true
+            }
+        }, failed: { attempt, error in
+            if attempt % 10 == 0 { self.logger.warning("offset commit failed; retrying", metadata: ["error": "\(error)"]) }
+        })
+        if membershipLost { self.logger.warning("offsets not committed: this member lost its partitions; their next owner resumes from the last commit") }
+    }
+
     /// Whether a failed ``commit(_:)`` means this member no longer owns the partitions: it was
     /// dropped from the group (e.g. after `max.poll.interval.ms` without a poll) or the group
     /// moved on to a new generation. Retrying cannot succeed; the partitions' new owner resumes

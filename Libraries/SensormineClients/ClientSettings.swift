@@ -95,6 +95,49 @@ public struct KafkaSettings: Sendable {
     }
 }
 
+/// A service's membership of a Kafka consumer group, read from `SENSORMINE_<SERVICE>_GROUP`,
+/// `_BATCH`, `_START` (earliest or latest), `_INSTANCE_ID` (static membership, e.g. the pod name)
+/// and `_MAX_POLL_INTERVAL`.
+public struct ConsumerGroupSettings: Sendable {
+    /// Kafka consumer group.
+    public var group: String
+    /// Messages per batch.
+    public var batchSize: Int
+    /// Whether a new consumer group starts at the newest message instead of the oldest.
+    public var startAtLatest: Bool
+    /// Static group membership id, if set: a restarted member takes its partitions back at once.
+    public var instanceID: String?
+    /// librdkafka's `max.poll.interval.ms`: a member stuck longer than this on one batch (a
+    /// database outage) leaves the group and rejoins once it polls again.
+    public var maximumPollInterval: Duration
+
+    /// Reads the keys of `service` (e.g. `INGESTION`).
+    /// - Throws: ``ConfigurationError``.
+    public init(reader: ConfigReader, service: String, defaultGroup: String, defaultBatch: Int, maximumBatch: Int = 20_000) throws {
+        let prefix = "SENSORMINE_\(service)"
+        self.group = reader.optionalString("\(prefix)_GROUP") ?? defaultGroup
+        self.batchSize = try reader.int("\(prefix)_BATCH", default: defaultBatch, range: 1...maximumBatch)
+        let start = reader.optionalString("\(prefix)_START") ?? "earliest"
+        guard start == "earliest" || start == "latest" else {
+            throw ConfigurationError(key: "\(prefix)_START", problem: "must be earliest or latest, got '\(start.prefix(20))'")
+        }
+        self.startAtLatest = start == "latest"
+        self.instanceID = reader.optionalString("\(prefix)_INSTANCE_ID")
+        self.maximumPollInterval = try reader.duration("\(prefix)_MAX_POLL_INTERVAL", default: .seconds(300))
+        guard self.maximumPollInterval >= .seconds(7) else {
+            throw ConfigurationError(key: "\(prefix)_MAX_POLL_INTERVAL", problem: "must be at least 7s (longer than the 6s session timeout)")
+        }
+    }
+
+    /// The consumer of `topics` these settings describe.
+    public func consumerConfiguration(_ kafka: KafkaSettings, topics: [String]) -> KafkaConsumer.Configuration {
+        var properties = kafka.kafka
+        properties.properties["max.poll.interval.ms"] = String(self.maximumPollInterval.milliseconds)
+        return KafkaConsumer.Configuration(kafka: properties, groupID: self.group, topics: topics, batchSize: self.batchSize,
+                                           startAtLatest: self.startAtLatest, instanceID: self.instanceID)
+    }
+}
+
 /// The topic names of ARCHITECTURE.md, with an optional `{env}.` prefix.
 public struct TopicNames: Sendable, Equatable {
     /// Environment prefix, without the dot.

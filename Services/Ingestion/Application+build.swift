@@ -57,14 +57,8 @@ enum IngestionService: MigratingService {
         let database = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
         let producer = try builder.addKafkaProducer(configuration.kafka)
         let client = builder.addHTTPClient(upstreams: [configuration.schemaRegistry, configuration.deviceAPI])
-        var consumerKafka = configuration.kafka.kafka
-        consumerKafka.properties["max.poll.interval.ms"] = String(configuration.maximumPollInterval.milliseconds)
-        let consumer = try KafkaConsumer(
-            configuration: .init(kafka: consumerKafka, groupID: configuration.consumerGroup,
-                                 topics: [configuration.kafka.topics.telemetry], batchSize: configuration.batchSize,
-                                 startAtLatest: configuration.startAtLatest, instanceID: configuration.instanceID),
-            logger: observability.logger
-        )
+        let consumer = try KafkaConsumer(configuration: configuration.consumer.consumerConfiguration(configuration.kafka, topics: [configuration.kafka.topics.telemetry]),
+                                         logger: observability.logger)
         let directory = SchemaDirectory(client: client, deviceAPI: configuration.deviceAPI, schemaRegistry: configuration.schemaRegistry,
                                         serviceToken: configuration.serviceToken, lifetime: configuration.schemaCacheLifetime)
         builder.services.append(IngestionPipeline(

@@ -9,6 +9,7 @@ import SensormineAuth
 import SensormineClients
 import SensormineContracts
 import SensormineCore
+import TestSupport
 import Testing
 
 @testable import ApiGateway
@@ -65,17 +66,7 @@ enum GatewayTestApp {
 
     /// Runs an upstream with `configure`'s routes on a free port while `body` runs.
     static func withUpstream<Result: Sendable>(_ configure: (Router<BasicRequestContext>) -> Void, _ body: @Sendable (Int) async throws -> Result) async throws -> Result {
-        let router = Router()
-        configure(router)
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            return try await body(await iterator.next() ?? 0)
-        }
+        try await LocalServer.run(configure, body)
     }
 
     /// Runs the real DeviceAPI on `port` while `body` runs.

@@ -9,6 +9,7 @@ import Logging
 @testable import SensormineAuth
 import SensormineCore
 import SensormineJSON
+import TestSupport
 import Testing
 
 @testable import ApiGateway
@@ -17,17 +18,9 @@ import Testing
 /// Serves a fixed JWKS document on a free port, like an identity provider's certs endpoint.
 enum KeySetServer {
     static func with<Result: Sendable>(_ jwks: String, _ body: @Sendable (String) async throws -> Result) async throws -> Result {
-        let router = Router()
-        router.get("/certs") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: jwks))) }
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: GatewayTestApp.logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            return try await body("http://127.0.0.1:\(await iterator.next() ?? 0)/certs")
-        }
+        try await LocalServer.run({ router in
+            router.get("/certs") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: jwks))) }
+        }, { port in try await body("http://127.0.0.1:\(port)/certs") })
     }
 }
 

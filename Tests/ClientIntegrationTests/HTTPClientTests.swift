@@ -6,6 +6,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 @Suite("HTTP client (libcurl)")
@@ -16,22 +17,7 @@ struct HTTPClientTests {
         _ configure: (Router<BasicRequestContext>) -> Void,
         _ body: @Sendable (Int) async throws -> Result
     ) async throws -> Result {
-        let router = Router()
-        configure(router)
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: port)),
-            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
-            logger: TestStack.logger
-        )
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            guard let bound = await iterator.next() else { throw ClientError(.unreachable, client: "test", "server did not start") }
-            return try await body(bound)
-        }
+        try await LocalServer.run(port: port, configure, body)
     }
 
     static func routes(_ attempts: NIOLockedValueBox<[String: Int]>) -> (Router<BasicRequestContext>) -> Void {

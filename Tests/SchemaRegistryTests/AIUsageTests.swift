@@ -19,7 +19,10 @@ final class FakeMessagesAPI: Sendable {
     static let refined = #"{"type":"object","required":["temperature"],"properties":{"temperature":{"type":"number","minimum":-40,"maximum":120,"x-unit":"°C"}}}"#
 
     func run<Result: Sendable>(_ body: @Sendable (String) async throws -> Result) async throws -> Result {
-        let router = Router()
+        try await LocalServer.run({ router in self.addRoutes(to: router) }, { port in try await body("http://127.0.0.1:\(port)") })
+    }
+
+    private func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v1/messages") { request, _ -> Response in
             let bytes = try await request.body.collect(upTo: 1 << 20)
             self.requests.withLockedValue { $0.append((try? JSON.parse(Array(buffer: bytes))) ?? .null) }
@@ -35,17 +38,6 @@ final class FakeMessagesAPI: Sendable {
                 "stop_reason": .string("end_turn"), "usage": .object(["input_tokens": .number(1200), "output_tokens": .number(300)]),
             ]).canonicalText
             return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: reply)))
-        }
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        var logger = Logger(label: "fake-anthropic")
-        logger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            return try await body("http://127.0.0.1:\(await iterator.next() ?? 0)")
         }
     }
 }

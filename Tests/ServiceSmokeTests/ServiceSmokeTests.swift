@@ -36,9 +36,11 @@ struct ServiceUnderTest: Sendable, CustomStringConvertible {
 struct ServiceSmokeTests {
     static var stackEnvironment: [String: String] {
         var environment = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("SENSORMINE_") || $0.key == "LD_LIBRARY_PATH" || $0.key == "PATH" }
-        // Ingestion joins a group of the test's own, so `make run`'s group is left alone.
+        // Ingestion and Alerts join groups of the test's own, so `make run`'s groups are left alone.
         environment["SENSORMINE_INGESTION_GROUP"] = "smoke-\(UUID().uuidString.prefix(8).lowercased())"
         environment["SENSORMINE_INGESTION_START"] = "latest"
+        environment["SENSORMINE_ALERTS_GROUP"] = "smoke-alerts-\(UUID().uuidString.prefix(8).lowercased())"
+        environment["SENSORMINE_ALERTS_START"] = "latest"
         environment["SENSORMINE_EDGE_SPOOL_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("smoke-spool-\(UUID().uuidString)").path
         let run = "smoke-\(UUID().uuidString.prefix(8).lowercased())"
         environment["SENSORMINE_EDGE_MQTT_SHARE_GROUP"] = run

@@ -7,7 +7,7 @@ mkdir -p "$STACK" "$RUNTIME_LIB"
 
 APT_PACKAGES="libpq-dev librdkafka-dev libmosquitto-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
   redis-server redis-sentinel mosquitto mosquitto-clients postgresql-client postgresql-15 debootstrap python3-venv ca-certificates iproute2 curl
-  podman buildah podman-compose runc netavark aardvark-dns"
+  podman buildah podman-compose runc netavark aardvark-dns python3-aiosmtpd"
 missing=()
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -52,7 +52,7 @@ struct RuleDefinition: Sendable, Equatable {
 
     /// Reads a request body, naming every field that is wrong by its JSON pointer.
     static func parse(_ body: JSON) throws(AlertsError) -> RuleDefinition {
-        var reader = Reader()
+        var reader = FieldReader()
         guard let members = body.object else { throw .invalid("the body must be a JSON object", [.init(pointer: "", detail: "expected an object")]) }
         let name = reader.text(members["name"], at: "/name", required: true, maximum: 200) ?? ""
         let description = reader.text(members["description"], at: "/description", maximum: 2_000) ?? ""
@@ -64,6 +64,8 @@ struct RuleDefinition: Sendable, Equatable {
         let labels = reader.labels(members["labels"], at: "/labels")
         let summaryTemplate = reader.text(members["summaryTemplate"], at: "/summaryTemplate", maximum: 500) ?? "{{rule.name}} on {{device.id}}"
         let messageTemplate = reader.text(members["messageTemplate"], at: "/messageTemplate", maximum: 10_000) ?? ""
+        reader.template(summaryTemplate, at: "/summaryTemplate")
+        reader.template(messageTemplate, at: "/messageTemplate")
         let policy = reader.uuid(members["notificationPolicyId"], at: "/notificationPolicyId")
         let inherited = reader.bool(members["appliesToSubTenants"], at: "/appliesToSubTenants") ?? false
         let known: Set<String> = ["name", "description", "enabled", "scope", "condition", "forSeconds", "severity", "labels", "summaryTemplate",
@@ -80,8 +82,9 @@ struct RuleDefinition: Sendable, Equatable {
     }
 }
 
-/// Reads fields, collecting every problem rather than stopping at the first.
-private struct Reader {
+/// Reads a request body's fields, collecting every problem (by JSON pointer) rather than
+/// stopping at the first.
+struct FieldReader {
     var errors: [ProblemDetails.FieldError] = []
 
     mutating func fail(_ pointer: String, _ detail: String) {

@@ -19,8 +19,9 @@ struct RuleRepository: Sendable {
 
     func create(tenantID: UUID, _ definition: RuleDefinition, caller: CallerIdentity) async throws -> AlertRule {
         try await self.database.withCaller(caller) { session in
-            try await Self.checkTenant(tenantID, in: session)
+            try await TenantCheck.visible(tenantID, in: session)
             try await Self.checkScope(definition.scope, tenantID: tenantID, in: session)
+            try await Self.checkPolicy(definition.notificationPolicyId, tenantID: tenantID, in: session)
             let row = try await session.query(
                 """
                 INSERT INTO alert_rules (id, tenant_id, name, description, enabled, scope, condition, for_seconds, severity, labels,
@@ -68,6 +69,7 @@ struct RuleRepository: Sendable {
                 throw AlertsError.notFound("no alert rule \(id) that this tenant owns")
             }
             try await Self.checkScope(definition.scope, tenantID: owner, in: session)
+            try await Self.checkPolicy(definition.notificationPolicyId, tenantID: owner, in: session)
             var parameters = try Self.parameters(id: id, tenantID: owner, definition)
             parameters.removeSubrange(0...1)
             parameters.insert(id, at: 0)
@@ -116,13 +118,6 @@ struct RuleRepository: Sendable {
                                       in: session, table: Self.outboxTable)
     }
 
-    /// The rule's tenant must be the caller's or one of its sub-tenants (404 otherwise: another
-    /// tenant's existence is not disclosed).
-    private static func checkTenant(_ tenantID: UUID, in session: PostgresSession) async throws {
-        let visible = try await session.query("SELECT alerts_tenant_visible($1) AS visible", [tenantID]).first?.bool("visible")
-        guard visible == true else { throw AlertsError.notFound("no tenant \(tenantID)") }
-    }
-
     /// What the scope names must exist where the rule applies: a device or asset in the rule's
     /// tenant or below it, a device type of it, of a sub-tenant or inherited from an ancestor.
     private static func checkScope(_ scope: AlertScope, tenantID: UUID, in session: PostgresSession) async throws {
@@ -144,6 +139,20 @@ struct RuleRepository: Sendable {
         guard try await !session.query(sql, [id, tenantID]).rows.isEmpty else {
             throw AlertsError.invalid("the rule's scope names a \(what) this tenant does not have",
                                       [.init(pointer: pointer, detail: "no \(what) \(id.uuidString.lowercased()) in tenant \(tenantID.uuidString.lowercased()) or below it")])
+        }
+    }
+
+    /// The policy a rule names must be its tenant's or an ancestor's.
+    private static func checkPolicy(_ policy: UUID?, tenantID: UUID, in session: PostgresSession) async throws {
+        guard let policy else { return }
+        let found = try await session.query(
+            """
+            SELECT 1 FROM notification_policies p WHERE p.id = $1
+            AND (p.tenant_id = $2 OR p.tenant_id = ANY (coalesce((SELECT t.path FROM tenants t WHERE t.id = $2), '{}')))
+            """, [policy, tenantID])
+        guard !found.rows.isEmpty else {
+            throw AlertsError.invalid("the rule names a notification policy this tenant does not have",
+                                      [.init(pointer: "/notificationPolicyId", detail: "no policy \(policy.uuidString.lowercased()) of this tenant")])
         }
     }
 

@@ -81,7 +81,7 @@ struct IngestionPipeline: Service {
             var sequence = 0
             func commitFinishedPrefix() async throws {
                 while let first = waiting.first, finished.remove(first.sequence) != nil {
-                    try await self.commitRetrying(first.batch)
+                    try await self.consumer.commitRetrying(first.batch, backoff: Self.backoff)
                     waiting.removeFirst()
                 }
             }
@@ -113,25 +113,6 @@ struct IngestionPipeline: Service {
             self.retries.increment()
             if attempt % 10 == 0 { self.logger.error("batch not stored; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)"]) }
         })
-    }
-
-    /// Commits a stored batch's offsets, retrying while the broker is unreachable. A member that
-    /// lost its partitions meanwhile (a database outage longer than `max.poll.interval.ms`
-    /// makes librdkafka leave the group) gives the commit up: the batch is stored, the
-    /// partitions' next owner re-reads it from the last commit and storage absorbs the repeat,
-    /// and the next poll rejoins the group.
-    private func commitRetrying(_ batch: [KafkaMessage]) async throws {
-        var membershipLost = false
-        try await Self.backoff.retryingUntilSuccess({
-            do {
-                try await self.consumer.commit(batch)
-            } catch where KafkaConsumer.isMembershipLost(error) {
-                membershipLost = true
-            }
-        }, failed: { attempt, error in
-            if attempt % 10 == 0 { self.logger.warning("offset commit failed; retrying", metadata: ["error": "\(error)"]) }
-        })
-        if membershipLost { self.logger.warning("offsets not committed: this member lost its partitions; their next owner resumes from the last commit") }
     }
 
     /// Stores `batch`; where the database refuses data in it, halves it until each refused

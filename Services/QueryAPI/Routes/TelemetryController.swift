@@ -26,8 +26,8 @@ struct TelemetryController: Sendable {
         let after = try Self.optionalTime(request, "after")
         let samples = try await self.queries.points(tenant: caller.tenantID, device: device, metric: metric, from: from, to: to, after: after, limit: limit)
         let next = samples.count == limit ? samples.last.map { RFC3339.string(microseconds: $0.time) } : nil
-        if Self.wantsCSV(request) {
-            return Self.csv(header: "time,value", rows: samples.map { "\(RFC3339.string(microseconds: $0.time)),\($0.value)" })
+        if CSV.wanted(request) {
+            return CSV.response(header: "time,value", rows: samples.map { "\(RFC3339.string(microseconds: $0.time)),\($0.value)" })
         }
         struct Page: Encodable {
             var deviceId: String
@@ -47,14 +47,14 @@ struct TelemetryController: Sendable {
         let caller = try Self.reader(context)
         let devices = try Self.devices(request, required: true)
         let latest = try await self.queries.latest(tenant: caller.tenantID, devices: devices)
-        if Self.wantsCSV(request) {
+        if CSV.wanted(request) {
             var rows: [String] = []
             for device in devices {
                 for (metric, sample) in (latest[device] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    rows.append("\(device.uuidString.lowercased()),\(Self.csvField(metric)),\(RFC3339.string(microseconds: sample.time)),\(sample.value)")
+                    rows.append("\(device.uuidString.lowercased()),\(CSV.field(metric)),\(RFC3339.string(microseconds: sample.time)),\(sample.value)")
                 }
             }
-            return Self.csv(header: "device,metric,time,value", rows: rows)
+            return CSV.response(header: "device,metric,time,value", rows: rows)
         }
         struct Value: Encodable {
             var time: String
@@ -87,8 +87,8 @@ struct TelemetryController: Sendable {
         let source = try Self.source(request, from: from, to: to, bucketSeconds: bucket)
         let buckets = try await self.queries.aggregate(tenant: caller.tenantID, metric: metric, devices: devices, from: from, to: to,
                                                        bucketSeconds: bucket, function: function, source: source)
-        if Self.wantsCSV(request) {
-            return Self.csv(header: "time,\(function.rawValue),count", rows: buckets.map { "\(RFC3339.string(microseconds: $0.time)),\($0.value),\($0.count)" })
+        if CSV.wanted(request) {
+            return CSV.response(header: "time,\(function.rawValue),count", rows: buckets.map { "\(RFC3339.string(microseconds: $0.time)),\($0.value),\($0.count)" })
         }
         struct Bucket: Encodable {
             var time: String
@@ -179,21 +179,6 @@ struct TelemetryController: Sendable {
             throw APIError.badRequest("bucket is invalid", errors: [.init(pointer: "bucket", detail: "a width from 1s to 1d, e.g. 10s, 5m, 1h, 1d")])
         }
         return count * scale
-    }
-
-    private static func wantsCSV(_ request: Request) -> Bool {
-        request.uri.queryParameters.get("format") == "csv" || (request.headers[.accept]?.contains("text/csv") ?? false)
-    }
-
-    private static func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-
-    private static func csv(header: String, rows: [String]) -> Response {
-        var text = header + "\r\n"
-        for row in rows { text += row + "\r\n" }
-        return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 
     private static func json(_ value: some Encodable) throws -> Response {

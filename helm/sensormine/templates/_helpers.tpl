@@ -69,6 +69,37 @@ lets them check a token but not present it (ADR 17).
 - name: SENSORMINE_EDGE_TOKEN
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: edgeToken } }
 {{- end }}
+{{- if eq $binary "Alerts" }}
+{{- $notify := $root.Values.notifications }}
+{{- with $notify.smtp.url }}
+- name: SENSORMINE_ALERTS_SMTP_URL
+  value: {{ . | quote }}
+- name: SENSORMINE_ALERTS_SMTP_FROM
+  value: {{ $notify.smtp.from | quote }}
+- name: SENSORMINE_ALERTS_SMTP_REQUIRE_TLS
+  value: {{ $notify.smtp.requireTLS | quote }}
+{{- with $notify.smtp.username }}
+- name: SENSORMINE_ALERTS_SMTP_USERNAME
+  value: {{ . | quote }}
+- name: SENSORMINE_ALERTS_SMTP_PASSWORD
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: smtpPassword } }
+{{- end }}
+{{- end }}
+{{- with $notify.sms.baseURL }}
+- name: SENSORMINE_ALERTS_SMS_BASE_URL
+  value: {{ . | quote }}
+- name: SENSORMINE_ALERTS_SMS_ACCOUNT_SID
+  value: {{ required "notifications.sms.accountSID is required with notifications.sms.baseURL" $notify.sms.accountSID | quote }}
+- name: SENSORMINE_ALERTS_SMS_FROM
+  value: {{ required "notifications.sms.from is required with notifications.sms.baseURL" $notify.sms.from | quote }}
+- name: SENSORMINE_ALERTS_SMS_AUTH_TOKEN
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: smsAuthToken } }
+{{- end }}
+{{- with $notify.webhookAllowedNetworks }}
+- name: SENSORMINE_ALERTS_WEBHOOK_ALLOWED_NETWORKS
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- if eq $binary "DeviceAPI" }}
 - name: SENSORMINE_MQTT_ADMIN_USERNAME
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: mqttAdminUsername } }
