@@ -108,6 +108,9 @@ struct AlertLifecycleTests {
         var values = AlertsTestApp.values(topicPrefix: prefix)
         values["SENSORMINE_ALERTS_GROUP"] = "\(prefix).alerts"
         values["SENSORMINE_ALERTS_INSTANCE_ID"] = "\(prefix)-1"
+        // A second opening within 2 s counts as flapping (the rule's alerts below open at most once per key in that time).
+        values["SENSORMINE_ALERTS_FLAP_MAX_OPENINGS"] = "1"
+        values["SENSORMINE_ALERTS_FLAP_WINDOW"] = "2s"
         let configuration = try AlertsConfiguration(reader: ConfigReader(values: values))
         try await AlertsService.migrate(configuration, logger: AlertsTestApp.logger)
         let producer = try KafkaProducer(configuration: configuration.kafka.kafka, logger: AlertsTestApp.logger)
@@ -206,6 +209,23 @@ struct AlertLifecycleTests {
             let (_, quotaPage) = try await client.call(.get, "/api/v1/alerts/instances?source=quota&tenantId=\(seeded.organisation)", as: admin)
             #expect(quotaPage["items"]?.array?.first?["summary"] == .string("API calls at 80% of the plan"))
             #expect(quotaPage["items"]?.array?.first?["dedupKey"] == .string("quota:api-calls-80"))
+
+            // Flapping: a second opening within the window holds the alert firing, marked; quiet for a window, it resolves.
+            func flap(_ sequence: Int64, _ action: AlertEvent.Action) -> AlertEvent {
+                AlertEvent(action: action, source: .system, tenantId: seeded.organisation, key: "flappy", sequence: sequence, occurredAt: Date(),
+                           severity: .info, producer: "test")
+            }
+            try await send([flap(1, .trigger), flap(2, .resolve), flap(3, .trigger), flap(4, .resolve)])
+            func flappy() async throws -> [JSON] {
+                try await client.call(.get, "/api/v1/alerts/instances?source=system&tenantId=\(seeded.organisation)", as: admin).1["items"]?.array ?? []
+            }
+            try await eventually("held firing as flapping") { try await flappy().first?["flapping"] == .bool(true) }
+            #expect(try await flappy().first?["state"] == .string("firing"))
+            #expect(try await flappy().count == 2)
+            try await eventually("resolved once quiet") { try await flappy().first?["state"] == .string("resolved") }
+            let flappingID = try #require(try await flappy().first?["id"]?.string)
+            let (_, flapDetail) = try await client.call(.get, "/api/v1/alerts/instances/\(flappingID)", as: admin)
+            #expect(flapDetail["history"]?.array?.compactMap { $0["kind"]?.string } == ["opened", "flapping", "resolved"])
 
             // Paging and CSV; another tenant sees none of it; bad parameters are 400s.
             let (_, page) = try await client.call(.get, "/api/v1/alerts/instances?ruleId=\(ruleID)&limit=1", as: admin)

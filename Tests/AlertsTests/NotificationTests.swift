@@ -330,6 +330,24 @@ struct NotificationDeliveryTests {
                     #expect(silences["items"]?.array?.first?["id"] == silence["id"])
                     #expect(try await client.call(.delete, "/api/v1/alerts/silences/\(ids(silence))", as: admin).0 == .ok)
 
+                    // Grouping: alerts with the same group labels (here the rule's site) go to a channel together; the
+                    // first at once, those that follow within the group wait as one message.
+                    let hookC = try await create("channels", #"{"name":"grouped hook","type":"webhook","url":"http://127.0.0.1:\#(port)/hooks/c"}"#)
+                    let grouped = try await create("policies", #"{"name":"grouped","groupBy":["site"],"groupWaitSeconds":2,"levels":[{"channelIds":["\#(ids(hookC))"]}]}"#)
+                    let fleet = try await create("rules", RuleTests.rule(name: "fleet", scope: #"{"kind":"tag","tag":"fleet"}"#,
+                                                                         extra: #","notificationPolicyId":"\#(ids(grouped))""#))
+                    let fleetID = try #require(UUID(uuidString: ids(fleet)))
+                    func fleetTrigger() -> AlertEvent {
+                        AlertEvent(action: .trigger, source: .rule, tenantId: seeded.organisation, ruleId: fleetID, deviceId: UUID(), sequence: 1, occurredAt: Date(), producer: "test")
+                    }
+                    try await send([fleetTrigger()])
+                    try await Self.eventually("the group's first notice") { try receiver.payloads("c").count == 1 }
+                    try await send([fleetTrigger(), fleetTrigger()])
+                    try await Self.eventually("the rest of the group, together") { try receiver.payloads("c").count == 2 }
+                    try await Task.sleep(for: .seconds(3))
+                    #expect(try receiver.payloads("c").map(\.alerts.count) == [1, 2])
+                    #expect(try receiver.payloads("c").allSatisfy { $0.groupKey.hasSuffix("|site=north") })
+
                     // Resolving tells the channels that heard of it.
                     try await send([AlertEvent(action: .resolve, source: .rule, tenantId: seeded.site, ruleId: ruleID, deviceId: seeded.device, sequence: 2,
                                                occurredAt: Date(), producer: "test")])

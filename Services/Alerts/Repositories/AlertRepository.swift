@@ -47,7 +47,9 @@ struct AlertRepository: Sendable {
                 if byKey[key] == nil { order.append(key) }
                 byKey[key, default: []].append(event)
             }
-            let states = try await self.lockKeys(order, earliest: events.map(\.occurredAt).min() ?? Date(), in: session)
+            // Only a resolve asks whether the key flaps: the openings of the others are not read.
+            let resolving = Set(events.filter { $0.action == .resolve }.map { KeyID(tenant_id: $0.tenantId, dedup_key: $0.dedupKey) })
+            let states = try await self.lockKeys(order, flapChecked: order.filter(resolving.contains), earliest: events.map(\.occurredAt).min() ?? Date(), in: session)
 
             var outcome = Outcome()
             var created: [AlertInstance] = []
@@ -116,7 +118,7 @@ struct AlertRepository: Sendable {
 
     /// Creates the keys' rows where missing and locks them (in one order, so two writers never
     /// deadlock); returns each key's state with its open instance and recent openings.
-    private func lockKeys(_ keys: [KeyID], earliest: Date, in session: PostgresSession) async throws -> [KeyID: AlertKeyState] {
+    private func lockKeys(_ keys: [KeyID], flapChecked: [KeyID], earliest: Date, in session: PostgresSession) async throws -> [KeyID: AlertKeyState] {
         let keysJSON = try SQLJSON.text(keys)
         try await session.execute(
             """
@@ -140,12 +142,14 @@ struct AlertRepository: Sendable {
         }
         var openings: [KeyID: [Date]] = [:]
         let since = earliest.addingTimeInterval(-self.flapPolicy.windowSeconds)
-        for row in try await session.query(
+        // Per key through the (tenant, key, opened) index, whatever the planner guesses of the list.
+        for row in flapChecked.isEmpty ? [] : try await session.query(
             """
-            SELECT i.tenant_id, i.dedup_key, i.opened_at FROM alert_instances i
-            JOIN jsonb_to_recordset($1::jsonb) AS x(tenant_id uuid, dedup_key text) USING (tenant_id, dedup_key)
-            WHERE i.opened_at > $2
-            """, [keysJSON, since]).all {
+            SELECT x.tenant_id, x.dedup_key, o.opened_at FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id uuid, dedup_key text)
+            CROSS JOIN LATERAL (
+                SELECT i.opened_at FROM alert_instances i WHERE i.tenant_id = x.tenant_id AND i.dedup_key = x.dedup_key AND i.opened_at > $2
+            ) o
+            """, [try SQLJSON.text(flapChecked), since]).all {
             guard let tenant = row["tenant_id"].flatMap(UUID.init(uuidString:)), let key = row["dedup_key"], let at = row.date("opened_at") else { continue }
             openings[KeyID(tenant_id: tenant, dedup_key: key), default: []].append(at)
         }
