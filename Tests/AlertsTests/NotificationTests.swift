@@ -348,6 +348,21 @@ struct NotificationDeliveryTests {
                     #expect(try receiver.payloads("c").map(\.alerts.count) == [1, 2])
                     #expect(try receiver.payloads("c").allSatisfy { $0.groupKey.hasSuffix("|site=north") })
 
+                    // An acknowledgement that times out while the alert still fires: unacknowledged (a history entry) and notified again.
+                    let hookD = try await create("channels", #"{"name":"ack hook","type":"webhook","url":"http://127.0.0.1:\#(port)/hooks/d"}"#)
+                    let ackPolicy = try await create("policies", #"{"name":"ack timeout","acknowledgementTimeoutSeconds":2,"levels":[{"channelIds":["\#(ids(hookD))"]}]}"#)
+                    let watch = try await create("rules", RuleTests.rule(name: "watch", scope: #"{"kind":"tag","tag":"watch"}"#,
+                                                                         extra: #","notificationPolicyId":"\#(ids(ackPolicy))""#))
+                    try await send([AlertEvent(action: .trigger, source: .rule, tenantId: seeded.organisation, ruleId: UUID(uuidString: ids(watch)), deviceId: UUID(),
+                                               sequence: 1, occurredAt: Date(), producer: "test")])
+                    try await Self.eventually("the first notice") { try receiver.payloads("d").count == 1 }
+                    let watched = try #require(try receiver.payloads("d").first?.alerts.first?.id)
+                    #expect(try await client.call(.post, "/api/v1/alerts/instances/\(watched)/acknowledge", as: admin).0 == .ok)
+                    try await Self.eventually("notified again after the acknowledgement timed out") { try receiver.payloads("d").count == 2 }
+                    let (_, watchedDetail) = try await client.call(.get, "/api/v1/alerts/instances/\(watched)", as: admin)
+                    #expect(watchedDetail["alert"]?["acknowledged"] == .bool(false))
+                    #expect(watchedDetail["history"]?.array?.compactMap { $0["kind"]?.string } == ["opened", "acknowledged", "unacknowledged"])
+
                     // Resolving tells the channels that heard of it.
                     try await send([AlertEvent(action: .resolve, source: .rule, tenantId: seeded.site, ruleId: ruleID, deviceId: seeded.device, sequence: 2,
                                                occurredAt: Date(), producer: "test")])

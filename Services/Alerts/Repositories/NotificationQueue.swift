@@ -64,14 +64,16 @@ struct NotificationQueue: Sendable {
         try await session.execute("UPDATE alert_escalations SET phase = 'done' WHERE instance_id = ANY ($1::uuid[])", [list])
     }
 
-    /// Stops an acknowledged alert's escalation (until its acknowledgement times out, if the policy says so).
+    /// Stops an acknowledged alert's escalation (until its acknowledgement times out, if the policy
+    /// says so: also when every level has been notified already, as long as the alert fires).
     static func acknowledged(_ id: UUID, in session: PostgresSession) async throws {
         try await session.execute(
             """
             UPDATE alert_escalations e
             SET phase = CASE WHEN p.acknowledgement_timeout_seconds > 0 THEN 'acknowledged' ELSE 'done' END,
                 due_at = now() + make_interval(secs => p.acknowledgement_timeout_seconds), next_level = 0
-            FROM notification_policies p WHERE e.instance_id = $1 AND p.id = e.policy_id AND e.phase <> 'done'
+            FROM notification_policies p, alert_instances i
+            WHERE e.instance_id = $1 AND p.id = e.policy_id AND i.id = e.instance_id AND i.state = 'firing'
             """, [id])
     }
 
@@ -108,7 +110,7 @@ struct NotificationQueue: Sendable {
                 let group = Self.groupKey(policy: policy, instance: instance, labels: labels)
                 for channel in step.channels {
                     try await Self.enqueue(instance: instance, tenant: tenant, channel: channel, kind: "firing", key: "\(instance.uuidString.lowercased()):\(step.keyPart):\(channel.uuidString.lowercased())",
-                                           group: group, groupWaitSeconds: policy.groupWaitSeconds, in: session)
+                                           group: group, groupWaitSeconds: policy.groupBy.isEmpty ? 0 : policy.groupWaitSeconds, in: session)
                 }
                 try await session.execute(
                     "UPDATE alert_escalations SET phase = $2, next_level = $3, cycle = $4, due_at = now() + make_interval(secs => $5) WHERE instance_id = $1",
@@ -126,7 +128,8 @@ struct NotificationQueue: Sendable {
     }
 
     /// Queues one notice. The first of a group goes out at once; one that follows within the
-    /// group wait waits for the rest of it, and rides with what is pending for the group.
+    /// group wait waits for the rest of it, and rides with what is pending for the group. (Without
+    /// group labels each alert is its own group and nothing waits: an escalation is never delayed.)
     private static func enqueue(instance: UUID, tenant: UUID, channel: UUID, kind: String, key: String, group: String, groupWaitSeconds: Int,
                                 in session: PostgresSession) async throws {
         try await session.execute(
