@@ -34,11 +34,12 @@ let serviceDependencies: [String: [Target.Dependency]] = [
     "SchemaRegistry": ["SensormineCore", "SensormineClients", "SensormineAuth", "SensormineJSON", "JSONSchema", "ClientRuntime", "LibPQ", "Hiredis", "Curl",
                        crypto, hummingbird, logging],
     "QueryAPI": ["SensormineCore", "SensormineClients", "SensormineTelemetry", "ClientRuntime", "LibPQ", hummingbird],
-    "Ingestion": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "JSONSchema", "ClientRuntime",
+    "Ingestion": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "TelemetryIntake", "SensormineJSON", "JSONSchema", "ClientRuntime",
                   "LibPQ", "RdKafka", "Curl", hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
     "EdgeGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "ClientRuntime", "RdKafka",
                     "MQTTWire", "Curl", hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
-    "StreamProcessing": ["SensormineCore", "SensormineClients", "LibPQ", hummingbird],
+    "StreamProcessing": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "TelemetryIntake", "ClientRuntime",
+                         "LibPQ", "RdKafka", crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
     "Alerts": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "ClientRuntime", "LibPQ", "RdKafka", "Curl", "CCurl",
                crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle, .product(name: "Mustache", package: "swift-mustache")],
     "Billing": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
@@ -107,6 +108,14 @@ let package = Package(
         .target(name: "JSONSchema", dependencies: ["SensormineJSON"], path: "Libraries/JSONSchema", swiftSettings: swiftSettings),
         // The telemetry envelope on device.telemetry and how payloads become points.
         .target(name: "SensormineTelemetry", dependencies: ["SensormineJSON"], path: "Libraries/SensormineTelemetry", swiftSettings: swiftSettings),
+        // What makes a telemetry message acceptable (schema lookup and validation, event-time
+        // bounds): one decision for Ingestion and StreamProcessing.
+        .target(
+            name: "TelemetryIntake",
+            dependencies: ["SensormineClients", "SensormineContracts", "SensormineCore", "SensormineTelemetry", "SensormineJSON", "JSONSchema", "ClientRuntime", "Curl",
+                           nioConcurrency],
+            path: "Libraries/TelemetryIntake", swiftSettings: swiftSettings
+        ),
         // Access tokens: what DeviceAPI signs and the ApiGateway verifies.
         .target(
             name: "SensormineAuth",
@@ -125,7 +134,7 @@ let package = Package(
 
         .executableTarget(
             name: "SensormineBench",
-            dependencies: ["SensormineClients", "SensormineCore", "SensormineAuth", "SensormineContracts", "ClientRuntime", "LibPQ", "RdKafka", "Mosquitto", "Hiredis",
+            dependencies: ["SensormineClients", "SensormineCore", "SensormineAuth", "SensormineContracts", "SensormineTelemetry", "ClientRuntime", "LibPQ", "RdKafka", "Mosquitto", "Hiredis",
                            "Curl", "JSONSchema", "SensormineJSON", logging, hummingbird, nioConcurrency, serviceLifecycle],
             path: "Benchmarks/SensormineBench", swiftSettings: swiftSettings
         ),
@@ -169,7 +178,8 @@ let package = Package(
             name: "MQTTWireTests", dependencies: ["MQTTWire", "Mosquitto", nioConcurrency, logging, .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .target(name: "TestSupport", dependencies: ["SensormineCore", "SensormineJSON", hummingbird, logging, .product(name: "HummingbirdTesting", package: "hummingbird")],
+        .target(name: "TestSupport", dependencies: ["SensormineCore", "SensormineJSON", "SensormineContracts", crypto, nioConcurrency, hummingbird, logging,
+                                                    .product(name: "HummingbirdTesting", package: "hummingbird")],
                 path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "SensormineTelemetryTests",
@@ -183,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion", "EdgeGateway", "SensormineAuth", "SensormineCore", "ClientRuntime",
+            dependencies: ["Alerts", "StreamProcessing", "TelemetryIntake", "SensormineContracts", "ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion", "EdgeGateway", "SensormineAuth", "SensormineCore", "ClientRuntime",
                            "SensormineClients", "SensormineJSON", "SensormineTelemetry", "Curl", "Mosquitto", "RdKafka", "LibPQ", "TestSupport", hummingbird, serviceLifecycle, logging,
                            nioConcurrency],
             swiftSettings: swiftSettings
@@ -206,6 +216,12 @@ let package = Package(
             name: "AlertsTests",
             dependencies: ["Alerts", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "TestSupport", logging,
                            crypto, nioConcurrency, hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StreamProcessingTests",
+            dependencies: ["StreamProcessing", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "LibPQ", "RdKafka",
+                           "TestSupport", logging, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         .testTarget(

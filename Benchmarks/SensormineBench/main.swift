@@ -520,4 +520,5 @@ do {
 } catch {
     print("alerts: \(error)")
 }
+await benchStreamProcessing(suffix: suffix)
 print(String(repeating: "-", count: 100))

@@ -34,6 +34,11 @@ public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable, Inst
         self.entries.withLockedValue { $0.removeAll(keepingCapacity: true) }
     }
 
+    /// Drops the entry for `key`, if any.
+    public func remove(_ key: Key) {
+        self.entries.withLockedValue { _ = $0.removeValue(forKey: key) }
+    }
+
     /// Keeps `value` for `key` until `expires`.
     public func insert(_ value: Value, for key: Key, expires: Instant) {
         self.entries.withLockedValue { entries in

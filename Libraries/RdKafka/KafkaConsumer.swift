@@ -199,6 +199,48 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// The partitions the group has assigned to this member right now, by topic.
+    /// - Throws: ``ClientError`` when librdkafka cannot say.
+    public func assignedPartitions() async throws -> [String: Set<Int32>] {
+        let handle = self.handle
+        return try await self.executor.run {
+            try Self.withAssignment(handle) { assignment in
+                var result: [String: Set<Int32>] = [:]
+                for index in 0..<Int(assignment.pointee.cnt) {
+                    let element = assignment.pointee.elems[index]
+                    result[String(cString: element.topic), default: []].insert(element.partition)
+                }
+                return result
+            }
+        }
+    }
+
+    /// Whether this member holds partitions and has fetched every message that was in them
+    /// when asked: each partition is empty or its position has reached the high watermark the
+    /// broker reports now (one round trip per partition). A reader of a compacted topic asks
+    /// this before it trusts what it has read.
+    /// - Throws: ``ClientError`` when the broker does not answer.
+    public func hasReachedEnd(timeout: Duration = .seconds(5)) async throws -> Bool {
+        let handle = self.handle
+        let milliseconds = timeout.milliseconds32
+        return try await self.executor.run {
+            try Self.withAssignment(handle) { assignment in
+                guard assignment.pointee.cnt > 0 else { return false }
+                let positioned = rd_kafka_position(handle.pointer, assignment)
+                guard positioned == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(positioned, "positions unavailable") }
+                for index in 0..<Int(assignment.pointee.cnt) {
+                    let element = assignment.pointee.elems[index]
+                    var low: Int64 = -1
+                    var high: Int64 = -1
+                    let queried = rd_kafka_query_watermark_offsets(handle.pointer, element.topic, element.partition, &low, &high, milliseconds)
+                    guard queried == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(queried, "watermarks unavailable") }
+                    if high > low, element.offset < high { return false }
+                }
+                return true
+            }
+        }
+    }
+
     /// The committed offsets of the partitions currently assigned, as (topic, partition) → offset.
     /// - Throws: ``ClientError`` when the coordinator does not answer.
     public func committed(timeout: Duration = .seconds(5)) async throws -> [String: [Int32: Int64]] {

@@ -149,7 +149,8 @@ public struct ConfigReader: Sendable {
         return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    static func parseDuration(_ text: String) -> Duration? {
+    /// A duration in the form ``duration(_:default:)`` reads, or nil.
+    public static func parseDuration(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         // Up to about 290,000 years in milliseconds: beyond that Int64 would trap.

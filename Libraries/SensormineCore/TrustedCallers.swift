@@ -11,6 +11,8 @@ public enum ServiceCaller: String, Sendable, CaseIterable {
     case ingestion
     /// EdgeGateway: reports which devices were heard from, as an operator.
     case edgeGateway = "edgegateway"
+    /// StreamProcessing: reads one tenant's devices, types, assets, tenants and schemas, as a viewer.
+    case streamProcessing = "stream"
 
     /// The setting holding the caller's token; a receiver may hold `{key}_SHA256` instead, the
     /// token's SHA-256 in hex, so that it can check the token without being able to present it.
@@ -19,6 +21,7 @@ public enum ServiceCaller: String, Sendable, CaseIterable {
         case .gateway: "SENSORMINE_GATEWAY_TOKEN"
         case .ingestion: "SENSORMINE_INGESTION_TOKEN"
         case .edgeGateway: "SENSORMINE_EDGE_TOKEN"
+        case .streamProcessing: "SENSORMINE_STREAM_TOKEN"
         }
     }
 
@@ -27,7 +30,7 @@ public enum ServiceCaller: String, Sendable, CaseIterable {
         switch self {
         case .gateway:
             return true
-        case .ingestion:
+        case .ingestion, .streamProcessing:
             return method == .get && identity.roles == [.viewer]
         case .edgeGateway:
             return method == .post && path == "/api/v1/devices/activity" && identity.roles == [.operator]

@@ -5,6 +5,7 @@ import LibPQ
 import RdKafka
 import SensormineClients
 import SensormineCore
+import TelemetryIntake
 
 /// Ingestion: `device.telemetry` → validation → TimescaleDB, rejects to the dead-letter topic.
 enum IngestionService: MigratingService {
@@ -31,6 +32,7 @@ enum IngestionService: MigratingService {
           SENSORMINE_INGESTION_MAX_POLL_INTERVAL  longest time on one batch before this member leaves the group; it rejoins on its next poll (default 300s)
           SENSORMINE_INGESTION_MAX_EVENT_AGE   how far before its receive time a point's event time may be (default 3650d)
           SENSORMINE_INGESTION_MAX_EVENT_LEAD  how far after its receive time a point's event time may be (default 1d)
+          SENSORMINE_INGESTION_USAGE_INTERVAL  how often each ended minute's stored points and bytes go to metering.events (default 10s)
 
         Retention (raw points per tenant plan, hourly rollups kept longer):
           SENSORMINE_INGESTION_RETENTION_DAYS         raw days for a tenant whose settings set no retentionDays (default 365)
@@ -47,9 +49,9 @@ enum IngestionService: MigratingService {
         configuration.timeseriesDatabase
     }
 
-    /// Raw telemetry (EdgeGateway, which has no `migrate`, produces it) and dead letters.
+    /// Raw telemetry (EdgeGateway, which has no `migrate`, produces it), dead letters and usage.
     static func ownedTopics(_ configuration: IngestionConfiguration) -> (settings: KafkaSettings, topics: [String])? {
-        (configuration.kafka, [configuration.kafka.topics.telemetry, configuration.kafka.topics.telemetryDeadLetter])
+        (configuration.kafka, [configuration.kafka.topics.telemetry, configuration.kafka.topics.telemetryDeadLetter, configuration.kafka.topics.meteringEvents])
     }
 
     static func buildApplication(_ configuration: IngestionConfiguration, observability: Observability) async throws -> ServiceApplication {
@@ -59,13 +61,15 @@ enum IngestionService: MigratingService {
         let client = builder.addHTTPClient(upstreams: [configuration.schemaRegistry, configuration.deviceAPI])
         let consumer = try KafkaConsumer(configuration: configuration.consumer.consumerConfiguration(configuration.kafka, topics: [configuration.kafka.topics.telemetry]),
                                          logger: observability.logger)
-        let directory = SchemaDirectory(client: client, deviceAPI: configuration.deviceAPI, schemaRegistry: configuration.schemaRegistry,
-                                        serviceToken: configuration.serviceToken, lifetime: configuration.schemaCacheLifetime)
+        let directory = SchemaDirectory(reader: ServiceReader(client: client, serviceToken: configuration.serviceToken, subject: "service:ingestion"),
+                                        deviceAPI: configuration.deviceAPI, schemaRegistry: configuration.schemaRegistry, lifetime: configuration.schemaCacheLifetime)
         builder.services.append(IngestionPipeline(
-            consumer: consumer, producer: producer, store: TelemetryStore(database: database), directory: directory,
-            deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter, eventTimes: configuration.eventTimes,
+            consumer: consumer, producer: producer, store: TelemetryStore(database: database),
+            admission: TelemetryAdmission(directory: directory, eventTimes: configuration.eventTimes), deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter,
             depth: configuration.pipelineDepth, sharedMaximumDays: configuration.retention.sharedMaximumDays, logger: observability.logger
         ))
+        builder.services.append(UsagePublisher(store: UsageStore(database: database), producer: producer, topic: configuration.kafka.topics.meteringEvents,
+                                               interval: configuration.usageInterval, logger: observability.logger))
         builder.services.append(RetentionWorker(
             store: RetentionStore(database: database), policy: configuration.retention,
             tenantRetention: { try await directory.storageSettings(tenant: $0.uuidString.lowercased()).retentionDays }, logger: observability.logger

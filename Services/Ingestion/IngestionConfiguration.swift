@@ -2,6 +2,7 @@ import Foundation
 import LibPQ
 import SensormineClients
 import SensormineCore
+import TelemetryIntake
 
 /// Ingestion's settings, read once at start-up; see `Ingestion --help` for every key.
 struct IngestionConfiguration: ServiceConfiguration {
@@ -31,6 +32,8 @@ struct IngestionConfiguration: ServiceConfiguration {
     var eventTimes: EventTimeWindow
     /// How long raw points and rollups are kept.
     var retention: RetentionPolicy
+    /// How often usage (points and bytes stored per tenant and minute) is published.
+    var usageInterval: Duration
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: IngestionService.descriptor.defaultPort)
@@ -47,9 +50,8 @@ struct IngestionConfiguration: ServiceConfiguration {
         self.consumer = try ConsumerGroupSettings(reader: reader, service: "INGESTION", defaultGroup: "ingestion", defaultBatch: 2000)
         self.pipelineDepth = try reader.int("SENSORMINE_INGESTION_DEPTH", default: 3, range: 1...16)
         self.schemaCacheLifetime = .seconds(try reader.int("SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS", default: 30, range: 1...3600))
-        self.eventTimes = EventTimeWindow(
-            past: try reader.duration("SENSORMINE_INGESTION_MAX_EVENT_AGE", default: EventTimeWindow.standard.past),
-            future: try reader.duration("SENSORMINE_INGESTION_MAX_EVENT_LEAD", default: EventTimeWindow.standard.future))
+        self.eventTimes = try EventTimeWindow(reader: reader)
+        self.usageInterval = try reader.duration("SENSORMINE_INGESTION_USAGE_INTERVAL", default: .seconds(10))
         let defaultDays = try reader.int("SENSORMINE_INGESTION_RETENTION_DAYS", default: 365, range: 1...36_500)
         self.retention = RetentionPolicy(
             defaultDays: defaultDays,

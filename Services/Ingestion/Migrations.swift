@@ -265,5 +265,24 @@ enum IngestionMigrations {
             END
             $fn$;
             """),
+        Migration(version: 5, name: "usage per tenant and minute, published as deltas", sql: """
+            -- What was really stored (rows inserted, not repeats) per tenant and minute, counted
+            -- in the insert transaction. A publisher sends each minute's growth on
+            -- metering.events as a delta whose event id names the revision, so a record sent
+            -- again after a crash is recognised, and rows a late transaction adds to a minute
+            -- already published go out as the next revision.
+            CREATE TABLE usage_minutes (
+                tenant_id uuid NOT NULL,
+                minute timestamptz NOT NULL,
+                points bigint NOT NULL,
+                bytes bigint NOT NULL,
+                published_points bigint NOT NULL DEFAULT 0,
+                published_bytes bigint NOT NULL DEFAULT 0,
+                revision integer NOT NULL DEFAULT 0,
+                PRIMARY KEY (tenant_id, minute)
+            );
+            CREATE INDEX usage_minutes_unpublished ON usage_minutes (minute) WHERE points > published_points;
+            SELECT sensormine_confine('usage_minutes');
+            """),
     ]
 }

@@ -83,9 +83,11 @@ enum TestStack {
 }
 
 /// Ports of the throwaway servers restart tests own (one per test, so they never collide).
+/// Below the kernel's ephemeral range (32768–60999), so an outgoing connection can never hold
+/// the port while a scratch server restarts on it.
 enum ScratchPort {
-    static let postgres = 46104
-    static let redis = 46101
-    static let mosquitto = 46102
-    static let kafka = 46103
+    static let postgres = 29104
+    static let redis = 29101
+    static let mosquitto = 29102
+    static let kafka = 29103
 }

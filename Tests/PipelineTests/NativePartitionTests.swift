@@ -4,6 +4,7 @@ import SensormineClients
 import LibPQ
 import Logging
 import SensormineTelemetry
+import TelemetryIntake
 import Testing
 
 @testable import Ingestion

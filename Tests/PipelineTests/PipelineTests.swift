@@ -11,22 +11,24 @@ import SensormineJSON
 import ServiceLifecycle
 import Testing
 
+@testable import Alerts
 @testable import ApiGateway
 @testable import DeviceAPI
 @testable import EdgeGateway
 @testable import Ingestion
 @testable import QueryAPI
 @testable import SchemaRegistry
+@testable import StreamProcessing
 
 /// The telemetry path with every service in this process, on ports of its own, against the
 /// real local stack: gateway → DeviceAPI / SchemaRegistry / EdgeGateway / QueryAPI, and
 /// MQTT → EdgeGateway → Kafka → Ingestion → TimescaleDB.
 enum PipelineTestStack {
-    static let ports = (gateway: 18480, deviceAPI: 18481, schemaRegistry: 18482, queryAPI: 18483, ingestion: 18484, edge: 18485)
+    static let ports = (gateway: 18480, deviceAPI: 18481, schemaRegistry: 18482, queryAPI: 18483, ingestion: 18484, edge: 18485, stream: 18486, alerts: 18487)
 
     static var logger: Logger {
         var logger = Logger(label: "pipeline-tests")
-        logger.logLevel = ProcessInfo.processInfo.environment["PIPELINE_TEST_LOG"] == nil ? .critical : .warning
+        logger.logLevel = ProcessInfo.processInfo.environment["PIPELINE_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         return logger
     }
 
@@ -47,11 +49,15 @@ enum PipelineTestStack {
         ].map { "\($0)=http://127.0.0.1:\(ports.deviceAPI)" }.joined(separator: ",")
             + ",/api/v1/deadletters=http://127.0.0.1:\(ports.ingestion)"
             + ",/api/v1/schemas=http://127.0.0.1:\(ports.schemaRegistry),/api/v1/telemetry=http://127.0.0.1:\(ports.queryAPI),/api/v1/ingest=http://127.0.0.1:\(ports.edge)"
+            + ",/api/v1/alerts=http://127.0.0.1:\(ports.alerts)"
         values["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "100000"
         values["SENSORMINE_GATEWAY_RATE_BURST"] = "100000"
         values["SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS"] = "1"
         values["SENSORMINE_KAFKA_TOPIC_PREFIX"] = topicPrefix
         values["SENSORMINE_INGESTION_GROUP"] = topicPrefix + ".ingestion"
+        values["SENSORMINE_STREAM_GROUP"] = topicPrefix + ".stream"
+        values["SENSORMINE_STREAM_SCHEMA_CACHE_SECONDS"] = "1"
+        values["SENSORMINE_ALERTS_GROUP"] = topicPrefix + ".alerts"
         values["SENSORMINE_EDGE_SPOOL_DIR"] = spoolDirectory
         // Sessions and a share group of the stack run's own: an earlier run's sessions, which the
         // broker keeps for a while, must not take a share of this run's messages.
@@ -66,26 +72,25 @@ enum PipelineTestStack {
         return values
     }
 
-    /// Runs all six services while `body` runs (Ingestion only when `ingestionInProcess`,
-    /// EdgeGateway only when `edgeInProcess`; else the test runs it as a process of its own);
-    /// `body` gets the gateway's base URL.
-    static func run<Result: Sendable>(ingestionInProcess: Bool = true, edgeInProcess: Bool = true, overrides: [String: String] = [:],
-                                      _ body: @Sendable (String) async throws -> Result) async throws -> Result {
+    /// Runs the telemetry services while `body` runs (Ingestion only when `ingestionInProcess`,
+    /// EdgeGateway only when `edgeInProcess`; else the test runs it as a process of its own;
+    /// StreamProcessing when `streamInProcess`, Alerts when `alerts`); `body` gets the
+    /// gateway's base URL.
+    static func run<Result: Sendable>(ingestionInProcess: Bool = true, edgeInProcess: Bool = true, streamInProcess: Bool = false, alerts: Bool = false,
+                                      overrides: [String: String] = [:], _ body: @Sendable (String) async throws -> Result) async throws -> Result {
         try await $topicPrefix.withValue("pipeline-\(UUID().uuidString.prefix(8).lowercased())") {
-            try await self.runStack(ingestionInProcess: ingestionInProcess, edgeInProcess: edgeInProcess, overrides: overrides, body)
+            try await self.runStack(ingestionInProcess: ingestionInProcess, edgeInProcess: edgeInProcess, streamInProcess: streamInProcess, alerts: alerts,
+                                    overrides: overrides, body)
         }
     }
 
-    private static func runStack<Result: Sendable>(ingestionInProcess: Bool, edgeInProcess: Bool, overrides: [String: String],
+    private static func runStack<Result: Sendable>(ingestionInProcess: Bool, edgeInProcess: Bool, streamInProcess: Bool, alerts: Bool, overrides: [String: String],
                                                    _ body: @Sendable (String) async throws -> Result) async throws -> Result {
         defer { try? FileManager.default.removeItem(atPath: spoolDirectory) }
         func values(port: Int) -> [String: String] { Self.values(port: port, overrides) }
         let observability = Observability(logger: logger)
         let kafka = try KafkaSettings(reader: ConfigReader(values: values(port: 0)))
-        let admin = try KafkaAdmin(configuration: kafka.kafka, logger: logger)
-        try await admin.createTopics([kafka.topics.telemetry], partitions: 6)
-        try await admin.createTopics([kafka.topics.telemetryDeadLetter, kafka.topics.deviceEvents, kafka.topics.assetUpdates], partitions: 3)
-        await admin.shutdown()
+        try await kafka.createTopics(kafka.topics.all, logger: logger)
         var apps: [ServiceApplication] = [
             try await DeviceAPIService.buildApplication(try DeviceAPIConfiguration(reader: ConfigReader(values: values(port: ports.deviceAPI))), observability: observability),
             try await SchemaRegistryService.buildApplication(try SchemaRegistryConfiguration(reader: ConfigReader(values: values(port: ports.schemaRegistry))), observability: observability),
@@ -98,12 +103,20 @@ enum PipelineTestStack {
         if ingestionInProcess {
             apps.append(try await IngestionService.buildApplication(try IngestionConfiguration(reader: ConfigReader(values: values(port: ports.ingestion))), observability: observability))
         }
+        if streamInProcess {
+            apps.append(try await StreamProcessingService.buildApplication(try StreamProcessingConfiguration(reader: ConfigReader(values: values(port: ports.stream))),
+                                                                           observability: observability))
+        }
+        if alerts {
+            apps.append(try await AlertsService.buildApplication(try AlertsConfiguration(reader: ConfigReader(values: values(port: ports.alerts))), observability: observability))
+        }
         return try await withThrowingTaskGroup(of: Void.self) { group in
             for app in apps { group.addTask { try await app.run() } }
             defer { group.cancelAll() }
             let client = HTTPClient(configuration: .init(maximumRetries: 0))
             defer { Task { await client.shutdown() } }
             let services = [ports.deviceAPI, ports.schemaRegistry, ports.queryAPI, ports.gateway] + (ingestionInProcess ? [ports.ingestion] : []) + (edgeInProcess ? [ports.edge] : [])
+                + (streamInProcess ? [ports.stream] : []) + (alerts ? [ports.alerts] : [])
             for port in services {
                 var ready = false
                 for _ in 0..<300 where !ready {

@@ -25,7 +25,8 @@ struct ServiceUnderTest: Sendable, CustomStringConvertible {
         .init(name: "Ingestion", port: 18184, requiredSetting: "SENSORMINE_SCHEMA_REGISTRY_URL",
               upstreams: [("SchemaRegistry", "SENSORMINE_SCHEMA_REGISTRY_URL"), ("DeviceAPI", "SENSORMINE_DEVICE_API_URL")]),
         .init(name: "EdgeGateway", port: 18185, requiredSetting: "SENSORMINE_MQTT_HOST"),
-        .init(name: "StreamProcessing", port: 18186, requiredSetting: "SENSORMINE_KAFKA_BROKERS"),
+        .init(name: "StreamProcessing", port: 18186, requiredSetting: "SENSORMINE_SCHEMA_REGISTRY_URL",
+              upstreams: [("SchemaRegistry", "SENSORMINE_SCHEMA_REGISTRY_URL"), ("DeviceAPI", "SENSORMINE_DEVICE_API_URL")]),
         .init(name: "Alerts", port: 18187, requiredSetting: "SENSORMINE_METADATA_DB_URL"),
         .init(name: "Billing", port: 18188, requiredSetting: "SENSORMINE_REDIS_URL"),
         .init(name: "FailoverOrchestrator", port: 18189, requiredSetting: "SENSORMINE_METADATA_DB_URL"),
@@ -36,9 +37,11 @@ struct ServiceUnderTest: Sendable, CustomStringConvertible {
 struct ServiceSmokeTests {
     static var stackEnvironment: [String: String] {
         var environment = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("SENSORMINE_") || $0.key == "LD_LIBRARY_PATH" || $0.key == "PATH" }
-        // Ingestion and Alerts join groups of the test's own, so `make run`'s groups are left alone.
+        // Ingestion, StreamProcessing and Alerts join groups of the test's own, so `make run`'s groups are left alone.
         environment["SENSORMINE_INGESTION_GROUP"] = "smoke-\(UUID().uuidString.prefix(8).lowercased())"
         environment["SENSORMINE_INGESTION_START"] = "latest"
+        environment["SENSORMINE_STREAM_GROUP"] = "smoke-stream-\(UUID().uuidString.prefix(8).lowercased())"
+        environment["SENSORMINE_STREAM_START"] = "latest"
         environment["SENSORMINE_ALERTS_GROUP"] = "smoke-alerts-\(UUID().uuidString.prefix(8).lowercased())"
         environment["SENSORMINE_ALERTS_START"] = "latest"
         environment["SENSORMINE_EDGE_SPOOL_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("smoke-spool-\(UUID().uuidString)").path

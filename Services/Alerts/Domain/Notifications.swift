@@ -35,7 +35,8 @@ enum AlertTemplates {
     }
 
     /// What a template sees: `summary`, `severity`, `state`, `acknowledged`, `openedAt`,
-    /// `resolvedAt`, `deviceId`, `ruleId`, `source`, `triggerCount`, `labels.<name>`,
+    /// `resolvedAt`, `deviceId` (also `device.id`, as the default summary has it), `ruleId`,
+    /// `source`, `triggerCount`, `labels.<name>`,
     /// `values` (as text) and `value.<metric>`, `rule.name`.
     static func fields(_ alert: AlertInstance, ruleName: String?) -> [String: Any] {
         var fields: [String: Any] = [
@@ -44,7 +45,10 @@ enum AlertTemplates {
             "triggerCount": alert.triggerCount, "labels": alert.labels, "value": alert.values,
             "rule": ["name": ruleName ?? ""], "tenantId": alert.tenantId.uuidString.lowercased(),
         ]
-        if let device = alert.deviceId { fields["deviceId"] = device.uuidString.lowercased() }
+        if let device = alert.deviceId {
+            fields["deviceId"] = device.uuidString.lowercased()
+            fields["device"] = ["id": device.uuidString.lowercased()]
+        }
         if let rule = alert.ruleId { fields["ruleId"] = rule.uuidString.lowercased() }
         if let resolved = alert.resolvedAt { fields["resolvedAt"] = resolved.formatted(.iso8601) }
         if !alert.values.isEmpty {

@@ -7,6 +7,7 @@ import Metrics
 import RdKafka
 import ServiceLifecycle
 import SensormineTelemetry
+import TelemetryIntake
 
 /// Consumes `device.telemetry` in batches: validates each message against its device type's
 /// schema, stores the valid points and the dead letters in one transaction, produces the dead
@@ -23,10 +24,9 @@ struct IngestionPipeline: Service {
     let consumer: KafkaConsumer
     let producer: KafkaProducer
     let store: TelemetryStore
-    let directory: SchemaDirectory
+    /// The decision over each message (schema, event time), shared with StreamProcessing.
+    let admission: TelemetryAdmission
     let deadLetterTopic: String
-    /// Event times accepted, relative to each message's receive time.
-    let eventTimes: EventTimeWindow
     /// Batches in work at once.
     let depth: Int
     /// A tenant kept longer than this writes to a table of its own (``RetentionPolicy``).
@@ -40,15 +40,14 @@ struct IngestionPipeline: Service {
     private let assigned = Gauge(label: "sensormine_ingestion_assigned_partitions")
     private let lag = Gauge(label: "sensormine_ingestion_consumer_lag")
 
-    init(consumer: KafkaConsumer, producer: KafkaProducer, store: TelemetryStore, directory: SchemaDirectory, deadLetterTopic: String,
-         eventTimes: EventTimeWindow = .standard, depth: Int, sharedMaximumDays: Int = .max, logger: Logger) {
+    init(consumer: KafkaConsumer, producer: KafkaProducer, store: TelemetryStore, admission: TelemetryAdmission, deadLetterTopic: String,
+         depth: Int, sharedMaximumDays: Int = .max, logger: Logger) {
         self.depth = depth
         self.sharedMaximumDays = sharedMaximumDays
-        self.eventTimes = eventTimes
         self.consumer = consumer
         self.producer = producer
         self.store = store
-        self.directory = directory
+        self.admission = admission
         self.deadLetterTopic = deadLetterTopic
         self.logger = logger
     }
@@ -173,7 +172,10 @@ struct IngestionPipeline: Service {
     /// Validates and stores one batch.
     /// - Throws: when a dependency is unavailable or the database refuses the data.
     func process(_ batch: ArraySlice<KafkaMessage>) async throws {
-        try await self.warmDirectory(for: batch)
+        try await self.admission.warm(batch.compactMap { message in
+            guard let key = message.key, let tenant = message.header("tenant") else { return nil }
+            return (tenant, String(decoding: key, as: UTF8.self))
+        })
         var points: [StoredPoint] = []
         points.reserveCapacity(batch.count * 8)
         var deadLetters: [DeadLetter] = []
@@ -187,7 +189,7 @@ struct IngestionPipeline: Service {
         var tenants = Set<String>()
         for message in batch { if let tenant = message.header("tenant") { tenants.insert(tenant) } }
         var dedicated = Set<String>()
-        for tenant in tenants where try await self.directory.storageSettings(tenant: tenant).ownsTable(sharedMaximumDays: self.sharedMaximumDays) {
+        for tenant in tenants where try await self.admission.directory.storageSettings(tenant: tenant).ownsTable(sharedMaximumDays: self.sharedMaximumDays) {
             dedicated.insert(tenant)
         }
         let inserted = try await self.store.write(points, deadLetters: deadLetters, dedicatedTenants: dedicated)
@@ -195,26 +197,6 @@ struct IngestionPipeline: Service {
         self.stored.increment(by: Int64(inserted))
         self.duplicates.increment(by: Int64(points.count - inserted))
         self.deadLettered.increment(by: Int64(deadLetters.count))
-    }
-
-    /// Resolves the batch's distinct devices (from each record's key and tenant header) 16 at a
-    /// time, so a cold cache costs a few round trips in parallel rather than one per device in
-    /// turn.
-    private func warmDirectory(for batch: ArraySlice<KafkaMessage>) async throws {
-        var seen = Set<String>()
-        var devices: [(tenant: String, device: String)] = []
-        for message in batch {
-            guard let key = message.key, let tenant = message.header("tenant") else { continue }
-            let device = String(decoding: key, as: UTF8.self)
-            if seen.insert(tenant + "/" + device).inserted { devices.append((tenant, device)) }
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (index, pair) in devices.enumerated() {
-                if index >= 16 { try await group.next() }
-                group.addTask { _ = try await self.directory.resolve(tenant: pair.tenant, device: pair.device) }
-            }
-            try await group.waitForAll()
-        }
     }
 
     private enum Outcome {
@@ -228,37 +210,12 @@ struct IngestionPipeline: Service {
                              schemaSubject: subject, schemaVersion: version, reason: reason, topic: message.topic,
                              partition: message.partition, offset: message.offset, original: message.value, headers: message.headers))
         }
-        let decoded: TelemetryEnvelope.Decoded
-        do {
-            decoded = try TelemetryEnvelope.decode(message.value)
-        } catch {
-            return dead(error.reason)
-        }
-        let envelope = decoded.envelope
-        guard let payload = decoded.payload else { return dead("the payload is not JSON", envelope) }
-        var subject: String?
-        var version: Int?
-        switch try await self.directory.resolve(tenant: envelope.tenantID, device: envelope.deviceID) {
-        case .refused(let reason):
-            return dead(reason, envelope)
-        case .unvalidated:
-            break
-        case .schema(let schema, let name, let number):
-            subject = name
-            version = number
-            if !schema.isValid(payload) {
-                let violations = schema.validate(payload).prefix(5).map { "\($0.instanceLocation.isEmpty ? "/" : $0.instanceLocation): \($0.message)" }
-                return dead("invalid against schema \(name) v\(number): " + violations.joined(separator: "; "), envelope, subject: name, version: number)
-            }
-        }
-        do {
-            let extracted = try TelemetryPoints.extract(from: payload, receivedAt: envelope.receivedAt)
-            if let refusal = extracted.lazy.compactMap({ self.eventTimes.refusal(time: $0.time, receivedAt: envelope.receivedAt) }).first {
-                return dead(refusal, envelope, subject: subject, version: version)
-            }
-            return .points(extracted.map { StoredPoint(tenantID: envelope.tenantID, deviceID: envelope.deviceID, point: $0) })
-        } catch {
-            return dead(error.reason, envelope, subject: subject, version: version)
+        switch try await self.admission.examine(message.value) {
+        case .success(let admitted):
+            let envelope = admitted.envelope
+            return .points(admitted.points.map { StoredPoint(tenantID: envelope.tenantID, deviceID: envelope.deviceID, point: $0) })
+        case .failure(let refused):
+            return dead(refused.reason, refused.envelope, subject: refused.subject, version: refused.version)
         }
     }
 }

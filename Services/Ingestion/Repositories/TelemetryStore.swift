@@ -140,6 +140,12 @@ final class TelemetryStore: Sendable {
                     first_value = CASE WHEN excluded.first_time < r.first_time THEN excluded.first_value ELSE r.first_value END,
                     last_time = greatest(r.last_time, excluded.last_time),
                     last_value = CASE WHEN excluded.last_time > r.last_time THEN excluded.last_value ELSE r.last_value END
+            ), metered AS (
+                -- Usage: the rows really stored, and their bytes as stored (ids, time and value:
+                -- 48, plus the metric's name).
+                INSERT INTO usage_minutes AS u (tenant_id, minute, points, bytes)
+                SELECT tenant_id, date_trunc('minute', now()), count(*), sum(48 + octet_length(metric)) FROM inserted GROUP BY 1 ORDER BY 1
+                ON CONFLICT (tenant_id, minute) DO UPDATE SET points = u.points + excluded.points, bytes = u.bytes + excluded.bytes
             )
             SELECT count(*) AS inserted FROM inserted
             """, [parameter])

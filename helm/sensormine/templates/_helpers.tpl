@@ -111,6 +111,8 @@ lets them check a token but not present it (ADR 17).
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: ingestionTokenSha256 } }
 - name: SENSORMINE_EDGE_TOKEN_SHA256
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: edgeTokenSha256 } }
+- name: SENSORMINE_STREAM_TOKEN_SHA256
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: streamTokenSha256 } }
 {{- if not $hs256 }}
 - name: SENSORMINE_JWT_PRIVATE_KEY
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: jwtPrivateKey } }
@@ -119,6 +121,12 @@ lets them check a token but not present it (ADR 17).
 {{- if eq $binary "SchemaRegistry" }}
 - name: SENSORMINE_INGESTION_TOKEN_SHA256
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: ingestionTokenSha256 } }
+- name: SENSORMINE_STREAM_TOKEN_SHA256
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: streamTokenSha256 } }
+{{- end }}
+{{- if eq $binary "StreamProcessing" }}
+- name: SENSORMINE_STREAM_TOKEN
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: streamToken } }
 {{- end }}
 {{- if eq $binary "Ingestion" }}
 - name: SENSORMINE_INGESTION_TOKEN

@@ -1,0 +1,183 @@
+import ClientRuntime
+import Curl
+import Foundation
+import Hummingbird
+import LibPQ
+import Logging
+import NIOConcurrencyHelpers
+import RdKafka
+import SensormineContracts
+import SensormineTelemetry
+
+/// A release service binary run for a benchmark, stopped with SIGTERM when done.
+struct BenchService {
+    let process: Process
+    let port: Int
+
+    static func start(_ name: String, port: Int, environment: [String: String], arguments: [String] = []) throws -> BenchService {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
+        process.arguments = arguments
+        var environment = environment
+        environment["SENSORMINE_HTTP_PORT"] = String(port)
+        environment["SENSORMINE_LOG_LEVEL"] = "warning"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return BenchService(process: process, port: port)
+    }
+
+    func waitUntilReady(_ client: HTTPClient) async throws {
+        for _ in 0..<600 {
+            if (try? await client.get("http://127.0.0.1:\(self.port)/health/ready"))?.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchError(description: "\(self.process.executableURL?.lastPathComponent ?? "service") did not become ready")
+    }
+
+    /// An unlabelled counter or gauge from its /metrics.
+    func metric(_ client: HTTPClient, _ name: String) async -> Double {
+        guard let body = try? await client.get("http://127.0.0.1:\(self.port)/metrics").body else { return 0 }
+        let line = String(decoding: body, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
+    func stop() {
+        self.process.terminate()
+        self.process.waitUntilExit()
+    }
+}
+
+/// StreamProcessing (release) alone on a backlog: 2,000 devices of one tenant, 100 readings each
+/// with three metrics (600,000 points), three window sizes and 100 rules of the tenant, beside
+/// the rate a bare consumer reads the same topic at in the same run (the limit).
+@MainActor
+func benchStreamProcessing(suffix: String) async {
+    do {
+        let metadata = PostgresClient(configuration: .init(url: try setting("SENSORMINE_METADATA_DB_URL"), name: "bench-stream", pool: .init(maximumConnections: 2)))
+        let prefix = "bench-stream-\(suffix)"
+        let organisation = UUID(), deviceType = UUID()
+        let deviceCount = 2000, perDevice = 100
+        var environment = ProcessInfo.processInfo.environment
+        environment["SENSORMINE_KAFKA_TOPIC_PREFIX"] = prefix
+        environment["SENSORMINE_STREAM_GROUP"] = prefix + ".stream"
+        environment["SENSORMINE_DEVICE_API_URL"] = "http://127.0.0.1:18881"
+        environment["SENSORMINE_SCHEMA_REGISTRY_URL"] = "http://127.0.0.1:18882"
+        let kafka = KafkaConfiguration(bootstrapServers: try setting("SENSORMINE_KAFKA_BROKERS"))
+        let admin = try KafkaAdmin(configuration: kafka, logger: logger)
+        let topic = "\(prefix).device.telemetry"
+        try await admin.createTopics([topic, "\(prefix).telemetry.windows"], partitions: 6)
+        try await admin.createTopics(["\(prefix).telemetry.late", "\(prefix).alerts.triggered", "\(prefix).device.events", "\(prefix).asset.updates"], partitions: 3)
+        try await admin.createTopics(["\(prefix).alerts.rules"], partitions: 3, configs: ["cleanup.policy": "compact"])
+        await admin.shutdown()
+        // The tenant, its type and devices, seeded by SQL.
+        let devices: [UUID] = try await metadata.withTransaction { session in
+            try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+            try await session.execute("INSERT INTO tenants (id, parent_id, path, name, kind) VALUES ($1, NULL, $2::uuid[], $3, 'organisation')",
+                                      [organisation, "{\(organisation)}", "bench-stream-\(suffix)"])
+            try await session.execute("INSERT INTO device_types (id, tenant_id, name) VALUES ($1, $2, 'bench press')", [deviceType, organisation])
+            try await session.execute("""
+                INSERT INTO devices (id, tenant_id, device_type_id, name, tags)
+                SELECT gen_random_uuid(), $1, $2, 'press-' || n, '{bench}' FROM generate_series(1, \(deviceCount)) n
+                """, [organisation, deviceType])
+            return try await session.query("SELECT id FROM devices WHERE tenant_id = $1", [organisation]).all.compactMap { $0["id"].flatMap(UUID.init(uuidString:)) }
+        }
+        let producer = try KafkaProducer(configuration: kafka, logger: logger)
+        let client = HTTPClient()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await producer.run() }
+            defer { group.cancelAll() }
+            // 100 rules of the tenant over the three metrics: thresholds, rates, 5-minute averages
+            // and anomaly scores, none of which the readings below break often.
+            let encoder = ContractCoding.encoder()
+            var rules: [KafkaRecord] = []
+            for index in 0..<100 {
+                let metric = ["temperature", "pressure", "rpm"][index % 3]
+                let condition: AlertCondition = switch index % 4 {
+                case 0: .threshold(metric: metric, comparison: .above, level: 10_000 + Double(index), hysteresis: 1)
+                case 1: .rate(metric: metric, comparison: .above, level: 1_000_000, unit: .perSecond)
+                case 2: .window(metric: metric, aggregate: .avg, minutes: 5, comparison: .above, level: 10_000)
+                default: .anomaly(metric: metric, level: 0.999999)
+                }
+                let rule = AlertRule(id: UUID(), tenantId: organisation, name: "bench \(index)", description: "", enabled: true, scope: AlertScope(kind: .tag, tag: "bench"),
+                                     condition: condition, forSeconds: 0, severity: .warning, labels: [:], summaryTemplate: "", messageTemplate: "",
+                                     notificationPolicyId: nil, appliesToSubTenants: false, revision: 1, createdAt: Date(), updatedAt: Date())
+                rules.append(KafkaRecord(topic: "\(prefix).alerts.rules", key: Array(rule.id.uuidString.lowercased().utf8), value: Array(try encoder.encode(rule))))
+            }
+            for result in try await producer.send(rules) { _ = try result.get() }
+            // The backlog: each device's readings one second apart, ending now.
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            let tenantText = organisation.uuidString.lowercased()
+            var produced = 0
+            for second in 0..<perDevice {
+                let time = now - Int64(perDevice - second) * 1_000_000
+                let stamp = RFC3339.string(microseconds: time)
+                var records: [KafkaRecord] = []
+                records.reserveCapacity(devices.count)
+                for (index, device) in devices.enumerated() {
+                    let payload = #"{"time":"\#(stamp)","temperature":\#(60 + Double((index + second) % 17)),"pressure":\#(4 + Double(second % 5) / 10),"rpm":\#(2900 + (index % 200))}"#
+                    let deviceText = device.uuidString.lowercased()
+                    let envelope = TelemetryEnvelope(messageID: UUID().uuidString.lowercased(), tenantID: tenantText, deviceID: deviceText, source: .http,
+                                                     receivedAt: time, payload: Array(payload.utf8), payloadIsJSON: true)
+                    records.append(KafkaRecord(topic: topic, key: Array(deviceText.utf8), value: envelope.encoded(), headers: [("tenant", Array(tenantText.utf8))]))
+                }
+                for result in try await producer.send(records) { _ = try result.get() }
+                produced += records.count
+            }
+            // The limit: a bare consumer reading the same messages.
+            let bare = try KafkaConsumer(configuration: .init(kafka: kafka, groupID: "\(prefix).bare", topics: [topic], batchSize: 5000), logger: logger)
+            var started: ContinuousClock.Instant?
+            var read = 0
+            while read < produced {
+                let batch = try await bare.poll(timeout: .milliseconds(200))
+                if started == nil, !batch.isEmpty { started = .now }
+                read += batch.count
+            }
+            let bareElapsed = ContinuousClock.now - (started ?? .now)
+            await bare.close()
+            report("stream: bare consumer, same topic", "msgs/s", (read, Double(bareElapsed.components.seconds) + Double(bareElapsed.components.attoseconds) / 1e18),
+                   "the limit for what follows; fetch only, from the first message")
+
+            let deviceAPI = try BenchService.start("DeviceAPI", port: 18881, environment: environment)
+            let registry = try BenchService.start("SchemaRegistry", port: 18882, environment: environment)
+            defer {
+                deviceAPI.stop()
+                registry.stop()
+            }
+            try await deviceAPI.waitUntilReady(client)
+            try await registry.waitUntilReady(client)
+            let stream = try BenchService.start("StreamProcessing", port: 18883, environment: environment)
+            defer { stream.stop() }
+            try await stream.waitUntilReady(client)
+            // From its first message to the last: group join, rules and startup left out.
+            while await stream.metric(client, "sensormine_stream_messages_total") == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            let first = ContinuousClock.now
+            let startPoints = await stream.metric(client, "sensormine_stream_points_total")
+            var points = startPoints
+            while points < Double(produced * 3) {
+                try await Task.sleep(for: .milliseconds(100))
+                points = await stream.metric(client, "sensormine_stream_points_total")
+            }
+            let elapsed = ContinuousClock.now - first
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let windows = Int(await stream.metric(client, "sensormine_stream_windows_total"))
+            report("stream: backlog drain", "points/s", (Int(points), seconds),
+                   "\(produced) messages from \(deviceCount) devices, 3 metrics each; windows 1m/5m/1h, 100 rules; \(windows) windows closed; admitted, enriched, state saved")
+            report("stream: backlog drain", "msgs/s", (produced, seconds), "the same run in messages, against the bare consumer above")
+        }
+        await client.shutdown()
+        let timeseries = PostgresClient(configuration: .init(url: try setting("SENSORMINE_TIMESERIES_DB_URL"), name: "bench-stream", pool: .init(maximumConnections: 1)))
+        _ = try await timeseries.query("DELETE FROM stream_device_state WHERE consumer_group = $1", [prefix + ".stream"])
+        _ = try await timeseries.query("DELETE FROM stream_partitions WHERE consumer_group = $1", [prefix + ".stream"])
+        await timeseries.shutdown()
+        try await metadata.withTransaction { session in
+            try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+            try await session.execute("DELETE FROM devices WHERE tenant_id = $1", [organisation])
+            try await session.execute("DELETE FROM device_types WHERE tenant_id = $1", [organisation])
+            try await session.execute("DELETE FROM tenants WHERE id = $1", [organisation])
+        }
+        await metadata.shutdown()
+    } catch {
+        print("stream: \(error)")
+    }
+}

@@ -1,0 +1,456 @@
+import Foundation
+import SensormineContracts
+import SensormineTelemetry
+
+/// How StreamProcessing windows, scores and waits.
+struct StreamSettings: Sendable {
+    /// The windows published on `telemetry.windows` for every metric.
+    var windowShapes: [WindowShape] = [.tumbling(seconds: 60), .tumbling(seconds: 300), .tumbling(seconds: 3600)]
+    /// How far behind its partition's watermark a point may be and still count in its windows.
+    var allowedLateness: Micros = 30_000_000
+    /// After this long without a message, a partition's watermark follows the clock, so the
+    /// windows of devices that went quiet still close.
+    var idleTimeout: Micros = 30_000_000
+    var detector = AnomalyDetector()
+    /// Recent message ids kept per device (redeliveries within the lateness are ignored).
+    var maximumSeenMessages = 256
+    /// The name alert events and usage records carry as their producer.
+    var producer = "stream-processing"
+}
+
+/// What processing a batch produces, to be published before the state that produced it is saved.
+enum StreamOutput: Sendable {
+    case window(TelemetryWindow)
+    case late(LateTelemetryPoint)
+    case alert(AlertEvent)
+}
+
+/// A partition of `device.telemetry`.
+struct PartitionKey: Hashable, Sendable, CustomStringConvertible {
+    var topic: String
+    var partition: Int32
+
+    var description: String { "\(self.topic)/\(self.partition)" }
+}
+
+/// What StreamProcessing holds for one partition: the devices whose telemetry it carries, the
+/// next offset to process, and its watermark.
+struct PartitionState: Sendable {
+    /// The claim this member holds on the partition's saved state (fencing: a save under an
+    /// older epoch is refused).
+    var epoch: Int64
+    /// The next offset to process; anything below is already in the state.
+    var nextOffset: Int64
+    /// The event time the partition has reached (µs; .min before its first point).
+    var watermark: Micros
+    /// When (processing time) its last message arrived.
+    var lastMessageAt: Micros = .min
+    var devices: [String: DeviceState]
+    /// Devices changed since the last save.
+    var dirty: Set<String> = []
+    /// The earliest end of an open window (when nothing can close before it, the scan is skipped).
+    var nextClose: Micros = .min
+    /// The position last saved (a partition that has not moved is not written again).
+    var savedOffset: Int64 = -1
+    var savedWatermark: Micros = .min
+}
+
+/// The evaluation itself, free of I/O: windows in event time with a watermark per partition,
+/// anomaly scores, and the rules' state per device. The pipeline feeds it admitted messages and
+/// clock ticks and publishes what it returns.
+struct StreamEngine: Sendable {
+    let settings: StreamSettings
+    var book = RuleBook()
+    private(set) var partitions: [PartitionKey: PartitionState] = [:]
+    /// Each device's latest profile (from the messages' enrichment), for windows closed and
+    /// rules evaluated when no message of it is at hand.
+    private var profiles: [String: DeviceProfile] = [:]
+    private var ruleCache: [String: (generation: Int, profile: DeviceProfile, rules: [CompiledRule])] = [:]
+    /// Counters the pipeline turns into metrics.
+    private(set) var latePoints = 0
+    private(set) var redeliveries = 0
+
+    init(settings: StreamSettings) {
+        self.settings = settings
+    }
+
+    // MARK: Partitions
+
+    /// Takes over a partition's saved state at `now` (which counts as activity: a backlog
+    /// behind it is not mistaken for an idle partition).
+    mutating func load(_ key: PartitionKey, epoch: Int64, nextOffset: Int64, watermark: Micros, devices: [String: DeviceState], now: Micros) {
+        var partition = PartitionState(epoch: epoch, nextOffset: nextOffset, watermark: watermark, devices: devices)
+        partition.lastMessageAt = now
+        partition.savedOffset = nextOffset
+        partition.savedWatermark = watermark
+        for device in devices.values {
+            for metric in device.metrics.values {
+                for key in metric.windows.keys where partition.nextClose == .min || key.end < partition.nextClose { partition.nextClose = key.end }
+            }
+        }
+        self.partitions[key] = partition
+    }
+
+    /// Forgets a partition (another member owns it now).
+    mutating func drop(_ key: PartitionKey) {
+        guard let partition = self.partitions.removeValue(forKey: key) else { return }
+        for device in partition.devices.keys {
+            self.profiles[device] = nil
+            self.ruleCache[device] = nil
+        }
+    }
+
+    /// Records that `offset` was processed (or skipped) without a point.
+    mutating func advance(_ key: PartitionKey, past offset: Int64) {
+        guard let next = self.partitions[key]?.nextOffset, offset >= next else { return }
+        self.partitions[key]?.nextOffset = offset + 1
+    }
+
+    // MARK: Messages
+
+    /// Applies one admitted message at `offset` of partition `key` (which must be loaded);
+    /// false when the state already holds it (an offset below the partition's position).
+    @discardableResult
+    mutating func apply(_ envelope: TelemetryEnvelope, points: [TelemetryPoint], partition key: PartitionKey, offset: Int64, profile: DeviceProfile,
+                        now: Micros, into outputs: inout [StreamOutput]) -> Bool {
+        guard var partition = self.partitions.removeValue(forKey: key) else { return false }
+        defer { self.partitions[key] = partition }
+        guard offset >= partition.nextOffset else { return false }
+        partition.nextOffset = offset + 1
+        partition.lastMessageAt = now
+        let deviceKey = Self.deviceKey(profile)
+        self.profiles[deviceKey] = profile
+        let rules = self.rules(for: deviceKey, profile: profile)
+        let lateness = self.settings.allowedLateness
+        let watermark = partition.watermark
+        var device = partition.devices.removeValue(forKey: deviceKey) ?? DeviceState()
+        defer {
+            partition.devices[deviceKey] = device
+            partition.dirty.insert(deviceKey)
+        }
+
+        // An edge redelivery of a message already counted changes nothing.
+        if device.seen.contains(where: { $0.id == envelope.messageID }) {
+            self.redeliveries += 1
+            return true
+        }
+        let newest = points.lazy.map(\.time).max() ?? envelope.receivedAt
+        device.seen.append(SeenMessage(id: envelope.messageID, time: newest))
+        if watermark != .min { device.seen.removeAll { $0.time < watermark - lateness } }
+        if device.seen.count > self.settings.maximumSeenMessages { device.seen.removeFirst(device.seen.count - self.settings.maximumSeenMessages) }
+
+        device.lastArrival = now
+        var advanced = watermark
+        // A message's points update the comparisons first; its rules are evaluated once, at its
+        // newest point, so values sent together are judged together.
+        var touched: [UUID: (rule: CompiledRule, state: RuleState)] = [:]
+        for point in points {
+            var metric = device.metrics[point.metric] ?? MetricState()
+            metric.lastArrival = now
+            defer { device.metrics[point.metric] = metric }
+            if watermark != .min, point.time < watermark - lateness {
+                self.latePoints += 1
+                outputs.append(.late(LateTelemetryPoint(
+                    tenantId: profile.tenantId, deviceId: profile.deviceId, messageId: envelope.messageID, metric: point.metric, value: point.value,
+                    timeMicros: point.time, watermarkMicros: watermark, allowedLatenessSeconds: Int(lateness / 1_000_000))))
+                continue
+            }
+            advanced = max(advanced, min(point.time, envelope.receivedAt))
+            let scores = self.settings.detector.observe(point.value, at: point.time, in: &metric)
+            var shapes = Set(self.settings.windowShapes)
+            for rule in rules { shapes.formUnion(rule.windowShapes) }
+            for shape in shapes {
+                for start in shape.starts(containing: point.time) {
+                    let key = WindowKey(shape: shape, start: start)
+                    metric.windows[key, default: WindowAccumulator()].add(time: point.time, value: point.value, scores: scores)
+                    if partition.nextClose == .min || key.end < partition.nextClose { partition.nextClose = key.end }
+                }
+            }
+            let inOrder = point.time >= metric.lastTime
+            for rule in rules where rule.leaves.contains(where: { $0.metric == point.metric || $0.metric == nil }) {
+                var state = touched[rule.rule.id]?.state ?? Self.ruleState(rule, in: &device)
+                for (index, leaf) in rule.leaves.enumerated() {
+                    switch leaf {
+                    case let .threshold(name, comparison, level, hysteresis) where name == point.metric:
+                        let held = state.truths[index]
+                        let bound = held ? (comparison == .above ? level - hysteresis : level + hysteresis) : level
+                        state.truths[index] = comparison == .above ? point.value > bound : point.value < bound
+                        state.values[index] = point.value
+                    case let .rate(name, comparison, level, perMicros) where name == point.metric && inOrder:
+                        guard metric.lastTime != .min, point.time > metric.lastTime else { continue }
+                        let rate = (point.value - metric.lastValue) / Double(point.time - metric.lastTime) * perMicros
+                        state.truths[index] = comparison == .above ? rate > level : rate < level
+                        state.values[index] = rate
+                    case let .anomaly(name, level) where name == point.metric:
+                        state.truths[index] = scores.combined > level
+                        state.values[index] = scores.combined
+                    case let .noData(name, _) where name == nil || name == point.metric:
+                        state.truths[index] = false
+                        state.values[index] = 0
+                    default:
+                        continue
+                    }
+                }
+                touched[rule.rule.id] = (rule, state)
+            }
+            if inOrder {
+                metric.previousTime = metric.lastTime
+                metric.previousValue = metric.lastValue
+                metric.lastTime = point.time
+                metric.lastValue = point.value
+            }
+        }
+        for (id, entry) in touched {
+            var state = entry.state
+            if newest >= state.evaluatedAt {
+                self.evaluate(entry.rule, &state, at: newest, profile: profile, into: &outputs)
+            } else {
+                // Older than what the rule has seen: its values do not replace newer ones, but
+                // it may show the condition held earlier than first thought.
+                guard var held = device.rules[id] else { continue }
+                self.backdate(entry.rule, &held, holds: entry.rule.root.holds(state.truths), at: newest, profile: profile, into: &outputs)
+                state = held
+            }
+            device.rules[id] = state
+        }
+        partition.watermark = advanced
+        return true
+    }
+
+    // MARK: Windows and timers
+
+    /// Closes every window whose end is more than the allowed lateness behind its partition's
+    /// watermark: publishes it (for the configured shapes) and evaluates the windowed rules.
+    mutating func closeWindows(into outputs: inout [StreamOutput]) {
+        for key in Array(self.partitions.keys) { self.closeWindows(of: key, into: &outputs) }
+    }
+
+    private mutating func closeWindows(of key: PartitionKey, into outputs: inout [StreamOutput]) {
+        guard var partition = self.partitions.removeValue(forKey: key) else { return }
+        defer { self.partitions[key] = partition }
+        guard partition.watermark != .min, partition.nextClose != .min else { return }
+        let closing = partition.watermark - self.settings.allowedLateness
+        guard partition.nextClose <= closing else { return }
+        let published = Set(self.settings.windowShapes)
+        var nextClose = Micros.min
+        for deviceKey in Array(partition.devices.keys) {
+            guard var device = partition.devices[deviceKey] else { continue }
+            var changed = false
+            let profile = self.profiles[deviceKey] ?? Self.profile(from: deviceKey)
+            let rules = profile.map { self.rules(for: deviceKey, profile: $0) } ?? []
+            for name in Array(device.metrics.keys) {
+                guard var metric = device.metrics[name] else { continue }
+                let due = metric.windows.keys.filter { $0.end <= closing }.sorted { ($0.end, $0.shape.size) < ($1.end, $1.shape.size) }
+                for windowKey in due {
+                    guard let window = metric.windows.removeValue(forKey: windowKey) else { continue }
+                    changed = true
+                    guard let profile else { continue }
+                    if published.contains(windowKey.shape) {
+                        outputs.append(.window(Self.record(window, key: windowKey, metric: name, profile: profile)))
+                    }
+                    for rule in rules where rule.windowShapes.contains(windowKey.shape) {
+                        var state = Self.ruleState(rule, in: &device)
+                        for (index, leaf) in rule.leaves.enumerated() {
+                            guard case let .window(leafMetric, aggregate, shape, comparison, level) = leaf, leafMetric == name, shape == windowKey.shape else { continue }
+                            let value = switch aggregate {
+                            case .avg: window.average
+                            case .min: window.min
+                            case .max: window.max
+                            case .sum: window.sum
+                            case .count: Double(window.count)
+                            }
+                            state.truths[index] = comparison == .above ? value > level : value < level
+                            state.values[index] = value
+                        }
+                        self.evaluate(rule, &state, at: windowKey.end, profile: profile, into: &outputs)
+                        device.rules[rule.rule.id] = state
+                    }
+                }
+                for windowKey in metric.windows.keys where nextClose == .min || windowKey.end < nextClose { nextClose = windowKey.end }
+                device.metrics[name] = metric
+            }
+            if changed {
+                partition.devices[deviceKey] = device
+                partition.dirty.insert(deviceKey)
+            }
+        }
+        partition.nextClose = nextClose
+    }
+
+    /// What the clock alone decides: idle partitions' watermarks follow it (so their windows
+    /// close), and rules waiting for silence fire.
+    mutating func tick(now: Micros, into outputs: inout [StreamOutput]) {
+        for key in Array(self.partitions.keys) {
+            guard var partition = self.partitions[key] else { continue }
+            if partition.watermark != .min, now - partition.lastMessageAt >= self.settings.idleTimeout {
+                partition.watermark = max(partition.watermark, now - self.settings.idleTimeout)
+                self.partitions[key] = partition
+            }
+            self.closeWindows(of: key, into: &outputs)
+            self.checkSilence(of: key, now: now, into: &outputs)
+        }
+    }
+
+    private mutating func checkSilence(of key: PartitionKey, now: Micros, into outputs: inout [StreamOutput]) {
+        guard var partition = self.partitions.removeValue(forKey: key) else { return }
+        defer { self.partitions[key] = partition }
+        for (deviceKey, device) in partition.devices where !device.rules.isEmpty && device.lastArrival != .min {
+            var device = device
+            var changed = false
+            for (id, held) in device.rules {
+                guard let rule = self.rule(id), rule.watchesSilence, let profile = self.profiles[deviceKey] ?? Self.profile(from: deviceKey) else { continue }
+                var state = held
+                for (index, leaf) in rule.leaves.enumerated() {
+                    guard case let .noData(name, after) = leaf else { continue }
+                    let arrival = name.map { device.metrics[$0]?.lastArrival ?? device.lastArrival } ?? device.lastArrival
+                    let silence = now - arrival
+                    state.truths[index] = silence >= after
+                    state.values[index] = Double(silence / 1_000_000)
+                }
+                let before = (held.firing, held.pendingSince, held.truths)
+                self.evaluate(rule, &state, at: now, clock: true, profile: profile, into: &outputs)
+                if (state.firing, state.pendingSince, state.truths) != before {
+                    device.rules[id] = state
+                    changed = true
+                }
+            }
+            if changed {
+                partition.devices[deviceKey] = device
+                partition.dirty.insert(deviceKey)
+            }
+        }
+    }
+
+    // MARK: Saving
+
+    /// The positions of the partitions that moved and the devices changed since the last call;
+    /// marks them saved (a failed save is retried with the same changes).
+    mutating func takeChanges() -> [PartitionChanges] {
+        var changes: [PartitionChanges] = []
+        for key in Array(self.partitions.keys) {
+            guard var partition = self.partitions[key],
+                  !partition.dirty.isEmpty || partition.nextOffset != partition.savedOffset || partition.watermark != partition.savedWatermark else { continue }
+            let devices = partition.dirty.compactMap { deviceKey in partition.devices[deviceKey].map { (deviceKey, StateCodec.encode($0)) } }
+            changes.append(PartitionChanges(partition: key, epoch: partition.epoch, nextOffset: partition.nextOffset, watermark: partition.watermark, devices: devices))
+            partition.dirty.removeAll(keepingCapacity: true)
+            partition.savedOffset = partition.nextOffset
+            partition.savedWatermark = partition.watermark
+            self.partitions[key] = partition
+        }
+        return changes
+    }
+
+    // MARK: Rules
+
+    private func rule(_ id: UUID) -> CompiledRule? {
+        for rules in self.book.byTenant.values { if let rule = rules[id] { return rule } }
+        return nil
+    }
+
+    private mutating func rules(for deviceKey: String, profile: DeviceProfile) -> [CompiledRule] {
+        if let cached = self.ruleCache[deviceKey], cached.generation == self.book.generation, cached.profile == profile { return cached.rules }
+        let rules = self.book.rules(for: profile)
+        self.ruleCache[deviceKey] = (self.book.generation, profile, rules)
+        return rules
+    }
+
+    /// The device's state for `rule`, reset (keeping whether it fires) when the rule's shape changed.
+    private static func ruleState(_ rule: CompiledRule, in device: inout DeviceState) -> RuleState {
+        if let state = device.rules[rule.rule.id], state.truths.count == rule.leaves.count { return state }
+        var fresh = RuleState(leaves: rule.leaves.count)
+        if let old = device.rules[rule.rule.id] {
+            fresh.firing = old.firing
+            fresh.lastSequence = old.lastSequence
+        }
+        return fresh
+    }
+
+    /// Moves a rule's state on at `time` and emits a trigger when its condition has held for the
+    /// rule's duration, a resolve when it stops holding while firing.
+    /// `clock`: the evaluation is the clock's (no data), whose processing time is not an event
+    /// time and so moves neither `evaluatedAt` nor `clearedAt`.
+    private func evaluate(_ rule: CompiledRule, _ state: inout RuleState, at time: Micros, clock: Bool = false, profile: DeviceProfile,
+                          into outputs: inout [StreamOutput]) {
+        if !clock { state.evaluatedAt = max(state.evaluatedAt, time) }
+        if rule.root.holds(state.truths) {
+            let since = state.pendingSince ?? time
+            state.pendingSince = since
+            if !state.firing, time - since >= Micros(rule.rule.forSeconds) * 1_000_000 {
+                state.firing = true
+                outputs.append(.alert(self.event(.trigger, rule, &state, at: time, profile: profile)))
+            }
+        } else {
+            state.pendingSince = nil
+            if !clock { state.clearedAt = max(state.clearedAt, time) }
+            if state.firing {
+                state.firing = false
+                outputs.append(.alert(self.event(.resolve, rule, &state, at: time, profile: profile)))
+            }
+        }
+    }
+
+    /// Applies an out-of-order evaluation: a condition that holds now and also held at `time`
+    /// (after it last cleared) has been pending since then; the alert fires if that makes the
+    /// rule's duration complete, at the latest time evaluated.
+    private func backdate(_ rule: CompiledRule, _ state: inout RuleState, holds: Bool, at time: Micros, profile: DeviceProfile,
+                          into outputs: inout [StreamOutput]) {
+        guard holds, let since = state.pendingSince, time < since, time > state.clearedAt else { return }
+        state.pendingSince = time
+        if !state.firing, state.evaluatedAt - time >= Micros(rule.rule.forSeconds) * 1_000_000 {
+            state.firing = true
+            outputs.append(.alert(self.event(.trigger, rule, &state, at: state.evaluatedAt, profile: profile)))
+        }
+    }
+
+    private func event(_ action: AlertEvent.Action, _ rule: CompiledRule, _ state: inout RuleState, at time: Micros, profile: DeviceProfile) -> AlertEvent {
+        let sequence = max(state.lastSequence + 1, time / 1000)
+        state.lastSequence = sequence
+        var values: [String: Double] = [:]
+        for (leaf, value) in zip(rule.leaves, state.values) where value.isFinite { values[leaf.valueName] = value }
+        var labels: [String: String] = [:]
+        if let site = profile.siteId { labels["site"] = site.uuidString.lowercased() }
+        if let type = profile.deviceTypeId { labels["deviceType"] = type.uuidString.lowercased() }
+        return AlertEvent(
+            eventId: StableID.uuid("alert/\(rule.rule.id)/\(profile.deviceId)/\(sequence)"), action: action, source: .rule, tenantId: profile.tenantId,
+            ruleId: rule.rule.id, deviceId: profile.deviceId, sequence: sequence, occurredAt: Date(timeIntervalSince1970: Double(time) / 1e6),
+            labels: labels, values: values, producer: self.settings.producer)
+    }
+
+    // MARK: Helpers
+
+    static func deviceKey(_ profile: DeviceProfile) -> String {
+        profile.tenantId.uuidString.lowercased() + "/" + profile.deviceId.uuidString.lowercased()
+    }
+
+    /// The ids in a device key, for a device whose profile is not at hand.
+    private static func profile(from deviceKey: String) -> DeviceProfile? {
+        let parts = deviceKey.split(separator: "/")
+        guard parts.count == 2, let tenant = UUID(uuidString: String(parts[0])), let device = UUID(uuidString: String(parts[1])) else { return nil }
+        return .bare(tenant: tenant, device: device)
+    }
+
+    private static func record(_ window: WindowAccumulator, key: WindowKey, metric: String, profile: DeviceProfile) -> TelemetryWindow {
+        var scores: [String: Double] = [:]
+        if window.ewmaScore >= 0 { scores["ewma"] = window.ewmaScore }
+        if window.seasonalScore >= 0 { scores["seasonal"] = window.seasonalScore }
+        let size = Int(key.shape.size / 1_000_000)
+        let hop = Int(key.shape.hop / 1_000_000)
+        let start = key.start.floorDivided(by: 1_000_000)
+        return TelemetryWindow(
+            id: "\(profile.tenantId.uuidString.lowercased())/\(profile.deviceId.uuidString.lowercased())/\(metric)/\(size)/\(hop)/\(start)",
+            tenantId: profile.tenantId, deviceId: profile.deviceId, deviceTypeId: profile.deviceTypeId, tags: profile.tags, assetPath: profile.assetPath,
+            siteId: profile.siteId, metric: metric, sizeSeconds: size, hopSeconds: hop, start: Date(timeIntervalSince1970: Double(start)),
+            end: Date(timeIntervalSince1970: Double(start + Int64(size))), count: Int(window.count), sum: window.sum, min: window.min, max: window.max,
+            avg: window.average, first: window.first, last: window.last, anomalyScores: scores)
+    }
+}
+
+/// What a save writes for one partition.
+struct PartitionChanges: Sendable {
+    var partition: PartitionKey
+    var epoch: Int64
+    var nextOffset: Int64
+    var watermark: Micros
+    /// Device key and encoded state of each device changed.
+    var devices: [(key: String, state: [UInt8])]
+}

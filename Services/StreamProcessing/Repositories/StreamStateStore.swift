@@ -1,0 +1,131 @@
+import Foundation
+import LibPQ
+
+/// StreamProcessing's saved state: per partition the next offset, watermark and claim epoch;
+/// per device its encoded state. A save writes a batch's changed devices and its partitions'
+/// offsets in one transaction, so state and position never disagree after a crash.
+struct StreamStateStore: Sendable {
+    let database: PostgresClient
+    let group: String
+
+    /// A partition's saved state, claimed for this member.
+    struct Claim: Sendable {
+        var epoch: Int64
+        var nextOffset: Int64
+        var watermark: Micros
+        var devices: [String: DeviceState]
+        /// Saved device states that could not be read (another version); they start afresh.
+        var unreadable: Int
+    }
+
+    /// Claims `partition`: raises its epoch (fencing out the previous owner's saves) and reads
+    /// its state.
+    /// - Throws: ``ClientError`` when the database is unavailable.
+    func claim(_ partition: PartitionKey) async throws -> Claim {
+        try await self.database.withTransaction { session in
+            let row = try await session.query("""
+                INSERT INTO stream_partitions (consumer_group, topic, partition) VALUES ($1, $2, $3)
+                ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET epoch = stream_partitions.epoch + 1, updated_at = now()
+                RETURNING epoch, next_offset, watermark
+                """, [self.group, partition.topic, partition.partition]).first
+            let rows = try await session.query("SELECT device_key, state FROM stream_device_state WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
+                                               [self.group, partition.topic, partition.partition])
+            var devices: [String: DeviceState] = [:]
+            var unreadable = 0
+            for row in rows.all {
+                guard let key = row["device_key"], let bytes = row["state"].flatMap(Self.bytes(hex:)), let state = try? StateCodec.decode(bytes) else {
+                    unreadable += 1
+                    continue
+                }
+                devices[key] = state
+            }
+            return Claim(epoch: Int64(row?.int("epoch") ?? 1), nextOffset: Int64(row?.int("next_offset") ?? 0),
+                         watermark: row?["watermark"].flatMap { Int64($0) } ?? .min, devices: devices, unreadable: unreadable)
+        }
+    }
+
+    /// Saves the changes of a batch; partitions whose epoch moved on (another member claimed
+    /// them) are left unwritten and returned.
+    /// - Throws: ``ClientError`` when the database is unavailable; nothing is saved then.
+    func save(_ changes: [PartitionChanges]) async throws -> Set<PartitionKey> {
+        try await self.database.withTransaction { session in
+            var fenced = Set<PartitionKey>()
+            var rows = PostgresCopyBuffer(capacity: 256 * 1024)
+            for change in changes {
+                let epoch = try await session.query("SELECT epoch FROM stream_partitions WHERE consumer_group = $1 AND topic = $2 AND partition = $3 FOR UPDATE",
+                                                    [self.group, change.partition.topic, change.partition.partition]).first?.int("epoch")
+                guard epoch.map(Int64.init) == change.epoch else {
+                    fenced.insert(change.partition)
+                    continue
+                }
+                for device in change.devices {
+                    rows.append(self.group)
+                    rows.append(change.partition.topic)
+                    rows.append(Int(change.partition.partition))
+                    rows.append(device.key)
+                    rows.append(Self.hex(device.state))
+                    rows.endRow()
+                }
+                _ = try await session.execute("""
+                    UPDATE stream_partitions SET next_offset = $4, watermark = $5, updated_at = now()
+                    WHERE consumer_group = $1 AND topic = $2 AND partition = $3
+                    """, [self.group, change.partition.topic, change.partition.partition, change.nextOffset,
+                          change.watermark == .min ? nil : change.watermark])
+            }
+            if rows.rowCount > 0 {
+                try await session.execute("CREATE TEMP TABLE IF NOT EXISTS stream_state_in (LIKE stream_device_state) ON COMMIT DELETE ROWS")
+                _ = try await session.copy(into: "stream_state_in", columns: ["consumer_group", "topic", "partition", "device_key", "state"], rows: rows)
+                _ = try await session.execute("""
+                    INSERT INTO stream_device_state SELECT * FROM stream_state_in
+                    ON CONFLICT (consumer_group, topic, partition, device_key) DO UPDATE SET state = EXCLUDED.state
+                    """)
+            }
+            return fenced
+        }
+    }
+
+    /// Forgets a consumer group's state (tests, and an operator resetting a group).
+    /// - Throws: ``ClientError`` when the database is unavailable.
+    func reset() async throws {
+        try await self.database.withTransaction { session in
+            _ = try await session.execute("DELETE FROM stream_device_state WHERE consumer_group = $1", [self.group])
+            _ = try await session.execute("DELETE FROM stream_partitions WHERE consumer_group = $1", [self.group])
+        }
+    }
+
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// bytea's hex input format.
+    static func hex(_ bytes: [UInt8]) -> String {
+        var text = [UInt8](repeating: 0, count: 2 + bytes.count * 2)
+        text[0] = UInt8(ascii: "\\")
+        text[1] = UInt8(ascii: "x")
+        for (index, byte) in bytes.enumerated() {
+            text[2 + index * 2] = Self.digits[Int(byte >> 4)]
+            text[3 + index * 2] = Self.digits[Int(byte & 0x0f)]
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// bytea's hex output format (`\x…`).
+    static func bytes(hex text: String) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity((utf8.count - 2) / 2)
+        var index = 2
+        while index < utf8.count {
+            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+}

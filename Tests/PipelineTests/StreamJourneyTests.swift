@@ -1,0 +1,338 @@
+import Curl
+import Foundation
+import LibPQ
+import Mosquitto
+import RdKafka
+import SensormineClients
+import SensormineAuth
+import SensormineContracts
+import SensormineCore
+import SensormineJSON
+import TestSupport
+import Testing
+
+@testable import StreamProcessing
+
+/// Device, schema, rules and notification settings of one tenant, made through the gateway.
+struct StreamTenant {
+    let tenant: UUID
+    let admin: String
+    let typeID: String
+    let deviceID: String
+    let topic: String
+    let username: String
+    let password: String
+
+    static func make(_ client: HTTPClient, gateway: String, tokens: AccessTokens) async throws -> StreamTenant {
+        let root = try await tokens.issue(for: CallerIdentity(subject: "root", tenantID: UUID(), roles: [.platformAdmin])).token
+        let org = try await PipelineTests.call(client, "POST", gateway + "/api/v1/tenants", token: root, json: #"{"name":"Stream \#(UUID().uuidString.prefix(8))","kind":"organisation"}"#)
+        let tenant = try #require(org.body["id"]?.string.flatMap(UUID.init(uuidString:)))
+        let admin = try await tokens.issue(for: CallerIdentity(subject: "ops", tenantID: tenant, roles: [.tenantAdmin])).token
+        let subject = "press-\(UUID().uuidString.prefix(8).lowercased())"
+        let schema = #"{"type":"object","properties":{"temperature":{"type":"number"},"current":{"type":"number"}}}"#
+        #expect(try await PipelineTests.call(client, "POST", gateway + "/api/v1/schemas/subjects", token: admin, json: #"{"name":"\#(subject)"}"#).status == 201)
+        #expect(try await PipelineTests.call(client, "POST", gateway + "/api/v1/schemas/subjects/\(subject)/versions", token: admin, json: #"{"schema":\#(schema)}"#).status == 201)
+        let type = try await PipelineTests.call(client, "POST", gateway + "/api/v1/device-types", token: admin, json: #"{"name":"Press","schemaSubject":"\#(subject)"}"#)
+        let typeID = try #require(type.body["id"]?.string)
+        let device = try await PipelineTests.call(client, "POST", gateway + "/api/v1/devices", token: admin, json: #"{"name":"press-1","deviceTypeId":"\#(typeID)","tags":["line-1"]}"#)
+        let deviceID = try #require(device.body["id"]?.string).lowercased()
+        let mqtt = try await PipelineTests.call(client, "PUT", gateway + "/api/v1/devices/\(deviceID)/mqtt-credentials", token: admin, json: "{}")
+        return StreamTenant(tenant: tenant, admin: admin, typeID: typeID, deviceID: deviceID, topic: try #require(mqtt.body["telemetryTopic"]?.string),
+                            username: try #require(mqtt.body["username"]?.string), password: try #require(mqtt.body["password"]?.string))
+    }
+
+    /// Creates an Alerts resource through the gateway; returns its id.
+    func create(_ client: HTTPClient, gateway: String, _ kind: String, _ json: String) async throws -> String {
+        let created = try await PipelineTests.call(client, "POST", gateway + "/api/v1/alerts/\(kind)", token: self.admin, json: json)
+        #expect(created.status == 201, "\(kind): \(created.body)")
+        return try #require(created.body["id"]?.string)
+    }
+
+    func publisher() async throws -> MQTTClient {
+        let client = try MQTTClient(configuration: .init(
+            host: ProcessInfo.processInfo.environment["SENSORMINE_MQTT_HOST"] ?? "127.0.0.1",
+            port: Int(ProcessInfo.processInfo.environment["SENSORMINE_MQTT_PORT"] ?? "") ?? 1883,
+            clientID: "stream-\(UUID().uuidString.prefix(8))", username: self.username, password: self.password), logger: PipelineTestStack.logger)
+        try await client.connect()
+        return client
+    }
+}
+
+@Suite("Stream processing end to end", .serialized)
+struct StreamJourneyTests {
+
+    static func eventually(_ what: Comment, seconds: Int = 60, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("not within \(seconds) s: \(what)")
+    }
+
+    static func alertOverrides(receiver: Int, smtp: Int) -> [String: String] {
+        [
+            "SENSORMINE_ALERTS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
+            "SENSORMINE_ALERTS_SMTP_URL": "smtp://127.0.0.1:\(smtp)",
+            "SENSORMINE_ALERTS_RETRY_BASE": "200ms",
+            "SENSORMINE_ALERTS_DISPATCH_INTERVAL": "100ms",
+            // The test sends two minutes of event time in a burst, which the edge's several MQTT
+            // connections may reorder: a lateness that covers it, and no idle watermark
+            // overtaking the test's pauses.
+            "SENSORMINE_STREAM_ALLOWED_LATENESS": "3m",
+            "SENSORMINE_STREAM_IDLE_TIMEOUT": "10m",
+            "SENSORMINE_STREAM_ANOMALY_WARMUP": "20",
+        ]
+    }
+
+    @Test("journey 8: a threshold rule made through the gateway fires on MQTT telemetry held for its duration; webhook and e-mail arrive, it escalates, resolves on recovery; no-data fires on silence; an anomaly fires after warm-up and not before")
+    func journey() async throws {
+        let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0))))
+        let mailbox = try await Mailbox.start()
+        defer { mailbox.process.signal(SIGKILL) }
+        let receiver = RecordingReceiver()
+        try await receiver.run { port in
+            try await PipelineTestStack.run(streamInProcess: true, alerts: true, overrides: Self.alertOverrides(receiver: port, smtp: mailbox.port)) { gateway in
+                let client = HTTPClient(configuration: .init(maximumRetries: 0))
+                defer { Task { await client.shutdown() } }
+                let tenant = try await StreamTenant.make(client, gateway: gateway, tokens: tokens)
+                let hook = try await tenant.create(client, gateway: gateway, "channels", #"{"name":"ops hook","type":"webhook","url":"http://127.0.0.1:\#(port)/hooks/first"}"#)
+                let mail = try await tenant.create(client, gateway: gateway, "channels", #"{"name":"ops mail","type":"email","recipients":["ops@example.com"]}"#)
+                let escalation = try await tenant.create(client, gateway: gateway, "channels", #"{"name":"on call","type":"webhook","url":"http://127.0.0.1:\#(port)/hooks/escalated"}"#)
+                let policy = try await tenant.create(client, gateway: gateway, "policies", """
+                    {"name":"press","levels":[{"channelIds":["\(hook)","\(mail)"]},{"channelIds":["\(escalation)"],"delaySeconds":3}]}
+                    """)
+                func rule(_ name: String, _ scope: String, _ condition: String, forSeconds: Int = 0) async throws -> UUID {
+                    let id = try await tenant.create(client, gateway: gateway, "rules", """
+                        {"name":"\(name)","scope":\(scope),"condition":\(condition),"forSeconds":\(forSeconds),"severity":"critical","notificationPolicyId":"\(policy)"}
+                        """)
+                    return try #require(UUID(uuidString: id))
+                }
+                let hot = try await rule("hot press", #"{"kind":"deviceType","deviceTypeId":"\#(tenant.typeID)"}"#,
+                                         #"{"type":"threshold","metric":"temperature","comparison":"above","level":80,"hysteresis":5}"#, forSeconds: 3)
+                let odd = try await rule("odd current", #"{"kind":"tag","tag":"line-1"}"#, #"{"type":"anomaly","metric":"current","level":0.9999}"#)
+                let silent = try await rule("silent press", #"{"kind":"device","deviceId":"\#(tenant.deviceID)"}"#, #"{"type":"noData","seconds":20}"#)
+
+                let publisher = try await tenant.publisher()
+                defer { publisher.disconnect() }
+                let start = (Date().timeIntervalSince1970 - 120).rounded(.down)
+                func send(_ second: Int, temperature: Double, current: Double) async throws {
+                    let time = Date(timeIntervalSince1970: start + Double(second)).formatted(.iso8601)
+                    try await publisher.publish(topic: tenant.topic, payload: Array(#"{"time":"\#(time)","temperature":\#(temperature),"current":\#(current)}"#.utf8), qos: 1)
+                }
+                // Warm-up (20 points) with a current spike at the 6th: not scored, so no anomaly.
+                var random = SystemRandomNumberGenerator()
+                for second in 0..<30 { try await send(second, temperature: 50, current: second == 5 ? 30 : 20 + Double.random(in: -1...1, using: &random)) }
+                // Over 80 for 5 s (the rule wants 3), then a current spike of 500.
+                for second in 30..<35 { try await send(second, temperature: 90, current: 20 + Double.random(in: -1...1, using: &random)) }
+                try await send(35, temperature: 91, current: 500)
+
+                try await Self.eventually("the threshold alert's webhook") { try receiver.payloads("first").contains { $0.kind == "firing" && $0.alerts.first?.ruleId == hot } }
+                let firing = try #require(try receiver.payloads("first").first { $0.kind == "firing" && $0.alerts.first?.ruleId == hot }?.alerts.first)
+                // Held from second 30: the 3 s are up at 33, or, when the edge's MQTT connections
+                // delivered a later point first, at the latest point seen then (at most 35).
+                #expect((start + 33...start + 35).contains(firing.openedAt.timeIntervalSince1970), "\(firing.openedAt.timeIntervalSince1970 - start)")
+                #expect([90, 91].contains(firing.values["temperature"]), "\(firing.values)")
+                #expect(firing.deviceId?.uuidString.lowercased() == tenant.deviceID)
+                let subject = "=?UTF-8?B?" + Data("hot press on \(tenant.deviceID)".utf8).base64EncodedString() + "?="
+                try await Self.eventually("the e-mail") { mailbox.messages.contains { $0.contains(subject) && $0.contains("To: ops@example.com") } }
+                try await Self.eventually("the escalation while unacknowledged") { try receiver.payloads("escalated").contains { $0.alerts.first?.id == firing.id } }
+                try await Self.eventually("the anomaly alert") { try receiver.payloads("first").contains { $0.kind == "firing" && $0.alerts.first?.ruleId == odd } }
+                let anomalies = try receiver.payloads("first").filter { $0.kind == "firing" && $0.alerts.first?.ruleId == odd }.compactMap(\.alerts.first)
+                #expect(anomalies.count == 1, "the spike inside the warm-up raised nothing")
+                #expect(anomalies.first?.openedAt.timeIntervalSince1970 == start + 35)
+                #expect((anomalies.first?.values["current.anomalyScore"] ?? 0) > 0.9999)
+
+                // Recovery: below 80 - 5.
+                for second in 36..<40 { try await send(second, temperature: 70, current: 20 + Double.random(in: -1...1, using: &random)) }
+                try await Self.eventually("the resolved notice") { try receiver.payloads("first").contains { $0.kind == "resolved" && $0.alerts.first?.id == firing.id } }
+                let listed = try await PipelineTests.call(client, "GET", gateway + "/api/v1/alerts/instances?ruleId=\(hot.uuidString.lowercased())&state=resolved", token: tenant.admin)
+                #expect(listed.status == 200, "\(listed.body)")
+                #expect(listed.body["items"]?.array?.contains { $0["id"]?.string == firing.id.uuidString.lowercased() } == true, "\(listed.body)")
+
+                // Silence: the no-data rule fires by the clock, 20 s after the last message.
+                try await Self.eventually("the no-data alert", seconds: 90) { try receiver.payloads("first").contains { $0.kind == "firing" && $0.alerts.first?.ruleId == silent } }
+                let quiet = try #require(try receiver.payloads("first").first { $0.alerts.first?.ruleId == silent }?.alerts.first)
+                #expect((quiet.values["silentSeconds"] ?? 0) >= 20)
+                try await send(200, temperature: 50, current: 20)
+                try await Self.eventually("the no-data alert resolves with the next point") {
+                    try receiver.payloads("first").contains { $0.kind == "resolved" && $0.alerts.first?.ruleId == silent }
+                }
+                let database = PostgresClient(configuration: .init(url: try #require(ProcessInfo.processInfo.environment["SENSORMINE_TIMESERIES_DB_URL"]), name: "stream-test"))
+                defer { Task { await database.shutdown() } }
+                try await StreamStateStore(database: database, group: PipelineTestStack.topicPrefix + ".stream").reset()
+            }
+        }
+    }
+}
+
+/// StreamProcessing as a process of its own (so a test can kill it), with the pipeline stack's settings.
+struct StreamProcess {
+    let process: ChildProcess
+    let port: Int
+
+    static func start(port: Int, instance: String, overrides: [String: String]) throws -> StreamProcess {
+        var environment = PipelineTestStack.values(port: port, overrides)
+        environment["SENSORMINE_STREAM_INSTANCE_ID"] = instance
+        environment["SENSORMINE_LOG_LEVEL"] = "warning"
+        environment["LD_LIBRARY_PATH"] = ProcessInfo.processInfo.environment["LD_LIBRARY_PATH"] ?? ""
+        return StreamProcess(process: try ChildProcess(executable: ServiceBinaries.path("StreamProcessing"), arguments: [], environment: environment), port: port)
+    }
+
+    /// The value of an unlabelled gauge or counter on /metrics (nil while it is not published).
+    func metric(_ client: HTTPClient, _ name: String) async -> Double? {
+        guard let response = try? await client.get("http://127.0.0.1:\(self.port)/metrics"), response.status == 200 else { return nil }
+        let text = String(decoding: response.body, as: UTF8.self)
+        return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+}
+
+extension StreamJourneyTests {
+    /// Everything on `topic` (of this stack run) so far, read by a group of its own until it
+    /// has reached the end of every partition.
+    static func drain(_ topic: String) async throws -> [KafkaMessage] {
+        let kafka = try KafkaSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0)))
+        let consumer = try KafkaConsumer(configuration: .init(kafka: kafka.kafka, groupID: "stream-test-\(UUID().uuidString)", topics: [topic], batchSize: 5000),
+                                         logger: PipelineTestStack.logger)
+        var messages: [KafkaMessage] = []
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let batch = try await consumer.poll(timeout: .milliseconds(200))
+            messages += batch
+            if batch.isEmpty, try await consumer.assignedPartitionCount() == kafka.topics.partitions(of: topic), try await consumer.hasReachedEnd() { break }
+        }
+        await consumer.close()
+        return messages
+    }
+
+    @Test("windows against an oracle computed from the points sent, across a kill -9 mid-window and a second member taking half the partitions; late points go to telemetry.late; usage of what was stored goes to metering.events once")
+    func windowsSurviveKillAndRebalance() async throws {
+        let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0))))
+        // Event times lie in the past, so a partition idle longer than the test's pauses would
+        // see its watermark jump to the clock and every later point arrive late: 20 s idle.
+        let overrides = ["SENSORMINE_STREAM_WINDOWS": "10s,30s/10s", "SENSORMINE_STREAM_ALLOWED_LATENESS": "3s", "SENSORMINE_STREAM_IDLE_TIMEOUT": "20s",
+                         "SENSORMINE_INGESTION_USAGE_INTERVAL": "1s"]
+        try await PipelineTestStack.run(overrides: overrides) { gateway in
+            let client = HTTPClient(configuration: .init(maximumRetries: 0))
+            defer { Task { await client.shutdown() } }
+            let tenant = try await StreamTenant.make(client, gateway: gateway, tokens: tokens)
+            var devices: [(id: String, key: String)] = []
+            for index in 0..<3 {
+                let id = index == 0 ? tenant.deviceID : try #require(try await PipelineTests.call(client, "POST", gateway + "/api/v1/devices", token: tenant.admin,
+                                                                                                   json: #"{"name":"press-\#(index + 1)","deviceTypeId":"\#(tenant.typeID)"}"#).body["id"]?.string).lowercased()
+                let key = try #require(try await PipelineTests.call(client, "POST", gateway + "/api/v1/devices/\(id)/api-keys", token: tenant.admin, json: "{}").body["key"]?.string)
+                devices.append((id, key))
+            }
+            var first = try StreamProcess.start(port: PipelineTestStack.ports.stream, instance: "a", overrides: overrides)
+            var second: StreamProcess?
+            defer {
+                first.process.signal(SIGKILL)
+                second?.process.signal(SIGKILL)
+            }
+            // 90 s of event time ending 30 s ago, every 0.5 s per device, sent in 6 parts; within a
+            // part, neighbours swapped (1 s out of order, inside the 3 s lateness).
+            let base = (Date().timeIntervalSince1970 / 10).rounded(.down) * 10 - 120
+            var sent: [String: [(time: Double, value: Double)]] = [:]
+            func post(_ device: (id: String, key: String), _ points: [(time: Double, value: Double)]) async throws {
+                func stamp(_ time: Double) -> String {
+                    let whole = (base + time).rounded(.down)
+                    let milliseconds = Int(((base + time - whole) * 1000).rounded())
+                    return String(Date(timeIntervalSince1970: whole).formatted(.iso8601).dropLast()) + ".\(String(1000 + milliseconds).dropFirst())Z"
+                }
+                let body = "[" + points.map { #"{"time":"\#(stamp($0.time))","temperature":\#($0.value)}"# }
+                    .joined(separator: ",") + "]"
+                let answer = try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: device.key, json: body)
+                #expect(answer.status == 202, "\(answer.body)")
+            }
+            for part in 0..<6 {
+                for device in devices {
+                    var points = (0..<30).map { step in (time: Double(part * 15) + Double(step) * 0.5, value: Double(Int.random(in: 0...10_000)) / 10) }
+                    for index in stride(from: 0, to: points.count - 1, by: 4) { points.swapAt(index, index + 1) }
+                    sent[device.id, default: []] += points
+                    try await post(device, points)
+                }
+                try await Task.sleep(for: .milliseconds(1500))
+                if part == 2 {
+                    // Mid-window (the 30 s windows of parts 2 and 3 are open) and after it has saved
+                    // what it processed: no goodbye, no flush.
+                    try await Self.eventually("the first member processed the first three parts", seconds: 90) {
+                        await first.metric(client, "sensormine_stream_points_total") == 270
+                    }
+                    first.process.signal(SIGKILL)
+                    #expect(await first.process.waitForExit(timeout: .seconds(10)) != nil)
+                    first = try StreamProcess.start(port: PipelineTestStack.ports.stream, instance: "a", overrides: overrides)
+                    second = try StreamProcess.start(port: PipelineTestStack.ports.stream + 2, instance: "b", overrides: overrides)
+                }
+            }
+            // Later than the 3 s lateness behind the watermark: reported, not counted.
+            try await post(devices[0], [(time: 10.25, value: 99_999)])
+            // Both members hold partitions once the group has settled.
+            var shares: [Double] = []
+            try await Self.eventually("both members hold partitions", seconds: 60) {
+                shares = [await first.metric(client, "sensormine_stream_assigned_partitions") ?? 0, await second?.metric(client, "sensormine_stream_assigned_partitions") ?? 0]
+                return shares.allSatisfy { $0 > 0 } && shares.reduce(0, +) == 6
+            }
+
+            // The idle watermark closes the last windows a few seconds after the last message.
+            let kafka = try KafkaSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0)))
+            var windows: [TelemetryWindow] = []
+            let decoder = ContractCoding.decoder()
+            try await Self.eventually("the last 10 s window of every device", seconds: 60) {
+                windows = try await Self.drain(kafka.topics.telemetryWindows).compactMap { try? decoder.decode(TelemetryWindow.self, from: Data($0.value)) }
+                return devices.allSatisfy { device in windows.contains { $0.deviceId.uuidString.lowercased() == device.id && $0.sizeSeconds == 10 && $0.start.timeIntervalSince1970 == base + 80 } }
+            }
+            var byID: [String: TelemetryWindow] = [:]
+            for window in windows {
+                if let earlier = byID[window.id] { #expect(earlier == window, "a window published again after the crash carries the same values") }
+                byID[window.id] = window
+            }
+            for device in devices {
+                let points = try #require(sent[device.id])
+                for (size, hop) in [(10.0, 10.0), (30.0, 10.0)] {
+                    var start = -size + hop
+                    while start < 90 {
+                        let inside = points.filter { $0.time >= start && $0.time < start + size }
+                        let id = "\(tenant.tenant.uuidString.lowercased())/\(device.id)/temperature/\(Int(size))/\(Int(hop))/\(Int(base + start))"
+                        if !inside.isEmpty {
+                            let window = byID[id]
+                            #expect(window != nil, "window \(id) missing")
+                            #expect(window?.count == inside.count, "\(id)")
+                            #expect(window.map { abs($0.sum - inside.reduce(0) { $0 + $1.value }) < 1e-6 } == true, "\(id)")
+                            #expect(window?.min == inside.map(\.value).min() && window?.max == inside.map(\.value).max(), "\(id)")
+                            #expect(window?.first == inside.min { $0.time < $1.time }?.value, "\(id)")
+                            #expect(window?.last == inside.max { $0.time < $1.time }?.value, "\(id)")
+                            #expect(window?.deviceTypeId?.uuidString.lowercased() == tenant.typeID.lowercased())
+                        }
+                        start += hop
+                    }
+                }
+            }
+            // Each partition was claimed again after the kill, and its saved position counts every message once.
+            let database = PostgresClient(configuration: .init(url: try #require(ProcessInfo.processInfo.environment["SENSORMINE_TIMESERIES_DB_URL"]), name: "stream-test"))
+            defer { Task { await database.shutdown() } }
+            let store = StreamStateStore(database: database, group: PipelineTestStack.topicPrefix + ".stream")
+            let positions = try await database.query("SELECT sum(next_offset) AS messages, min(epoch) AS epoch FROM stream_partitions WHERE consumer_group = $1",
+                                                     [store.group]).first
+            #expect(positions?.int("messages") == 541)
+            #expect((positions?.int("epoch") ?? 0) >= 2, "claimed by the restarted or the new member")
+            let late = try await Self.drain(kafka.topics.telemetryLate).compactMap { try? decoder.decode(LateTelemetryPoint.self, from: Data($0.value)) }
+            #expect(late.map(\.value) == [99_999])
+            #expect(late.first?.deviceId.uuidString.lowercased() == devices[0].id)
+            try await store.reset()
+
+            // Usage: what Ingestion stored, once (a point sent again is not counted), on
+            // metering.events once each minute has ended.
+            try await post(devices[0], [sent[devices[0].id]?.first ?? (time: 0, value: 0)])
+            var usage: [UsageRecord] = []
+            try await Self.eventually("the usage of every point stored", seconds: 120) {
+                usage = try await Self.drain(kafka.topics.meteringEvents).compactMap { try? decoder.decode(UsageRecord.self, from: Data($0.value)) }
+                    .filter { $0.tenantId == tenant.tenant }
+                return usage.reduce(0) { $0 + (Int($1.metadata["points"] ?? "") ?? 0) } >= 541
+            }
+            #expect(usage.reduce(0) { $0 + (Int($1.metadata["points"] ?? "") ?? 0) } == 541)
+            #expect(usage.reduce(0) { $0 + $1.quantity } == 541 * 59, "48 bytes a row plus the metric's name")
+            #expect(usage.allSatisfy { $0.resource == .dataIngested && $0.unit == "bytes" && $0.producer == "ingestion" })
+            #expect(Set(usage.map(\.eventId)).count == usage.count)
+        }
+    }
+}
