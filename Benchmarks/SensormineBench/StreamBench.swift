@@ -164,6 +164,9 @@ func benchStreamProcessing(suffix: String) async {
             report("stream: backlog drain", "points/s", (Int(points), seconds),
                    "\(produced) messages from \(deviceCount) devices, 3 metrics each; windows 1m/5m/1h, 100 rules; \(windows) windows closed; admitted, enriched, state saved")
             report("stream: backlog drain", "msgs/s", (produced, seconds), "the same run in messages, against the bare consumer above")
+
+            try await benchRuleLatency(prefix: prefix, organisation: organisation, devices: devices, metadata: metadata, producer: producer, client: client,
+                                       stream: stream, environment: environment)
         }
         await client.shutdown()
         let timeseries = PostgresClient(configuration: .init(url: try setting("SENSORMINE_TIMESERIES_DB_URL"), name: "bench-stream", pool: .init(maximumConnections: 1)))
@@ -172,6 +175,9 @@ func benchStreamProcessing(suffix: String) async {
         await timeseries.shutdown()
         try await metadata.withTransaction { session in
             try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+            for table in ["alert_instances", "alert_keys", "alert_rules", "notification_policies", "notification_channels"] {
+                try await session.execute("DELETE FROM \(table) WHERE tenant_id = $1", [organisation])
+            }
             try await session.execute("DELETE FROM devices WHERE tenant_id = $1", [organisation])
             try await session.execute("DELETE FROM device_types WHERE tenant_id = $1", [organisation])
             try await session.execute("DELETE FROM tenants WHERE id = $1", [organisation])
@@ -179,5 +185,106 @@ func benchStreamProcessing(suffix: String) async {
         await metadata.shutdown()
     } catch {
         print("stream: \(error)")
+    }
+}
+
+/// Latency from the reading that meets a rule's condition to the webhook that reports it, while
+/// 2,000 readings/s flow and Ingestion stores the same stream: Alerts (with a rule whose policy
+/// notifies a local receiver at once) and Ingestion join the running StreamProcessing.
+@MainActor
+func benchRuleLatency(prefix: String, organisation: UUID, devices: [UUID], metadata: PostgresClient, producer: KafkaProducer, client: HTTPClient,
+                      stream: BenchService, environment: [String: String]) async throws {
+    let producedAt = NIOLockedValueBox<[UUID: ContinuousClock.Instant]>([:])
+    let latencies = NIOLockedValueBox<[Double]>([])
+    let router = Router()
+    router.post("/hook") { request, _ -> Response in
+        let body = try await request.body.collect(upTo: 1 << 20)
+        let arrived = ContinuousClock.now
+        if let payload = try? ContractCoding.decoder().decode(AlertNotificationPayload.self, from: Data(Array(buffer: body))), payload.kind == "firing" {
+            let sent = producedAt.withLockedValue { produced in payload.alerts.compactMap { $0.deviceId.flatMap { produced.removeValue(forKey: $0) } } }
+            latencies.withLockedValue { $0 += sent.map { let elapsed = arrived - $0; return Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000 } }
+        }
+        return Response(status: .ok)
+    }
+    let (ports, continuation) = AsyncStream<Int>.makeStream()
+    var serverLogger = Logger(label: "bench-stream-receiver")
+    serverLogger.logLevel = .critical
+    let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                               onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: serverLogger)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await receiver.run() }
+        defer { group.cancelAll() }
+        var iterator = ports.makeAsyncIterator()
+        let receiverPort = await iterator.next() ?? 0
+        let (channel, policy, rule) = (UUID(), UUID(), UUID())
+        var environment = environment
+        environment["SENSORMINE_ALERTS_GROUP"] = prefix + ".alerts"
+        environment["SENSORMINE_ALERTS_WEBHOOK_ALLOWED_NETWORKS"] = "127.0.0.1/32"
+        environment["SENSORMINE_INGESTION_GROUP"] = prefix + ".ingestion"
+        environment["SENSORMINE_INGESTION_START"] = "latest"
+        let migrate = try BenchService.start("Alerts", port: 18884, environment: environment, arguments: ["migrate"])
+        migrate.process.waitUntilExit()
+        try await metadata.withTransaction { session in
+            try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+            try await session.execute(
+                "INSERT INTO notification_channels (id, tenant_id, name, kind, url, secret) VALUES ($1, $2, 'bench', 'webhook', $3, 'bench-secret-0123456789')",
+                [channel, organisation, "http://127.0.0.1:\(receiverPort)/hook"])
+            try await session.execute(
+                """
+                INSERT INTO notification_policies (id, tenant_id, name, levels, repeat_count, group_by, group_wait_seconds, repeat_interval_seconds,
+                                                   acknowledgement_timeout_seconds, send_resolved)
+                VALUES ($1, $2, 'bench', $3::jsonb, 0, '[]', 0, 0, 0, false)
+                """, [policy, organisation, #"[{"channelIds":["\#(channel)"],"delaySeconds":0}]"#])
+            try await session.execute(
+                """
+                INSERT INTO alert_rules (id, tenant_id, name, scope, condition, for_seconds, severity, notification_policy_id)
+                VALUES ($1, $2, 'overheat', '{"kind":"tag","tag":"bench"}', '{"type":"threshold","metric":"temperature","comparison":"above","level":1000,"hysteresis":0}', 0, 'critical', $3)
+                """, [rule, organisation, policy])
+        }
+        let alerts = try BenchService.start("Alerts", port: 18884, environment: environment)
+        let ingestion = try BenchService.start("Ingestion", port: 18885, environment: environment)
+        defer {
+            alerts.stop()
+            ingestion.stop()
+        }
+        try await alerts.waitUntilReady(client)
+        try await ingestion.waitUntilReady(client)
+        // Alerts republishes its rules at start; StreamProcessing has the new one once it counts 101.
+        for _ in 0..<300 where await stream.metric(client, "sensormine_stream_rules") < 101 { try await Task.sleep(for: .milliseconds(100)) }
+        let topic = "\(prefix).device.telemetry"
+        let tenantText = organisation.uuidString.lowercased()
+        var hot = devices.shuffled()[...]
+        var triggers = 0
+        let start = ContinuousClock.now
+        var tick = 0
+        // 15 s at 2,000 readings/s: every 100 ms, 200 readings, one of them over the level.
+        while ContinuousClock.now - start < .seconds(15) {
+            let time = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            let stamp = RFC3339.string(microseconds: time)
+            var records: [KafkaRecord] = []
+            let overheated = hot.popFirst()
+            for index in 0..<200 {
+                let device = index == 0 ? (overheated ?? devices[0]) : devices[(tick * 200 + index) % devices.count]
+                let temperature = index == 0 && overheated != nil ? 2000.0 : 60 + Double(index % 17)
+                let deviceText = device.uuidString.lowercased()
+                let payload = #"{"time":"\#(stamp)","temperature":\#(temperature),"pressure":4.2,"rpm":2950}"#
+                let envelope = TelemetryEnvelope(messageID: UUID().uuidString.lowercased(), tenantID: tenantText, deviceID: deviceText, source: .http,
+                                                 receivedAt: time, payload: Array(payload.utf8), payloadIsJSON: true)
+                records.append(KafkaRecord(topic: topic, key: Array(deviceText.utf8), value: envelope.encoded(), headers: [("tenant", Array(tenantText.utf8))]))
+            }
+            if let overheated {
+                producedAt.withLockedValue { $0[overheated] = ContinuousClock.now }
+                triggers += 1
+            }
+            for result in try await producer.send(records) { _ = try result.get() }
+            tick += 1
+            let next = start + .milliseconds(100 * tick)
+            if next > ContinuousClock.now { try await Task.sleep(until: next, clock: .continuous) }
+        }
+        for _ in 0..<100 where latencies.withLockedValue({ $0.count }) < triggers { try await Task.sleep(for: .milliseconds(100)) }
+        let sorted = latencies.withLockedValue { $0 }.sorted()
+        print(String(format: "%@ p50 %.0f ms, p99 %.0f ms (%d of %d delivered; reading produced -> StreamProcessing -> Alerts -> webhook, at 2,000 readings/s, Ingestion storing them too)",
+                     "stream: rule to webhook latency".padding(toLength: 38, withPad: " ", startingAt: 0), percentile(sorted, 0.5), percentile(sorted, 0.99),
+                     sorted.count, triggers))
     }
 }

@@ -50,6 +50,11 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 
 var logger = Logger(label: "bench")
 logger.logLevel = .warning
 let suffix = UUID().uuidString.prefix(8).lowercased()
+// `SENSORMINE_BENCH_ONLY=stream` runs the StreamProcessing figures alone (while tuning it).
+if ProcessInfo.processInfo.environment["SENSORMINE_BENCH_ONLY"] == "stream" {
+    await benchStreamProcessing(suffix: String(suffix))
+    exit(0)
+}
 print("Sensormine client benchmarks (local stack, \(ProcessInfo.processInfo.activeProcessorCount) cores); figures are printed, not asserted")
 print(String(repeating: "-", count: 100))
 

@@ -54,6 +54,11 @@ public final class SchemaDirectory: Sendable {
         }
     }
 
+    /// Whether the device's record is cached now (a batch warms only the others).
+    public func isCached(tenant: String, device: String) -> Bool {
+        self.devices.value(for: tenant + "/" + device, now: .now) != nil
+    }
+
     /// Forgets what is cached about `device`, so the next message reads it afresh (a
     /// `device.events` message says it changed).
     public func forget(tenant: String, device: String) {

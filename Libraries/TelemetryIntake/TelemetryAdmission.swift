@@ -78,7 +78,7 @@ public struct TelemetryAdmission: Sendable {
     /// - Throws: ``ClientError`` when DeviceAPI or the SchemaRegistry cannot answer.
     public func warm(_ devices: [(tenant: String, device: String)]) async throws {
         var seen = Set<String>()
-        let distinct = devices.filter { seen.insert($0.tenant + "/" + $0.device).inserted }
+        let distinct = devices.filter { seen.insert($0.tenant + "/" + $0.device).inserted && !self.directory.isCached(tenant: $0.tenant, device: $0.device) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, pair) in distinct.enumerated() {
                 if index >= 16 { try await group.next() }

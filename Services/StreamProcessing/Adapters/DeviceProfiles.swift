@@ -45,6 +45,11 @@ final class DeviceProfiles: Sendable {
         }
     }
 
+    /// The profile if it is cached now (no call made).
+    func cachedProfile(tenant: UUID, device: UUID) -> DeviceProfile? {
+        self.profiles.value(for: tenant.uuidString.lowercased() + "/" + device.uuidString.lowercased(), now: .now)
+    }
+
     /// A device changed (type, tags, asset, status): read it afresh on its next message.
     func deviceChanged(tenant: UUID, device: UUID) {
         let key = tenant.uuidString.lowercased() + "/" + device.uuidString.lowercased()

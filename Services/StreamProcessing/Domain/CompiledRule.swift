@@ -64,8 +64,8 @@ indirect enum RuleNode: Equatable, Sendable {
 }
 
 /// An alert rule as StreamProcessing evaluates it: its comparisons flattened, with the metrics
-/// and window shapes they need.
-struct CompiledRule: Sendable {
+/// and window shapes they need. A class: each device's rule list shares one copy.
+final class CompiledRule: Sendable {
     let rule: AlertRule
     let leaves: [RuleLeaf]
     let root: RuleNode

@@ -4,7 +4,8 @@ import Foundation
 /// (zig-zag varints, little-endian doubles, length-prefixed strings). Compact and several times
 /// cheaper than JSON, since every device touched in a batch is saved with it.
 enum StateCodec {
-    static let version: UInt8 = 1
+    /// 2: rule states at rest and empty hourly baselines are left out.
+    static let version: UInt8 = 2
 
     static func encode(_ state: DeviceState) -> [UInt8] {
         var writer = StateWriter()
@@ -35,11 +36,13 @@ enum StateCodec {
                 writer.double(window.seasonalScore)
             }
             writer.moments(metric.ewma)
-            writer.int(Int64(metric.seasonal.count))
-            for bucket in metric.seasonal {
-                writer.moments(bucket.moments)
-                writer.int(bucket.days)
-                writer.int(bucket.lastDay)
+            let hours = metric.seasonal.indices.filter { metric.seasonal[$0].moments.count > 0 }
+            writer.int(Int64(hours.count))
+            for hour in hours {
+                writer.int(Int64(hour))
+                writer.moments(metric.seasonal[hour].moments)
+                writer.int(metric.seasonal[hour].days)
+                writer.int(metric.seasonal[hour].lastDay)
             }
             writer.int(metric.lastTime)
             writer.double(metric.lastValue)
@@ -48,8 +51,10 @@ enum StateCodec {
             writer.int(metric.lastArrival)
             writer.double(metric.lastScore)
         }
-        writer.int(Int64(state.rules.count))
-        for (id, rule) in state.rules {
+        // A rule at rest (nothing holds, nothing pending, not firing) is what a fresh state is.
+        let active = state.rules.filter { !$0.value.isAtRest }
+        writer.int(Int64(active.count))
+        for (id, rule) in active {
             writer.uuid(id)
             writer.int(Int64(rule.truths.count))
             for (truth, value) in zip(rule.truths, rule.values) {
@@ -95,7 +100,10 @@ enum StateCodec {
             }
             metric.ewma = try reader.moments()
             for _ in 0..<(try reader.count()) {
-                metric.seasonal.append(SeasonalBucket(moments: try reader.moments(), days: try reader.int(), lastDay: try reader.int()))
+                let hour = try reader.int()
+                guard (0..<24).contains(hour) else { throw StateCodecError() }
+                if metric.seasonal.isEmpty { metric.seasonal = Array(repeating: SeasonalBucket(), count: 24) }
+                metric.seasonal[Int(hour)] = SeasonalBucket(moments: try reader.moments(), days: try reader.int(), lastDay: try reader.int())
             }
             metric.lastTime = try reader.int()
             metric.lastValue = try reader.double()

@@ -65,7 +65,7 @@ struct StreamEngine: Sendable {
     /// Each device's latest profile (from the messages' enrichment), for windows closed and
     /// rules evaluated when no message of it is at hand.
     private var profiles: [String: DeviceProfile] = [:]
-    private var ruleCache: [String: (generation: Int, profile: DeviceProfile, rules: [CompiledRule])] = [:]
+    private var ruleCache: [String: (generation: Int, profile: DeviceProfile, rules: DeviceRules)] = [:]
     /// Counters the pipeline turns into metrics.
     private(set) var latePoints = 0
     private(set) var redeliveries = 0
@@ -136,14 +136,17 @@ struct StreamEngine: Sendable {
         }
         let newest = points.lazy.map(\.time).max() ?? envelope.receivedAt
         device.seen.append(SeenMessage(id: envelope.messageID, time: newest))
-        if watermark != .min { device.seen.removeAll { $0.time < watermark - lateness } }
+        if watermark != .min, let oldest = device.seen.first?.time, oldest < watermark - lateness { device.seen.removeAll { $0.time < watermark - lateness } }
         if device.seen.count > self.settings.maximumSeenMessages { device.seen.removeFirst(device.seen.count - self.settings.maximumSeenMessages) }
 
         device.lastArrival = now
         var advanced = watermark
-        // A message's points update the comparisons first; its rules are evaluated once, at its
-        // newest point, so values sent together are judged together.
-        var touched: [UUID: (rule: CompiledRule, state: RuleState)] = [:]
+        // A message's points update the comparisons first (in place); its rules are evaluated
+        // once, at its newest point, so values sent together are judged together. A rule that
+        // has seen newer points keeps a copy of its state from before this message.
+        var touched: [Int] = []
+        var wasTouched = [Bool](repeating: false, count: rules.rules.count)
+        var heldBefore: [Int: RuleState] = [:]
         for point in points {
             var metric = device.metrics[point.metric] ?? MetricState()
             metric.lastArrival = now
@@ -157,41 +160,28 @@ struct StreamEngine: Sendable {
             }
             advanced = max(advanced, min(point.time, envelope.receivedAt))
             let scores = self.settings.detector.observe(point.value, at: point.time, in: &metric)
-            var shapes = Set(self.settings.windowShapes)
-            for rule in rules { shapes.formUnion(rule.windowShapes) }
-            for shape in shapes {
-                for start in shape.starts(containing: point.time) {
+            func add(_ shape: WindowShape) {
+                shape.forEachStart(containing: point.time) { start in
                     let key = WindowKey(shape: shape, start: start)
                     metric.windows[key, default: WindowAccumulator()].add(time: point.time, value: point.value, scores: scores)
                     if partition.nextClose == .min || key.end < partition.nextClose { partition.nextClose = key.end }
                 }
             }
+            for shape in self.settings.windowShapes { add(shape) }
+            for shape in rules.extraShapes[point.metric] ?? [] { add(shape) }
             let inOrder = point.time >= metric.lastTime
-            for rule in rules where rule.leaves.contains(where: { $0.metric == point.metric || $0.metric == nil }) {
-                var state = touched[rule.rule.id]?.state ?? Self.ruleState(rule, in: &device)
-                for (index, leaf) in rule.leaves.enumerated() {
-                    switch leaf {
-                    case let .threshold(name, comparison, level, hysteresis) where name == point.metric:
-                        let held = state.truths[index]
-                        let bound = held ? (comparison == .above ? level - hysteresis : level + hysteresis) : level
-                        state.truths[index] = comparison == .above ? point.value > bound : point.value < bound
-                        state.values[index] = point.value
-                    case let .rate(name, comparison, level, perMicros) where name == point.metric && inOrder:
-                        guard metric.lastTime != .min, point.time > metric.lastTime else { continue }
-                        let rate = (point.value - metric.lastValue) / Double(point.time - metric.lastTime) * perMicros
-                        state.truths[index] = comparison == .above ? rate > level : rate < level
-                        state.values[index] = rate
-                    case let .anomaly(name, level) where name == point.metric:
-                        state.truths[index] = scores.combined > level
-                        state.values[index] = scores.combined
-                    case let .noData(name, _) where name == nil || name == point.metric:
-                        state.truths[index] = false
-                        state.values[index] = 0
-                    default:
-                        continue
+            for list in [rules.byMetric[point.metric] ?? [], rules.anyMetric] {
+                for index in list {
+                    let rule = rules.rules[index]
+                    let id = rule.rule.id
+                    if !wasTouched[index] {
+                        wasTouched[index] = true
+                        touched.append(index)
+                        if device.rules[id]?.truths.count != rule.leaves.count { device.rules[id] = Self.ruleState(rule, in: &device) }
+                        if let state = device.rules[id], newest < state.evaluatedAt { heldBefore[index] = state }
                     }
+                    Self.update(&device.rules[id, default: RuleState(leaves: rule.leaves.count)], rule, with: point, metric: metric, scores: scores, inOrder: inOrder)
                 }
-                touched[rule.rule.id] = (rule, state)
             }
             if inOrder {
                 metric.previousTime = metric.lastTime
@@ -200,21 +190,47 @@ struct StreamEngine: Sendable {
                 metric.lastValue = point.value
             }
         }
-        for (id, entry) in touched {
-            var state = entry.state
-            if newest >= state.evaluatedAt {
-                self.evaluate(entry.rule, &state, at: newest, profile: profile, into: &outputs)
-            } else {
+        for index in touched {
+            let rule = rules.rules[index]
+            let id = rule.rule.id
+            if var held = heldBefore[index] {
                 // Older than what the rule has seen: its values do not replace newer ones, but
                 // it may show the condition held earlier than first thought.
-                guard var held = device.rules[id] else { continue }
-                self.backdate(entry.rule, &held, holds: entry.rule.root.holds(state.truths), at: newest, profile: profile, into: &outputs)
-                state = held
+                let holds = device.rules[id].map { rule.root.holds($0.truths) } ?? false
+                self.backdate(rule, &held, holds: holds, at: newest, profile: profile, into: &outputs)
+                device.rules[id] = held
+            } else {
+                self.evaluate(rule, &device.rules[id, default: RuleState(leaves: rule.leaves.count)], at: newest, profile: profile, into: &outputs)
             }
-            device.rules[id] = state
         }
         partition.watermark = advanced
         return true
+    }
+
+    /// Moves a rule's comparisons on one point of one of its metrics.
+    private static func update(_ state: inout RuleState, _ rule: CompiledRule, with point: TelemetryPoint, metric: MetricState, scores: AnomalyScores, inOrder: Bool) {
+        for (index, leaf) in rule.leaves.enumerated() {
+            switch leaf {
+            case let .threshold(name, comparison, level, hysteresis) where name == point.metric:
+                let held = state.truths[index]
+                let bound = held ? (comparison == .above ? level - hysteresis : level + hysteresis) : level
+                state.truths[index] = comparison == .above ? point.value > bound : point.value < bound
+                state.values[index] = point.value
+            case let .rate(name, comparison, level, perMicros) where name == point.metric && inOrder:
+                guard metric.lastTime != .min, point.time > metric.lastTime else { continue }
+                let rate = (point.value - metric.lastValue) / Double(point.time - metric.lastTime) * perMicros
+                state.truths[index] = comparison == .above ? rate > level : rate < level
+                state.values[index] = rate
+            case let .anomaly(name, level) where name == point.metric:
+                state.truths[index] = scores.combined > level
+                state.values[index] = scores.combined
+            case let .noData(name, _) where name == nil || name == point.metric:
+                state.truths[index] = false
+                state.values[index] = 0
+            default:
+                continue
+            }
+        }
     }
 
     // MARK: Windows and timers
@@ -237,7 +253,7 @@ struct StreamEngine: Sendable {
             guard var device = partition.devices[deviceKey] else { continue }
             var changed = false
             let profile = self.profiles[deviceKey] ?? Self.profile(from: deviceKey)
-            let rules = profile.map { self.rules(for: deviceKey, profile: $0) } ?? []
+            let rules = profile.map { self.rules(for: deviceKey, profile: $0).rules } ?? []
             for name in Array(device.metrics.keys) {
                 guard var metric = device.metrics[name] else { continue }
                 let due = metric.windows.keys.filter { $0.end <= closing }.sorted { ($0.end, $0.shape.size) < ($1.end, $1.shape.size) }
@@ -347,9 +363,9 @@ struct StreamEngine: Sendable {
         return nil
     }
 
-    private mutating func rules(for deviceKey: String, profile: DeviceProfile) -> [CompiledRule] {
+    private mutating func rules(for deviceKey: String, profile: DeviceProfile) -> DeviceRules {
         if let cached = self.ruleCache[deviceKey], cached.generation == self.book.generation, cached.profile == profile { return cached.rules }
-        let rules = self.book.rules(for: profile)
+        let rules = DeviceRules(self.book.rules(for: profile), published: self.settings.windowShapes)
         self.ruleCache[deviceKey] = (self.book.generation, profile, rules)
         return rules
     }
@@ -442,6 +458,35 @@ struct StreamEngine: Sendable {
             siteId: profile.siteId, metric: metric, sizeSeconds: size, hopSeconds: hop, start: Date(timeIntervalSince1970: Double(start)),
             end: Date(timeIntervalSince1970: Double(start + Int64(size))), count: Int(window.count), sum: window.sum, min: window.min, max: window.max,
             avg: window.average, first: window.first, last: window.last, anomalyScores: scores)
+    }
+}
+
+/// The rules covering one device, indexed by the metric whose points move them, with the window
+/// shapes their windowed comparisons need beyond the published ones.
+struct DeviceRules: Sendable {
+    let rules: [CompiledRule]
+    /// Indices into `rules` by metric.
+    let byMetric: [String: [Int]]
+    /// Rules moved by a point of any metric (no data without a metric).
+    let anyMetric: [Int]
+    let extraShapes: [String: [WindowShape]]
+
+    init(_ rules: [CompiledRule], published: [WindowShape]) {
+        self.rules = rules
+        var byMetric: [String: [Int]] = [:]
+        var anyMetric: [Int] = []
+        var extra: [String: Set<WindowShape>] = [:]
+        for (index, rule) in rules.enumerated() {
+            var metrics = Set<String>()
+            for leaf in rule.leaves {
+                if let metric = leaf.metric { metrics.insert(metric) } else if anyMetric.last != index { anyMetric.append(index) }
+                if case let .window(metric, _, shape, _, _) = leaf, !published.contains(shape) { extra[metric, default: []].insert(shape) }
+            }
+            for metric in metrics where anyMetric.last != index { byMetric[metric, default: []].append(index) }
+        }
+        self.byMetric = byMetric
+        self.anyMetric = anyMetric
+        self.extraShapes = extra.mapValues { Array($0) }
     }
 }
 

@@ -50,6 +50,8 @@ struct StreamPipeline: Service {
         if !self.rules.isCaughtUp { self.logger.warning("alerts.rules not read to its end; evaluating with the rules read so far") }
         var engine = StreamEngine(settings: self.settings)
         var lastTick = ContinuousClock.now
+        // The newest message per partition processed since the last save: committed after it.
+        var uncommitted: [PartitionKey: KafkaMessage] = [:]
         var counted = (late: 0, redelivered: 0)
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             let messages = try await self.consumer.poll(timeout: .milliseconds(100))
@@ -70,25 +72,38 @@ struct StreamPipeline: Service {
                 engine.closeWindows(into: &outputs)
             }
             try await self.publish(outputs)
-            let changes = engine.takeChanges()
-            if !changes.isEmpty {
-                var fenced = Set<PartitionKey>()
-                try await Self.backoff.retryingUntilSuccess({ fenced = try await self.store.save(changes) }, failed: { attempt, error in
-                    self.retries.increment()
-                    if attempt == 1 || attempt % 10 == 0 { self.logger.error("stream state not saved; retrying", metadata: ["error": "\(error)"]) }
-                })
-                for partition in fenced {
-                    self.logger.info("partition claimed by another member; its state here is dropped", metadata: ["partition": "\(partition)"])
-                    self.fencedCounter.increment()
-                    engine.drop(partition)
-                }
-            }
-            if !messages.isEmpty { try await self.consumer.commitRetrying(messages, backoff: Self.backoff) }
+            for message in messages { uncommitted[PartitionKey(topic: message.topic, partition: message.partition)] = message }
             self.lateCounter.increment(by: Int64(engine.latePoints - counted.late))
             self.redeliveredCounter.increment(by: Int64(engine.redeliveries - counted.redelivered))
             counted = (engine.latePoints, engine.redeliveries)
+            try await self.checkpoint(&engine, &uncommitted)
         }
+        // A clean stop saves what it holds, so the next owner repeats nothing.
+        try await self.checkpoint(&engine, &uncommitted)
         await self.consumer.close()
+    }
+
+    /// Saves the state changed since the last save with the partitions' offsets, drops the
+    /// partitions another member has claimed meanwhile, then commits the offsets to Kafka.
+    private func checkpoint(_ engine: inout StreamEngine, _ uncommitted: inout [PartitionKey: KafkaMessage]) async throws {
+        let changes = engine.takeChanges()
+        if !changes.isEmpty {
+            var fenced = Set<PartitionKey>()
+            try await Self.backoff.retryingUntilSuccess({ fenced = try await self.store.save(changes) }, failed: { attempt, error in
+                self.retries.increment()
+                if attempt == 1 || attempt % 10 == 0 { self.logger.error("stream state not saved; retrying", metadata: ["error": "\(error)"]) }
+            })
+            for partition in fenced {
+                self.logger.info("partition claimed by another member; its state here is dropped", metadata: ["partition": "\(partition)"])
+                self.fencedCounter.increment()
+                engine.drop(partition)
+                uncommitted[partition] = nil
+            }
+        }
+        if !uncommitted.isEmpty {
+            try await self.consumer.commitRetrying(Array(uncommitted.values), backoff: Self.backoff)
+            uncommitted.removeAll(keepingCapacity: true)
+        }
     }
 
     /// Admits, enriches and applies one batch. Partitions seen for the first time (or seen
@@ -150,11 +165,16 @@ struct StreamPipeline: Service {
         self.pointsCounter.increment(by: Int64(points))
     }
 
-    /// The profiles of a batch's devices, 16 lookups at a time (cached ones cost nothing).
+    /// The profiles of a batch's devices: the cached ones at once, the others 16 lookups at a time.
     private func profiles(for devices: [(UUID, UUID)]) async throws -> [String: DeviceProfile] {
-        try await withThrowingTaskGroup(of: DeviceProfile.self) { group in
-            var result: [String: DeviceProfile] = [:]
-            for (index, pair) in devices.enumerated() {
+        var result: [String: DeviceProfile] = [:]
+        var missing: [(UUID, UUID)] = []
+        for pair in devices {
+            if let profile = self.profiles.cachedProfile(tenant: pair.0, device: pair.1) { result[Self.text(profile)] = profile } else { missing.append(pair) }
+        }
+        guard !missing.isEmpty else { return result }
+        return try await withThrowingTaskGroup(of: DeviceProfile.self) { group in
+            for (index, pair) in missing.enumerated() {
                 if index >= 16, let profile = try await group.next() { result[Self.text(profile)] = profile }
                 group.addTask { try await self.profiles.profile(tenant: pair.0, device: pair.1) }
             }

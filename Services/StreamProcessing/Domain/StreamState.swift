@@ -12,15 +12,13 @@ struct WindowShape: Hashable, Sendable, CustomStringConvertible {
     /// A tumbling window of `seconds`.
     static func tumbling(seconds: Int) -> WindowShape { WindowShape(size: Micros(seconds) * 1_000_000, hop: Micros(seconds) * 1_000_000) }
 
-    /// The starts of the windows of this shape that contain `time`, latest first.
-    func starts(containing time: Micros) -> [Micros] {
+    /// Calls `body` with the start of each window of this shape that contains `time`, latest first.
+    func forEachStart(containing time: Micros, _ body: (Micros) -> Void) {
         var start = time.floorDivided(by: self.hop) * self.hop
-        var starts: [Micros] = []
         while start > time - self.size {
-            starts.append(start)
+            body(start)
             start -= self.hop
         }
-        return starts
     }
 
     var description: String {
@@ -129,6 +127,10 @@ struct RuleState: Equatable, Sendable {
         self.truths = Array(repeating: false, count: leaves)
         self.values = Array(repeating: .nan, count: leaves)
     }
+
+    /// Nothing holds, nothing is pending and no event was ever emitted: saving it adds nothing
+    /// a fresh state would not know.
+    var isAtRest: Bool { self.lastSequence == 0 && !self.firing && self.pendingSince == nil && !self.truths.contains(true) }
 }
 
 /// A message id seen recently (redeliveries within the allowed lateness are ignored).
