@@ -17,6 +17,16 @@ WORKDIR /src
 # Manifest first, so dependency resolution is cached while only sources change.
 COPY Package.swift ./
 RUN swift package resolve
+# The ONNX Runtime C header (ADR 23): Debian 12 has none, so it is unpacked from Debian 13's
+# libonnxruntime-dev, without installing it, where Package.swift looks for it.
+ARG DEBIAN_MIRROR=http://deb.debian.org/debian
+RUN echo "deb ${DEBIAN_MIRROR} trixie main" > /etc/apt/sources.list.d/trixie.list \
+ && apt-get update \
+ && apt-get download libonnxruntime-dev=1.21.* \
+ && dpkg-deb -x libonnxruntime-dev_*.deb /tmp/onnxruntime-dev \
+ && mkdir -p /src/.stack/onnxruntime/include \
+ && cp /tmp/onnxruntime-dev/usr/include/onnxruntime/onnxruntime_c_api.h /src/.stack/onnxruntime/include/ \
+ && rm -rf /etc/apt/sources.list.d/trixie.list /var/lib/apt/lists/* libonnxruntime-dev_*.deb /tmp/onnxruntime-dev
 COPY Libraries Libraries
 COPY Services Services
 COPY Benchmarks Benchmarks
@@ -32,11 +42,15 @@ RUN for product in ApiGateway DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGa
  && strip --strip-debug /out/bin/*
 # Debian 12's librdkafka (2.0.2) cannot talk to current brokers (ADR 2): the services load the
 # current one that the confluent-kafka wheel ships.
+# ONNX Runtime likewise: StreamProcessing loads the wheel's library at run time (it needs only glibc).
 ARG CONFLUENT_KAFKA_VERSION=2.12.1
+ARG ONNXRUNTIME_VERSION=1.32.0
 RUN python3 -m venv /tmp/kafka \
  && /tmp/kafka/bin/pip install --no-cache-dir "confluent-kafka==${CONFLUENT_KAFKA_VERSION}" \
+ && /tmp/kafka/bin/pip install --no-cache-dir --no-deps "onnxruntime==${ONNXRUNTIME_VERSION}" \
  && mkdir -p /out/lib \
- && cp /tmp/kafka/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so.1 /out/lib/librdkafka.so.1
+ && cp /tmp/kafka/lib/python3*/site-packages/confluent_kafka.libs/librdkafka-*.so.1 /out/lib/librdkafka.so.1 \
+ && cp /tmp/kafka/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.* /out/lib/libonnxruntime.so.1
 
 # --- runtime: only the shared libraries the binaries link (checked by `make lint-deploy`, and
 # against what running containers load by the container smoke test) ------------------------------
@@ -70,6 +84,6 @@ USER 10001:10001
 
 # --- runtime: the image (the default target) ---------------------------------------------------
 FROM runtime-base AS runtime
-COPY --from=build /out/lib/librdkafka.so.1 /usr/local/lib/sensormine/librdkafka.so.1
+COPY --from=build /out/lib/librdkafka.so.1 /out/lib/libonnxruntime.so.1 /usr/local/lib/sensormine/
 COPY --from=build /out/bin/ /usr/local/bin/
 USER 10001:10001

@@ -39,7 +39,7 @@ let serviceDependencies: [String: [Target.Dependency]] = [
     "EdgeGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "ClientRuntime", "RdKafka",
                     "MQTTWire", "Curl", hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
     "StreamProcessing": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "TelemetryIntake", "ClientRuntime",
-                         "LibPQ", "RdKafka", crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
+                         "LibPQ", "RdKafka", "ONNXRuntime", crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
     "Alerts": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "ClientRuntime", "LibPQ", "RdKafka", "Curl", "CCurl",
                crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle, .product(name: "Mustache", package: "swift-mustache")],
     "Billing": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
@@ -101,6 +101,11 @@ let package = Package(
             path: "Libraries/SensormineCore", swiftSettings: swiftSettings
         ),
         // JSON values and a fast parser; the JSON Schema 2020-12 validator built on them.
+        // ONNX Runtime through its C API, loaded at run time (ADR 23): the header from Debian 13's
+        // libonnxruntime-dev, which `make deps` puts under .stack/onnxruntime.
+        .target(name: "CONNXRuntime", path: "Libraries/CONNXRuntime", cSettings: [.headerSearchPath("../../.stack/onnxruntime/include")],
+                linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "ONNXRuntime", dependencies: ["CONNXRuntime", nioConcurrency], path: "Libraries/ONNXRuntime", swiftSettings: swiftSettings),
         .target(name: "SensormineJSON", path: "Libraries/SensormineJSON", swiftSettings: swiftSettings),
         // The JSON services send each other (HTTP bodies, Kafka events, the API-key index): one
         // Codable home, depending on nothing but Foundation.
@@ -221,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "StreamProcessingTests",
             dependencies: ["StreamProcessing", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "LibPQ", "RdKafka",
-                           "TestSupport", logging, nioConcurrency],
+                           "ONNXRuntime", "TestSupport", logging, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         .testTarget(

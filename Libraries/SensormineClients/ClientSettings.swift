@@ -166,13 +166,15 @@ public struct TopicNames: Sendable, Equatable {
     public var telemetryWindows: String { self.name("telemetry.windows") }
     /// Points later than the allowed lateness (StreamProcessing).
     public var telemetryLate: String { self.name("telemetry.late") }
+    /// Model results on closed windows (StreamProcessing).
+    public var telemetryInferences: String { self.name("telemetry.inferences") }
     /// Partitions a topic is created with: telemetry and its windows 6 (their throughput), the rest 3.
     public func partitions(of topic: String) -> Int { topic == self.telemetry || topic == self.telemetryWindows ? 6 : 3 }
     /// Whether a topic holds state by key (compacted: the latest value per key is kept).
     public func isCompacted(_ topic: String) -> Bool { topic == self.alertRules }
     /// Every topic above.
     public var all: [String] { [self.telemetry, self.telemetryDeadLetter, self.deviceEvents, self.assetUpdates, self.alertRules, self.alertsTriggered, self.meteringEvents,
-                             self.telemetryWindows, self.telemetryLate] }
+                             self.telemetryWindows, self.telemetryLate, self.telemetryInferences] }
 }
 
 extension MQTTClient.Configuration {

@@ -89,6 +89,49 @@ public struct LateTelemetryPoint: Codable, Sendable, Equatable {
     }
 }
 
+/// A model's result on one closed window of a device, published on `telemetry.inferences`
+/// (Kafka key: the device id). Rules see each output as the metric named in `metrics`.
+public struct TelemetryInference: Codable, Sendable, Equatable {
+    /// Deterministic: tenant/device/model/revision/size/hop/start (a repeat after a crash has the same id).
+    public var id: String
+    public var tenantId: UUID
+    public var deviceId: UUID
+    public var deviceTypeId: UUID?
+    public var modelId: UUID
+    public var modelName: String
+    /// The model's revision (it goes up when the model is replaced).
+    public var modelRevision: Int
+    public var sizeSeconds: Int
+    public var hopSeconds: Int
+    public var start: Date
+    public var end: Date
+    /// The features the model was given, in its order.
+    public var features: [Double]
+    /// The model's first output for this window.
+    public var outputs: [Double]
+    /// The metric each output is known by in rules (`ml.<model>`, or `ml.<model>.<index>`).
+    public var metrics: [String]
+
+    /// Creates an inference record.
+    public init(id: String, tenantId: UUID, deviceId: UUID, deviceTypeId: UUID?, modelId: UUID, modelName: String, modelRevision: Int,
+                sizeSeconds: Int, hopSeconds: Int, start: Date, end: Date, features: [Double], outputs: [Double], metrics: [String]) {
+        self.id = id
+        self.tenantId = tenantId
+        self.deviceId = deviceId
+        self.deviceTypeId = deviceTypeId
+        self.modelId = modelId
+        self.modelName = modelName
+        self.modelRevision = modelRevision
+        self.sizeSeconds = sizeSeconds
+        self.hopSeconds = hopSeconds
+        self.start = start
+        self.end = end
+        self.features = features
+        self.outputs = outputs
+        self.metrics = metrics
+    }
+}
+
 /// What the platform meters, with the unit its quantities are in (the seed's eight resources;
 /// those not produced yet are metered as zero through the same path).
 public enum MeteredResource: String, Codable, Sendable, CaseIterable {

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import LibPQ
+import Logging
+import ONNXRuntime
 import RdKafka
 import SensormineClients
 import SensormineCore
@@ -10,7 +12,7 @@ import TelemetryIntake
 enum StreamProcessingService: MigratingService {
     static let descriptor = ServiceDescriptor(
         name: "StreamProcessing",
-        summary: "Windows, anomaly scores and alert rules over device.telemetry; emits telemetry.windows, telemetry.late and alerts.triggered.",
+        summary: "Windows, anomaly scores, alert rules and tenants' ONNX models over device.telemetry; emits telemetry.windows, telemetry.late, telemetry.inferences and alerts.triggered.",
         defaultPort: 8086
     )
 
@@ -22,6 +24,7 @@ enum StreamProcessingService: MigratingService {
         """
         Identity:
           SENSORMINE_STREAM_TOKEN          StreamProcessing's token towards DeviceAPI and the SchemaRegistry (required, secret)
+          SENSORMINE_GATEWAY_TOKEN or _SHA256  the gateway's token, whose identity headers the model registry trusts (required)
 
         Consumer:
           SENSORMINE_STREAM_GROUP          Kafka consumer group (default stream)
@@ -41,6 +44,14 @@ enum StreamProcessingService: MigratingService {
           SENSORMINE_STREAM_SCHEMA_CACHE_SECONDS   how long a device's schema is cached (default 30)
           SENSORMINE_STREAM_PROFILE_CACHE_SECONDS  how long a device profile is cached; device.events refreshes it sooner (default 300)
           SENSORMINE_STREAM_RULES_WAIT     longest wait at start for alerts.rules to be read (default 30s)
+
+        Models (ONNX inference on closed windows):
+          SENSORMINE_STREAM_ONNXRUNTIME    the ONNX Runtime library to load, a path or a name dlopen finds (default libonnxruntime.so.1; none: inference off)
+          SENSORMINE_STREAM_MODEL_MAX_BYTES  largest model file (default 1048576, at most 1500000)
+          SENSORMINE_STREAM_MODELS_PER_TENANT  models a tenant may register (default 20)
+          SENSORMINE_STREAM_MODEL_TIMEOUT  longest single run; a longer one is stopped (default 100ms)
+          SENSORMINE_STREAM_MODEL_BUDGET   inference time per tenant per minute; past it windows go unscored (default 5s)
+          SENSORMINE_STREAM_MODEL_REFRESH  how often each member looks for new or changed models (default 5s)
         """,
     ].joined(separator: "\n")
 
@@ -54,7 +65,7 @@ enum StreamProcessingService: MigratingService {
     /// The topics only StreamProcessing writes, and the usage topic it shares with Ingestion.
     static func ownedTopics(_ configuration: StreamProcessingConfiguration) -> (settings: KafkaSettings, topics: [String])? {
         let topics = configuration.kafka.topics
-        return (configuration.kafka, [topics.telemetryWindows, topics.telemetryLate, topics.alertsTriggered, topics.meteringEvents])
+        return (configuration.kafka, [topics.telemetryWindows, topics.telemetryLate, topics.telemetryInferences, topics.alertsTriggered, topics.meteringEvents])
     }
 
     static func buildApplication(_ configuration: StreamProcessingConfiguration, observability: Observability) async throws -> ServiceApplication {
@@ -67,6 +78,12 @@ enum StreamProcessingService: MigratingService {
                                         lifetime: configuration.schemaCacheLifetime)
         let profiles = DeviceProfiles(directory: directory, reader: reader, deviceAPI: configuration.deviceAPI, lifetime: configuration.profileCacheLifetime)
         let topics = configuration.kafka.topics
+        builder.openAPIPaths = StreamProcessingOpenAPI.paths
+        builder.openAPISchemas = StreamProcessingOpenAPI.schemas
+        let runtime = try Self.loadRuntime(configuration, logger: observability.logger)
+        let modelStore = ModelStore(database: database)
+        let models = ModelFeed(store: modelStore, runtime: runtime, interval: configuration.modelRefresh, logger: observability.logger)
+        builder.services.append(models)
         // Every member reads all rules and all directory changes: groups of its own, never committed.
         let member = UUID().uuidString.lowercased()
         let rules = RuleFeed(consumer: try KafkaConsumer(configuration: KafkaConsumer.Configuration(
@@ -82,8 +99,27 @@ enum StreamProcessingService: MigratingService {
         builder.services.append(directoryFeed)
         builder.services.append(StreamPipeline(
             consumer: consumer, producer: producer, admission: TelemetryAdmission(directory: directory, eventTimes: configuration.eventTimes),
-            profiles: profiles, rules: rules, store: StreamStateStore(database: database, group: configuration.consumer.group), topics: topics,
+            profiles: profiles, rules: rules, models: models, store: StreamStateStore(database: database, group: configuration.consumer.group), topics: topics,
             settings: configuration.stream, rulesWait: configuration.rulesWait, logger: observability.logger))
-        return builder.build()
+        let controller = ModelController(store: modelStore, runtime: runtime, shapes: configuration.stream.windowShapes, limits: configuration.stream.models)
+        return builder.build { router in
+            controller.addRoutes(to: router.group("/api/v1/models").add(middleware: TrustedIdentityMiddleware(callers: configuration.callers)))
+        }
+    }
+
+    /// Loads ONNX Runtime; a library that is missing or older than the header's API stops the
+    /// start, unless inference is turned off.
+    private static func loadRuntime(_ configuration: StreamProcessingConfiguration, logger: Logger) throws -> ONNXRuntime? {
+        guard let library = configuration.onnxRuntimeLibrary else {
+            logger.notice("model inference is off (SENSORMINE_STREAM_ONNXRUNTIME=none)")
+            return nil
+        }
+        do {
+            let runtime = try ONNXRuntime.load(path: library)
+            logger.info("ONNX Runtime loaded", metadata: ["version": "\(runtime.version)", "api": "\(runtime.apiVersion)"])
+            return runtime
+        } catch {
+            throw ConfigurationError(key: "SENSORMINE_STREAM_ONNXRUNTIME", problem: "\(error) (set it to the library's path, or to none to run without models)")
+        }
     }
 }

@@ -33,5 +33,31 @@ enum StreamProcessingMigrations {
                 ) WITH (fillfactor = 70);
                 """
         ),
+        Migration(
+            version: 2, name: "model registry: each tenant's ONNX models and the windows they run on",
+            sql: """
+                CREATE TABLE stream_models (
+                    id uuid PRIMARY KEY,
+                    tenant_id uuid NOT NULL,
+                    name text NOT NULL,
+                    description text NOT NULL DEFAULT '',
+                    enabled boolean NOT NULL DEFAULT true,
+                    device_type_id uuid NOT NULL,
+                    window_seconds integer NOT NULL,
+                    hop_seconds integer NOT NULL,
+                    -- [{metric, aggregate}] in the order of the model's input
+                    features jsonb NOT NULL,
+                    input_name text NOT NULL,
+                    output_name text NOT NULL,
+                    outputs_per_window integer NOT NULL,
+                    model bytea NOT NULL,
+                    sha256 text NOT NULL,
+                    revision integer NOT NULL DEFAULT 1,
+                    created_at timestamptz NOT NULL DEFAULT now(),
+                    updated_at timestamptz NOT NULL DEFAULT now(),
+                    UNIQUE (tenant_id, name)
+                );
+                """
+        ),
     ]
 }

@@ -19,6 +19,8 @@ struct StreamProcessingConfiguration: ServiceConfiguration {
     var deviceAPI: UpstreamService
     /// StreamProcessing's own token, presented to DeviceAPI and the SchemaRegistry.
     var serviceToken: String
+    /// The callers whose identity headers are trusted (the ApiGateway's token), for the model registry.
+    var callers: TrustedCallers
     /// The `stream` consumer group of `device.telemetry`.
     var consumer: ConsumerGroupSettings
     /// Windows, lateness, idle timeout, anomaly detection.
@@ -31,6 +33,10 @@ struct StreamProcessingConfiguration: ServiceConfiguration {
     var profileCacheLifetime: Duration
     /// Longest wait for `alerts.rules` to be read before telemetry is evaluated anyway.
     var rulesWait: Duration
+    /// The ONNX Runtime library to load (nil: model inference is off).
+    var onnxRuntimeLibrary: String?
+    /// How often each member looks for new, replaced or deleted models.
+    var modelRefresh: Duration
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: StreamProcessingService.descriptor.defaultPort)
@@ -40,6 +46,7 @@ struct StreamProcessingConfiguration: ServiceConfiguration {
         self.schemaRegistry = try UpstreamService(reader: reader, key: "SENSORMINE_SCHEMA_REGISTRY_URL", name: "schema-registry")
         self.deviceAPI = try UpstreamService(reader: reader, key: "SENSORMINE_DEVICE_API_URL", name: "device-api")
         self.serviceToken = try GatewaySettings.token(reader: reader, caller: .streamProcessing)
+        self.callers = try TrustedCallers(reader: reader)
         self.consumer = try ConsumerGroupSettings(reader: reader, service: "STREAM", defaultGroup: "stream", defaultBatch: 5000)
         self.eventTimes = try EventTimeWindow(reader: reader)
         var stream = StreamSettings()
@@ -49,10 +56,21 @@ struct StreamProcessingConfiguration: ServiceConfiguration {
         stream.detector.alpha = Double(try reader.int("SENSORMINE_STREAM_ANOMALY_MEMORY", default: 40, range: 2...100_000)).reciprocal
         stream.detector.warmUp = Int64(try reader.int("SENSORMINE_STREAM_ANOMALY_WARMUP", default: 30, range: 2...1_000_000))
         stream.detector.seasonalWarmUp = Int64(try reader.int("SENSORMINE_STREAM_SEASONAL_WARMUP_DAYS", default: 3, range: 1...365))
+        // Sent in base64 inside a JSON body, which the HTTP layer limits to 2 MiB.
+        stream.models.maximumBytes = try reader.int("SENSORMINE_STREAM_MODEL_MAX_BYTES", default: 1 << 20, range: 1024...1_500_000)
+        stream.models.maximumPerTenant = try reader.int("SENSORMINE_STREAM_MODELS_PER_TENANT", default: 20, range: 1...10_000)
+        stream.models.runTimeout = try reader.duration("SENSORMINE_STREAM_MODEL_TIMEOUT", default: .milliseconds(100))
+        stream.models.budgetPerMinute = try reader.duration("SENSORMINE_STREAM_MODEL_BUDGET", default: .seconds(5))
+        guard stream.models.runTimeout > .zero, stream.models.runTimeout <= .seconds(60) else {
+            throw ConfigurationError(key: "SENSORMINE_STREAM_MODEL_TIMEOUT", problem: "between 1ms and 60s")
+        }
         self.stream = stream
         self.schemaCacheLifetime = .seconds(try reader.int("SENSORMINE_STREAM_SCHEMA_CACHE_SECONDS", default: 30, range: 1...3600))
         self.profileCacheLifetime = .seconds(try reader.int("SENSORMINE_STREAM_PROFILE_CACHE_SECONDS", default: 300, range: 1...86_400))
         self.rulesWait = try reader.duration("SENSORMINE_STREAM_RULES_WAIT", default: .seconds(30))
+        let library = try reader.string("SENSORMINE_STREAM_ONNXRUNTIME", default: "libonnxruntime.so.1")
+        self.onnxRuntimeLibrary = library == "none" ? nil : library
+        self.modelRefresh = try reader.duration("SENSORMINE_STREAM_MODEL_REFRESH", default: .seconds(5))
     }
 
     private static func micros(_ duration: Duration) -> Micros {

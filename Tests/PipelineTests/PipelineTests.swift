@@ -49,7 +49,7 @@ enum PipelineTestStack {
         ].map { "\($0)=http://127.0.0.1:\(ports.deviceAPI)" }.joined(separator: ",")
             + ",/api/v1/deadletters=http://127.0.0.1:\(ports.ingestion)"
             + ",/api/v1/schemas=http://127.0.0.1:\(ports.schemaRegistry),/api/v1/telemetry=http://127.0.0.1:\(ports.queryAPI),/api/v1/ingest=http://127.0.0.1:\(ports.edge)"
-            + ",/api/v1/alerts=http://127.0.0.1:\(ports.alerts)"
+            + ",/api/v1/alerts=http://127.0.0.1:\(ports.alerts),/api/v1/models=http://127.0.0.1:\(ports.stream)"
         values["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "100000"
         values["SENSORMINE_GATEWAY_RATE_BURST"] = "100000"
         values["SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS"] = "1"

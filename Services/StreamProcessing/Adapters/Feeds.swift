@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
+import ONNXRuntime
 import RdKafka
 import SensormineContracts
 import ServiceLifecycle
@@ -74,5 +75,74 @@ struct DirectoryFeed: Service {
             }
         }
         await self.consumer.close()
+    }
+}
+
+/// The enabled models, as the model registry's table says: every member polls it and loads
+/// what is new or replaced into ONNX Runtime, so a model registered through any member runs on
+/// all of them within one interval.
+final class ModelFeed: Service, Sendable {
+    private let store: ModelStore
+    private let runtime: ONNXRuntime?
+    private let interval: Duration
+    private let logger: Logger
+    private let book = NIOLockedValueBox(ModelBook())
+    private let modelsGauge = Gauge(label: "sensormine_stream_models")
+
+    init(store: ModelStore, runtime: ONNXRuntime?, interval: Duration, logger: Logger) {
+        self.store = store
+        self.runtime = runtime
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// The models loaded so far.
+    var snapshot: ModelBook { self.book.withLockedValue { $0 } }
+
+    func run() async throws {
+        guard let runtime = self.runtime else { return }
+        /// What failed to load, by id and revision: not tried again until it changes.
+        var refused: [UUID: Int] = [:]
+        var failures = 0
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await self.refresh(runtime: runtime, refused: &refused)
+                failures = 0
+            } catch {
+                // The first read may come before the migrations have run; a second failure is news.
+                failures += 1
+                if failures >= 2 { self.logger.warning("model registry not read; keeping the models loaded", metadata: ["error": "\(error)"]) }
+            }
+            try? await Task.sleep(for: self.interval)
+        }
+    }
+
+    /// Loads new and replaced models and drops deleted or disabled ones.
+    func refresh(runtime: ONNXRuntime, refused: inout [UUID: Int]) async throws {
+        let revisions = try await self.store.revisions()
+        let current = self.snapshot
+        var loaded: [UUID: LoadedModel] = [:]
+        for models in current.byType.values { for model in models { loaded[model.record.id] = model } }
+        let stale = revisions.filter { id, revision in loaded[id]?.record.revision != revision && refused[id] != revision }.map(\.key)
+        let removed = loaded.keys.filter { revisions[$0] == nil }
+        guard !stale.isEmpty || !removed.isEmpty else { return }
+        for id in removed { loaded[id] = nil }
+        for (record, bytes) in try await self.store.load(stale) {
+            do {
+                loaded[record.id] = LoadedModel(record: record, model: try runtime.model(bytes))
+            } catch {
+                refused[record.id] = record.revision
+                loaded[record.id] = nil
+                self.logger.error("model not loaded", metadata: ["model": "\(record.id)", "error": "\(error)"])
+            }
+        }
+        var book = ModelBook()
+        for model in loaded.values {
+            book.byType[ModelBook.TypeKey(tenant: model.record.tenantId, deviceType: model.record.deviceTypeId), default: []].append(model)
+        }
+        book.generation = current.generation + 1
+        self.book.withLockedValue { $0 = book }
+        self.modelsGauge.record(loaded.count)
+        self.logger.info("models loaded", metadata: ["models": "\(loaded.count)"])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ONNXRuntime
 import SensormineContracts
 import SensormineTelemetry
 
@@ -16,6 +17,8 @@ struct StreamSettings: Sendable {
     var maximumSeenMessages = 256
     /// The name alert events and usage records carry as their producer.
     var producer = "stream-processing"
+    /// What tenants' models may use.
+    var models = ModelLimits()
 }
 
 /// What processing a batch produces, to be published before the state that produced it is saved.
@@ -23,6 +26,9 @@ enum StreamOutput: Sendable {
     case window(TelemetryWindow)
     case late(LateTelemetryPoint)
     case alert(AlertEvent)
+    case inference(TelemetryInference)
+    /// Only the pipeline's own: usage records, published when state is saved.
+    case usage(UsageRecord)
 }
 
 /// A partition of `device.telemetry`.
@@ -53,6 +59,8 @@ struct PartitionState: Sendable {
     /// The position last saved (a partition that has not moved is not written again).
     var savedOffset: Int64 = -1
     var savedWatermark: Micros = .min
+    /// Model runs (one per window) per tenant since the last save, metered then.
+    var inferenceCalls: [UUID: Int] = [:]
 }
 
 /// The evaluation itself, free of I/O: windows in event time with a watermark per partition,
@@ -61,6 +69,7 @@ struct PartitionState: Sendable {
 struct StreamEngine: Sendable {
     let settings: StreamSettings
     var book = RuleBook()
+    var models = ModelBook()
     private(set) var partitions: [PartitionKey: PartitionState] = [:]
     /// Each device's latest profile (from the messages' enrichment), for windows closed and
     /// rules evaluated when no message of it is at hand.
@@ -69,6 +78,42 @@ struct StreamEngine: Sendable {
     /// Counters the pipeline turns into metrics.
     private(set) var latePoints = 0
     private(set) var redeliveries = 0
+    private(set) var inferences = 0
+    /// Windows a model could not score: a feature missing, the tenant's budget spent, or the run failed.
+    private(set) var inferencesSkipped = 0
+    private(set) var inferenceFailures = 0
+    private(set) var lastInferenceError: String?
+    /// What an engine counted, for the pipeline's metrics.
+    struct Counters: Sendable {
+        var latePoints = 0
+        var redeliveries = 0
+        var inferences = 0
+        var inferencesSkipped = 0
+        var inferenceFailures = 0
+        var lastInferenceError: String?
+
+        mutating func add(_ other: Counters) {
+            self.latePoints += other.latePoints
+            self.redeliveries += other.redeliveries
+            self.inferences += other.inferences
+            self.inferencesSkipped += other.inferencesSkipped
+            self.inferenceFailures += other.inferenceFailures
+            self.lastInferenceError = other.lastInferenceError ?? self.lastInferenceError
+        }
+    }
+
+    /// The counts since the last call, which start again from zero.
+    mutating func takeCounters() -> Counters {
+        defer {
+            (self.latePoints, self.redeliveries, self.inferences, self.inferencesSkipped, self.inferenceFailures) = (0, 0, 0, 0, 0)
+            self.lastInferenceError = nil
+        }
+        return Counters(latePoints: self.latePoints, redeliveries: self.redeliveries, inferences: self.inferences, inferencesSkipped: self.inferencesSkipped,
+                        inferenceFailures: self.inferenceFailures, lastInferenceError: self.lastInferenceError)
+    }
+
+    /// Inference time each tenant used in the current minute.
+    private var inferenceSpent: [UUID: (minute: Int64, spent: Duration)] = [:]
 
     init(settings: StreamSettings) {
         self.settings = settings
@@ -148,7 +193,9 @@ struct StreamEngine: Sendable {
         var wasTouched = [Bool](repeating: false, count: rules.rules.count)
         var heldBefore: [Int: RuleState] = [:]
         for point in points {
-            var metric = device.metrics[point.metric] ?? MetricState()
+            // Taken out and put back, so its windows and baselines change in place (a copy
+            // left in the dictionary would make every change copy them).
+            var metric = device.metrics.removeValue(forKey: point.metric) ?? MetricState()
             metric.lastArrival = now
             defer { device.metrics[point.metric] = metric }
             if watermark != .min, point.time < watermark - lateness {
@@ -170,8 +217,8 @@ struct StreamEngine: Sendable {
             for shape in self.settings.windowShapes { add(shape) }
             for shape in rules.extraShapes[point.metric] ?? [] { add(shape) }
             let inOrder = point.time >= metric.lastTime
-            for list in [rules.byMetric[point.metric] ?? [], rules.anyMetric] {
-                for index in list {
+            for pass in 0..<2 {
+                for index in pass == 0 ? rules.byMetric[point.metric] ?? [] : rules.anyMetric {
                     let rule = rules.rules[index]
                     let id = rule.rule.id
                     if !wasTouched[index] {
@@ -249,18 +296,23 @@ struct StreamEngine: Sendable {
         guard partition.nextClose <= closing else { return }
         let published = Set(self.settings.windowShapes)
         var nextClose = Micros.min
+        var pending: [PendingInference] = []
         for deviceKey in Array(partition.devices.keys) {
-            guard var device = partition.devices[deviceKey] else { continue }
+            // Taken out and put back (below), so it changes in place.
+            guard var device = partition.devices.removeValue(forKey: deviceKey) else { continue }
             var changed = false
             let profile = self.profiles[deviceKey] ?? Self.profile(from: deviceKey)
             let rules = profile.map { self.rules(for: deviceKey, profile: $0).rules } ?? []
+            let models = profile.map { self.models.models(tenant: $0.tenantId, deviceType: $0.deviceTypeId) } ?? []
+            var closedForModels: [WindowKey: [String: WindowAccumulator]] = [:]
             for name in Array(device.metrics.keys) {
-                guard var metric = device.metrics[name] else { continue }
+                guard var metric = device.metrics.removeValue(forKey: name) else { continue }
                 let due = metric.windows.keys.filter { $0.end <= closing }.sorted { ($0.end, $0.shape.size) < ($1.end, $1.shape.size) }
                 for windowKey in due {
                     guard let window = metric.windows.removeValue(forKey: windowKey) else { continue }
                     changed = true
                     guard let profile else { continue }
+                    if !models.isEmpty { closedForModels[windowKey, default: [:]][name] = window }
                     if published.contains(windowKey.shape) {
                         outputs.append(.window(Self.record(window, key: windowKey, metric: name, profile: profile)))
                     }
@@ -285,12 +337,146 @@ struct StreamEngine: Sendable {
                 for windowKey in metric.windows.keys where nextClose == .min || windowKey.end < nextClose { nextClose = windowKey.end }
                 device.metrics[name] = metric
             }
-            if changed {
-                partition.devices[deviceKey] = device
-                partition.dirty.insert(deviceKey)
+            if let profile {
+                for (windowKey, windows) in closedForModels {
+                    for model in models where model.shape == windowKey.shape {
+                        guard let row = Self.features(model.record.features, from: windows) else {
+                            self.inferencesSkipped += 1
+                            continue
+                        }
+                        pending.append(PendingInference(model: model, deviceKey: deviceKey, profile: profile, window: windowKey, features: row))
+                    }
+                }
             }
+            partition.devices[deviceKey] = device
+            if changed { partition.dirty.insert(deviceKey) }
         }
         partition.nextClose = nextClose
+        if !pending.isEmpty { self.infer(pending, in: &partition, into: &outputs) }
+    }
+
+    // MARK: Models
+
+    /// A closed window a model is to score.
+    private struct PendingInference {
+        var model: LoadedModel
+        var deviceKey: String
+        var profile: DeviceProfile
+        var window: WindowKey
+        var features: [Double]
+    }
+
+    /// A model's input from a device's closed windows: nil when a metric it needs had no points
+    /// (a count is 0 then).
+    private static func features(_ features: [ModelFeature], from windows: [String: WindowAccumulator]) -> [Double]? {
+        var row: [Double] = []
+        row.reserveCapacity(features.count)
+        for feature in features {
+            if let window = windows[feature.metric] {
+                row.append(feature.aggregate.value(of: window))
+            } else if feature.aggregate == .count {
+                row.append(0)
+            } else {
+                return nil
+            }
+        }
+        return row
+    }
+
+    /// Runs each model on the windows it is to score (in batches when it takes them, within its
+    /// tenant's time budget), publishes the results and lets the rules see them as metrics.
+    private mutating func infer(_ pending: [PendingInference], in partition: inout PartitionState, into outputs: inout [StreamOutput]) {
+        let limits = self.settings.models
+        var groups: [ObjectIdentifier: [PendingInference]] = [:]
+        var order: [ObjectIdentifier] = []
+        for item in pending.sorted(by: { $0.window.end < $1.window.end }) {
+            let key = ObjectIdentifier(item.model)
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(item)
+        }
+        var results: [(PendingInference, [Double])] = []
+        let minute = Int64(Date().timeIntervalSince1970 / 60)
+        for key in order {
+            guard let group = groups[key], let model = group.first?.model else { continue }
+            let tenant = model.record.tenantId
+            let perRow = model.record.outputsPerWindow
+            let columns = model.record.features.count
+            let rowsPerRun = model.model.takesBatches ? max(1, limits.batchRows) : 1
+            var start = 0
+            while start < group.count {
+                let chunk = group[start..<min(start + rowsPerRun, group.count)]
+                start += rowsPerRun
+                var spent = self.inferenceSpent[tenant].flatMap { $0.minute == minute ? $0.spent : nil } ?? .zero
+                guard spent < limits.budgetPerMinute else {
+                    self.inferencesSkipped += chunk.count
+                    continue
+                }
+                let input = chunk.flatMap { $0.features.map { Float($0) } }
+                let began = ContinuousClock.now
+                do {
+                    let values = try model.model.run(input, rows: chunk.count, columns: columns, timeout: limits.runTimeout, capacity: chunk.count * perRow + 1)
+                    guard values.count == chunk.count * perRow, values.allSatisfy(\.isFinite) else {
+                        throw ONNXRuntimeError.failed("model \(model.record.name) returned \(values.count) values for \(chunk.count) windows (\(perRow) each), or a value that is not finite")
+                    }
+                    for (offset, item) in chunk.enumerated() {
+                        results.append((item, values[offset * perRow..<(offset + 1) * perRow].map { Double($0) }))
+                    }
+                } catch {
+                    self.inferenceFailures += chunk.count
+                    self.lastInferenceError = "\(model.record.name) (\(model.record.id)): \(error)"
+                }
+                spent += ContinuousClock.now - began
+                self.inferenceSpent[tenant] = (minute, spent)
+            }
+        }
+        for (item, values) in results {
+            let record = item.model.record
+            let metrics = record.metrics
+            let size = Int(item.window.shape.size / 1_000_000)
+            let hop = Int(item.window.shape.hop / 1_000_000)
+            let start = item.window.start.floorDivided(by: 1_000_000)
+            outputs.append(.inference(TelemetryInference(
+                id: "\(record.tenantId.uuidString.lowercased())/\(item.profile.deviceId.uuidString.lowercased())/\(record.id.uuidString.lowercased())/\(record.revision)/\(size)/\(hop)/\(start)",
+                tenantId: item.profile.tenantId, deviceId: item.profile.deviceId, deviceTypeId: item.profile.deviceTypeId, modelId: record.id, modelName: record.name,
+                modelRevision: record.revision, sizeSeconds: size, hopSeconds: hop, start: Date(timeIntervalSince1970: Double(start)),
+                end: Date(timeIntervalSince1970: Double(start + Int64(size))), features: item.features, outputs: values, metrics: metrics)))
+            self.inferences += 1
+            partition.inferenceCalls[record.tenantId, default: 0] += 1
+            guard var device = partition.devices[item.deviceKey] else { continue }
+            let points = zip(metrics, values).map { TelemetryPoint(metric: $0, time: item.window.end, value: $1) }
+            self.applyDerived(points, to: &device, rules: self.rules(for: item.deviceKey, profile: item.profile), profile: item.profile, into: &outputs)
+            partition.devices[item.deviceKey] = device
+            partition.dirty.insert(item.deviceKey)
+        }
+    }
+
+    /// Lets the rules on a model's output metrics see its results, as points at the window's end.
+    /// A result older than one the rules have seen changes nothing.
+    private func applyDerived(_ points: [TelemetryPoint], to device: inout DeviceState, rules: DeviceRules, profile: DeviceProfile,
+                              into outputs: inout [StreamOutput]) {
+        guard let time = points.first?.time else { return }
+        var touched: [Int] = []
+        for point in points {
+            var metric = device.metrics[point.metric] ?? MetricState()
+            guard point.time > metric.lastTime else { continue }
+            let scores = self.settings.detector.observe(point.value, at: point.time, in: &metric)
+            for index in rules.byMetric[point.metric] ?? [] {
+                let rule = rules.rules[index]
+                if device.rules[rule.rule.id]?.truths.count != rule.leaves.count { device.rules[rule.rule.id] = Self.ruleState(rule, in: &device) }
+                Self.update(&device.rules[rule.rule.id, default: RuleState(leaves: rule.leaves.count)], rule, with: point, metric: metric, scores: scores, inOrder: true)
+                if !touched.contains(index) { touched.append(index) }
+            }
+            metric.previousTime = metric.lastTime
+            metric.previousValue = metric.lastValue
+            metric.lastTime = point.time
+            metric.lastValue = point.value
+            metric.lastArrival = point.time
+            device.metrics[point.metric] = metric
+        }
+        for index in touched {
+            let rule = rules.rules[index]
+            self.evaluate(rule, &device.rules[rule.rule.id, default: RuleState(leaves: rule.leaves.count)], at: time, profile: profile, into: &outputs)
+        }
     }
 
     /// What the clock alone decides: idle partitions' watermarks follow it (so their windows
@@ -347,8 +533,10 @@ struct StreamEngine: Sendable {
             guard var partition = self.partitions[key],
                   !partition.dirty.isEmpty || partition.nextOffset != partition.savedOffset || partition.watermark != partition.savedWatermark else { continue }
             let devices = partition.dirty.compactMap { deviceKey in partition.devices[deviceKey].map { (deviceKey, StateCodec.encode($0)) } }
-            changes.append(PartitionChanges(partition: key, epoch: partition.epoch, nextOffset: partition.nextOffset, watermark: partition.watermark, devices: devices))
+            changes.append(PartitionChanges(partition: key, epoch: partition.epoch, nextOffset: partition.nextOffset, watermark: partition.watermark, devices: devices,
+                                            previousOffset: partition.savedOffset, previousWatermark: partition.savedWatermark, inferenceCalls: partition.inferenceCalls))
             partition.dirty.removeAll(keepingCapacity: true)
+            partition.inferenceCalls.removeAll()
             partition.savedOffset = partition.nextOffset
             partition.savedWatermark = partition.watermark
             self.partitions[key] = partition
@@ -498,4 +686,10 @@ struct PartitionChanges: Sendable {
     var watermark: Micros
     /// Device key and encoded state of each device changed.
     var devices: [(key: String, state: [UInt8])]
+    /// The position saved before (with `previousWatermark`, what names this save's usage records:
+    /// a repeat of the same save after a crash has the same names).
+    var previousOffset: Int64 = -1
+    var previousWatermark: Micros = .min
+    /// Model runs per tenant since the previous save.
+    var inferenceCalls: [UUID: Int] = [:]
 }

@@ -21,6 +21,7 @@ struct StreamPipeline: Service {
     let admission: TelemetryAdmission
     let profiles: DeviceProfiles
     let rules: RuleFeed
+    let models: ModelFeed
     let store: StreamStateStore
     let topics: TopicNames
     let settings: StreamSettings
@@ -35,6 +36,9 @@ struct StreamPipeline: Service {
     private let redeliveredCounter = Counter(label: "sensormine_stream_redelivered_total")
     private let windowsCounter = Counter(label: "sensormine_stream_windows_total")
     private let alertsCounter = Counter(label: "sensormine_stream_alert_events_total")
+    private let inferencesCounter = Counter(label: "sensormine_stream_inferences_total")
+    private let inferencesSkippedCounter = Counter(label: "sensormine_stream_inferences_skipped_total")
+    private let inferenceFailuresCounter = Counter(label: "sensormine_stream_inference_failures_total")
     private let fencedCounter = Counter(label: "sensormine_stream_partitions_fenced_total")
     private let retries = Counter(label: "sensormine_stream_batch_retries_total")
     private let assignedGauge = Gauge(label: "sensormine_stream_assigned_partitions")
@@ -48,45 +52,64 @@ struct StreamPipeline: Service {
             try await Task.sleep(for: .milliseconds(100))
         }
         if !self.rules.isCaughtUp { self.logger.warning("alerts.rules not read to its end; evaluating with the rules read so far") }
-        var engine = StreamEngine(settings: self.settings)
+        // One engine per partition: a batch's partitions are processed side by side.
+        var engines: [PartitionKey: StreamEngine] = [:]
         var lastTick = ContinuousClock.now
         // The newest message per partition processed since the last save: committed after it.
         var uncommitted: [PartitionKey: KafkaMessage] = [:]
-        var counted = (late: 0, redelivered: 0)
+        var reportedError: String?
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             let messages = try await self.consumer.poll(timeout: .milliseconds(100))
-            let snapshot = self.rules.snapshot
-            if snapshot.generation != engine.book.generation { engine.book = snapshot }
+            let rules = self.rules.snapshot
+            let models = self.models.snapshot
+            for key in Array(engines.keys) {
+                if engines[key]?.book.generation != rules.generation { engines[key]?.book = rules }
+                if engines[key]?.models.generation != models.generation { engines[key]?.models = models }
+            }
             var outputs: [StreamOutput] = []
             if !messages.isEmpty {
-                try await Self.backoff.retryingUntilSuccess({ try await self.process(messages, engine: &engine, outputs: &outputs) }, failed: { attempt, error in
+                try await Self.backoff.retryingUntilSuccess({
+                    try await self.process(messages, engines: &engines, rules: rules, models: models, outputs: &outputs)
+                }, failed: { attempt, error in
                     self.retries.increment()
                     if attempt == 1 || attempt % 10 == 0 { self.logger.error("batch not processed; retrying", metadata: ["error": "\(error)"]) }
                 })
             }
+            // Windows close in `process` as watermarks move; between batches only the clock moves them.
             if ContinuousClock.now - lastTick >= .seconds(1) {
                 lastTick = ContinuousClock.now
-                try await self.dropRevoked(&engine)
-                engine.tick(now: Self.now(), into: &outputs)
-            } else {
-                engine.closeWindows(into: &outputs)
+                try await self.dropRevoked(&engines)
+                let now = Self.now()
+                for key in Array(engines.keys) { engines[key]?.tick(now: now, into: &outputs) }
             }
             try await self.publish(outputs)
             for message in messages { uncommitted[PartitionKey(topic: message.topic, partition: message.partition)] = message }
-            self.lateCounter.increment(by: Int64(engine.latePoints - counted.late))
-            self.redeliveredCounter.increment(by: Int64(engine.redeliveries - counted.redelivered))
-            counted = (engine.latePoints, engine.redeliveries)
-            try await self.checkpoint(&engine, &uncommitted)
+            var counters = StreamEngine.Counters()
+            for key in Array(engines.keys) { if let taken = engines[key]?.takeCounters() { counters.add(taken) } }
+            self.lateCounter.increment(by: Int64(counters.latePoints))
+            self.redeliveredCounter.increment(by: Int64(counters.redeliveries))
+            self.inferencesCounter.increment(by: Int64(counters.inferences))
+            self.inferencesSkippedCounter.increment(by: Int64(counters.inferencesSkipped))
+            self.inferenceFailuresCounter.increment(by: Int64(counters.inferenceFailures))
+            if counters.inferenceFailures > 0, let error = counters.lastInferenceError, error != reportedError {
+                reportedError = error
+                self.logger.warning("model inference failed", metadata: ["error": "\(error)"])
+            }
+            try await self.checkpoint(&engines, &uncommitted)
         }
         // A clean stop saves what it holds, so the next owner repeats nothing.
-        try await self.checkpoint(&engine, &uncommitted)
+        try await self.checkpoint(&engines, &uncommitted)
         await self.consumer.close()
     }
 
     /// Saves the state changed since the last save with the partitions' offsets, drops the
     /// partitions another member has claimed meanwhile, then commits the offsets to Kafka.
-    private func checkpoint(_ engine: inout StreamEngine, _ uncommitted: inout [PartitionKey: KafkaMessage]) async throws {
-        let changes = engine.takeChanges()
+    private func checkpoint(_ engines: inout [PartitionKey: StreamEngine], _ uncommitted: inout [PartitionKey: KafkaMessage]) async throws {
+        var changes: [PartitionChanges] = []
+        for key in Array(engines.keys) { changes += engines[key]?.takeChanges() ?? [] }
+        // Usage goes out before the state that counted it is saved; a repeat after a crash
+        // names its records the same (the position saved before), so Billing counts them once.
+        try await self.publish(changes.flatMap(self.usageRecords))
         if !changes.isEmpty {
             var fenced = Set<PartitionKey>()
             try await Self.backoff.retryingUntilSuccess({ fenced = try await self.store.save(changes) }, failed: { attempt, error in
@@ -96,7 +119,7 @@ struct StreamPipeline: Service {
             for partition in fenced {
                 self.logger.info("partition claimed by another member; its state here is dropped", metadata: ["partition": "\(partition)"])
                 self.fencedCounter.increment()
-                engine.drop(partition)
+                engines[partition] = nil
                 uncommitted[partition] = nil
             }
         }
@@ -106,63 +129,109 @@ struct StreamPipeline: Service {
         }
     }
 
-    /// Admits, enriches and applies one batch. Partitions seen for the first time (or seen
-    /// again behind the position held, after a rebalance) are claimed from the store first.
+    /// What processing one partition's share of a batch gave back: its engine (moved to the
+    /// task and back), its outputs, and the error that stopped it, if one did.
+    private struct PartitionRun: Sendable {
+        var key: PartitionKey
+        var engine: StreamEngine
+        var outputs: [StreamOutput]
+        var points: Int
+        var error: (any Error)?
+    }
+
+    /// Admits, enriches and applies one batch, its partitions side by side (each on its own
+    /// engine). Partitions seen for the first time (or seen again behind the position held,
+    /// after a rebalance) are claimed from the store first.
     /// - Throws: when a dependency is unavailable; the caller retries the batch, which the
-    ///   engine absorbs (offsets already applied are skipped).
-    private func process(_ messages: [KafkaMessage], engine: inout StreamEngine, outputs: inout [StreamOutput]) async throws {
+    ///   engines absorb (offsets already applied are skipped, their outputs already kept).
+    private func process(_ messages: [KafkaMessage], engines: inout [PartitionKey: StreamEngine], rules: RuleBook, models: ModelBook,
+                         outputs: inout [StreamOutput]) async throws {
+        var batches: [PartitionKey: [KafkaMessage]] = [:]
+        for message in messages { batches[PartitionKey(topic: message.topic, partition: message.partition), default: []].append(message) }
         // The first message of each partition tells: a partition not held, or held at a
         // position past this message (the group moved it away and back), is read from the store.
-        var checked = Set<PartitionKey>()
-        for message in messages {
-            let key = PartitionKey(topic: message.topic, partition: message.partition)
-            guard checked.insert(key).inserted else { continue }
-            if let held = engine.partitions[key], message.offset >= held.nextOffset { continue }
+        for (key, batch) in batches {
+            guard let first = batch.first else { continue }
+            if let held = engines[key]?.partitions[key], first.offset >= held.nextOffset { continue }
             let claim = try await self.store.claim(key)
             if claim.unreadable > 0 { self.logger.warning("saved device states unreadable; they start afresh", metadata: ["partition": "\(key)", "devices": "\(claim.unreadable)"]) }
+            var engine = StreamEngine(settings: self.settings)
+            engine.book = rules
+            engine.models = models
             engine.load(key, epoch: claim.epoch, nextOffset: claim.nextOffset, watermark: claim.watermark, devices: claim.devices, now: Self.now())
+            engines[key] = engine
         }
         try await self.admission.warm(messages.compactMap { message in
             guard let key = message.key, let tenant = message.header("tenant") else { return nil }
             return (tenant, String(decoding: key, as: UTF8.self))
         })
-        var admitted: [(message: KafkaMessage, admitted: TelemetryAdmission.Admitted?)] = []
-        admitted.reserveCapacity(messages.count)
-        var devices: [String: (UUID, UUID)] = [:]
-        for message in messages {
-            guard let held = engine.partitions[PartitionKey(topic: message.topic, partition: message.partition)], message.offset >= held.nextOffset else {
-                admitted.append((message, nil))
-                continue
+        var moved: [(PartitionKey, StreamEngine, [KafkaMessage])] = []
+        for (key, batch) in batches {
+            if let engine = engines.removeValue(forKey: key) { moved.append((key, engine, batch)) }
+        }
+        let runs = await withTaskGroup(of: PartitionRun.self) { group in
+            for (key, engine, batch) in moved {
+                group.addTask { await self.process(batch, partition: key, engine: engine) }
             }
-            switch try await self.admission.examine(message.value) {
-            case .success(let accepted):
-                if let tenant = UUID(uuidString: accepted.envelope.tenantID), let device = UUID(uuidString: accepted.envelope.deviceID) {
-                    devices[accepted.envelope.tenantID + "/" + accepted.envelope.deviceID] = (tenant, device)
-                    admitted.append((message, accepted))
-                } else {
+            var runs: [PartitionRun] = []
+            for await run in group { runs.append(run) }
+            return runs
+        }
+        var failure: (any Error)?
+        var points = 0
+        for run in runs {
+            engines[run.key] = run.engine
+            outputs += run.outputs
+            points += run.points
+            if let error = run.error { failure = error }
+        }
+        self.pointsCounter.increment(by: Int64(points))
+        if let failure { throw failure }
+        self.messagesCounter.increment(by: Int64(messages.count))
+    }
+
+    /// One partition's messages on its engine: admitted as Ingestion would, enriched, applied,
+    /// and the windows the new watermark closes.
+    private func process(_ messages: [KafkaMessage], partition key: PartitionKey, engine: StreamEngine) async -> PartitionRun {
+        var run = PartitionRun(key: key, engine: engine, outputs: [], points: 0)
+        do {
+            var admitted: [(message: KafkaMessage, admitted: TelemetryAdmission.Admitted?)] = []
+            admitted.reserveCapacity(messages.count)
+            var devices: [String: (UUID, UUID)] = [:]
+            for message in messages {
+                guard let held = run.engine.partitions[key], message.offset >= held.nextOffset else {
+                    admitted.append((message, nil))
+                    continue
+                }
+                switch try await self.admission.examine(message.value) {
+                case .success(let accepted):
+                    if let tenant = UUID(uuidString: accepted.envelope.tenantID), let device = UUID(uuidString: accepted.envelope.deviceID) {
+                        devices[accepted.envelope.tenantID + "/" + accepted.envelope.deviceID] = (tenant, device)
+                        admitted.append((message, accepted))
+                    } else {
+                        admitted.append((message, nil))
+                    }
+                case .failure:
+                    self.refusedCounter.increment()
                     admitted.append((message, nil))
                 }
-            case .failure:
-                self.refusedCounter.increment()
-                admitted.append((message, nil))
             }
+            let profiles = try await self.profiles(for: Array(devices.values))
+            let now = Self.now()
+            for (message, accepted) in admitted {
+                guard let accepted, let profile = profiles[accepted.envelope.tenantID + "/" + accepted.envelope.deviceID] else {
+                    run.engine.advance(key, past: message.offset)
+                    continue
+                }
+                if run.engine.apply(accepted.envelope, points: accepted.points, partition: key, offset: message.offset, profile: profile, now: now, into: &run.outputs) {
+                    run.points += accepted.points.count
+                }
+            }
+            run.engine.closeWindows(into: &run.outputs)
+        } catch {
+            run.error = error
         }
-        let profiles = try await self.profiles(for: Array(devices.values))
-        let now = Self.now()
-        var points = 0
-        for (message, accepted) in admitted {
-            let key = PartitionKey(topic: message.topic, partition: message.partition)
-            guard let accepted, let profile = profiles[accepted.envelope.tenantID + "/" + accepted.envelope.deviceID] else {
-                engine.advance(key, past: message.offset)
-                continue
-            }
-            if engine.apply(accepted.envelope, points: accepted.points, partition: key, offset: message.offset, profile: profile, now: now, into: &outputs) {
-                points += accepted.points.count
-            }
-        }
-        engine.closeWindows(into: &outputs)
-        self.messagesCounter.increment(by: Int64(messages.count))
-        self.pointsCounter.increment(by: Int64(points))
+        return run
     }
 
     /// The profiles of a batch's devices: the cached ones at once, the others 16 lookups at a time.
@@ -188,12 +257,23 @@ struct StreamPipeline: Service {
     }
 
     /// Drops the state of partitions the group no longer assigns to this member.
-    private func dropRevoked(_ engine: inout StreamEngine) async throws {
+    private func dropRevoked(_ engines: inout [PartitionKey: StreamEngine]) async throws {
         guard let assigned = try? await self.consumer.assignedPartitions() else { return }
         self.assignedGauge.record(assigned.values.reduce(0) { $0 + $1.count })
         if let lag = try? await self.consumer.lag() { self.lagGauge.record(lag) }
-        for key in engine.partitions.keys where !(assigned[key.topic]?.contains(key.partition) ?? false) {
-            engine.drop(key)
+        for key in Array(engines.keys) where !(assigned[key.topic]?.contains(key.partition) ?? false) {
+            engines[key] = nil
+        }
+    }
+
+    /// The ML inference usage of one save, one record per tenant.
+    private func usageRecords(_ change: PartitionChanges) -> [StreamOutput] {
+        let now = Date()
+        return change.inferenceCalls.sorted { $0.key.uuidString < $1.key.uuidString }.map { tenant, calls in
+            .usage(UsageRecord(
+                eventId: "stream/\(self.store.group)/\(change.partition.topic)/\(change.partition.partition)/\(change.previousOffset)/\(change.previousWatermark)/\(tenant.uuidString.lowercased())",
+                tenantId: tenant, time: now, resource: .mlInference, quantity: Double(calls), metadata: ["source": "stream-processing"],
+                producer: self.settings.producer))
         }
     }
 
@@ -216,6 +296,12 @@ struct StreamPipeline: Service {
                 self.alertsCounter.increment()
                 records.append(KafkaRecord(topic: self.topics.alertsTriggered, key: Array(event.partitionKey.utf8),
                                            value: Array(try encoder.encode(event)), headers: [("tenant", Array(event.tenantId.uuidString.lowercased().utf8))]))
+            case .inference(let result):
+                records.append(KafkaRecord(topic: self.topics.telemetryInferences, key: Array(result.deviceId.uuidString.lowercased().utf8),
+                                           value: Array(try encoder.encode(result)), headers: [("tenant", Array(result.tenantId.uuidString.lowercased().utf8))]))
+            case .usage(let record):
+                records.append(KafkaRecord(topic: self.topics.meteringEvents, key: Array(record.tenantId.uuidString.lowercased().utf8),
+                                           value: Array(try encoder.encode(record)), headers: [("tenant", Array(record.tenantId.uuidString.lowercased().utf8))]))
             }
         }
         var start = 0

@@ -33,7 +33,7 @@ struct StreamStateStore: Sendable {
             var devices: [String: DeviceState] = [:]
             var unreadable = 0
             for row in rows.all {
-                guard let key = row["device_key"], let bytes = row["state"].flatMap(Self.bytes(hex:)), let state = try? StateCodec.decode(bytes) else {
+                guard let key = row["device_key"], let bytes = row["state"].flatMap(PostgresBytea.bytes(fromText:)), let state = try? StateCodec.decode(bytes) else {
                     unreadable += 1
                     continue
                 }
@@ -63,7 +63,7 @@ struct StreamStateStore: Sendable {
                     rows.append(change.partition.topic)
                     rows.append(Int(change.partition.partition))
                     rows.append(device.key)
-                    rows.append(Self.hex(device.state))
+                    rows.append(PostgresBytea.text(device.state))
                     rows.endRow()
                 }
                 _ = try await session.execute("""
@@ -91,41 +91,5 @@ struct StreamStateStore: Sendable {
             _ = try await session.execute("DELETE FROM stream_device_state WHERE consumer_group = $1", [self.group])
             _ = try await session.execute("DELETE FROM stream_partitions WHERE consumer_group = $1", [self.group])
         }
-    }
-
-    private static let digits = Array("0123456789abcdef".utf8)
-
-    /// bytea's hex input format.
-    static func hex(_ bytes: [UInt8]) -> String {
-        var text = [UInt8](repeating: 0, count: 2 + bytes.count * 2)
-        text[0] = UInt8(ascii: "\\")
-        text[1] = UInt8(ascii: "x")
-        for (index, byte) in bytes.enumerated() {
-            text[2 + index * 2] = Self.digits[Int(byte >> 4)]
-            text[3 + index * 2] = Self.digits[Int(byte & 0x0f)]
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
-
-    /// bytea's hex output format (`\x…`).
-    static func bytes(hex text: String) -> [UInt8]? {
-        let utf8 = Array(text.utf8)
-        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-            default: nil
-            }
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity((utf8.count - 2) / 2)
-        var index = 2
-        while index < utf8.count {
-            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
     }
 }
