@@ -199,6 +199,35 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Which of `partitions` this member holds and has read to the end: a message consumed
+    /// in this session and the position at the high watermark the broker reports now (one
+    /// round trip per partition asked about; the watermark a fetch last saw can be stale, e.g.
+    /// while the group rebalances and nothing is fetched).
+    /// - Throws: ``ClientError`` when librdkafka cannot say.
+    public func readToEnd(_ partitions: [String: Set<Int32>], timeout: Duration = .seconds(2)) async throws -> [String: Set<Int32>] {
+        guard !partitions.isEmpty else { return [:] }
+        let handle = self.handle
+        let milliseconds = timeout.milliseconds32
+        return try await self.executor.run {
+            try Self.withAssignment(handle) { assignment in
+                let positioned = rd_kafka_position(handle.pointer, assignment)
+                guard positioned == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaErrors.error(positioned, "positions unavailable") }
+                var result: [String: Set<Int32>] = [:]
+                for index in 0..<Int(assignment.pointee.cnt) {
+                    let element = assignment.pointee.elems[index]
+                    let topic = String(cString: element.topic)
+                    guard partitions[topic]?.contains(element.partition) == true, element.offset >= 0 else { continue }
+                    var low: Int64 = -1
+                    var high: Int64 = -1
+                    guard rd_kafka_query_watermark_offsets(handle.pointer, element.topic, element.partition, &low, &high, milliseconds) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                          element.offset >= high else { continue }
+                    result[topic, default: []].insert(element.partition)
+                }
+                return result
+            }
+        }
+    }
+
     /// The partitions the group has assigned to this member right now, by topic.
     /// - Throws: ``ClientError`` when librdkafka cannot say.
     public func assignedPartitions() async throws -> [String: Set<Int32>] {

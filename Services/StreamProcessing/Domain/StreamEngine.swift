@@ -186,12 +186,13 @@ struct StreamEngine: Sendable {
 
         device.lastArrival = now
         var advanced = watermark
-        // A message's points update the comparisons first (in place); its rules are evaluated
-        // once, at its newest point, so values sent together are judged together. A rule that
-        // has seen newer points keeps a copy of its state from before this message.
+        // The message's points move windows and baselines first; then each rule they touch takes
+        // all of them at once (one access to its state) and is evaluated at the newest point,
+        // so values sent together are judged together.
         var touched: [Int] = []
         var wasTouched = [Bool](repeating: false, count: rules.rules.count)
-        var heldBefore: [Int: RuleState] = [:]
+        var steps: [RuleStep] = []
+        steps.reserveCapacity(points.count)
         for point in points {
             // Taken out and put back, so its windows and baselines change in place (a copy
             // left in the dictionary would make every change copy them).
@@ -217,17 +218,11 @@ struct StreamEngine: Sendable {
             for shape in self.settings.windowShapes { add(shape) }
             for shape in rules.extraShapes[point.metric] ?? [] { add(shape) }
             let inOrder = point.time >= metric.lastTime
+            steps.append(RuleStep(point: point, lastTime: metric.lastTime, lastValue: metric.lastValue, scores: scores, inOrder: inOrder))
             for pass in 0..<2 {
-                for index in pass == 0 ? rules.byMetric[point.metric] ?? [] : rules.anyMetric {
-                    let rule = rules.rules[index]
-                    let id = rule.rule.id
-                    if !wasTouched[index] {
-                        wasTouched[index] = true
-                        touched.append(index)
-                        if device.rules[id]?.truths.count != rule.leaves.count { device.rules[id] = Self.ruleState(rule, in: &device) }
-                        if let state = device.rules[id], newest < state.evaluatedAt { heldBefore[index] = state }
-                    }
-                    Self.update(&device.rules[id, default: RuleState(leaves: rule.leaves.count)], rule, with: point, metric: metric, scores: scores, inOrder: inOrder)
+                for index in pass == 0 ? rules.byMetric[point.metric] ?? [] : rules.anyMetric where !wasTouched[index] {
+                    wasTouched[index] = true
+                    touched.append(index)
                 }
             }
             if inOrder {
@@ -239,23 +234,43 @@ struct StreamEngine: Sendable {
         }
         for index in touched {
             let rule = rules.rules[index]
-            let id = rule.rule.id
-            if var held = heldBefore[index] {
-                // Older than what the rule has seen: its values do not replace newer ones, but
-                // it may show the condition held earlier than first thought.
-                let holds = device.rules[id].map { rule.root.holds($0.truths) } ?? false
-                self.backdate(rule, &held, holds: holds, at: newest, profile: profile, into: &outputs)
-                device.rules[id] = held
-            } else {
-                self.evaluate(rule, &device.rules[id, default: RuleState(leaves: rule.leaves.count)], at: newest, profile: profile, into: &outputs)
-            }
+            self.step(rule, &device.rules[rule.rule.id, default: RuleState(leaves: rule.leaves.count)], with: steps, newest: newest, profile: profile, into: &outputs)
         }
         partition.watermark = advanced
         return true
     }
 
-    /// Moves a rule's comparisons on one point of one of its metrics.
-    private static func update(_ state: inout RuleState, _ rule: CompiledRule, with point: TelemetryPoint, metric: MetricState, scores: AnomalyScores, inOrder: Bool) {
+    /// One point of a message as the rules see it: with its metric's latest point before it
+    /// (rate of change) and its anomaly scores.
+    private struct RuleStep {
+        var point: TelemetryPoint
+        var lastTime: Micros
+        var lastValue: Double
+        var scores: AnomalyScores
+        var inOrder: Bool
+    }
+
+    /// Moves one rule's state on a message's points and evaluates it at the newest. A rule that
+    /// has already seen newer points keeps its state from before the message: the older values
+    /// do not replace newer ones, but may show the condition held earlier than first thought.
+    private func step(_ rule: CompiledRule, _ state: inout RuleState, with steps: [RuleStep], newest: Micros, profile: DeviceProfile,
+                      into outputs: inout [StreamOutput]) {
+        state.conform(to: rule.leaves.count)
+        let held: RuleState? = newest < state.evaluatedAt ? state : nil
+        for step in steps {
+            Self.update(&state, rule, with: step.point, lastTime: step.lastTime, lastValue: step.lastValue, scores: step.scores, inOrder: step.inOrder)
+        }
+        if var held {
+            self.backdate(rule, &held, holds: rule.root.holds(state.truths), at: newest, profile: profile, into: &outputs)
+            state = held
+        } else {
+            self.evaluate(rule, &state, at: newest, profile: profile, into: &outputs)
+        }
+    }
+
+    /// Moves a rule's comparisons on one point (leaves of other metrics stay as they are).
+    private static func update(_ state: inout RuleState, _ rule: CompiledRule, with point: TelemetryPoint, lastTime: Micros, lastValue: Double,
+                               scores: AnomalyScores, inOrder: Bool) {
         for (index, leaf) in rule.leaves.enumerated() {
             switch leaf {
             case let .threshold(name, comparison, level, hysteresis) where name == point.metric:
@@ -264,8 +279,8 @@ struct StreamEngine: Sendable {
                 state.truths[index] = comparison == .above ? point.value > bound : point.value < bound
                 state.values[index] = point.value
             case let .rate(name, comparison, level, perMicros) where name == point.metric && inOrder:
-                guard metric.lastTime != .min, point.time > metric.lastTime else { continue }
-                let rate = (point.value - metric.lastValue) / Double(point.time - metric.lastTime) * perMicros
+                guard lastTime != .min, point.time > lastTime else { continue }
+                let rate = (point.value - lastValue) / Double(point.time - lastTime) * perMicros
                 state.truths[index] = comparison == .above ? rate > level : rate < level
                 state.values[index] = rate
             case let .anomaly(name, level) where name == point.metric:
@@ -462,8 +477,9 @@ struct StreamEngine: Sendable {
             let scores = self.settings.detector.observe(point.value, at: point.time, in: &metric)
             for index in rules.byMetric[point.metric] ?? [] {
                 let rule = rules.rules[index]
-                if device.rules[rule.rule.id]?.truths.count != rule.leaves.count { device.rules[rule.rule.id] = Self.ruleState(rule, in: &device) }
-                Self.update(&device.rules[rule.rule.id, default: RuleState(leaves: rule.leaves.count)], rule, with: point, metric: metric, scores: scores, inOrder: true)
+                device.rules[rule.rule.id, default: RuleState(leaves: rule.leaves.count)].conform(to: rule.leaves.count)
+                Self.update(&device.rules[rule.rule.id, default: RuleState(leaves: rule.leaves.count)], rule, with: point, lastTime: metric.lastTime,
+                            lastValue: metric.lastValue, scores: scores, inOrder: true)
                 if !touched.contains(index) { touched.append(index) }
             }
             metric.previousTime = metric.lastTime
@@ -479,12 +495,19 @@ struct StreamEngine: Sendable {
         }
     }
 
+    /// The partitions without a message for the idle timeout at `now` (idle if read to their end).
+    func quietPartitions(now: Micros) -> [PartitionKey] {
+        self.partitions.filter { $0.value.watermark != .min && now - $0.value.lastMessageAt >= self.settings.idleTimeout }.map(\.key)
+    }
+
     /// What the clock alone decides: idle partitions' watermarks follow it (so their windows
-    /// close), and rules waiting for silence fire.
-    mutating func tick(now: Micros, into outputs: inout [StreamOutput]) {
+    /// close), and rules waiting for silence fire. `caughtUp` says which partitions have been
+    /// read to their end: only those are idle when no message came for the idle timeout (one
+    /// whose messages wait behind a rebalance or a backlog is not).
+    mutating func tick(now: Micros, caughtUp: (PartitionKey) -> Bool = { _ in true }, into outputs: inout [StreamOutput]) {
         for key in Array(self.partitions.keys) {
             guard var partition = self.partitions[key] else { continue }
-            if partition.watermark != .min, now - partition.lastMessageAt >= self.settings.idleTimeout {
+            if partition.watermark != .min, now - partition.lastMessageAt >= self.settings.idleTimeout, caughtUp(key) {
                 partition.watermark = max(partition.watermark, now - self.settings.idleTimeout)
                 self.partitions[key] = partition
             }
@@ -496,11 +519,26 @@ struct StreamEngine: Sendable {
     private mutating func checkSilence(of key: PartitionKey, now: Micros, into outputs: inout [StreamOutput]) {
         guard var partition = self.partitions.removeValue(forKey: key) else { return }
         defer { self.partitions[key] = partition }
-        for (deviceKey, device) in partition.devices where !device.rules.isEmpty && device.lastArrival != .min {
-            var device = device
-            var changed = false
-            for (id, held) in device.rules {
-                guard let rule = self.rule(id), rule.watchesSilence, let profile = self.profiles[deviceKey] ?? Self.profile(from: deviceKey) else { continue }
+        for deviceKey in Array(partition.devices.keys) {
+            guard let device = partition.devices[deviceKey], !device.rules.isEmpty, device.lastArrival != .min else { continue }
+            // The rules watching for silence: from the device's rule list once its profile is
+            // known; before that (after a restart, until its first message) from the states it holds.
+            let watching: [CompiledRule]
+            let profile: DeviceProfile
+            if let known = self.profiles[deviceKey] {
+                let rules = self.rules(for: deviceKey, profile: known)
+                guard !rules.silent.isEmpty else { continue }
+                watching = rules.silent.map { rules.rules[$0] }
+                profile = known
+            } else {
+                guard let bare = Self.profile(from: deviceKey) else { continue }
+                watching = device.rules.keys.compactMap { self.rule($0) }.filter(\.watchesSilence)
+                guard !watching.isEmpty else { continue }
+                profile = bare
+            }
+            var changed: [(UUID, RuleState)] = []
+            for rule in watching {
+                guard let held = device.rules[rule.rule.id] else { continue }
                 var state = held
                 for (index, leaf) in rule.leaves.enumerated() {
                     guard case let .noData(name, after) = leaf else { continue }
@@ -509,17 +547,12 @@ struct StreamEngine: Sendable {
                     state.truths[index] = silence >= after
                     state.values[index] = Double(silence / 1_000_000)
                 }
-                let before = (held.firing, held.pendingSince, held.truths)
                 self.evaluate(rule, &state, at: now, clock: true, profile: profile, into: &outputs)
-                if (state.firing, state.pendingSince, state.truths) != before {
-                    device.rules[id] = state
-                    changed = true
-                }
+                if (state.firing, state.pendingSince, state.truths) != (held.firing, held.pendingSince, held.truths) { changed.append((rule.rule.id, state)) }
             }
-            if changed {
-                partition.devices[deviceKey] = device
-                partition.dirty.insert(deviceKey)
-            }
+            guard !changed.isEmpty else { continue }
+            for (id, state) in changed { partition.devices[deviceKey]?.rules[id] = state }
+            partition.dirty.insert(deviceKey)
         }
     }
 
@@ -560,13 +593,9 @@ struct StreamEngine: Sendable {
 
     /// The device's state for `rule`, reset (keeping whether it fires) when the rule's shape changed.
     private static func ruleState(_ rule: CompiledRule, in device: inout DeviceState) -> RuleState {
-        if let state = device.rules[rule.rule.id], state.truths.count == rule.leaves.count { return state }
-        var fresh = RuleState(leaves: rule.leaves.count)
-        if let old = device.rules[rule.rule.id] {
-            fresh.firing = old.firing
-            fresh.lastSequence = old.lastSequence
-        }
-        return fresh
+        var state = device.rules[rule.rule.id] ?? RuleState(leaves: rule.leaves.count)
+        state.conform(to: rule.leaves.count)
+        return state
     }
 
     /// Moves a rule's state on at `time` and emits a trigger when its condition has held for the
@@ -658,9 +687,12 @@ struct DeviceRules: Sendable {
     /// Rules moved by a point of any metric (no data without a metric).
     let anyMetric: [Int]
     let extraShapes: [String: [WindowShape]]
+    /// Rules with a no-data condition, which the clock checks.
+    let silent: [Int]
 
     init(_ rules: [CompiledRule], published: [WindowShape]) {
         self.rules = rules
+        self.silent = rules.indices.filter { rules[$0].watchesSilence }
         var byMetric: [String: [Int]] = [:]
         var anyMetric: [Int] = []
         var extra: [String: Set<WindowShape>] = [:]

@@ -57,6 +57,8 @@ struct StreamPipeline: Service {
         var lastTick = ContinuousClock.now
         // The newest message per partition processed since the last save: committed after it.
         var uncommitted: [PartitionKey: KafkaMessage] = [:]
+        // The previous batch's save runs while this batch is read and processed.
+        var saving: SaveInFlight?
         var reportedError: String?
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             let messages = try await self.consumer.poll(timeout: .milliseconds(100))
@@ -69,6 +71,12 @@ struct StreamPipeline: Service {
             var outputs: [StreamOutput] = []
             if !messages.isEmpty {
                 try await Self.backoff.retryingUntilSuccess({
+                    // A claim reads the saved state: the save in flight must be in it first (a
+                    // batch repeated after a failure is claimed again, from the saved state).
+                    if let previous = saving, Self.claimsNeeded(messages, engines) {
+                        saving = nil
+                        try await self.finish(previous, engines: &engines)
+                    }
                     try await self.process(messages, engines: &engines, rules: rules, models: models, outputs: &outputs)
                 }, failed: { attempt, error in
                     self.retries.increment()
@@ -80,7 +88,18 @@ struct StreamPipeline: Service {
                 lastTick = ContinuousClock.now
                 try await self.dropRevoked(&engines)
                 let now = Self.now()
-                for key in Array(engines.keys) { engines[key]?.tick(now: now, into: &outputs) }
+                // A quiet partition is idle only when read to its end (not when its messages
+                // wait behind a rebalance): asked of the broker, for the quiet ones only.
+                var quiet: [String: Set<Int32>] = [:]
+                for engine in engines.values { for key in engine.quietPartitions(now: now) { quiet[key.topic, default: []].insert(key.partition) } }
+                let caughtUp = (try? await self.consumer.readToEnd(quiet)) ?? [:]
+                for key in Array(engines.keys) {
+                    let before = engines[key]?.partitions[key]?.watermark
+                    engines[key]?.tick(now: now, caughtUp: { caughtUp[$0.topic]?.contains($0.partition) ?? false }, into: &outputs)
+                    if let after = engines[key]?.partitions[key]?.watermark, after != before {
+                        self.logger.debug("idle partition: its watermark follows the clock", metadata: ["partition": "\(key)", "watermark": "\(after)"])
+                    }
+                }
             }
             try await self.publish(outputs)
             for message in messages { uncommitted[PartitionKey(topic: message.topic, partition: message.partition)] = message }
@@ -95,38 +114,74 @@ struct StreamPipeline: Service {
                 reportedError = error
                 self.logger.warning("model inference failed", metadata: ["error": "\(error)"])
             }
-            try await self.checkpoint(&engines, &uncommitted)
+            try await self.checkpoint(&engines, &uncommitted, saving: &saving, wait: false)
         }
         // A clean stop saves what it holds, so the next owner repeats nothing.
-        try await self.checkpoint(&engines, &uncommitted)
+        try await self.checkpoint(&engines, &uncommitted, saving: &saving, wait: true)
         await self.consumer.close()
     }
 
-    /// Saves the state changed since the last save with the partitions' offsets, drops the
-    /// partitions another member has claimed meanwhile, then commits the offsets to Kafka.
-    private func checkpoint(_ engines: inout [PartitionKey: StreamEngine], _ uncommitted: inout [PartitionKey: KafkaMessage]) async throws {
+    /// A save of the state and positions of one batch, with the messages to commit to Kafka once it is done.
+    private struct SaveInFlight {
+        var task: Task<Set<PartitionKey>, any Error>
+        var offsets: [PartitionKey: KafkaMessage]
+        /// The claim each partition's changes were made under.
+        var epochs: [PartitionKey: Int64]
+    }
+
+    /// Finishes the save in flight (drops the partitions another member has claimed meanwhile,
+    /// commits its offsets to Kafka), then starts saving the state changed since, with the
+    /// partitions' offsets, after publishing the usage it counted. `wait`: also finish the new save.
+    private func checkpoint(_ engines: inout [PartitionKey: StreamEngine], _ uncommitted: inout [PartitionKey: KafkaMessage],
+                            saving: inout SaveInFlight?, wait: Bool) async throws {
+        if let previous = saving {
+            saving = nil
+            try await self.finish(previous, engines: &engines)
+        }
         var changes: [PartitionChanges] = []
         for key in Array(engines.keys) { changes += engines[key]?.takeChanges() ?? [] }
         // Usage goes out before the state that counted it is saved; a repeat after a crash
         // names its records the same (the position saved before), so Billing counts them once.
         try await self.publish(changes.flatMap(self.usageRecords))
-        if !changes.isEmpty {
+        guard !changes.isEmpty || !uncommitted.isEmpty else { return }
+        let store = self.store
+        let retries = self.retries
+        let logger = self.logger
+        let epochs = Dictionary(changes.map { ($0.partition, $0.epoch) }) { first, _ in first }
+        let saved = changes
+        let task = Task<Set<PartitionKey>, any Error> {
+            guard !saved.isEmpty else { return [] }
             var fenced = Set<PartitionKey>()
-            try await Self.backoff.retryingUntilSuccess({ fenced = try await self.store.save(changes) }, failed: { attempt, error in
-                self.retries.increment()
-                if attempt == 1 || attempt % 10 == 0 { self.logger.error("stream state not saved; retrying", metadata: ["error": "\(error)"]) }
+            try await Self.backoff.retryingUntilSuccess({ fenced = try await store.save(saved) }, failed: { attempt, error in
+                retries.increment()
+                if attempt == 1 || attempt % 10 == 0 { logger.error("stream state not saved; retrying", metadata: ["error": "\(error)"]) }
             })
-            for partition in fenced {
-                self.logger.info("partition claimed by another member; its state here is dropped", metadata: ["partition": "\(partition)"])
-                self.fencedCounter.increment()
-                engines[partition] = nil
-                uncommitted[partition] = nil
-            }
+            return fenced
         }
-        if !uncommitted.isEmpty {
-            try await self.consumer.commitRetrying(Array(uncommitted.values), backoff: Self.backoff)
-            uncommitted.removeAll(keepingCapacity: true)
+        // Only partitions still held: a fenced one's new owner commits its own.
+        let started = SaveInFlight(task: task, offsets: uncommitted.filter { engines[$0.key] != nil },
+                                   epochs: epochs)
+        uncommitted.removeAll(keepingCapacity: true)
+        if wait {
+            try await self.finish(started, engines: &engines)
+        } else {
+            saving = started
         }
+    }
+
+    private func finish(_ save: SaveInFlight, engines: inout [PartitionKey: StreamEngine]) async throws {
+        let fenced = try await save.task.value
+        var offsets = save.offsets
+        for partition in fenced {
+            offsets[partition] = nil
+            // Claimed again meanwhile by this member (the group moved the partition away and
+            // back while the save was running): the new claim's engine stays.
+            guard let engine = engines[partition], engine.partitions[partition]?.epoch == save.epochs[partition] else { continue }
+            self.logger.info("partition claimed by another member; its state here is dropped", metadata: ["partition": "\(partition)"])
+            self.fencedCounter.increment()
+            engines[partition] = nil
+        }
+        if !offsets.isEmpty { try await self.consumer.commitRetrying(Array(offsets.values), backoff: Self.backoff) }
     }
 
     /// What processing one partition's share of a batch gave back: its engine (moved to the
@@ -155,6 +210,8 @@ struct StreamPipeline: Service {
             if let held = engines[key]?.partitions[key], first.offset >= held.nextOffset { continue }
             let claim = try await self.store.claim(key)
             if claim.unreadable > 0 { self.logger.warning("saved device states unreadable; they start afresh", metadata: ["partition": "\(key)", "devices": "\(claim.unreadable)"]) }
+            self.logger.debug("partition claimed", metadata: ["partition": "\(key)", "epoch": "\(claim.epoch)", "offset": "\(claim.nextOffset)",
+                                                              "watermark": "\(claim.watermark)", "first": "\(first.offset)"])
             var engine = StreamEngine(settings: self.settings)
             engine.book = rules
             engine.models = models
@@ -185,9 +242,22 @@ struct StreamPipeline: Service {
             points += run.points
             if let error = run.error { failure = error }
         }
-        self.pointsCounter.increment(by: Int64(points))
+        // A failed batch is repeated from the saved state: its points count when it succeeds.
         if let failure { throw failure }
+        self.pointsCounter.increment(by: Int64(points))
         self.messagesCounter.increment(by: Int64(messages.count))
+    }
+
+    /// Whether a batch holds a partition not held, or held past its first message (read again
+    /// after a rebalance or a failed attempt): such a partition is claimed from the store.
+    private static func claimsNeeded(_ messages: [KafkaMessage], _ engines: [PartitionKey: StreamEngine]) -> Bool {
+        var seen = Set<PartitionKey>()
+        for message in messages {
+            let key = PartitionKey(topic: message.topic, partition: message.partition)
+            guard seen.insert(key).inserted else { continue }
+            guard let held = engines[key]?.partitions[key], message.offset >= held.nextOffset else { return true }
+        }
+        return false
     }
 
     /// One partition's messages on its engine: admitted as Ingestion would, enriched, applied,

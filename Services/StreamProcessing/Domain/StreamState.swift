@@ -128,6 +128,15 @@ struct RuleState: Equatable, Sendable {
         self.values = Array(repeating: .nan, count: leaves)
     }
 
+    /// Starts afresh (keeping whether it fires and its sequence) when the rule's shape changed.
+    mutating func conform(to leaves: Int) {
+        guard self.truths.count != leaves else { return }
+        var fresh = RuleState(leaves: leaves)
+        fresh.firing = self.firing
+        fresh.lastSequence = self.lastSequence
+        self = fresh
+    }
+
     /// Nothing holds, nothing is pending and no event was ever emitted: saving it adds nothing
     /// a fresh state would not know.
     var isAtRest: Bool { self.lastSequence == 0 && !self.firing && self.pendingSince == nil && !self.truths.contains(true) }
