@@ -42,7 +42,8 @@ let serviceDependencies: [String: [Target.Dependency]] = [
                          "LibPQ", "RdKafka", "ONNXRuntime", crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
     "Alerts": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "ClientRuntime", "LibPQ", "RdKafka", "Curl", "CCurl",
                crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle, .product(name: "Mustache", package: "swift-mustache")],
-    "Billing": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
+    "Billing": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "ClientRuntime", "LibPQ", "Hiredis", "RdKafka", hummingbird, logging,
+                metrics, serviceLifecycle],
     "FailoverOrchestrator": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
 ]
 
@@ -221,6 +222,12 @@ let package = Package(
             name: "AlertsTests",
             dependencies: ["Alerts", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "TestSupport", logging,
                            crypto, nioConcurrency, hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BillingTests",
+            dependencies: ["Billing", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "TestSupport", logging,
+                           hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

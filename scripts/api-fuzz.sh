@@ -18,16 +18,16 @@ BIN=$(cd "$ROOT" && swift build --show-bin-path)
 RUN="$STACK/apifuzz"
 rm -rf "$RUN"; mkdir -p "$RUN/logs"
 prefix="apifuzz-$(date +%s)"
-export SENSORMINE_KAFKA_TOPIC_PREFIX="$prefix" SENSORMINE_INGESTION_GROUP="$prefix.ingestion" SENSORMINE_ALERTS_GROUP="$prefix.alerts" SENSORMINE_STREAM_GROUP="$prefix.stream" SENSORMINE_EDGE_SPOOL_DIR="$RUN/spool"
+export SENSORMINE_KAFKA_TOPIC_PREFIX="$prefix" SENSORMINE_INGESTION_GROUP="$prefix.ingestion" SENSORMINE_ALERTS_GROUP="$prefix.alerts" SENSORMINE_STREAM_GROUP="$prefix.stream" SENSORMINE_BILLING_GROUP="$prefix.billing" SENSORMINE_EDGE_SPOOL_DIR="$RUN/spool"
 export SENSORMINE_EDGE_MQTT_SHARE_GROUP="$prefix" SENSORMINE_EDGE_MQTT_CLIENT_ID="$prefix-edge" SENSORMINE_EDGE_MQTT_SESSION_EXPIRY=10s SENSORMINE_EDGE_MQTT_CONNECTIONS=2
 export SENSORMINE_GATEWAY_RATE_PER_SECOND=100000 SENSORMINE_GATEWAY_RATE_BURST=100000
 export SENSORMINE_GATEWAY_SIGNIN_ACCOUNT_LIMIT=100000/100000 SENSORMINE_GATEWAY_SIGNIN_ADDRESS_LIMIT=100000/100000
 export SENSORMINE_LOG_LEVEL=warning
-ports="ApiGateway:18680 DeviceAPI:18681 SchemaRegistry:18682 QueryAPI:18683 Ingestion:18684 EdgeGateway:18685 StreamProcessing:18686 Alerts:18687"
+ports="ApiGateway:18680 DeviceAPI:18681 SchemaRegistry:18682 QueryAPI:18683 Ingestion:18684 EdgeGateway:18685 StreamProcessing:18686 Alerts:18687 Billing:18688"
 port_of() { for spec in $ports; do if [ "${spec%%:*}" = "$1" ]; then echo "${spec##*:}"; fi; done; }
 export SENSORMINE_DEVICE_API_URL="http://127.0.0.1:$(port_of DeviceAPI)" SENSORMINE_SCHEMA_REGISTRY_URL="http://127.0.0.1:$(port_of SchemaRegistry)"
 d="http://127.0.0.1:$(port_of DeviceAPI)"
-export SENSORMINE_GATEWAY_ROUTES="/api/v1/tenants=$d,/api/v1/auth=$d,/api/v1/devices=$d,/api/v1/device-types=$d,/api/v1/assets=$d,/api/v1/schemas=http://127.0.0.1:$(port_of SchemaRegistry),/api/v1/aiusage=http://127.0.0.1:$(port_of SchemaRegistry),/api/v1/telemetry=http://127.0.0.1:$(port_of QueryAPI),/api/v1/ingest=http://127.0.0.1:$(port_of EdgeGateway),/api/v1/deadletters=http://127.0.0.1:$(port_of Ingestion),/api/v1/alerts=http://127.0.0.1:$(port_of Alerts),/api/v1/models=http://127.0.0.1:$(port_of StreamProcessing)"
+export SENSORMINE_GATEWAY_ROUTES="/api/v1/tenants=$d,/api/v1/auth=$d,/api/v1/devices=$d,/api/v1/device-types=$d,/api/v1/assets=$d,/api/v1/schemas=http://127.0.0.1:$(port_of SchemaRegistry),/api/v1/aiusage=http://127.0.0.1:$(port_of SchemaRegistry),/api/v1/telemetry=http://127.0.0.1:$(port_of QueryAPI),/api/v1/ingest=http://127.0.0.1:$(port_of EdgeGateway),/api/v1/deadletters=http://127.0.0.1:$(port_of Ingestion),/api/v1/alerts=http://127.0.0.1:$(port_of Alerts),/api/v1/models=http://127.0.0.1:$(port_of StreamProcessing),/api/v1/billing=http://127.0.0.1:$(port_of Billing)"
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -56,7 +56,7 @@ token=$(curl -sf -X POST "$gateway/api/v1/auth/token" -H 'Content-Type: applicat
   -d "{\"grant_type\":\"password\",\"username\":\"$email\",\"password\":\"fuzzing tenant admin\"}" | json "['access_token']")
 
 status=0
-for name in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts; do
+for name in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing; do
   report="$RUN/$name.txt"
   if timeout -k 5 "$((seconds + 30))" "$FUZZ_VENV/bin/schemathesis" run "http://127.0.0.1:$(port_of "$name")/openapi.yaml" --url "$gateway" \
       -H "Authorization: Bearer $token" --checks not_a_server_error,response_schema_conformance,status_code_conformance \

@@ -16,6 +16,10 @@ struct BillingConfiguration: ServiceConfiguration {
     var redis: RedisClient.Configuration
     /// Kafka brokers and topic names.
     var kafka: KafkaSettings
+    /// The `billing` consumer group of `metering.events`.
+    var consumer: ConsumerGroupSettings
+    /// The callers whose identity headers are trusted (the ApiGateway's token).
+    var callers: TrustedCallers
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: BillingService.descriptor.defaultPort)
@@ -23,5 +27,7 @@ struct BillingConfiguration: ServiceConfiguration {
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
         self.redis = try RedisClient.Configuration(reader: reader)
         self.kafka = try KafkaSettings(reader: reader)
+        self.consumer = try ConsumerGroupSettings(reader: reader, service: "BILLING", defaultGroup: "billing", defaultBatch: 5000)
+        self.callers = try TrustedCallers(reader: reader)
     }
 }

@@ -3,20 +3,8 @@ import SensormineContracts
 import SensormineCore
 import SensormineJSON
 
-/// Errors of the Alerts API, as problems.
-enum AlertsError: ProblemConvertible {
-    case invalid(String, [ProblemDetails.FieldError])
-    case notFound(String)
-    case forbidden(String)
-
-    var apiError: APIError {
-        switch self {
-        case .invalid(let detail, let errors): .validationFailed(detail, errors: errors)
-        case .notFound(let detail): .notFound(detail)
-        case .forbidden(let detail): .forbidden(detail)
-        }
-    }
-}
+/// Alerts' domain failures.
+typealias AlertsError = ServiceError
 
 /// Who may do what with rules: viewers read, operators and tenant-admins write.
 enum RulePolicy {

@@ -78,24 +78,8 @@ struct ModelLimits: Sendable {
     var batchRows = 256
 }
 
-/// Why a model cannot be registered, or not found.
-enum ModelError: ProblemConvertible {
-    case invalid(String, [ProblemDetails.FieldError])
-    case notFound(String)
-    case forbidden(String)
-    case conflict(String)
-    case unavailable(String)
-
-    var apiError: APIError {
-        switch self {
-        case .invalid(let detail, let errors): .validationFailed(detail, errors: errors)
-        case .notFound(let detail): .notFound(detail)
-        case .forbidden(let detail): .forbidden(detail)
-        case .conflict(let detail): .conflict(detail)
-        case .unavailable(let detail): .serviceUnavailable(detail)
-        }
-    }
-}
+/// Why a model cannot be registered, or is not found.
+typealias ModelError = ServiceError
 
 /// A model as a client writes it (POST and PUT), checked and loaded.
 struct ModelDefinition: Sendable {

@@ -1,6 +1,7 @@
 import ClientRuntime
 import Foundation
 import LibPQ
+import SensormineCore
 import SensormineContracts
 
 /// The model registry's table: each tenant's models with their ONNX bytes. Every

@@ -43,7 +43,7 @@ lets them check a token but not present it (ADR 17).
 {{- $pg := $root.Values.infrastructure.postgres -}}
 {{- $postgres := has $binary (list "DeviceAPI" "SchemaRegistry" "QueryAPI" "Ingestion" "StreamProcessing" "Alerts" "Billing" "FailoverOrchestrator") -}}
 {{- $redis := has $binary (list "ApiGateway" "DeviceAPI" "SchemaRegistry" "Billing" "FailoverOrchestrator") -}}
-{{- $receivers := list "DeviceAPI" "SchemaRegistry" "QueryAPI" "Ingestion" "EdgeGateway" "StreamProcessing" "Alerts" -}}
+{{- $receivers := list "DeviceAPI" "SchemaRegistry" "QueryAPI" "Ingestion" "EdgeGateway" "StreamProcessing" "Alerts" "Billing" -}}
 {{- $hs256 := eq $root.Values.auth.signing "hs256" -}}
 {{- if $postgres }}
 - name: SENSORMINE_POSTGRES_USER

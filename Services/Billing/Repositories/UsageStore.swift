@@ -1,0 +1,113 @@
+import ClientRuntime
+import Foundation
+import LibPQ
+import SensormineClients
+import SensormineContracts
+import SensormineCore
+
+/// Usage events (one row per usage record, keyed by its event id) and the reports over them.
+struct UsageStore: Sendable {
+    let database: PostgresClient
+
+    /// Stores `records`; those whose event id is already stored change nothing.
+    /// - Returns: how many were new.
+    /// - Throws: ``ClientError`` when the database is unavailable or refuses the batch.
+    func insert(_ records: [UsageRecord]) async throws -> Int {
+        guard !records.isEmpty else { return 0 }
+        var rows = PostgresCopyBuffer(capacity: records.count * 200)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for record in records {
+            rows.append(record.eventId)
+            rows.append(record.tenantId.uuidString.lowercased())
+            rows.append(PostgresTimestamp.format(record.time))
+            rows.append(record.resource.rawValue)
+            rows.append(String(record.quantity))
+            rows.append(record.unit)
+            rows.append(record.producer)
+            rows.append(String(decoding: try encoder.encode(record.metadata), as: UTF8.self))
+            rows.endRow()
+        }
+        return try await self.database.withTransaction { session in
+            try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+            try await session.execute("""
+                CREATE TEMP TABLE IF NOT EXISTS usage_events_in (
+                    event_id text, tenant_id uuid, occurred_at timestamptz, resource text, quantity double precision, unit text, producer text, metadata jsonb
+                ) ON COMMIT DELETE ROWS
+                """)
+            _ = try await session.copy(into: "usage_events_in", columns: ["event_id", "tenant_id", "occurred_at", "resource", "quantity", "unit", "producer", "metadata"],
+                                       rows: rows)
+            // DISTINCT ON: a batch may hold the same event twice (a redelivery next to its original).
+            return try await session.execute("""
+                INSERT INTO usage_events (event_id, tenant_id, occurred_at, resource, quantity, unit, producer, metadata)
+                SELECT DISTINCT ON (event_id) event_id, tenant_id, occurred_at, resource, quantity, unit, producer, metadata FROM usage_events_in
+                ORDER BY event_id
+                ON CONFLICT (event_id) DO NOTHING
+                """)
+        }
+    }
+
+    /// `tenant`'s usage in [from, to): its subtree's total per resource and each direct
+    /// sub-tenant's (subtree's) share, as `caller` may see them (another subtree is a 404).
+    /// - Throws: ``BillingError/notFound(_:)``, ``ClientError``.
+    func report(tenant: UUID, from: Date, to: Date, caller: CallerIdentity, plans: PlanStore) async throws -> UsageReport {
+        let (plan, totals, children, shares) = try await self.database.withCaller(caller) { session in
+            guard let row = try await session.query(
+                "SELECT coalesce(nullif(settings->>'plan', ''), inherited_settings->>'plan') AS plan FROM tenants WHERE id = $1", [tenant]).first else {
+                throw BillingError.notFound("no tenant \(tenant.uuidString.lowercased()) that you can see")
+            }
+            let totals = try await session.query("""
+                SELECT u.resource, sum(u.quantity) AS quantity FROM usage_events u JOIN tenants t ON t.id = u.tenant_id
+                WHERE $1 = ANY (t.path) AND u.occurred_at >= $2 AND u.occurred_at < $3 GROUP BY u.resource
+                """, [tenant, from, to])
+            let children = try await session.query("SELECT id, name FROM tenants WHERE parent_id = $1 ORDER BY lower(name), id", [tenant])
+            let shares = try await session.query("""
+                SELECT c.id, u.resource, sum(u.quantity) AS quantity
+                FROM tenants c JOIN tenants t ON c.id = ANY (t.path) JOIN usage_events u ON u.tenant_id = t.id
+                WHERE c.parent_id = $1 AND u.occurred_at >= $2 AND u.occurred_at < $3 GROUP BY c.id, u.resource
+                """, [tenant, from, to])
+            return (row["plan"], totals.all, children.all, shares.all)
+        }
+        let catalogue = try await plans.plan(id: plan ?? "free")
+        func quantities(_ rows: [PostgresRow]) -> [MeteredResource: Double] {
+            var result: [MeteredResource: Double] = [:]
+            for row in rows {
+                if let resource = row["resource"].flatMap(MeteredResource.init(rawValue:)), let quantity = row.double("quantity") { result[resource, default: 0] += quantity }
+            }
+            return result
+        }
+        let byChild = Dictionary(grouping: shares) { $0["id"] ?? "" }
+        let subTenants = children.compactMap { child -> UsageReport.SubTenant? in
+            guard let text = child["id"], let id = UUID(uuidString: text) else { return nil }
+            return UsageReport.SubTenant(tenantId: id, name: child["name"] ?? "", resources: UsageReport.resources(quantities(byChild[text] ?? []), plan: nil))
+        }
+        return UsageReport(tenantId: tenant, from: from, to: to, plan: plan, resources: UsageReport.resources(quantities(totals), plan: catalogue),
+                           subTenants: subTenants)
+    }
+}
+
+/// The plan catalogue.
+struct PlanStore: Sendable {
+    let database: PostgresClient
+
+    private static let columns = "id, name, currency, monthly_price_minor, yearly_price_minor, included, overage"
+
+    /// Every plan, in the catalogue's order.
+    func list() async throws -> [Plan] {
+        try await self.database.query("SELECT \(Self.columns) FROM billing_plans ORDER BY position").all.compactMap(Self.plan)
+    }
+
+    /// One plan (nil: no such plan).
+    func plan(id: String) async throws -> Plan? {
+        try await self.database.query("SELECT \(Self.columns) FROM billing_plans WHERE id = $1", [id]).first.flatMap(Self.plan)
+    }
+
+    private static func plan(_ row: PostgresRow) -> Plan? {
+        let decoder = JSONDecoder()
+        guard let id = row["id"], let name = row["name"], let currency = row["currency"],
+              let included = row["included"].flatMap({ try? decoder.decode([String: Double].self, from: Data($0.utf8)) }),
+              let overage = row["overage"].flatMap({ try? decoder.decode([String: Plan.Overage].self, from: Data($0.utf8)) }) else { return nil }
+        return Plan(id: id, name: name, currency: currency, monthlyPriceMinor: row.int("monthly_price_minor"), yearlyPriceMinor: row.int("yearly_price_minor"),
+                    included: included, overage: overage)
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Hummingbird
+import SensormineCore
+
+/// /api/v1/billing: the plan catalogue and usage per tenant (viewers read).
+struct BillingController: Sendable {
+    let usage: UsageStore
+    let plans: PlanStore
+
+    func addRoutes(to group: RouterGroup<SensormineRequestContext>) {
+        group.get("plans", use: self.listPlans)
+        group.get("usage", use: self.report)
+    }
+
+    /// A list of plans.
+    struct PlanList: ResponseEncodable, Sendable {
+        var items: [Plan]
+    }
+
+    private func checkRead(_ caller: CallerIdentity) throws(BillingError) {
+        guard caller.has(atLeast: .viewer) else { throw .forbidden("reading usage needs the viewer role") }
+    }
+
+    @Sendable func listPlans(_ request: Request, context: SensormineRequestContext) async throws -> PlanList {
+        try self.checkRead(try context.requireIdentity())
+        return PlanList(items: try await self.plans.list())
+    }
+
+    /// Usage of the caller's tenant (or `tenantId`: a sub-tenant's, any for a platform-admin)
+    /// over [from, to), by default the current calendar month (UTC); `format=csv` for CSV.
+    @Sendable func report(_ request: Request, context: SensormineRequestContext) async throws -> Response {
+        let caller = try context.requireIdentity()
+        try self.checkRead(caller)
+        let query = request.uri.queryParameters
+        var errors: [ProblemDetails.FieldError] = []
+        var tenant = caller.tenantID
+        if let text = query["tenantId"].map(String.init) {
+            if let id = UUID(uuidString: text) { tenant = id } else { errors.append(.init(pointer: "tenantId", detail: "not a UUID")) }
+        }
+        let (monthStart, nextMonth) = Self.currentMonth()
+        func date(_ name: String, default value: Date) -> Date {
+            guard let text = query[Substring(name)].map(String.init) else { return value }
+            if let parsed = Self.parse(text) { return parsed }
+            errors.append(.init(pointer: name, detail: "expected an RFC 3339 date-time (2026-12-01T00:00:00Z) or a date (2026-12-01)"))
+            return value
+        }
+        let from = date("from", default: monthStart)
+        let to = date("to", default: nextMonth)
+        if errors.isEmpty, !(from < to) { errors.append(.init(pointer: "to", detail: "must be after from")) }
+        if errors.isEmpty, to.timeIntervalSince(from) > 400 * 86_400 { errors.append(.init(pointer: "to", detail: "at most 400 days after from")) }
+        let format = query["format"].map(String.init) ?? "json"
+        if format != "json" && format != "csv" { errors.append(.init(pointer: "format", detail: "json or csv")) }
+        guard errors.isEmpty else { throw APIError.badRequest("the usage query is invalid", errors: errors) }
+        let report = try await self.usage.report(tenant: tenant, from: from, to: to, caller: caller, plans: self.plans)
+        if format == "csv" {
+            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
+                                                   .contentDisposition: "attachment; filename=\"usage-\(tenant.uuidString.lowercased()).csv\""],
+                            body: .init(byteBuffer: ByteBuffer(string: report.csv)))
+        }
+        return try report.response(from: request, context: context)
+    }
+
+    private static func currentMonth() -> (Date, Date) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+        let start = calendar.dateInterval(of: .month, for: Date())
+        return (start?.start ?? Date(), start?.end ?? Date())
+    }
+
+    private static func parse(_ text: String) -> Date? {
+        guard text.count <= 40 else { return nil }
+        if let date = try? Date(text, strategy: .iso8601) { return date }
+        return try? Date(text + "T00:00:00Z", strategy: .iso8601)
+    }
+}
