@@ -27,7 +27,7 @@ let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 /// SensormineCore and SensormineClients; only the services that speak to another service or a
 /// broker name the contracts and the client wrappers they use.
 let serviceDependencies: [String: [Target.Dependency]] = [
-    "ApiGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "SensormineJSON", "ClientRuntime", "Curl", "Hiredis",
+    "ApiGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "SensormineJSON", "ClientRuntime", "Curl", "Hiredis", "RdKafka",
                    crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
     "DeviceAPI": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "ClientRuntime", "LibPQ", "Hiredis", "Mosquitto",
                   hummingbird, logging, serviceLifecycle],
@@ -206,7 +206,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ApiGatewayTests",
-            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "Curl", "Hiredis", "TestSupport", hummingbird, nioConcurrency,
+            dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "Curl", "Hiredis", "RdKafka",
+                           "TestSupport", hummingbird, nioConcurrency,
                            .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "CryptoExtras", package: "swift-crypto"),
                            .product(name: "HummingbirdTesting", package: "hummingbird")],

@@ -32,6 +32,10 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
     var signIn: SignInThrottle.Settings
     /// Origin allowed by CORS (`*` for any); nil disables CORS.
     var corsOrigin: String?
+    /// Kafka, for the API-call usage records.
+    var kafka: KafkaSettings
+    /// How often each tenant's API calls are published (nil: not metered).
+    var usageInterval: Duration?
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: ApiGatewayService.descriptor.defaultPort)
@@ -51,6 +55,9 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
         self.maximumBodyBytes = try reader.int("SENSORMINE_GATEWAY_MAX_BODY_BYTES", default: 1 << 20, range: 1...(64 << 20))
         self.upstreamTimeout = try reader.duration("SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT", default: .seconds(10))
         self.corsOrigin = reader.optionalString("SENSORMINE_GATEWAY_CORS_ORIGIN")
+        self.kafka = try KafkaSettings(reader: reader)
+        self.usageInterval = reader.optionalString("SENSORMINE_GATEWAY_USAGE_INTERVAL") == "off"
+            ? nil : try reader.duration("SENSORMINE_GATEWAY_USAGE_INTERVAL", default: .seconds(5))
         self.signIn = SignInThrottle.Settings(
             path: try reader.string("SENSORMINE_GATEWAY_SIGNIN_PATH", default: "/api/v1/auth/token"),
             perAccount: try RateLimiter.Limit.parsePerMinute(try reader.string("SENSORMINE_GATEWAY_SIGNIN_ACCOUNT_LIMIT", default: "10/10"),

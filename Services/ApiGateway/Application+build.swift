@@ -1,6 +1,7 @@
 import Curl
 import HTTPTypes
 import Hummingbird
+import RdKafka
 import SensormineAuth
 import SensormineClients
 import SensormineCore
@@ -16,6 +17,7 @@ enum ApiGatewayService: SensormineService {
 
     static let configurationHelp = [
         ConfigurationHelp.redis,
+        ConfigurationHelp.kafka,
         ConfigurationHelp.gatewayToken,
         TokenSettings.help,
         """
@@ -30,6 +32,7 @@ enum ApiGatewayService: SensormineService {
           SENSORMINE_GATEWAY_MAX_BODY_BYTES   largest request body (default 1048576)
           SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT deadline for an upstream answer (default 10s)
           SENSORMINE_GATEWAY_CORS_ORIGIN      origin allowed by CORS, or * (default: CORS off)
+          SENSORMINE_GATEWAY_USAGE_INTERVAL   how often each tenant's API calls go to metering.events (default 5s; off: not metered)
         """,
     ].joined(separator: "\n")
 
@@ -40,6 +43,16 @@ enum ApiGatewayService: SensormineService {
             timeout: configuration.upstreamTimeout, maximumRetries: 1, maximumConcurrentRequests: 64, name: "gateway-upstream"))
         builder.openAPIPaths = ApiGatewayOpenAPI.paths
         let tokens = try await AccessTokens(settings: configuration.tokens)
+        // API-call metering: a Kafka outage delays usage records, never requests, so the producer
+        // is not among the readiness checks.
+        var meter: APICallMeter?
+        if let interval = configuration.usageInterval {
+            let producer = try KafkaProducer(configuration: configuration.kafka.kafka, logger: observability.logger)
+            builder.services.append(producer)
+            let counter = APICallMeter(producer: producer, topic: configuration.kafka.topics.meteringEvents, interval: interval, logger: observability.logger)
+            builder.services.append(counter)
+            meter = counter
+        }
         let keySets = KeySetRefresher(tokens: tokens, settings: configuration.tokens, client: client, logger: observability.logger)
         builder.services.append(keySets)
         if !keySets.sources.isEmpty { builder.readinessChecks.append(keySets.readiness) }
@@ -49,7 +62,7 @@ enum ApiGatewayService: SensormineService {
             apiKeys: APIKeyIndex(redis: redis), devicePrefixes: configuration.devicePrefixes,
             rateLimiter: RateLimiter(redis: redis, defaultLimit: configuration.rateLimit, planLimits: configuration.planLimits), client: client,
             gatewayToken: configuration.gatewayToken, maximumBodyBytes: configuration.maximumBodyBytes,
-            upstreamTimeout: configuration.upstreamTimeout, signIn: configuration.signIn
+            upstreamTimeout: configuration.upstreamTimeout, signIn: configuration.signIn, meter: meter
         )
         return builder.build { router in
             if let origin = configuration.corsOrigin {

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOConcurrencyHelpers
+import RdKafka
 import SensormineAuth
 import SensormineClients
 import SensormineContracts
@@ -153,6 +154,47 @@ struct GatewayTests {
                 #expect(TraceParent(header: seen["h:traceparent"] ?? "") != nil)
                 #expect(response.headers[HTTPField.Name("X-Upstream-Secret")!] == nil)
                 #expect(response.headers[.requestID] == "req-gw-1")
+            }
+        }
+    }
+
+    @Test("each tenant's API calls are counted and published on metering.events as usage records (api-calls), once each; a refused request is not a call")
+    func metersAPICalls() async throws {
+        let tokens = try await AccessTokens(settings: tokenSettings)
+        let (first, second) = (UUID(), UUID())
+        let firstToken = try await tokens.issue(for: CallerIdentity(subject: "u-1", tenantID: first, roles: [.viewer])).token
+        let secondToken = try await tokens.issue(for: CallerIdentity(subject: "u-2", tenantID: second, roles: [.operator])).token
+        let prefix = "gateway-\(UUID().uuidString.prefix(8).lowercased())"
+        try await GatewayTestApp.withEchoUpstream { port in
+            let configuration = try GatewayTestApp.configuration(routes: "/api/v1/echo=http://127.0.0.1:\(port)",
+                                                                 ["SENSORMINE_KAFKA_TOPIC_PREFIX": prefix, "SENSORMINE_GATEWAY_USAGE_INTERVAL": "200ms"])
+            let admin = try KafkaAdmin(configuration: configuration.kafka.kafka, logger: GatewayTestApp.logger)
+            try await admin.createTopics([configuration.kafka.topics.meteringEvents], partitions: 3)
+            await admin.shutdown()
+            try await GatewayTestApp.make(configuration).test(.live) { client in
+                for _ in 0..<5 { #expect(try await client.execute(uri: "/api/v1/echo/a", method: .get, headers: GatewayTestApp.bearer(firstToken)).status == .ok) }
+                for _ in 0..<3 { #expect(try await client.execute(uri: "/api/v1/echo/b", method: .post, headers: GatewayTestApp.bearer(secondToken), body: ByteBuffer(string: "{}")).status == .ok) }
+                // Refused before it was forwarded: not a call.
+                #expect(try await client.execute(uri: "/api/v1/echo/a", method: .get, headers: GatewayTestApp.bearer("forged")).status == .unauthorized)
+                let consumer = try KafkaConsumer(configuration: .init(kafka: configuration.kafka.kafka, groupID: "\(prefix)-reader", topics: [configuration.kafka.topics.meteringEvents],
+                                                                      batchSize: 1000), logger: GatewayTestApp.logger)
+                var records: [UsageRecord] = []
+                let deadline = ContinuousClock.now + .seconds(60)
+                let decoder = ContractCoding.decoder()
+                func total(_ tenant: UUID) -> Double { records.filter { $0.tenantId == tenant }.reduce(0) { $0 + $1.quantity } }
+                while ContinuousClock.now < deadline, total(first) < 5 || total(second) < 3 {
+                    records += try await consumer.poll(timeout: .milliseconds(200)).compactMap { try? decoder.decode(UsageRecord.self, from: Data($0.value)) }
+                }
+                // Nothing more arrives later (each interval's counts go out once).
+                let settle = ContinuousClock.now + .seconds(1)
+                while ContinuousClock.now < settle {
+                    records += try await consumer.poll(timeout: .milliseconds(200)).compactMap { try? decoder.decode(UsageRecord.self, from: Data($0.value)) }
+                }
+                await consumer.close()
+                #expect(total(first) == 5)
+                #expect(total(second) == 3)
+                #expect(records.allSatisfy { $0.resource == .apiCalls && $0.unit == "calls" && $0.producer == "api-gateway" })
+                #expect(Set(records.map(\.eventId)).count == records.count)
             }
         }
     }

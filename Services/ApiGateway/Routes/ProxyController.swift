@@ -24,13 +24,16 @@ struct ProxyController: Sendable {
     let maximumBodyBytes: Int
     let upstreamTimeout: Duration
     let signIn: SignInThrottle
+    /// Counts each tenant's API calls for billing (nil: not metered).
+    let meter: APICallMeter?
     private let rateLimited = Counter(label: "sensormine_gateway_rate_limited_total")
     private let limiterErrors = Counter(label: "sensormine_gateway_rate_limiter_errors_total")
 
     init(routes: RoutingTable, publicPrefixes: [String], tokens: AccessTokens, apiKeys: APIKeyIndex, devicePrefixes: [String],
          rateLimiter: RateLimiter, client: HTTPClient, gatewayToken: String, maximumBodyBytes: Int, upstreamTimeout: Duration,
-         signIn: SignInThrottle.Settings) {
+         signIn: SignInThrottle.Settings, meter: APICallMeter? = nil) {
         self.signIn = SignInThrottle(settings: signIn, limiter: rateLimiter)
+        self.meter = meter
         self.routes = routes
         self.publicPrefixes = publicPrefixes
         self.tokens = tokens
@@ -78,6 +81,8 @@ struct ProxyController: Sendable {
                 throw APIError.forbidden("an API key authenticates a device, which may call only \(self.devicePrefixes.joined(separator: ", "))")
             }
             try await self.applyRateLimit(caller, logger: context.logger)
+            // A device's calls are its telemetry, metered as data ingested, not as API calls.
+            if caller.roles != [.device] { self.meter?.record(caller.tenantID) }
             identity = caller
         }
         let declaredLength = request.headers[.contentLength].flatMap { Int($0) }
