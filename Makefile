@@ -72,7 +72,7 @@ containers-down:
 
 bench: up
 	swift build -c release --product SensormineBench
-	for product in ApiGateway DeviceAPI SchemaRegistry EdgeGateway Ingestion QueryAPI Alerts StreamProcessing DeviceSimulator; do swift build -c release --product $$product || exit 1; done
+	for product in ApiGateway DeviceAPI SchemaRegistry EdgeGateway Ingestion QueryAPI Alerts Billing StreamProcessing DeviceSimulator; do swift build -c release --product $$product || exit 1; done
 	$$(swift build -c release --show-bin-path)/SensormineBench
 	bash scripts/bench-pipeline.sh
 

@@ -33,17 +33,17 @@ let serviceDependencies: [String: [Target.Dependency]] = [
                   hummingbird, logging, serviceLifecycle],
     "SchemaRegistry": ["SensormineCore", "SensormineClients", "SensormineAuth", "SensormineJSON", "JSONSchema", "ClientRuntime", "LibPQ", "Hiredis", "Curl",
                        crypto, hummingbird, logging],
-    "QueryAPI": ["SensormineCore", "SensormineClients", "SensormineTelemetry", "ClientRuntime", "LibPQ", hummingbird],
+    "QueryAPI": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "ClientRuntime", "LibPQ", "RdKafka", hummingbird],
     "Ingestion": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "TelemetryIntake", "SensormineJSON", "JSONSchema", "ClientRuntime",
                   "LibPQ", "RdKafka", "Curl", hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
     "EdgeGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "ClientRuntime", "RdKafka",
                     "MQTTWire", "Curl", hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
     "StreamProcessing": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineTelemetry", "SensormineJSON", "TelemetryIntake", "ClientRuntime",
                          "LibPQ", "RdKafka", "ONNXRuntime", crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
-    "Alerts": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "ClientRuntime", "LibPQ", "RdKafka", "Curl", "CCurl",
+    "Alerts": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "SensormineJSON", "ClientRuntime", "LibPQ", "RdKafka", "Curl", "CCurl",
                crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle, .product(name: "Mustache", package: "swift-mustache")],
-    "Billing": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "ClientRuntime", "LibPQ", "Hiredis", "RdKafka", hummingbird, logging,
-                metrics, serviceLifecycle],
+    "Billing": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "SensormineJSON", "ClientRuntime", "LibPQ", "Hiredis", "RdKafka", "Curl", hummingbird,
+                logging, metrics, nioConcurrency, serviceLifecycle],
     "FailoverOrchestrator": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
 ]
 
@@ -184,7 +184,7 @@ let package = Package(
             name: "MQTTWireTests", dependencies: ["MQTTWire", "Mosquitto", nioConcurrency, logging, .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .target(name: "TestSupport", dependencies: ["SensormineCore", "SensormineJSON", "SensormineContracts", crypto, nioConcurrency, hummingbird, logging,
+        .target(name: "TestSupport", dependencies: ["SensormineCore", "SensormineJSON", "SensormineContracts", "Curl", crypto, nioConcurrency, hummingbird, logging,
                                                     .product(name: "HummingbirdTesting", package: "hummingbird")],
                 path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
@@ -199,7 +199,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Alerts", "StreamProcessing", "TelemetryIntake", "SensormineContracts", "ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion", "EdgeGateway", "SensormineAuth", "SensormineCore", "ClientRuntime",
+            dependencies: ["Alerts", "Billing", "StreamProcessing", "TelemetryIntake", "SensormineContracts", "ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion", "EdgeGateway", "SensormineAuth", "SensormineCore", "ClientRuntime",
                            "SensormineClients", "SensormineJSON", "SensormineTelemetry", "Curl", "Mosquitto", "RdKafka", "LibPQ", "TestSupport", hummingbird, serviceLifecycle, logging,
                            nioConcurrency],
             swiftSettings: swiftSettings
@@ -221,13 +221,13 @@ let package = Package(
         ),
         .testTarget(
             name: "AlertsTests",
-            dependencies: ["Alerts", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "TestSupport", logging,
+            dependencies: ["Alerts", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "TestSupport", logging,
                            crypto, nioConcurrency, hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "BillingTests",
-            dependencies: ["Billing", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "TestSupport", logging,
+            dependencies: ["Billing", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "TestSupport", logging,
                            hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),

@@ -10,6 +10,7 @@ import Mosquitto
 import NIOConcurrencyHelpers
 import RdKafka
 import SensormineAuth
+import SensormineClients
 import SensormineContracts
 import SensormineCore
 import SensormineJSON
@@ -50,16 +51,15 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 
 var logger = Logger(label: "bench")
 logger.logLevel = .warning
 let suffix = UUID().uuidString.prefix(8).lowercased()
-// `SENSORMINE_BENCH_ONLY=stream` runs the StreamProcessing figures alone (while tuning it).
-if ProcessInfo.processInfo.environment["SENSORMINE_BENCH_ONLY"] == "stream" {
-    await benchStreamProcessing(suffix: String(suffix))
-    exit(0)
-}
+/// The sections `SENSORMINE_BENCH_ONLY` names (comma-separated: postgres, kafka, mqtt, redis,
+/// http, gateway, jsonschema, alerts, billing, stream), or all of them; for tuning one part.
+let onlySections = Set((ProcessInfo.processInfo.environment["SENSORMINE_BENCH_ONLY"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+func wanted(_ section: String) -> Bool { onlySections.isEmpty || onlySections.contains(section) }
 print("Sensormine client benchmarks (local stack, \(ProcessInfo.processInfo.activeProcessorCount) cores); figures are printed, not asserted")
 print(String(repeating: "-", count: 100))
 
 // PostgreSQL: COPY FROM STDIN of telemetry-shaped rows.
-do {
+if wanted("postgres") { do {
     let client = PostgresClient(configuration: .init(url: try setting("SENSORMINE_TIMESERIES_DB_URL"), name: "bench", pool: .init(maximumConnections: 2)))
     let table = "bench_copy_\(suffix)"
     _ = try await client.query("CREATE UNLOGGED TABLE \(table) (time timestamptz, device text, metric text, value double precision)")
@@ -119,10 +119,10 @@ do {
     await client.shutdown()
 } catch {
     print("postgres: \(error)")
-}
+} }
 
 // Kafka: idempotent producer, every message's delivery confirmed by the broker.
-do {
+if wanted("kafka") { do {
     let configuration = KafkaConfiguration(bootstrapServers: try setting("SENSORMINE_KAFKA_BROKERS"))
     let topic = "bench.produce.\(suffix)"
     let admin = try KafkaAdmin(configuration: configuration, logger: logger)
@@ -149,10 +149,10 @@ do {
     await admin.shutdown()
 } catch {
     print("kafka: \(error)")
-}
+} }
 
 // MQTT: QoS 1 publishes (PUBACK awaited) through the broker to a subscriber.
-do {
+if wanted("mqtt") { do {
     let host = try setting("SENSORMINE_MQTT_HOST")
     let port = Int(try setting("SENSORMINE_MQTT_PORT")) ?? 1883
     let username = try setting("SENSORMINE_MQTT_USERNAME")
@@ -193,10 +193,10 @@ do {
     subscriber.disconnect()
 } catch {
     print("mqtt: \(error)")
-}
+} }
 
 // Redis: concurrent single commands, and pipelined batches.
-do {
+if wanted("redis") { do {
     let client = RedisClient(configuration: try .init(url: try setting("SENSORMINE_REDIS_URL"), pool: .init(maximumConnections: 8)))
     let key = "bench:\(suffix)"
     let perTask = 5_000
@@ -222,10 +222,10 @@ do {
     await client.shutdown()
 } catch {
     print("redis: \(error)")
-}
+} }
 
 // HTTP client: keep-alive GETs to a trivial local Hummingbird route.
-do {
+if wanted("http") { do {
     let router = Router()
     router.get("/ping") { _, _ in "pong" }
     let (ports, continuation) = AsyncStream<Int>.makeStream()
@@ -252,11 +252,11 @@ do {
     await client.shutdown()
 } catch {
     print("http: \(error)")
-}
+} }
 
 // ApiGateway: the same trivial route straight and through the release gateway binary (JWT
 // verification, the Redis rate-limit script, header rewriting, the upstream hop), in one run.
-do {
+if wanted("gateway") { do {
     func run(_ client: HTTPClient, url: String, headers: [(name: String, value: String)], concurrency: Int, perWorker: Int) async throws -> (count: Int, seconds: Double, p50: Double, p99: Double) {
         var latencies: [Double] = []
         latencies.reserveCapacity(concurrency * perWorker)
@@ -300,50 +300,59 @@ do {
         defer { group.cancelAll() }
         var iterator = ports.makeAsyncIterator()
         let upstreamPort = await iterator.next() ?? 0
+        // Two gateways side by side: Billing's quota check on (the default) and off.
         let gatewayPort = 18480
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ApiGateway")
-        let process = Process()
-        process.executableURL = binary
-        var environment = ProcessInfo.processInfo.environment
-        environment["SENSORMINE_HTTP_PORT"] = String(gatewayPort)
-        environment["SENSORMINE_GATEWAY_ROUTES"] = "/api/v1/bench=http://127.0.0.1:\(upstreamPort),/api/v1/open-bench=http://127.0.0.1:\(upstreamPort)"
-        // A public route shows the proxy's own cost, without token check and rate limit.
-        environment["SENSORMINE_GATEWAY_PUBLIC_PREFIXES"] = "/api/v1/auth/,/api/v1/open-bench"
-        environment["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "1000000"
-        environment["SENSORMINE_GATEWAY_RATE_BURST"] = "10000000"
-        environment["SENSORMINE_LOG_LEVEL"] = "warning"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer { process.terminate() }
-        let base = "http://127.0.0.1:\(gatewayPort)"
-        var ready = false
-        for _ in 0..<200 where !ready {
-            ready = (try? await client.get(base + "/health/ready"))?.status == 200
-            if !ready { try await Task.sleep(for: .milliseconds(50)) }
+        let plainPort = 18479
+        func start(port: Int, quotas: Bool) throws -> BenchService {
+            var environment = ProcessInfo.processInfo.environment
+            environment["SENSORMINE_GATEWAY_ROUTES"] = "/api/v1/bench=http://127.0.0.1:\(upstreamPort),/api/v1/open-bench=http://127.0.0.1:\(upstreamPort)"
+            // A public route shows the proxy's own cost, without token check and rate limit.
+            environment["SENSORMINE_GATEWAY_PUBLIC_PREFIXES"] = "/api/v1/auth/,/api/v1/open-bench"
+            environment["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "1000000"
+            environment["SENSORMINE_GATEWAY_RATE_BURST"] = "10000000"
+            environment["SENSORMINE_GATEWAY_QUOTAS"] = quotas ? "true" : "false"
+            return try BenchService.start("ApiGateway", port: port, environment: environment)
         }
-        guard ready else { throw BenchError(description: "the gateway did not become ready") }
+        let gateway = try start(port: gatewayPort, quotas: true)
+        defer { gateway.process.terminate() }
+        let plain = try start(port: plainPort, quotas: false)
+        defer { plain.process.terminate() }
+        let base = "http://127.0.0.1:\(gatewayPort)"
+        try await gateway.waitUntilReady(client)
+        try await plain.waitUntilReady(client)
         let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: ProcessInfo.processInfo.environment)))
-        let token = try await tokens.issue(for: CallerIdentity(subject: "bench", tenantID: UUID(), roles: [.viewer])).token
+        let tenant = UUID()
+        let token = try await tokens.issue(for: CallerIdentity(subject: "bench", tenantID: tenant, roles: [.viewer])).token
         let bearer = [(name: "Authorization", value: "Bearer \(token)")]
+        // The tenant has a quota state past 80 %, as Billing writes it: the check reads it and
+        // adds the warning header to every answer.
+        let redis = RedisClient(configuration: try RedisClient.Configuration(url: try setting("SENSORMINE_REDIS_URL")))
+        _ = try await redis.command("HSET", QuotaState.redisKey(tenant), "state", "{}", "refused", "", "warning", "api-calls=85%",
+                                    "until", String(Int(Date().timeIntervalSince1970) + 86_400))
         _ = try await run(client, url: base + "/api/v1/bench", headers: bearer, concurrency: 4, perWorker: 100)  // warm-up
+        _ = try await run(client, url: "http://127.0.0.1:\(plainPort)/api/v1/bench", headers: bearer, concurrency: 4, perWorker: 100)
         let direct = try await run(client, url: "http://127.0.0.1:\(upstreamPort)/api/v1/bench", headers: [], concurrency: 16, perWorker: 1_000)
         let through = try await run(client, url: base + "/api/v1/bench", headers: bearer, concurrency: 16, perWorker: 1_000)
+        let withoutQuota = try await run(client, url: "http://127.0.0.1:\(plainPort)/api/v1/bench", headers: bearer, concurrency: 16, perWorker: 1_000)
         let open = try await run(client, url: base + "/api/v1/open-bench", headers: [], concurrency: 16, perWorker: 1_000)
         report("upstream route, direct (16 concurrent)", "req/s", (direct.count, direct.seconds), String(format: "p50 %.2f ms, p99 %.2f ms", direct.p50, direct.p99))
         report("through ApiGateway (16 concurrent)", "req/s", (through.count, through.seconds),
-               String(format: "p50 %.2f ms, p99 %.2f ms; JWT + Redis rate limit + proxy hop", through.p50, through.p99))
+               String(format: "p50 %.2f ms, p99 %.2f ms; JWT + Redis rate limit and quota + proxy hop", through.p50, through.p99))
+        report("through ApiGateway, quota check off", "req/s", (withoutQuota.count, withoutQuota.seconds),
+               String(format: "p50 %.2f ms, p99 %.2f ms; p50 with the check %+.2f ms", withoutQuota.p50, withoutQuota.p99, through.p50 - withoutQuota.p50))
         report("through ApiGateway, public route", "req/s", (open.count, open.seconds),
                String(format: "p50 %.2f ms, p99 %.2f ms; proxy hop only", open.p50, open.p99))
+        _ = try await redis.command("DEL", QuotaState.redisKey(tenant))
+        await redis.shutdown()
     }
     await client.shutdown()
 } catch {
     print("gateway: \(error)")
-}
+} }
 
 // JSON Schema: the official suite's counts, then a typical 10-field telemetry schema compiled
 // once and applied to payloads on one core (this loop runs on one task).
-do {
+if wanted("jsonschema") { do {
     let suite = ConformanceSuite()
     var passed = 0
     var total = 0
@@ -381,11 +390,11 @@ do {
     report("json schema validate (10 fields)", "/s", validated, "one core, compiled validator, \(valid) valid")
 } catch {
     print("json schema: \(error)")
-}
+} }
 // Alerts: the release binary consumes a storm of 100,000 trigger events for 10,000 devices
 // (deduplicated into 10,000 alerts), then 200 alerts one by one to a webhook receiver: latency
 // from the event's time to its arrival at the receiver.
-do {
+if wanted("alerts") { do {
     let metadata = PostgresClient(configuration: .init(url: try setting("SENSORMINE_METADATA_DB_URL"), name: "bench-alerts", pool: .init(maximumConnections: 2)))
     let prefix = "bench-alerts-\(suffix)"
     let (organisation, stormRule, latencyRule, channel, policy) = (UUID(), UUID(), UUID(), UUID(), UUID())
@@ -524,6 +533,75 @@ do {
     await metadata.shutdown()
 } catch {
     print("alerts: \(error)")
-}
-await benchStreamProcessing(suffix: suffix)
+} }
+// Billing: the release binary drains a backlog of 200,000 usage records on metering.events for
+// 20 organisations, each stored once (by event id, with the month's totals and the quota states
+// of the organisations in each batch), timed from the first record stored to the last.
+if wanted("billing") { do {
+    let metadata = PostgresClient(configuration: .init(url: try setting("SENSORMINE_METADATA_DB_URL"), name: "bench-billing", pool: .init(maximumConnections: 2)))
+    let prefix = "bench-billing-\(suffix)"
+    let organisations = (0..<20).map { _ in UUID() }
+    try await metadata.withPlatformScope { session in
+        for organisation in organisations {
+            try await session.execute("INSERT INTO tenants (id, parent_id, path, name, kind) VALUES ($1, NULL, $2::uuid[], $3, 'organisation')",
+                                      [organisation, "{\(organisation)}", "bench-billing-\(organisation)"])
+        }
+    }
+    var environment = ProcessInfo.processInfo.environment
+    environment["SENSORMINE_KAFKA_TOPIC_PREFIX"] = prefix
+    environment["SENSORMINE_BILLING_GROUP"] = prefix
+    environment["SENSORMINE_BILLING_INVOICE_INTERVAL"] = "off"
+    try BenchService.start("Billing", port: 18488, environment: environment, arguments: ["migrate"]).process.waitUntilExit()
+    let producer = try KafkaProducer(configuration: KafkaConfiguration(bootstrapServers: try setting("SENSORMINE_KAFKA_BROKERS")), logger: logger)
+    let total = 200_000
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await producer.run() }
+        defer { group.cancelAll() }
+        let encoder = ContractCoding.encoder()
+        let resources: [MeteredResource] = [.apiCalls, .dataIngested, .mlInference]
+        let now = Date()
+        for start in stride(from: 0, to: total, by: 10_000) {
+            let records = try (start..<(start + 10_000)).map { index in
+                let organisation = organisations[index % organisations.count]
+                let record = UsageRecord(eventId: "\(prefix)/\(index)", tenantId: organisation, time: now, resource: resources[index % resources.count],
+                                         quantity: Double(index % 97 + 1), producer: "bench")
+                return KafkaRecord(topic: "\(prefix).metering.events", key: Array(organisation.uuidString.lowercased().utf8), value: Array(try encoder.encode(record)))
+            }
+            for result in try await producer.send(records) { _ = try result.get() }
+        }
+        let billing = try BenchService.start("Billing", port: 18488, environment: environment)
+        defer { billing.process.terminate() }
+        let client = HTTPClient()
+        func stored() async -> Int { Int(await billing.metric(client, "sensormine_billing_usage_events_total")) }
+        var first: ContinuousClock.Instant?
+        var firstCount = 0
+        var count = 0
+        let deadline = ContinuousClock.now + .seconds(180)
+        while count < total, ContinuousClock.now < deadline {
+            count = await stored()
+            if first == nil, count > 0 { (first, firstCount) = (ContinuousClock.now, count) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let elapsed = first.map { ContinuousClock.now - $0 } ?? .zero
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        report("Billing usage records stored", "rec/s", (count - firstCount, seconds),
+               "\(count) of \(total) from a backlog, once each by event id, with monthly totals and quota states (goal 10,000/s)")
+        await client.shutdown()
+    }
+    try await metadata.withPlatformScope { session in
+        let list = "{" + organisations.map(\.uuidString).joined(separator: ",") + "}"
+        try await session.execute("DELETE FROM usage_events WHERE tenant_id = ANY ($1::uuid[])", [list])
+        try await session.execute("DELETE FROM usage_totals WHERE tenant_id = ANY ($1::uuid[])", [list])
+        try await session.execute("DELETE FROM quota_notices WHERE organisation_id = ANY ($1::uuid[])", [list])
+        try await session.execute("DELETE FROM quota_states WHERE organisation_id = ANY ($1::uuid[])", [list])
+        try await session.execute("DELETE FROM tenants WHERE id = ANY ($1::uuid[])", [list])
+    }
+    let redis = RedisClient(configuration: try RedisClient.Configuration(url: try setting("SENSORMINE_REDIS_URL")))
+    _ = try await redis.command(["DEL"] + organisations.map(QuotaState.redisKey))
+    await redis.shutdown()
+    await metadata.shutdown()
+} catch {
+    print("billing: \(error)")
+} }
+if wanted("stream") { await benchStreamProcessing(suffix: suffix) }
 print(String(repeating: "-", count: 100))

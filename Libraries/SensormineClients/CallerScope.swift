@@ -17,6 +17,16 @@ extension PostgresClient {
         }
     }
 
+    /// Runs `body` in a transaction that sees every tenant's rows: a service's own work across
+    /// tenants (consumers, sweeps), never on a caller's behalf.
+    /// - Throws: what PostgreSQL or `body` throws; the transaction is rolled back.
+    public func withPlatformScope<Result: Sendable>(_ body: @Sendable (PostgresSession) async throws -> Result) async throws -> Result {
+        try await self.withTransaction { session in
+            try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+            return try await body(session)
+        }
+    }
+
     /// Runs `body` in a transaction that sees one tenant's rows of the time-series tables
     /// (their row-level security reads `sensormine.tenant`), whatever the session's default.
     /// - Throws: what PostgreSQL or `body` throws; the transaction is rolled back.

@@ -162,6 +162,8 @@ public struct TopicNames: Sendable, Equatable {
     public var alertsTriggered: String { self.name("alerts.triggered") }
     /// Usage events for billing.
     public var meteringEvents: String { self.name("metering.events") }
+    /// Each organisation's plan and quota state, compacted, key = organisation id (Billing writes).
+    public var billingQuotas: String { self.name("billing.quotas") }
     /// Closed windows and anomaly scores (StreamProcessing).
     public var telemetryWindows: String { self.name("telemetry.windows") }
     /// Points later than the allowed lateness (StreamProcessing).
@@ -171,9 +173,9 @@ public struct TopicNames: Sendable, Equatable {
     /// Partitions a topic is created with: telemetry and its windows 6 (their throughput), the rest 3.
     public func partitions(of topic: String) -> Int { topic == self.telemetry || topic == self.telemetryWindows ? 6 : 3 }
     /// Whether a topic holds state by key (compacted: the latest value per key is kept).
-    public func isCompacted(_ topic: String) -> Bool { topic == self.alertRules }
+    public func isCompacted(_ topic: String) -> Bool { topic == self.alertRules || topic == self.billingQuotas }
     /// Every topic above.
-    public var all: [String] { [self.telemetry, self.telemetryDeadLetter, self.deviceEvents, self.assetUpdates, self.alertRules, self.alertsTriggered, self.meteringEvents,
+    public var all: [String] { [self.telemetry, self.telemetryDeadLetter, self.deviceEvents, self.assetUpdates, self.alertRules, self.alertsTriggered, self.meteringEvents, self.billingQuotas,
                              self.telemetryWindows, self.telemetryLate, self.telemetryInferences] }
 }
 

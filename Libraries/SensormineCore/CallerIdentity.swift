@@ -121,6 +121,7 @@ public struct TrustedIdentityMiddleware: RouterMiddleware {
         }
         var context = context
         context.identity = identity
+        context.serviceCaller = caller
         context.logger[metadataKey: "caller"] = .string(identity.subject)
         return try await next(request, context)
     }

@@ -14,6 +14,8 @@ public struct SensormineRequestContext: RequestContext {
     public var trace: TraceParent?
     /// Who is calling, as asserted by the gateway; set by ``TrustedIdentityMiddleware``.
     public var identity: CallerIdentity?
+    /// The service whose token the request carried (the gateway for users' requests).
+    public var serviceCaller: ServiceCaller?
     /// The peer's IP address (the gateway's client, or a proxy in front of it).
     public var clientAddress: String?
 

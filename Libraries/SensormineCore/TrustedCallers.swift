@@ -13,6 +13,8 @@ public enum ServiceCaller: String, Sendable, CaseIterable {
     case edgeGateway = "edgegateway"
     /// StreamProcessing: reads one tenant's devices, types, assets, tenants and schemas, as a viewer.
     case streamProcessing = "stream"
+    /// Billing: sets an organisation's plan in its tenant settings (the plan tokens carry), as a platform-admin.
+    case billing
 
     /// The setting holding the caller's token; a receiver may hold `{key}_SHA256` instead, the
     /// token's SHA-256 in hex, so that it can check the token without being able to present it.
@@ -22,6 +24,7 @@ public enum ServiceCaller: String, Sendable, CaseIterable {
         case .ingestion: "SENSORMINE_INGESTION_TOKEN"
         case .edgeGateway: "SENSORMINE_EDGE_TOKEN"
         case .streamProcessing: "SENSORMINE_STREAM_TOKEN"
+        case .billing: "SENSORMINE_BILLING_TOKEN"
         }
     }
 
@@ -34,6 +37,10 @@ public enum ServiceCaller: String, Sendable, CaseIterable {
             return method == .get && identity.roles == [.viewer]
         case .edgeGateway:
             return method == .post && path == "/api/v1/devices/activity" && identity.roles == [.operator]
+        case .billing:
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            return method == .put && identity.roles == [.platformAdmin] && parts.count == 6 && parts[0].isEmpty && parts[1] == "api" && parts[2] == "v1"
+                && parts[3] == "tenants" && UUID(uuidString: String(parts[4])) != nil && parts[5] == "plan"
         }
     }
 }

@@ -36,6 +36,8 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
     var kafka: KafkaSettings
     /// How often each tenant's API calls are published (nil: not metered).
     var usageInterval: Duration?
+    /// Whether Billing's quota states are read and enforced.
+    var quotas: Bool
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: ApiGatewayService.descriptor.defaultPort)
@@ -44,7 +46,7 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
         self.gatewayToken = try GatewaySettings.token(reader: reader)
         self.tokens = try TokenSettings(reader: reader)
         self.routes = try RoutingTable(parsing: try reader.string("SENSORMINE_GATEWAY_ROUTES"), key: "SENSORMINE_GATEWAY_ROUTES")
-        self.publicPrefixes = try reader.list("SENSORMINE_GATEWAY_PUBLIC_PREFIXES", default: ["/api/v1/auth/"])
+        self.publicPrefixes = try reader.list("SENSORMINE_GATEWAY_PUBLIC_PREFIXES", default: ["/api/v1/auth/", "/api/v1/billing/stripe/"])
         self.rateLimit = RateLimiter.Limit(
             perSecond: Double(try reader.int("SENSORMINE_GATEWAY_RATE_PER_SECOND", default: 100, range: 1...1_000_000)),
             burst: try reader.int("SENSORMINE_GATEWAY_RATE_BURST", default: 200, range: 1...10_000_000)
@@ -58,6 +60,7 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
         self.kafka = try KafkaSettings(reader: reader)
         self.usageInterval = reader.optionalString("SENSORMINE_GATEWAY_USAGE_INTERVAL") == "off"
             ? nil : try reader.duration("SENSORMINE_GATEWAY_USAGE_INTERVAL", default: .seconds(5))
+        self.quotas = try reader.bool("SENSORMINE_GATEWAY_QUOTAS", default: true)
         self.signIn = SignInThrottle.Settings(
             path: try reader.string("SENSORMINE_GATEWAY_SIGNIN_PATH", default: "/api/v1/auth/token"),
             perAccount: try RateLimiter.Limit.parsePerMinute(try reader.string("SENSORMINE_GATEWAY_SIGNIN_ACCOUNT_LIMIT", default: "10/10"),

@@ -22,7 +22,8 @@ enum ApiGatewayService: SensormineService {
         TokenSettings.help,
         """
           SENSORMINE_GATEWAY_ROUTES     /prefix=http://host:port[,…]: which service owns which path (required)
-          SENSORMINE_GATEWAY_PUBLIC_PREFIXES  prefixes served without credentials (default /api/v1/auth/)
+          SENSORMINE_GATEWAY_PUBLIC_PREFIXES  prefixes served without credentials (default /api/v1/auth/,/api/v1/billing/stripe/:
+                                              sign-in and Stripe's signed webhooks)
           SENSORMINE_GATEWAY_RATE_PER_SECOND / _RATE_BURST  per-tenant token bucket (default 100 / 200)
           SENSORMINE_GATEWAY_PLAN_LIMITS      per-plan buckets, plan=perSecond/burst[,…] (e.g. free=10/20)
           SENSORMINE_GATEWAY_SIGNIN_PATH      the token endpoint, whose attempts are limited (default /api/v1/auth/token)
@@ -33,6 +34,8 @@ enum ApiGatewayService: SensormineService {
           SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT deadline for an upstream answer (default 10s)
           SENSORMINE_GATEWAY_CORS_ORIGIN      origin allowed by CORS, or * (default: CORS off)
           SENSORMINE_GATEWAY_USAGE_INTERVAL   how often each tenant's API calls go to metering.events (default 5s; off: not metered)
+          SENSORMINE_GATEWAY_QUOTAS           whether Billing's quota states are read: 429 past the API-call quota and the
+                                              Sensormine-Quota-Warning header past 80 % (default true)
         """,
     ].joined(separator: "\n")
 
@@ -45,11 +48,12 @@ enum ApiGatewayService: SensormineService {
         let tokens = try await AccessTokens(settings: configuration.tokens)
         // API-call metering: a Kafka outage delays usage records, never requests, so the producer
         // is not among the readiness checks.
-        var meter: APICallMeter?
+        var meter: UsageMeter?
         if let interval = configuration.usageInterval {
             let producer = try KafkaProducer(configuration: configuration.kafka.kafka, logger: observability.logger)
             builder.services.append(producer)
-            let counter = APICallMeter(producer: producer, topic: configuration.kafka.topics.meteringEvents, interval: interval, logger: observability.logger)
+            let counter = UsageMeter(producer: producer, topic: configuration.kafka.topics.meteringEvents, interval: interval, producerName: "api-gateway",
+                                     logger: observability.logger)
             builder.services.append(counter)
             meter = counter
         }
@@ -62,7 +66,7 @@ enum ApiGatewayService: SensormineService {
             apiKeys: APIKeyIndex(redis: redis), devicePrefixes: configuration.devicePrefixes,
             rateLimiter: RateLimiter(redis: redis, defaultLimit: configuration.rateLimit, planLimits: configuration.planLimits), client: client,
             gatewayToken: configuration.gatewayToken, maximumBodyBytes: configuration.maximumBodyBytes,
-            upstreamTimeout: configuration.upstreamTimeout, signIn: configuration.signIn, meter: meter
+            upstreamTimeout: configuration.upstreamTimeout, signIn: configuration.signIn, meter: meter, quotas: configuration.quotas
         )
         return builder.build { router in
             if let origin = configuration.corsOrigin {

@@ -93,7 +93,8 @@ enum DeviceAPIService: MigratingService {
         let credentials = CredentialRepository(devices: deviceRepository, index: index, broker: broker, outbox: credentialOutbox)
         builder.services.append(APIKeyIndexRepair(credentials: credentials, logger: observability.logger))
         builder.services.append(ConnectivitySweeper(devices: deviceRepository, offlineAfter: configuration.offlineAfter, logger: observability.logger))
-        let devices = DeviceController(devices: deviceRepository, credentials: credentials)
+        let devices = DeviceController(devices: deviceRepository, credentials: credentials,
+                                       quota: DeviceQuota(database: metadata, redis: redis, logger: observability.logger))
         let deviceTypes = DeviceTypeController(devices: deviceRepository)
         let assets = AssetController(assets: AssetRepository(tenants: tenantRepository, topics: configuration.kafka.topics))
         let tenants = TenantController(repository: tenantRepository)

@@ -87,6 +87,24 @@ enum DeviceAPIOpenAPI {
                 '403': { $ref: '#/components/responses/Problem' }
                 '404': { $ref: '#/components/responses/Problem' }
                 '409': { $ref: '#/components/responses/Problem' }
+          /api/v1/tenants/{id}/plan:
+            parameters:
+              - { $ref: '#/components/parameters/GatewayToken' }
+              - { name: id, in: path, required: true, schema: { type: string, format: uuid } }
+            put:
+              summary: An organisation's plan, set by Billing's own token only (platform-admins change plans through Billing's API); its subtree inherits it.
+              operationId: setTenantPlan
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: { type: object, required: [plan], properties: { plan: { type: string, pattern: '^[a-z0-9-]{1,40}$' } } }
+              responses:
+                '200': { description: The tenant., content: { application/json: { schema: { $ref: '#/components/schemas/Tenant' } } } }
+                '401': { $ref: '#/components/responses/Problem' }
+                '403': { $ref: '#/components/responses/Problem' }
+                '404': { $ref: '#/components/responses/Problem' }
+                '422': { $ref: '#/components/responses/Problem' }
           /api/v1/tenants/{id}/users:
             parameters:
               - { $ref: '#/components/parameters/GatewayToken' }
@@ -235,6 +253,7 @@ enum DeviceAPIOpenAPI {
                 '404': { $ref: '#/components/responses/Problem' }
                 '409': { $ref: '#/components/responses/Problem' }
                 '422': { $ref: '#/components/responses/Problem' }
+                '429': { $ref: '#/components/responses/Problem', description: 'quota-exceeded: the organisation has registered as many devices as its plan includes.' }
             get:
               summary: A page of visible devices (viewer), ordered by id; pass nextCursor as after.
               operationId: listDevices
@@ -480,7 +499,7 @@ enum DeviceAPIOpenAPI {
               type: object
               description: Settings a tenant sets itself; anything unset is inherited from its parent.
               properties:
-                plan: { type: string, pattern: '^[a-z0-9-]{1,40}$' }
+                plan: { type: string, pattern: '^[a-z0-9-]{1,40}$', description: 'Set by Billing (PUT /api/v1/billing/subscriptions/{tenantId}); refused here (403).' }
                 retentionDays: { type: integer, minimum: 1, maximum: 3650 }
                 dedicatedStorage: { type: boolean, description: "Telemetry in tables of the tenant's own; set by a platform-admin only." }
                 features: { type: object, additionalProperties: { type: boolean } }

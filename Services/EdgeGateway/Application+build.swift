@@ -35,6 +35,8 @@ enum EdgeGatewayService: SensormineService {
           SENSORMINE_EDGE_KAFKA_TIMEOUT   how long Kafka may take to confirm before telemetry is spooled (default 5s)
           SENSORMINE_DEVICE_API_URL       DeviceAPI, told which devices were heard from (optional)
           SENSORMINE_EDGE_ACTIVITY_INTERVAL how often it is told (default 5s)
+          SENSORMINE_EDGE_QUOTAS           whether Billing's quota states (billing.quotas) refuse telemetry past the plan's data
+                                           ingested or storage: HTTP 429, MQTT to device.telemetry.dlq (reason quota-exceeded) (default true)
         """,
     ].joined(separator: "\n")
 
@@ -56,11 +58,18 @@ enum EdgeGatewayService: SensormineService {
             builder.services.append(reporter)
             activity = reporter
         }
-        let forwarder = TelemetryForwarder(producer: producer, topic: configuration.kafka.topics.telemetry, spool: spool, activity: activity, logger: observability.logger)
+        let forwarder = TelemetryForwarder(producer: producer, topic: configuration.kafka.topics.telemetry, deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter,
+                                           spool: spool, activity: activity, logger: observability.logger)
+        var quotas: QuotaBook?
+        if configuration.quotas {
+            let book = try QuotaBook(kafka: configuration.kafka.kafka, topic: configuration.kafka.topics.billingQuotas, logger: observability.logger)
+            builder.services.append(book)
+            quotas = book
+        }
         builder.services.append(SpoolDrainer(spool: spool, forwarder: forwarder, logger: observability.logger))
         // The subscribers come after the producer and the spool: on shutdown each finishes the
         // batch in hand and disconnects (keeping its session) before the producer flushes.
-        let intake = MQTTIntake(settings: configuration.mqtt, forwarder: forwarder, logger: observability.logger)
+        let intake = MQTTIntake(settings: configuration.mqtt, forwarder: forwarder, quotas: quotas, logger: observability.logger)
         builder.services += intake.subscribers.map { $0 as any Service }
         // Until the shared subscription stands, the broker drops what devices publish to it.
         builder.readinessChecks.append(ReadinessCheck(name: "mqtt-intake") {
@@ -68,7 +77,7 @@ enum EdgeGatewayService: SensormineService {
         })
         builder.openAPIPaths = EdgeGatewayOpenAPI.paths
         builder.openAPISchemas = EdgeGatewayOpenAPI.schemas
-        let ingest = IngestController(forwarder: forwarder, maximumBodyBytes: configuration.maximumBodyBytes)
+        let ingest = IngestController(forwarder: forwarder, maximumBodyBytes: configuration.maximumBodyBytes, quotas: quotas)
         return builder.build { router in
             ingest.addRoutes(to: router.group("/api/v1/ingest").add(middleware: TrustedIdentityMiddleware(callers: configuration.callers)))
         }

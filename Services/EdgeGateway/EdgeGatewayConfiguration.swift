@@ -29,6 +29,8 @@ struct EdgeGatewayConfiguration: ServiceConfiguration {
     var deviceAPI: UpstreamService?
     /// How often last-seen reports go out.
     var activityInterval: Duration
+    /// Whether Billing's quota states (billing.quotas) refuse telemetry past the quota.
+    var quotas: Bool
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: EdgeGatewayService.descriptor.defaultPort)
@@ -42,6 +44,7 @@ struct EdgeGatewayConfiguration: ServiceConfiguration {
             ? nil : try UpstreamService(reader: reader, key: "SENSORMINE_DEVICE_API_URL", name: "device-api")
         self.serviceToken = self.deviceAPI == nil ? nil : try GatewaySettings.token(reader: reader, caller: .edgeGateway)
         self.activityInterval = try reader.duration("SENSORMINE_EDGE_ACTIVITY_INTERVAL", default: .seconds(5))
+        self.quotas = try reader.bool("SENSORMINE_EDGE_QUOTAS", default: true)
         self.maximumBodyBytes = try reader.int("SENSORMINE_EDGE_MAX_BODY_BYTES", default: 1 << 20, range: 1024...(64 << 20))
         // A stable client id (the StatefulSet's pod name, the Compose service's hostname) lets a
         // restarted EdgeGateway resume the sessions the broker queued for while it was away.

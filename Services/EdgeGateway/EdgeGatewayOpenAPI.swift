@@ -26,6 +26,7 @@ enum EdgeGatewayOpenAPI {
                 '403': { $ref: '#/components/responses/Problem' }
                 '413': { $ref: '#/components/responses/Problem' }
                 '422': { $ref: '#/components/responses/Problem' }
+                '429': { $ref: '#/components/responses/Problem', description: 'quota-exceeded: the organisation has used the data ingested or storage its plan includes this period (Retry-After: the period''s end).' }
                 '503': { $ref: '#/components/responses/Problem' }
         """
 

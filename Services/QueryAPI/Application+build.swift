@@ -1,5 +1,6 @@
 import Hummingbird
 import LibPQ
+import RdKafka
 import SensormineClients
 import SensormineCore
 
@@ -14,6 +15,12 @@ enum QueryAPIService: MigratingService {
     static let configurationHelp = [
         ConfigurationHelp.timeseriesDatabase,
         ConfigurationHelp.gatewayToken,
+        ConfigurationHelp.kafka,
+        """
+        Metering:
+          SENSORMINE_QUERY_USAGE_INTERVAL  how often each tenant's bytes sent (data egress) go to metering.events
+                                           (default 5s; off: not metered)
+        """,
     ].joined(separator: "\n")
 
     /// QueryAPI's tables, versioned; applied before the server starts and by `QueryAPI migrate`.
@@ -28,8 +35,20 @@ enum QueryAPIService: MigratingService {
         let database = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
         builder.openAPIPaths = QueryAPIOpenAPI.paths
         let telemetry = TelemetryController(queries: TelemetryQueries(database: database))
+        var meter: UsageMeter?
+        if let interval = configuration.usageInterval {
+            // As at the gateway: a Kafka outage delays usage records, never queries.
+            let producer = try KafkaProducer(configuration: configuration.kafka.kafka, logger: observability.logger)
+            builder.services.append(producer)
+            let usage = UsageMeter(producer: producer, topic: configuration.kafka.topics.meteringEvents, interval: interval, producerName: "query-api",
+                                   logger: observability.logger)
+            builder.services.append(usage)
+            meter = usage
+        }
         return builder.build { router in
-            telemetry.addRoutes(to: router.group("/api/v1/telemetry").add(middleware: TrustedIdentityMiddleware(callers: configuration.callers)))
+            let group = router.group("/api/v1/telemetry").add(middleware: TrustedIdentityMiddleware(callers: configuration.callers))
+            if let meter { group.add(middleware: EgressMeterMiddleware(meter: meter)) }
+            telemetry.addRoutes(to: group)
         }
     }
 }

@@ -13,11 +13,18 @@ struct QueryAPIConfiguration: ServiceConfiguration {
     var timeseriesDatabase: PostgresClient.Configuration
     /// The gateway's shared secret: every request must carry it.
     var callers: TrustedCallers
+    /// Kafka, for the egress usage records.
+    var kafka: KafkaSettings
+    /// How often each tenant's bytes sent go to metering.events (nil: not metered).
+    var usageInterval: Duration?
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: QueryAPIService.descriptor.defaultPort)
         self.logging = try LoggingSettings(reader: reader)
         self.timeseriesDatabase = try PostgresClient.Configuration(reader: reader, role: .timeseries)
         self.callers = try TrustedCallers(reader: reader)
+        self.kafka = try KafkaSettings(reader: reader)
+        self.usageInterval = reader.optionalString("SENSORMINE_QUERY_USAGE_INTERVAL") == "off"
+            ? nil : try reader.duration("SENSORMINE_QUERY_USAGE_INTERVAL", default: .seconds(5))
     }
 }

@@ -86,9 +86,8 @@ enum StreamProcessingService: MigratingService {
         builder.services.append(models)
         // Every member reads all rules and all directory changes: groups of its own, never committed.
         let member = UUID().uuidString.lowercased()
-        let rules = RuleFeed(consumer: try KafkaConsumer(configuration: KafkaConsumer.Configuration(
-            kafka: configuration.kafka.kafka, groupID: "\(configuration.consumer.group)-rules-\(member)", topics: [topics.alertRules], batchSize: 1000),
-            logger: observability.logger), logger: observability.logger)
+        let rules = try RuleFeed(kafka: configuration.kafka.kafka, groupPrefix: "\(configuration.consumer.group)-rules", topic: topics.alertRules,
+                                 logger: observability.logger)
         let directoryFeed = DirectoryFeed(consumer: try KafkaConsumer(configuration: KafkaConsumer.Configuration(
             kafka: configuration.kafka.kafka, groupID: "\(configuration.consumer.group)-directory-\(member)", topics: [topics.deviceEvents, topics.assetUpdates],
             batchSize: 1000, startAtLatest: true), logger: observability.logger), profiles: profiles, topics: (topics.deviceEvents, topics.assetUpdates),

@@ -429,7 +429,7 @@ struct GatewayTests {
                 try await GatewayTestApp.make(try GatewayTestApp.configuration(routes: routes)).test(.live) { client in
                     let admin = try await tokens.issue(for: CallerIdentity(subject: "root", tenantID: UUID(), roles: [.platformAdmin])).token
                     let created = try await GatewayTestApp.createOrganisation(
-                        client, token: admin, json: #"{"name":"Keys \#(UUID().uuidString.prefix(8))","kind":"organisation","settings":{"plan":"free"}}"#)
+                        client, token: admin, json: #"{"name":"Keys \#(UUID().uuidString.prefix(8))","kind":"organisation"}"#)
                     let org = try DeviceAPITestSupport.decode(Tenant.self, created)
                     let orgAdmin = GatewayTestApp.bearer(try await tokens.issue(for: CallerIdentity(subject: "a", tenantID: org.id, roles: [.tenantAdmin])).token)
                     let type = try DeviceAPITestSupport.decode(DeviceType.self, try await client.execute(

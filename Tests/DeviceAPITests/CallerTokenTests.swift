@@ -54,6 +54,13 @@ struct CallerTokenTests {
             #expect(activity != .forbidden && activity != .unauthorized)
             #expect(try await Self.request(client, .get, "/api/v1/devices", caller: .edgeGateway, roles: [.operator]) == .forbidden)
             #expect(try await Self.request(client, .post, "/api/v1/devices/activity", caller: .edgeGateway, roles: [.platformAdmin], body: #"{"devices":[]}"#) == .forbidden)
+            // Billing: an organisation's plan, as a platform-admin, nothing else (the tenant is unknown here: 404, not 403).
+            #expect(try await Self.request(client, .put, "/api/v1/tenants/\(UUID())/plan", caller: .billing, roles: [.platformAdmin], body: #"{"plan":"pro"}"#) == .notFound)
+            #expect(try await Self.request(client, .put, "/api/v1/tenants/\(UUID())/plan", caller: .billing, roles: [.tenantAdmin], body: #"{"plan":"pro"}"#) == .forbidden)
+            #expect(try await Self.request(client, .patch, "/api/v1/tenants/\(UUID())", caller: .billing, roles: [.platformAdmin], body: #"{"name":"x"}"#) == .forbidden)
+            #expect(try await Self.request(client, .get, "/api/v1/devices", caller: .billing, roles: [.platformAdmin]) == .forbidden)
+            // The plan route is Billing's alone: the gateway's platform-admin is refused.
+            #expect(try await Self.request(client, .put, "/api/v1/tenants/\(UUID())/plan", caller: .gateway, roles: [.platformAdmin], body: #"{"plan":"pro"}"#) == .forbidden)
             // Only the gateway reaches the sign-in route; an unknown token reaches nothing.
             #expect(try await Self.request(client, .post, "/api/v1/auth/token", caller: .ingestion, roles: [.viewer], body: "{}") == .forbidden)
             #expect(try await Self.request(client, .get, "/api/v1/devices", caller: nil, token: String(repeating: "z", count: 48), roles: [.viewer]) == .unauthorized)

@@ -24,10 +24,10 @@ enum DeviceAPITestApp {
         return try await DeviceAPIService.buildApplication(try configuration(), observability: Observability(logger: logger))
     }
 
-    static func headers(_ caller: CallerIdentity?, token: String? = nil) throws -> HTTPFields {
+    static func headers(_ caller: CallerIdentity?, token: String? = nil, via service: ServiceCaller = .gateway) throws -> HTTPFields {
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
-        fields[.gatewayToken] = try token ?? GatewaySettings.token(reader: ConfigReader(values: ProcessInfo.processInfo.environment))
+        fields[.gatewayToken] = try token ?? GatewaySettings.token(reader: ConfigReader(values: ProcessInfo.processInfo.environment), caller: service)
         if let caller {
             fields[.callerSubject] = caller.subject
             fields[.callerTenant] = caller.tenantID.uuidString
@@ -49,8 +49,8 @@ enum DeviceAPITestApp {
 
 extension TestClientProtocol {
     /// Sends a JSON request as `caller` and returns the response.
-    func call(_ method: HTTPRequest.Method, _ uri: String, as caller: CallerIdentity?, json: String? = nil) async throws -> TestResponse {
-        try await self.execute(uri: uri, method: method, headers: try DeviceAPITestApp.headers(caller), body: json.map { ByteBuffer(string: $0) })
+    func call(_ method: HTTPRequest.Method, _ uri: String, as caller: CallerIdentity?, json: String? = nil, via service: ServiceCaller = .gateway) async throws -> TestResponse {
+        try await self.execute(uri: uri, method: method, headers: try DeviceAPITestApp.headers(caller, via: service), body: json.map { ByteBuffer(string: $0) })
     }
 
     /// Creates a tenant and returns it, failing the test on any other answer than 201.
@@ -70,10 +70,17 @@ struct TenantTests {
         let app = try await DeviceAPITestApp.make()
         try await app.test(.live) { client in
             let orgName = "Org \(UUID().uuidString.prefix(8))"
-            let org = try await client.createTenant(
-                #"{"name":"\#(orgName)","kind":"organisation","settings":{"plan":"enterprise","retentionDays":365,"features":{"alerts":true},"branding":{"displayName":"Acme"}}}"#,
+            // A plan is Billing's to set, not even a platform-admin's through DeviceAPI.
+            #expect(try await client.call(.post, "/api/v1/tenants", as: platformAdmin,
+                                          json: #"{"name":"\#(orgName)","kind":"organisation","settings":{"plan":"enterprise"}}"#).status == .forbidden)
+            var org = try await client.createTenant(
+                #"{"name":"\#(orgName)","kind":"organisation","settings":{"retentionDays":365,"features":{"alerts":true},"branding":{"displayName":"Acme"}}}"#,
                 as: platformAdmin
             )
+            #expect(try await client.call(.put, "/api/v1/tenants/\(org.id)/plan", as: platformAdmin, json: #"{"plan":"enterprise"}"#).status == .forbidden)
+            org = try DeviceAPITestApp.decode(Tenant.self, try await client.call(.put, "/api/v1/tenants/\(org.id)/plan", as: platformAdmin,
+                                                                                json: #"{"plan":"enterprise"}"#, via: .billing))
+            #expect(org.settings.plan == "enterprise")
             let orgAdmin = CallerIdentity(subject: "org-admin", tenantID: org.id, roles: [.tenantAdmin])
             let siteA = try await client.createTenant(
                 #"{"name":"Site A","kind":"site","parentId":"\#(org.id)","settings":{"retentionDays":30,"features":{"export":true}}}"#, as: orgAdmin)
@@ -108,9 +115,13 @@ struct TenantTests {
             let siteAAdmin = CallerIdentity(subject: "admin-a", tenantID: siteA.id, roles: [.tenantAdmin])
             #expect(try await client.call(.patch, "/api/v1/tenants/\(siteA.id)", as: siteAAdmin, json: #"{"settings":{"retentionDays":20}}"#).status == .forbidden)
 
-            // A parent's change reaches what its children inherit, but not what they override.
+            // A parent's change reaches what its children inherit, but not what they override;
+            // a platform-admin's settings keep the plan Billing set.
+            #expect(try await client.call(.patch, "/api/v1/tenants/\(org.id)", as: platformAdmin, json: #"{"settings":{"plan":"standard"}}"#).status == .forbidden)
+            #expect(try await client.call(.put, "/api/v1/tenants/\(siteA.id)/plan", as: platformAdmin, json: #"{"plan":"standard"}"#, via: .billing).status == .unprocessableContent)
+            #expect(try await client.call(.put, "/api/v1/tenants/\(org.id)/plan", as: platformAdmin, json: #"{"plan":"standard"}"#, via: .billing).status == .ok)
             let patched = try await client.call(.patch, "/api/v1/tenants/\(org.id)", as: platformAdmin,
-                                                json: #"{"settings":{"plan":"standard","retentionDays":90,"branding":{"displayName":"Acme"}}}"#)
+                                                json: #"{"settings":{"retentionDays":90,"branding":{"displayName":"Acme"}}}"#)
             #expect(patched.status == .ok)
             let siteANow = try DeviceAPITestApp.decode(Tenant.self, try await client.call(.get, "/api/v1/tenants/\(siteA.id)", as: operatorA))
             #expect(siteANow.effectiveSettings.plan == "standard")

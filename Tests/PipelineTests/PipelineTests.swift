@@ -13,6 +13,7 @@ import Testing
 
 @testable import Alerts
 @testable import ApiGateway
+@testable import Billing
 @testable import DeviceAPI
 @testable import EdgeGateway
 @testable import Ingestion
@@ -24,7 +25,7 @@ import Testing
 /// real local stack: gateway → DeviceAPI / SchemaRegistry / EdgeGateway / QueryAPI, and
 /// MQTT → EdgeGateway → Kafka → Ingestion → TimescaleDB.
 enum PipelineTestStack {
-    static let ports = (gateway: 18480, deviceAPI: 18481, schemaRegistry: 18482, queryAPI: 18483, ingestion: 18484, edge: 18485, stream: 18486, alerts: 18487)
+    static let ports = (gateway: 18480, deviceAPI: 18481, schemaRegistry: 18482, queryAPI: 18483, ingestion: 18484, edge: 18485, stream: 18486, alerts: 18487, billing: 18488)
 
     static var logger: Logger {
         var logger = Logger(label: "pipeline-tests")
@@ -49,7 +50,7 @@ enum PipelineTestStack {
         ].map { "\($0)=http://127.0.0.1:\(ports.deviceAPI)" }.joined(separator: ",")
             + ",/api/v1/deadletters=http://127.0.0.1:\(ports.ingestion)"
             + ",/api/v1/schemas=http://127.0.0.1:\(ports.schemaRegistry),/api/v1/telemetry=http://127.0.0.1:\(ports.queryAPI),/api/v1/ingest=http://127.0.0.1:\(ports.edge)"
-            + ",/api/v1/alerts=http://127.0.0.1:\(ports.alerts),/api/v1/models=http://127.0.0.1:\(ports.stream)"
+            + ",/api/v1/alerts=http://127.0.0.1:\(ports.alerts),/api/v1/models=http://127.0.0.1:\(ports.stream),/api/v1/billing=http://127.0.0.1:\(ports.billing)"
         values["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "100000"
         values["SENSORMINE_GATEWAY_RATE_BURST"] = "100000"
         values["SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS"] = "1"
@@ -58,6 +59,7 @@ enum PipelineTestStack {
         values["SENSORMINE_STREAM_GROUP"] = topicPrefix + ".stream"
         values["SENSORMINE_STREAM_SCHEMA_CACHE_SECONDS"] = "1"
         values["SENSORMINE_ALERTS_GROUP"] = topicPrefix + ".alerts"
+        values["SENSORMINE_BILLING_GROUP"] = topicPrefix + ".billing"
         values["SENSORMINE_EDGE_SPOOL_DIR"] = spoolDirectory
         // Sessions and a share group of the stack run's own: an earlier run's sessions, which the
         // broker keeps for a while, must not take a share of this run's messages.
@@ -74,18 +76,19 @@ enum PipelineTestStack {
 
     /// Runs the telemetry services while `body` runs (Ingestion only when `ingestionInProcess`,
     /// EdgeGateway only when `edgeInProcess`; else the test runs it as a process of its own;
-    /// StreamProcessing when `streamInProcess`, Alerts when `alerts`); `body` gets the
-    /// gateway's base URL.
+    /// StreamProcessing when `streamInProcess`, Alerts when `alerts`, Billing when `billing`);
+    /// `body` gets the gateway's base URL.
     static func run<Result: Sendable>(ingestionInProcess: Bool = true, edgeInProcess: Bool = true, streamInProcess: Bool = false, alerts: Bool = false,
-                                      overrides: [String: String] = [:], _ body: @Sendable (String) async throws -> Result) async throws -> Result {
+                                      billing: Bool = false, overrides: [String: String] = [:],
+                                      _ body: @Sendable (String) async throws -> Result) async throws -> Result {
         try await $topicPrefix.withValue("pipeline-\(UUID().uuidString.prefix(8).lowercased())") {
             try await self.runStack(ingestionInProcess: ingestionInProcess, edgeInProcess: edgeInProcess, streamInProcess: streamInProcess, alerts: alerts,
-                                    overrides: overrides, body)
+                                    billing: billing, overrides: overrides, body)
         }
     }
 
-    private static func runStack<Result: Sendable>(ingestionInProcess: Bool, edgeInProcess: Bool, streamInProcess: Bool, alerts: Bool, overrides: [String: String],
-                                                   _ body: @Sendable (String) async throws -> Result) async throws -> Result {
+    private static func runStack<Result: Sendable>(ingestionInProcess: Bool, edgeInProcess: Bool, streamInProcess: Bool, alerts: Bool, billing: Bool,
+                                                   overrides: [String: String], _ body: @Sendable (String) async throws -> Result) async throws -> Result {
         defer { try? FileManager.default.removeItem(atPath: spoolDirectory) }
         func values(port: Int) -> [String: String] { Self.values(port: port, overrides) }
         let observability = Observability(logger: logger)
@@ -110,13 +113,18 @@ enum PipelineTestStack {
         if alerts {
             apps.append(try await AlertsService.buildApplication(try AlertsConfiguration(reader: ConfigReader(values: values(port: ports.alerts))), observability: observability))
         }
+        if billing {
+            let configuration = try BillingConfiguration(reader: ConfigReader(values: values(port: ports.billing)))
+            try await BillingService.migrate(configuration, logger: logger)
+            apps.append(try await BillingService.buildApplication(configuration, observability: observability))
+        }
         return try await withThrowingTaskGroup(of: Void.self) { group in
             for app in apps { group.addTask { try await app.run() } }
             defer { group.cancelAll() }
             let client = HTTPClient(configuration: .init(maximumRetries: 0))
             defer { Task { await client.shutdown() } }
             let services = [ports.deviceAPI, ports.schemaRegistry, ports.queryAPI, ports.gateway] + (ingestionInProcess ? [ports.ingestion] : []) + (edgeInProcess ? [ports.edge] : [])
-                + (streamInProcess ? [ports.stream] : []) + (alerts ? [ports.alerts] : [])
+                + (streamInProcess ? [ports.stream] : []) + (alerts ? [ports.alerts] : []) + (billing ? [ports.billing] : [])
             for port in services {
                 var ready = false
                 for _ in 0..<300 where !ready {

@@ -1,4 +1,5 @@
 import Crypto
+import Curl
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -114,3 +115,46 @@ public struct Mailbox: Sendable {
     }
 }
 
+
+/// localstripe (PyPI), the stateful fake of Stripe's API, on a free loopback port with a state of
+/// its own: it signs the webhooks it sends (`POST /_config/webhooks/{id}`) as Stripe does.
+public struct LocalStripe: Sendable {
+    public let process: ChildProcess
+    public let port: Int
+    public var url: String { "http://127.0.0.1:\(self.port)" }
+
+    /// Starts localstripe from `.stack/stripe-venv` (installed by `make deps`), bound to
+    /// loopback only, and empties its state.
+    public static func start() async throws -> LocalStripe {
+        let python = FileManager.default.currentDirectoryPath + "/.stack/stripe-venv/bin/python"
+        let port = Int.random(in: 21_000...28_999)
+        let script = #"from aiohttp import web; from localstripe import server; web.run_app(server.app, host="127.0.0.1", port=\#(port))"#
+        let process = try ChildProcess(executable: python, arguments: ["-c", script], environment: ["PATH": "/usr/bin:/bin"])
+        for _ in 0..<150 where !Mailbox.listening(port) { try await Task.sleep(for: .milliseconds(100)) }
+        let stripe = LocalStripe(process: process, port: port)
+        _ = try await stripe.request("DELETE", "/_config/data")
+        return stripe
+    }
+
+    /// Sends Stripe's signed events to `url` with `secret`.
+    public func configureWebhook(url: String, secret: String) async throws {
+        func escape(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "" }
+        _ = try await self.request("POST", "/_config/webhooks/sensormine", form: "url=\(escape(url))&secret=\(escape(secret))")
+    }
+
+    /// One call to localstripe's API with the test's key; the status and the body.
+    @discardableResult
+    public func request(_ method: String, _ path: String, form: String? = nil) async throws -> (status: Int, body: [UInt8]) {
+        let client = HTTPClient(configuration: .init(maximumRetries: 0))
+        defer { Task { await client.shutdown() } }
+        var headers: [(name: String, value: String)] = [("Authorization", "Bearer \(Self.secretKey)")]
+        if form != nil { headers.append(("Content-Type", "application/x-www-form-urlencoded")) }
+        let response = try await client.execute(HTTPClientRequest(method: method, url: self.url + path, headers: headers, body: form.map { Array($0.utf8) }))
+        return (response.status, response.body)
+    }
+
+    /// The key the tests give Billing.
+    public static let secretKey = "sk_test_sensormine"
+
+    public func stop() { self.process.signal(SIGTERM) }
+}

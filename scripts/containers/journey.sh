@@ -34,7 +34,7 @@ admin=$(call POST /api/v1/auth/token 200 "${json[@]}" \
   -d "{\"grant_type\":\"password\",\"username\":\"$admin_email\",\"password\":\"$admin_password\"}" | field access_token)
 say "signed in as the bootstrap platform-admin $admin_email"
 tenant=$(call POST /api/v1/tenants 201 -H "Authorization: Bearer $admin" "${json[@]}" \
-  -d "{\"name\":\"$run\",\"kind\":\"organisation\",\"settings\":{\"plan\":\"standard\",\"retentionDays\":30}}" | field id)
+  -d "{\"name\":\"$run\",\"kind\":\"organisation\",\"settings\":{\"retentionDays\":30}}" | field id)
 say "tenant $run created: $tenant"
 call POST "/api/v1/tenants/$tenant/users" 201 -H "Authorization: Bearer $admin" "${json[@]}" \
   -d "{\"email\":\"$run@example.com\",\"password\":\"journey tenant admin\",\"roles\":[\"tenant-admin\"]}" >/dev/null

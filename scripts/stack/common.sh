@@ -18,8 +18,8 @@ PLAIN_PG_DIR=/var/lib/sensormine-pg15
 MQTT_ADMIN_USER=sensormine-admin
 MQTT_ADMIN_PASSWORD=${SENSORMINE_STACK_MQTT_ADMIN_PASSWORD:-sensormine-dev-admin}
 
-KAFKA_TOPICS="device.telemetry:6 device.telemetry.dlq:3 device.events:3 asset.updates:3 alerts.rules:3 alerts.triggered:3 metering.events:3 telemetry.windows:6 telemetry.late:3 telemetry.inferences:3"
-KAFKA_COMPACTED_TOPICS="alerts.rules"   # cleanup.policy=compact: the latest value per key is the state
+KAFKA_TOPICS="device.telemetry:6 device.telemetry.dlq:3 device.events:3 asset.updates:3 alerts.rules:3 alerts.triggered:3 metering.events:3 billing.quotas:3 telemetry.windows:6 telemetry.late:3 telemetry.inferences:3"
+KAFKA_COMPACTED_TOPICS="alerts.rules billing.quotas"   # cleanup.policy=compact: the latest value per key is the state
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 

@@ -64,6 +64,16 @@ onnxruntime=$(ls "$site"/onnxruntime/capi/libonnxruntime.so.1.* 2>/dev/null | he
 [ -f "$onnxruntime" ] || { log "libonnxruntime not found in the onnxruntime wheel"; exit 1; }
 ln -sfn "$onnxruntime" "$RUNTIME_LIB/libonnxruntime.so.1"
 
+# localstripe: the stateful fake of Stripe's API that Billing's tests talk to, in a virtualenv of
+# its own (its aiohttp pin must not meet the broker's packages).
+STRIPE_VENV="$STACK/stripe-venv"
+LOCALSTRIPE_VERSION=1.15.10
+if ! "$STRIPE_VENV/bin/python" -c "import importlib.metadata as m; assert m.version('localstripe') == '$LOCALSTRIPE_VERSION'" >/dev/null 2>&1; then
+  log "installing localstripe $LOCALSTRIPE_VERSION into $STRIPE_VENV"
+  python3 -m venv "$STRIPE_VENV"
+  "$STRIPE_VENV/bin/pip" install -q --disable-pip-version-check "localstripe==$LOCALSTRIPE_VERSION"
+fi
+
 # TimescaleDB: PostgreSQL 17 + timescaledb (Apache edition) inside a minimal Debian 13 root.
 if [ ! -x "$TRIXIE/usr/lib/postgresql/17/bin/postgres" ] || [ ! -f "$TRIXIE/usr/share/postgresql/17/extension/timescaledb.control" ]; then
   mirror=$(debian_mirror)

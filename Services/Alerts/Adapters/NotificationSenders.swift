@@ -1,8 +1,8 @@
 import CCurl
 import ClientRuntime
-import Crypto
 import Curl
 import Foundation
+import SensormineAuth
 import SensormineContracts
 
 /// One message for a channel: the alerts of one group and transition.
@@ -101,7 +101,7 @@ struct NotificationSenders: Sendable {
             ("Content-Type", "application/json"),
             ("User-Agent", "Sensormine-Alerts/1"),
             ("X-Sensormine-Timestamp", timestamp),
-            ("X-Sensormine-Signature", WebhookSignature.header(secret: message.channel.secret ?? "", timestamp: timestamp, body: body)),
+            ("X-Sensormine-Signature", "v1=" + WebhookSignature.hex(secret: message.channel.secret ?? "", timestamp: timestamp, body: body)),
             ("X-Sensormine-Idempotency-Key", message.items.map(\.idempotencyKey).sorted().first ?? ""),
         ], body: body, timeout: self.timeout)
         request.pinnedAddress = address
@@ -177,17 +177,6 @@ struct NotificationSenders: Sendable {
             }
         }
         return escaped
-    }
-}
-
-/// The webhook signature: HMAC-SHA256 over `timestamp.body` with the channel's secret.
-enum WebhookSignature {
-    static func header(secret: String, timestamp: String, body: [UInt8]) -> String {
-        var signed = Array(timestamp.utf8)
-        signed.append(UInt8(ascii: "."))
-        signed.append(contentsOf: body)
-        let code = HMAC<SHA256>.authenticationCode(for: signed, using: SymmetricKey(data: Array(secret.utf8)))
-        return "v1=" + code.map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -3,7 +3,9 @@ import Hiredis
 import SensormineCore
 
 /// Per-tenant token buckets in Redis, decided atomically by one Lua script using the server's
-/// clock, so every gateway replica shares the same buckets.
+/// clock, so every gateway replica shares the same buckets. The same script reads the
+/// organisation's quota state that Billing writes (``QuotaState/redisKey(_:)``), so checking
+/// the quota costs no round trip of its own.
 struct RateLimiter: Sendable {
     /// A bucket's size and refill rate.
     struct Limit: Sendable, Equatable {
@@ -18,10 +20,26 @@ struct RateLimiter: Sendable {
         /// Seconds until a token is available (for Retry-After), when refused.
         var retryAfterSeconds: Int
         var remaining: Int
+        /// The organisation's API calls are refused for the rest of the period (no token taken).
+        var quotaRefused = false
+        /// The `Sensormine-Quota-Warning` value Billing wrote, when some resource is past 80 %.
+        var quotaWarning: String?
+        /// When the quota's period ends (Unix seconds), for Retry-After.
+        var quotaUntil: Int?
     }
 
+    /// KEYS[1] the bucket; KEYS[2], optional, the quota hash; ARGV: rate, burst, and "1" when
+    /// the quota's api-calls refusal applies to this caller.
     static let script = RedisScript(
         """
+        local refused, warning, ends = '', '', ''
+        if KEYS[2] then
+          local quota = redis.call('HMGET', KEYS[2], 'refused', 'warning', 'until')
+          refused, warning, ends = quota[1] or '', quota[2] or '', quota[3] or ''
+          if ARGV[3] == '1' and string.find(',' .. refused .. ',', ',api-calls,', 1, true) then
+            return {0, 0, 0, warning, ends, 1}
+          end
+        end
         local rate = tonumber(ARGV[1])
         local burst = tonumber(ARGV[2])
         local clock = redis.call('TIME')
@@ -40,7 +58,7 @@ struct RateLimiter: Sendable {
         end
         redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
         redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-        return {allowed, wait, math.floor(tokens)}
+        return {allowed, wait, math.floor(tokens), warning, ends, 0}
         """
     )
 
@@ -55,21 +73,26 @@ struct RateLimiter: Sendable {
         plan.flatMap { self.planLimits[$0] } ?? self.defaultLimit
     }
 
-    /// Takes one token from `tenant`'s bucket, sized by its plan.
+    /// Takes one token from `tenant`'s bucket, sized by its plan; with `quota` (the
+    /// organisation's quota hash) also reads its state, and refuses without taking a token when
+    /// `enforceQuota` and the organisation's API calls are used up.
     /// - Throws: `ClientError` when Redis is unreachable.
-    func take(tenant: String, plan: String?) async throws -> Decision {
-        try await self.take(key: "sensormine:ratelimit:\(tenant)", limit: self.limit(plan: plan))
+    func take(tenant: String, plan: String?, quota: String? = nil, enforceQuota: Bool = false) async throws -> Decision {
+        try await self.take(key: "sensormine:ratelimit:\(tenant)", limit: self.limit(plan: plan), quota: quota, enforceQuota: enforceQuota)
     }
 
     /// Takes one token from the bucket under `key`.
     /// - Throws: `ClientError` when Redis is unreachable.
-    func take(key: String, limit: Limit) async throws -> Decision {
-        let reply = try await self.redis.eval(Self.script, keys: [key], arguments: [String(limit.perSecond), String(limit.burst)])
-        guard case .array(let values) = reply, values.count == 3 else {
+    func take(key: String, limit: Limit, quota: String? = nil, enforceQuota: Bool = false) async throws -> Decision {
+        let reply = try await self.redis.eval(Self.script, keys: quota.map { [key, $0] } ?? [key],
+                                              arguments: [String(limit.perSecond), String(limit.burst), enforceQuota ? "1" : "0"])
+        guard case .array(let values) = reply, values.count == 6 else {
             return Decision(allowed: true, retryAfterSeconds: 0, remaining: 0)
         }
         let waitMilliseconds = values[1].int ?? 0
-        return Decision(allowed: values[0].int == 1, retryAfterSeconds: max(1, (waitMilliseconds + 999) / 1000), remaining: values[2].int ?? 0)
+        let warning = values[3].string ?? ""
+        return Decision(allowed: values[0].int == 1, retryAfterSeconds: max(1, (waitMilliseconds + 999) / 1000), remaining: values[2].int ?? 0,
+                        quotaRefused: values[5].int == 1, quotaWarning: warning.isEmpty ? nil : warning, quotaUntil: values[4].int)
     }
 }
 

@@ -25,15 +25,19 @@ struct ProxyController: Sendable {
     let upstreamTimeout: Duration
     let signIn: SignInThrottle
     /// Counts each tenant's API calls for billing (nil: not metered).
-    let meter: APICallMeter?
+    let meter: UsageMeter?
+    /// Whether Billing's quota state is read and API calls past the quota refused.
+    let quotas: Bool
     private let rateLimited = Counter(label: "sensormine_gateway_rate_limited_total")
     private let limiterErrors = Counter(label: "sensormine_gateway_rate_limiter_errors_total")
+    private let quotaRefused = Counter(label: "sensormine_gateway_quota_refused_total")
 
     init(routes: RoutingTable, publicPrefixes: [String], tokens: AccessTokens, apiKeys: APIKeyIndex, devicePrefixes: [String],
          rateLimiter: RateLimiter, client: HTTPClient, gatewayToken: String, maximumBodyBytes: Int, upstreamTimeout: Duration,
-         signIn: SignInThrottle.Settings, meter: APICallMeter? = nil) {
+         signIn: SignInThrottle.Settings, meter: UsageMeter? = nil, quotas: Bool = true) {
         self.signIn = SignInThrottle(settings: signIn, limiter: rateLimiter)
         self.meter = meter
+        self.quotas = quotas
         self.routes = routes
         self.publicPrefixes = publicPrefixes
         self.tokens = tokens
@@ -45,6 +49,12 @@ struct ProxyController: Sendable {
         self.maximumBodyBytes = maximumBodyBytes
         self.upstreamTimeout = upstreamTimeout
     }
+
+    /// Where a tenant past its API-call quota may still go: its usage and subscription.
+    static let quotaExemptPrefixes = ["/api/v1/billing"]
+
+    /// The header naming the resources past 80 % of what the plan includes.
+    static let quotaWarning = HTTPField.Name("Sensormine-Quota-Warning")!
 
     /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those the
     /// gateway owns: a client must never be able to set the identity headers itself.
@@ -75,14 +85,15 @@ struct ProxyController: Sendable {
             request.body = RequestBody(buffer: body)
         }
         var identity: CallerIdentity?
+        var quotaWarning: String?
         if !self.publicPrefixes.contains(where: { PathGuard.isUnder(path, prefix: $0) }) {
             let caller = try await self.authenticate(request)
             if caller.roles == [.device], !self.devicePrefixes.contains(where: { PathGuard.isUnder(path, prefix: $0) }) {
                 throw APIError.forbidden("an API key authenticates a device, which may call only \(self.devicePrefixes.joined(separator: ", "))")
             }
-            try await self.applyRateLimit(caller, logger: context.logger)
+            quotaWarning = try await self.applyRateLimit(caller, path: path, logger: context.logger)
             // A device's calls are its telemetry, metered as data ingested, not as API calls.
-            if caller.roles != [.device] { self.meter?.record(caller.tenantID) }
+            if caller.roles != [.device] { self.meter?.record(caller.tenantID, .apiCalls) }
             identity = caller
         }
         let declaredLength = request.headers[.contentLength].flatMap { Int($0) }
@@ -126,6 +137,7 @@ struct ProxyController: Sendable {
         for header in head.headers where (header.name == "content-length" || !Self.hopByHop.contains(header.name)) && !dropped.contains(header.name) {
             if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
         }
+        if let quotaWarning { headers[Self.quotaWarning] = quotaWarning }
         // The body streams from the upstream to the client as it arrives; if the client goes away
         // the writer fails and the upstream transfer is dropped with it.
         let body = transfer.body
@@ -245,15 +257,31 @@ struct ProxyController: Sendable {
                        headers: [.retryAfter: String(refusal.retryAfterSeconds)])
     }
 
-    private func applyRateLimit(_ caller: CallerIdentity, logger: Logger) async throws {
+    /// Refuses with 429 and Retry-After past the tenant's rate limit, or (for a user's API call
+    /// outside Billing's routes) when Billing says the organisation's API calls are used up for
+    /// the period. Answers the quota warning to add to the response, if any.
+    private func applyRateLimit(_ caller: CallerIdentity, path: String, logger: Logger) async throws -> String? {
         let decision: RateLimiter.Decision
+        let organisation = caller.rateLimitTenant
+        let checksQuota = self.quotas && !caller.isPlatformAdmin
+        let enforces = checksQuota && caller.roles != [.device] && !Self.quotaExemptPrefixes.contains { PathGuard.isUnder(path, prefix: $0) }
         do {
             // Sub-tenants spend their organisation's budget: splitting into sites multiplies nothing.
-            decision = try await self.rateLimiter.take(tenant: caller.rateLimitTenant.uuidString.lowercased(), plan: caller.plan)
+            decision = try await self.rateLimiter.take(tenant: organisation.uuidString.lowercased(), plan: caller.plan,
+                                                       quota: checksQuota ? QuotaState.redisKey(organisation) : nil, enforceQuota: enforces)
         } catch {
             self.limiterErrors.increment()
             logger.warning("rate limiter unavailable; request allowed", metadata: [LogKey.error: "\(error)"])
-            return
+            return nil
+        }
+        if decision.quotaRefused {
+            self.quotaRefused.increment()
+            let seconds = max(1, (decision.quotaUntil ?? 0) - Int(Date().timeIntervalSince1970))
+            var headers: HTTPFields = [.retryAfter: String(seconds)]
+            if let warning = decision.quotaWarning { headers[Self.quotaWarning] = warning }
+            throw APIError(status: .tooManyRequests, slug: "quota-exceeded", title: "Quota exceeded",
+                           detail: "the organisation has used the API calls its plan includes this period (resource api-calls); retry after the period ends in \(seconds) s, or raise the plan",
+                           headers: headers)
         }
         guard decision.allowed else {
             self.rateLimited.increment()
@@ -261,5 +289,6 @@ struct ProxyController: Sendable {
                            detail: "the tenant's request rate limit is exhausted; retry after \(decision.retryAfterSeconds) s",
                            headers: [.retryAfter: String(decision.retryAfterSeconds)])
         }
+        return decision.quotaWarning
     }
 }

@@ -20,6 +20,8 @@ struct Plan: Codable, Sendable, Equatable, ResponseEncodable {
     /// Included quantity per resource, in its base unit; a resource not listed is unlimited.
     var included: [String: Double]
     var overage: [String: Overage]
+    /// The resources refused past what is included (the others are billed as overage).
+    var hardLimits: [String]
 }
 
 /// One resource's usage over a period against what the plan includes.

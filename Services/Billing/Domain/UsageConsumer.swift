@@ -11,18 +11,21 @@ import ServiceLifecycle
 /// records (a record whose event id is stored already changes nothing), then commits the
 /// batch's offsets. A crash replays the batch, which the event ids absorb. A record that
 /// cannot be read is logged and counted, never retried; a database that is down is retried
-/// until it answers.
+/// until it answers. The organisations whose usage grew have their quota state computed again.
 struct UsageConsumer: Service {
     let consumer: KafkaConsumer
     let store: UsageStore
+    /// Told which organisations' usage grew, after each stored batch.
+    let quotas: QuotaKeeper
     let logger: Logger
     private let stored = Counter(label: "sensormine_billing_usage_events_total")
     private let repeated = Counter(label: "sensormine_billing_usage_events_repeated_total")
     private let unreadable = Counter(label: "sensormine_billing_usage_events_unreadable_total")
 
-    init(consumer: KafkaConsumer, store: UsageStore, logger: Logger) {
+    init(consumer: KafkaConsumer, store: UsageStore, quotas: QuotaKeeper, logger: Logger) {
         self.consumer = consumer
         self.store = store
+        self.quotas = quotas
         self.logger = logger
     }
 
@@ -31,12 +34,18 @@ struct UsageConsumer: Service {
     func run() async throws {
         for try await batch in self.consumer.batches.cancelOnGracefulShutdown() {
             let records = self.readable(batch)
-            let inserted = try await Self.backoff.retryingUntilSuccess({ try await self.store.insert(records) }, failed: { attempt, error in
+            let stored = try await Self.backoff.retryingUntilSuccess({ try await self.store.insert(records) }, failed: { attempt, error in
                 if attempt % 10 == 1 { self.logger.error("usage records not stored; retrying", metadata: ["error": "\(error)", "records": "\(records.count)"]) }
             })
-            self.stored.increment(by: Int64(inserted))
-            self.repeated.increment(by: Int64(records.count - inserted))
+            self.stored.increment(by: Int64(stored.inserted))
+            self.repeated.increment(by: Int64(records.count - stored.inserted))
             try await self.consumer.commitRetrying(batch, backoff: Self.backoff)
+            do {
+                try await self.quotas.evaluate(stored.organisations)
+            } catch {
+                // The usage is stored; the next sweep brings the quota states up to date.
+                self.logger.warning("quota states not updated after a batch", metadata: ["error": "\(error)"])
+            }
         }
         await self.consumer.close()
     }

@@ -8,12 +8,22 @@ import SensormineCore
 /// Usage events (one row per usage record, keyed by its event id) and the reports over them.
 struct UsageStore: Sendable {
     let database: PostgresClient
+    /// Whether new records of organisations with a Stripe customer are queued as meter events.
+    var meterEvents = false
 
-    /// Stores `records`; those whose event id is already stored change nothing.
-    /// - Returns: how many were new.
+    /// What a stored batch changed.
+    struct Stored: Sendable {
+        /// Records that were new.
+        var inserted: Int
+        /// The organisations whose usage grew.
+        var organisations: [UUID]
+    }
+
+    /// Stores `records` and adds them to their month's totals; those whose event id is already
+    /// stored change nothing.
     /// - Throws: ``ClientError`` when the database is unavailable or refuses the batch.
-    func insert(_ records: [UsageRecord]) async throws -> Int {
-        guard !records.isEmpty else { return 0 }
+    func insert(_ records: [UsageRecord]) async throws -> Stored {
+        guard !records.isEmpty else { return Stored(inserted: 0, organisations: []) }
         var rows = PostgresCopyBuffer(capacity: records.count * 200)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -28,22 +38,43 @@ struct UsageStore: Sendable {
             rows.append(String(decoding: try encoder.encode(record.metadata), as: UTF8.self))
             rows.endRow()
         }
-        return try await self.database.withTransaction { session in
-            try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+        let copied = rows
+        let meterEvents = self.meterEvents
+        return try await self.database.withPlatformScope { session in
             try await session.execute("""
                 CREATE TEMP TABLE IF NOT EXISTS usage_events_in (
                     event_id text, tenant_id uuid, occurred_at timestamptz, resource text, quantity double precision, unit text, producer text, metadata jsonb
                 ) ON COMMIT DELETE ROWS
                 """)
             _ = try await session.copy(into: "usage_events_in", columns: ["event_id", "tenant_id", "occurred_at", "resource", "quantity", "unit", "producer", "metadata"],
-                                       rows: rows)
+                                       rows: copied)
             // DISTINCT ON: a batch may hold the same event twice (a redelivery next to its original).
-            return try await session.execute("""
-                INSERT INTO usage_events (event_id, tenant_id, occurred_at, resource, quantity, unit, producer, metadata)
-                SELECT DISTINCT ON (event_id) event_id, tenant_id, occurred_at, resource, quantity, unit, producer, metadata FROM usage_events_in
-                ORDER BY event_id
-                ON CONFLICT (event_id) DO NOTHING
-                """)
+            // Only events stored now add to the month's totals.
+            let result = try await session.query("""
+                WITH inserted AS (
+                    INSERT INTO usage_events (event_id, tenant_id, occurred_at, resource, quantity, unit, producer, metadata)
+                    SELECT DISTINCT ON (event_id) event_id, tenant_id, occurred_at, resource, quantity, unit, producer, metadata FROM usage_events_in
+                    ORDER BY event_id
+                    ON CONFLICT (event_id) DO NOTHING
+                    RETURNING event_id, tenant_id, occurred_at, resource, quantity
+                ), meters AS (
+                    INSERT INTO billing_meter_outbox (event_id, organisation_id, resource, quantity, occurred_at)
+                    SELECT i.event_id, t.path[1], i.resource, i.quantity, i.occurred_at
+                    FROM inserted i JOIN tenants t ON t.id = i.tenant_id
+                    JOIN billing_subscriptions s ON s.organisation_id = t.path[1] AND s.stripe_customer_id IS NOT NULL
+                    WHERE $1::boolean
+                    RETURNING 1
+                ), totals AS (
+                    INSERT INTO usage_totals (tenant_id, period_start, resource, quantity)
+                    SELECT tenant_id, date_trunc('month', occurred_at, 'UTC'), resource, sum(quantity) FROM inserted GROUP BY 1, 2, 3
+                    ON CONFLICT (tenant_id, period_start, resource) DO UPDATE SET quantity = usage_totals.quantity + excluded.quantity
+                    RETURNING tenant_id
+                )
+                SELECT (SELECT count(*) FROM inserted) AS inserted,
+                    (SELECT array_to_json(array_agg(DISTINCT t.path[1]))::text FROM tenants t WHERE t.id IN (SELECT tenant_id FROM totals)) AS organisations
+                """, [meterEvents])
+            let organisations = result.first?["organisations"].flatMap { try? JSONDecoder().decode([UUID].self, from: Data($0.utf8)) } ?? []
+            return Stored(inserted: result.first?.int("inserted") ?? 0, organisations: organisations)
         }
     }
 
@@ -90,7 +121,7 @@ struct UsageStore: Sendable {
 struct PlanStore: Sendable {
     let database: PostgresClient
 
-    private static let columns = "id, name, currency, monthly_price_minor, yearly_price_minor, included, overage"
+    private static let columns = "id, name, currency, monthly_price_minor, yearly_price_minor, included, overage, array_to_json(hard_limits)::text AS hard_limits"
 
     /// Every plan, in the catalogue's order.
     func list() async throws -> [Plan] {
@@ -106,8 +137,9 @@ struct PlanStore: Sendable {
         let decoder = JSONDecoder()
         guard let id = row["id"], let name = row["name"], let currency = row["currency"],
               let included = row["included"].flatMap({ try? decoder.decode([String: Double].self, from: Data($0.utf8)) }),
-              let overage = row["overage"].flatMap({ try? decoder.decode([String: Plan.Overage].self, from: Data($0.utf8)) }) else { return nil }
+              let overage = row["overage"].flatMap({ try? decoder.decode([String: Plan.Overage].self, from: Data($0.utf8)) }),
+              let hardLimits = row["hard_limits"].flatMap({ try? decoder.decode([String].self, from: Data($0.utf8)) }) else { return nil }
         return Plan(id: id, name: name, currency: currency, monthlyPriceMinor: row.int("monthly_price_minor"), yearlyPriceMinor: row.int("yearly_price_minor"),
-                    included: included, overage: overage)
+                    included: included, overage: overage, hardLimits: hardLimits)
     }
 }

@@ -2,14 +2,54 @@ import Foundation
 import Hummingbird
 import SensormineCore
 
-/// /api/v1/billing: the plan catalogue and usage per tenant (viewers read).
+/// /api/v1/billing: the plan catalogue, usage per tenant and subscriptions (viewers read;
+/// platform-admins change subscriptions).
 struct BillingController: Sendable {
     let usage: UsageStore
     let plans: PlanStore
+    let subscriptions: SubscriptionStore
+    let quotas: QuotaKeeper
 
     func addRoutes(to group: RouterGroup<SensormineRequestContext>) {
         group.get("plans", use: self.listPlans)
         group.get("usage", use: self.report)
+        group.get("subscriptions/{tenantId}", use: self.subscription)
+        group.put("subscriptions/{tenantId}", use: self.changeSubscription)
+    }
+
+    /// GET subscriptions/{tenantId}: the subscription of the organisation the tenant belongs to,
+    /// with its quota state now (viewer of the tenant).
+    @Sendable func subscription(_ request: Request, context: SensormineRequestContext) async throws -> SubscriptionView {
+        let caller = try context.requireIdentity()
+        try self.checkRead(caller)
+        let tenant = try RouteParameters.uuid(context, "tenantId", what: "tenant")
+        let (organisation, _) = try await self.subscriptions.organisation(of: tenant, caller: caller)
+        return try await self.view(organisation, evaluate: false)
+    }
+
+    /// PUT subscriptions/{tenantId}: a platform-admin changes an organisation's plan, overrides
+    /// and billing settings; quotas follow for the next request, the plan reaches DeviceAPI.
+    @Sendable func changeSubscription(_ request: Request, context: SensormineRequestContext) async throws -> SubscriptionView {
+        let caller = try context.requireIdentity()
+        guard caller.isPlatformAdmin else { throw BillingError.forbidden("only a platform-admin changes subscriptions and plans") }
+        let tenant = try RouteParameters.uuid(context, "tenantId", what: "tenant")
+        let body = try await request.decode(as: SubscriptionRequest.self, context: context)
+        let errors = body.validationErrors(plans: try await self.plans.list().map(\.id))
+        guard errors.isEmpty else { throw APIError.validationFailed("the subscription is invalid", errors: errors) }
+        let (organisation, isOrganisation) = try await self.subscriptions.organisation(of: tenant, caller: caller)
+        guard isOrganisation else {
+            throw APIError.validationFailed("a subscription belongs to an organisation", errors: [
+                .init(pointer: "tenantId", detail: "a sub-tenant shares its organisation's subscription: \(organisation.uuidString.lowercased())"),
+            ])
+        }
+        try await self.subscriptions.save(body.applied(to: try await self.subscriptions.subscription(organisation)))
+        return try await self.view(organisation, evaluate: true)
+    }
+
+    private func view(_ organisation: UUID, evaluate: Bool) async throws -> SubscriptionView {
+        let states = evaluate ? try await self.quotas.evaluate([organisation]) : try await self.quotas.states([organisation])
+        guard let state = states.first else { throw BillingError.notFound("no organisation \(organisation.uuidString.lowercased())") }
+        return SubscriptionView(subscription: try await self.subscriptions.subscription(organisation), quota: state)
     }
 
     /// A list of plans.
@@ -37,7 +77,7 @@ struct BillingController: Sendable {
         if let text = query["tenantId"].map(String.init) {
             if let id = UUID(uuidString: text) { tenant = id } else { errors.append(.init(pointer: "tenantId", detail: "not a UUID")) }
         }
-        let (monthStart, nextMonth) = Self.currentMonth()
+        let (monthStart, nextMonth) = BillingPeriod.month(containing: Date())
         func date(_ name: String, default value: Date) -> Date {
             guard let text = query[Substring(name)].map(String.init) else { return value }
             if let parsed = Self.parse(text) { return parsed }
@@ -58,13 +98,6 @@ struct BillingController: Sendable {
                             body: .init(byteBuffer: ByteBuffer(string: report.csv)))
         }
         return try report.response(from: request, context: context)
-    }
-
-    private static func currentMonth() -> (Date, Date) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
-        let start = calendar.dateInterval(of: .month, for: Date())
-        return (start?.start ?? Date(), start?.end ?? Date())
     }
 
     private static func parse(_ text: String) -> Date? {

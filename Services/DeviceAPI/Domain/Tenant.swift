@@ -153,8 +153,9 @@ struct TenantPolicy {
     /// tenant-admin sets a sub-tenant's retention up to the parent's, never its own tenant's.
     /// `parent` is the effective settings the tenant inherits (nil for an organisation).
     static func checkLimits(_ settings: TenantSettings?, parent: TenantSettings?, caller: CallerIdentity, isOwnTenant: Bool = false) throws(TenantError) {
-        guard let settings, !caller.isPlatformAdmin else { return }
-        if settings.plan != nil { throw .forbidden("only a platform-admin sets a tenant's plan") }
+        guard let settings else { return }
+        if settings.plan != nil { throw .forbidden("a plan is set through Billing (PUT /api/v1/billing/subscriptions/{tenantId}, platform-admin), which owns plans") }
+        guard !caller.isPlatformAdmin else { return }
         guard let days = settings.retentionDays else { return }
         if isOwnTenant { throw .forbidden("a tenant-admin cannot change their own tenant's retentionDays; a platform-admin or a parent tenant's admin can") }
         guard let limit = parent?.retentionDays else {
@@ -169,8 +170,8 @@ struct TenantPolicy {
     static func merged(_ settings: TenantSettings, over stored: TenantSettings, caller: CallerIdentity) -> TenantSettings {
         var merged = settings
         if merged.dedicatedStorage == nil { merged.dedicatedStorage = stored.dedicatedStorage }
-        guard !caller.isPlatformAdmin else { return merged }
         merged.plan = stored.plan
+        guard !caller.isPlatformAdmin else { return merged }
         if merged.retentionDays == nil { merged.retentionDays = stored.retentionDays }
         return merged
     }

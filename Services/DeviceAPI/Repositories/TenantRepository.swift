@@ -70,17 +70,33 @@ struct TenantRepository: Sendable {
 
     /// Updates name and settings, then re-derives what the subtree inherits, top-down.
     func update(_ id: UUID, name: String?, settings: TenantSettings?, caller: CallerIdentity) async throws -> Tenant {
+        try await self.change(id, caller: caller) { root in
+            if let name { root.tenant.name = name }
+            if let settings {
+                try TenantPolicy.checkLimits(settings, parent: root.depth > 1 ? root.inherited : nil, caller: caller, isOwnTenant: id == caller.tenantID)
+                root.tenant.settings = TenantPolicy.merged(settings, over: root.tenant.settings, caller: caller)
+            }
+        }
+    }
+
+    /// Sets an organisation's plan (Billing's call, the plan's only writer); its subtree inherits it.
+    func setPlan(_ id: UUID, plan: String, caller: CallerIdentity) async throws -> Tenant {
+        try await self.change(id, caller: caller) { root in
+            guard root.tenant.parentId == nil else { throw TenantError.invalid([.init(pointer: "/plan", detail: "a plan belongs to an organisation; its sub-tenants inherit it")]) }
+            root.tenant.settings.plan = plan
+        }
+    }
+
+    /// Applies `edit` to the tenant `id` (locked with its subtree) and passes the effective
+    /// settings down the subtree.
+    private func change(_ id: UUID, caller: CallerIdentity, _ edit: @escaping @Sendable (inout Stored) throws -> Void) async throws -> Tenant {
         try await self.withCaller(caller) { session in
             let subtree = try await session.query(
                 "SELECT \(Self.columns) FROM tenants WHERE $3::uuid = ANY (path) AND \(Self.visible) ORDER BY cardinality(path) FOR UPDATE",
                 Self.scope(caller) + [id]
             ).all.map(Self.decode)
             guard var root = subtree.first, root.tenant.id == id else { throw TenantError.notFound(id) }
-            if let name { root.tenant.name = name }
-            if let settings {
-                try TenantPolicy.checkLimits(settings, parent: root.depth > 1 ? root.inherited : nil, caller: caller, isOwnTenant: id == caller.tenantID)
-                root.tenant.settings = TenantPolicy.merged(settings, over: root.tenant.settings, caller: caller)
-            }
+            try edit(&root)
             var effective: [UUID: TenantSettings] = [id: root.tenant.settings.inheriting(from: root.inherited)]
             do {
                 try await session.execute(

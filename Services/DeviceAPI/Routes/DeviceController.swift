@@ -7,6 +7,8 @@ import SensormineContracts
 struct DeviceController: Sendable {
     let devices: DeviceRepository
     let credentials: CredentialRepository
+    /// The plan's device limit.
+    let quota: DeviceQuota
 
     func addRoutes(to group: RouterGroup<SensormineRequestContext>) {
         group.post(use: self.create)
@@ -29,6 +31,7 @@ struct DeviceController: Sendable {
         try CatalogPolicy.checkOperate(caller)
         let body = try await request.decode(as: CreateDeviceRequest.self, context: context)
         try CatalogPolicy.checkCreate(body)
+        try await self.quota.checkRoom(in: body.tenantId ?? caller.tenantID, caller: caller)
         let device = try await self.devices.insert(tenantID: body.tenantId ?? caller.tenantID, body, caller: caller)
         return EditedResponse(status: .created, headers: [.location: "/api/v1/devices/\(device.id.uuidString.lowercased())"], response: device)
     }

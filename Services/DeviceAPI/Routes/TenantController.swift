@@ -1,4 +1,5 @@
 import Foundation
+import SensormineContracts
 import Hummingbird
 import SensormineCore
 
@@ -11,6 +12,7 @@ struct TenantController: Sendable {
         group.get(use: self.list)
         group.get("{id}", use: self.get)
         group.patch("{id}", use: self.update)
+        group.put("{id}/plan", use: self.setPlan)
         group.delete("{id}", use: self.delete)
     }
 
@@ -58,6 +60,21 @@ struct TenantController: Sendable {
         let body = try await request.decode(as: UpdateTenantRequest.self, context: context)
         try TenantPolicy.checkUpdate(body, caller: caller)
         return try await self.repository.update(id, name: body.name?.trimmingCharacters(in: .whitespacesAndNewlines), settings: body.settings, caller: caller)
+    }
+
+    /// PUT {id}/plan: an organisation's plan, from Billing only (plans change through Billing's API).
+    @Sendable func setPlan(_ request: Request, context: SensormineRequestContext) async throws -> Tenant {
+        let caller = try context.requireIdentity()
+        guard context.serviceCaller == .billing else {
+            throw TenantError.forbidden("a plan is set through Billing (PUT /api/v1/billing/subscriptions/{tenantId}, platform-admin), which owns plans")
+        }
+        let id = try RouteParameters.uuid(context, what: "tenant")
+        let body = try await request.decode(as: TenantPlan.self, context: context)
+        var settings = TenantSettings()
+        settings.plan = body.plan
+        let errors = settings.validationErrors()
+        guard errors.isEmpty else { throw TenantError.invalid(errors) }
+        return try await self.repository.setPlan(id, plan: body.plan, caller: caller)
     }
 
     /// DELETE {id}: removes a leaf tenant.

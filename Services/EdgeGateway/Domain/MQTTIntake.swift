@@ -54,8 +54,8 @@ struct MQTTIntake: Sendable {
     /// One subscriber per connection; each is a service of the application.
     let subscribers: [AcknowledgingSubscriber]
 
-    init(settings: Settings, forwarder: TelemetryForwarder, logger: Logger) {
-        let handoff = DurableHandoff(forwarder: forwarder, logger: logger)
+    init(settings: Settings, forwarder: TelemetryForwarder, quotas: QuotaBook?, logger: Logger) {
+        let handoff = DurableHandoff(forwarder: forwarder, quotas: quotas, logger: logger)
         self.subscribers = (0..<settings.connections).map { index in
             AcknowledgingSubscriber(configuration: settings.connection(index), logger: logger) { await handoff.take($0) }
         }
@@ -77,11 +77,14 @@ struct MQTTIntake: Sendable {
 /// acknowledges them.
 struct DurableHandoff: Sendable {
     let forwarder: TelemetryForwarder
+    /// Billing's quota states: telemetry of an organisation past its quota is dead-lettered.
+    let quotas: QuotaBook?
     let logger: Logger
     private let rejected = Counter(label: "sensormine_edge_mqtt_rejected_total")
 
-    init(forwarder: TelemetryForwarder, logger: Logger) {
+    init(forwarder: TelemetryForwarder, quotas: QuotaBook?, logger: Logger) {
         self.forwarder = forwarder
+        self.quotas = quotas
         self.logger = logger
     }
 
@@ -92,6 +95,7 @@ struct DurableHandoff: Sendable {
     func take(_ batch: [MQTTPacket.Publish]) async -> Bool {
         let receivedAt = TelemetryForwarder.now()
         var envelopes: [TelemetryEnvelope] = []
+        var refused: [(tenant: String, device: String, payload: [UInt8], detail: String)] = []
         envelopes.reserveCapacity(batch.count)
         for message in batch {
             guard let (tenant, device) = MQTTIntake.identity(topic: message.topic) else {
@@ -99,17 +103,30 @@ struct DurableHandoff: Sendable {
                 self.logger.warning("telemetry on an unexpected topic ignored", metadata: ["topic": "\(message.topic.prefix(200))"])
                 continue
             }
+            if let state = self.quotas?.refusal(tenant: tenant) {
+                refused.append((tenant, device, message.payload, QuotaBook.detail(state)))
+                continue
+            }
             switch TelemetryForwarder.envelopes(message.payload, tenant: tenant, device: device, source: .mqtt, receivedAt: receivedAt) {
             case .messages(let parsed): envelopes += parsed
             case .notJSON(let envelope, _): envelopes.append(envelope)
             }
         }
-        guard !envelopes.isEmpty else { return true }
-        let delivered: Void? = try? await Backoff(base: .milliseconds(100), maximum: .seconds(2)).retryingUntilSuccess({
-            try await self.forwarder.deliver(envelopes)
+        guard !envelopes.isEmpty || !refused.isEmpty else { return true }
+        var deadLettered = refused.isEmpty
+        var delivered = envelopes.isEmpty
+        let done: Void? = try? await Backoff(base: .milliseconds(100), maximum: .seconds(2)).retryingUntilSuccess({
+            if !deadLettered {
+                try await self.forwarder.deadLetter(refused.map { ($0.tenant, $0.device, $0.payload, "quota-exceeded", $0.detail) }, source: .mqtt)
+                deadLettered = true
+            }
+            if !delivered {
+                try await self.forwarder.deliver(envelopes)
+                delivered = true
+            }
         }, failed: { attempt, error in
             if attempt % 20 == 0 { self.logger.error("telemetry can be neither forwarded nor spooled; retrying", metadata: ["error": "\(error)", "messages": "\(envelopes.count)"]) }
         }, giveUp: { Task.isCancelled || Task.isShuttingDownGracefully })
-        return delivered != nil
+        return done != nil
     }
 }

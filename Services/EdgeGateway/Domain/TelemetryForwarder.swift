@@ -14,15 +14,19 @@ struct TelemetryForwarder: Sendable {
 
     let producer: KafkaProducer
     let topic: String
+    /// Where refused telemetry goes, with its reason.
+    let deadLetterTopic: String
     let spool: Spool
     let activity: ActivityReporter?
     let logger: Logger
     private let forwarded = Counter(label: "sensormine_edge_messages_forwarded_total")
     private let failed = Counter(label: "sensormine_edge_forward_failures_total")
+    private let deadLettered = Counter(label: "sensormine_edge_dead_letters_total")
 
-    init(producer: KafkaProducer, topic: String, spool: Spool, activity: ActivityReporter?, logger: Logger) {
+    init(producer: KafkaProducer, topic: String, deadLetterTopic: String, spool: Spool, activity: ActivityReporter?, logger: Logger) {
         self.producer = producer
         self.topic = topic
+        self.deadLetterTopic = deadLetterTopic
         self.spool = spool
         self.activity = activity
         self.logger = logger
@@ -92,6 +96,23 @@ struct TelemetryForwarder: Sendable {
             }
         }
         self.forwarded.increment(by: Int64(records.count))
+    }
+
+    /// Produces refused messages to the dead-letter topic as they came (the original bytes), with
+    /// the reason (`dlq-reason`), its detail and the tenant and device, and waits for Kafka.
+    /// - Throws: the first delivery failure (the caller retries; nothing is acknowledged before).
+    func deadLetter(_ letters: [(tenant: String, device: String, payload: [UInt8], reason: String, detail: String)], source: TelemetryEnvelope.Source) async throws {
+        guard !letters.isEmpty else { return }
+        let records = letters.map { letter in
+            KafkaRecord(topic: self.deadLetterTopic, key: Array(letter.device.utf8), value: letter.payload, headers: [
+                ("tenant", Array(letter.tenant.utf8)), ("device", Array(letter.device.utf8)), ("dlq-reason", Array(letter.reason.utf8)),
+                ("dlq-detail", Array(letter.detail.utf8)), ("dlq-source", Array("edge-gateway/\(source.rawValue)".utf8)),
+            ])
+        }
+        for result in try await self.producer.send(records) {
+            if case .failure(let error) = result { throw error }
+        }
+        self.deadLettered.increment(by: Int64(records.count))
     }
 
     /// Microseconds since 1970, now.

@@ -8,6 +8,8 @@ import SensormineTelemetry
 struct IngestController: Sendable {
     let forwarder: TelemetryForwarder
     let maximumBodyBytes: Int
+    /// Billing's quota states: a tenant whose organisation is past its quota is refused (429).
+    let quotas: QuotaBook?
 
     func addRoutes(to group: RouterGroup<SensormineRequestContext>) {
         group.post(use: self.ingest)
@@ -25,6 +27,7 @@ struct IngestController: Sendable {
         guard caller.roles.contains(.device), let device = UUID(uuidString: caller.subject) else {
             throw APIError.forbidden("telemetry is sent by a device, authenticated with its API key (X-API-Key)")
         }
+        if let state = self.quotas?.refusal(tenant: caller.tenantID.uuidString.lowercased()) { throw QuotaBook.problem(state) }
         let body = try await request.body.collect(upTo: self.maximumBodyBytes)
         let parsed = TelemetryForwarder.envelopes(Array(buffer: body), tenant: caller.tenantID.uuidString.lowercased(),
                                                   device: device.uuidString.lowercased(), source: .http, receivedAt: TelemetryForwarder.now())

@@ -4,54 +4,46 @@ import Metrics
 import NIOConcurrencyHelpers
 import ONNXRuntime
 import RdKafka
+import SensormineClients
 import SensormineContracts
 import ServiceLifecycle
 
 /// The rules in force, as `alerts.rules` (compacted) says: read from its beginning by every
-/// member, each in a group of its own, and never committed.
+/// member (``CompactedTopicFeed``).
 final class RuleFeed: Service, Sendable {
-    private let consumer: KafkaConsumer
-    private let logger: Logger
-    private let book = NIOLockedValueBox(RuleBook())
-    private let caughtUp = NIOLockedValueBox(false)
-    private let rulesGauge = Gauge(label: "sensormine_stream_rules")
+    private let book: NIOLockedValueBox<RuleBook>
+    private let feed: CompactedTopicFeed
 
-    init(consumer: KafkaConsumer, logger: Logger) {
-        self.consumer = consumer
-        self.logger = logger
+    init(kafka: KafkaConfiguration, groupPrefix: String, topic: String, logger: Logger) throws {
+        let book = NIOLockedValueBox(RuleBook())
+        let rulesGauge = Gauge(label: "sensormine_stream_rules")
+        let decoder = ContractCoding.decoder()
+        self.book = book
+        self.feed = try CompactedTopicFeed(kafka: kafka, groupPrefix: groupPrefix, topic: topic, logger: logger) { messages in
+            book.withLockedValue { book in
+                for message in messages {
+                    guard let key = message.key, let id = UUID(uuidString: String(decoding: key, as: UTF8.self)) else { continue }
+                    if message.value.isEmpty {
+                        book.apply(id: id, rule: nil)
+                    } else if let rule = try? decoder.decode(AlertRule.self, from: Data(message.value)), rule.id == id {
+                        book.apply(id: id, rule: rule)
+                    } else {
+                        logger.warning("unreadable record on alerts.rules skipped", metadata: ["offset": "\(message.partition)/\(message.offset)"])
+                    }
+                }
+                rulesGauge.record(book.count)
+            }
+        }
     }
 
     /// The rules as read so far.
     var snapshot: RuleBook { self.book.withLockedValue { $0 } }
 
     /// Whether the feed has read every rule that existed when it started.
-    var isCaughtUp: Bool { self.caughtUp.withLockedValue { $0 } }
+    var isCaughtUp: Bool { self.feed.isCaughtUp }
 
     func run() async throws {
-        let decoder = ContractCoding.decoder()
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            let messages = try await self.consumer.poll(timeout: .milliseconds(200))
-            if !messages.isEmpty {
-                self.book.withLockedValue { book in
-                    for message in messages {
-                        guard let key = message.key, let id = UUID(uuidString: String(decoding: key, as: UTF8.self)) else { continue }
-                        if message.value.isEmpty {
-                            book.apply(id: id, rule: nil)
-                        } else if let rule = try? decoder.decode(AlertRule.self, from: Data(message.value)), rule.id == id {
-                            book.apply(id: id, rule: rule)
-                        } else {
-                            self.logger.warning("unreadable record on alerts.rules skipped", metadata: ["offset": "\(message.partition)/\(message.offset)"])
-                        }
-                    }
-                    self.rulesGauge.record(book.count)
-                }
-            }
-            if messages.isEmpty, !self.isCaughtUp, (try? await self.consumer.hasReachedEnd()) == true {
-                self.caughtUp.withLockedValue { $0 = true }
-                self.logger.info("alert rules loaded", metadata: ["rules": "\(self.snapshot.count)"])
-            }
-        }
-        await self.consumer.close()
+        try await self.feed.run()
     }
 }
 

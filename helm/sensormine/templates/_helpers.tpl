@@ -113,6 +113,8 @@ lets them check a token but not present it (ADR 17).
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: edgeTokenSha256 } }
 - name: SENSORMINE_STREAM_TOKEN_SHA256
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: streamTokenSha256 } }
+- name: SENSORMINE_BILLING_TOKEN_SHA256
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: billingTokenSha256 } }
 {{- if not $hs256 }}
 - name: SENSORMINE_JWT_PRIVATE_KEY
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: jwtPrivateKey } }
@@ -127,6 +129,24 @@ lets them check a token but not present it (ADR 17).
 {{- if eq $binary "StreamProcessing" }}
 - name: SENSORMINE_STREAM_TOKEN
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: streamToken } }
+{{- end }}
+{{- if eq $binary "Billing" }}
+- name: SENSORMINE_BILLING_TOKEN
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: billingToken } }
+- name: SENSORMINE_BILLING_GRACE
+  value: {{ $root.Values.billing.grace | quote }}
+{{- with $root.Values.billing.stripe.url }}
+- name: SENSORMINE_BILLING_STRIPE_URL
+  value: {{ . | quote }}
+- name: SENSORMINE_BILLING_STRIPE_SECRET_KEY
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: stripeSecretKey } }
+- name: SENSORMINE_BILLING_STRIPE_METER_EVENTS
+  value: {{ $root.Values.billing.stripe.meterEvents | quote }}
+{{- end }}
+{{- if $root.Values.billing.stripe.webhooks }}
+- name: SENSORMINE_BILLING_STRIPE_WEBHOOK_SECRET
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: stripeWebhookSecret } }
+{{- end }}
 {{- end }}
 {{- if eq $binary "Ingestion" }}
 - name: SENSORMINE_INGESTION_TOKEN
