@@ -186,3 +186,33 @@ public struct UsageRecord: Codable, Sendable, Equatable {
         self.producer = producer
     }
 }
+
+extension UsageRecord {
+    /// Metadata keys of a daily snapshot's records (Ingestion's active devices and storage per
+    /// tenant and day), which Billing also keeps as levels in `tenant_usage_snapshots`.
+    public enum SnapshotKey {
+        /// Marks a snapshot's record; its value is ``daily``.
+        public static let kind = "snapshot"
+        public static let daily = "daily"
+        /// Devices that sent telemetry in the month up to the record's day (its quantity is
+        /// those first seen that day, so a month's records add up to this).
+        public static let activeDevicesInMonth = "activeDevicesInMonth"
+        /// The tenant's time-series storage on the record's day, in bytes (its quantity is the
+        /// day's share of a month, in byte-months).
+        public static let storageBytes = "storageBytes"
+        /// `true` when the raw points were measured on the tenant's own table, `false` when
+        /// estimated from the shared table's bytes per point.
+        public static let rawStorageExact = "rawStorageExact"
+    }
+
+    /// False for a snapshot's record whose levels are not non-negative integers (or a flag not
+    /// `true`/`false`), which a consumer must not store; true for every other record.
+    public var snapshotIsReadable: Bool {
+        guard self.metadata[SnapshotKey.kind] == SnapshotKey.daily else { return true }
+        for key in [SnapshotKey.activeDevicesInMonth, SnapshotKey.storageBytes] {
+            if let text = self.metadata[key], !(text.utf8.count <= 19 && text.utf8.allSatisfy { (48...57).contains($0) } && Int64(text) != nil) { return false }
+        }
+        if let exact = self.metadata[SnapshotKey.rawStorageExact], exact != "true", exact != "false" { return false }
+        return true
+    }
+}

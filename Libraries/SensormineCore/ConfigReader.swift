@@ -127,6 +127,12 @@ public struct ConfigReader: Sendable {
         return value
     }
 
+    /// A duration as ``duration(_:default:)`` reads it, or nil when set to `off` (a job turned off).
+    /// - Throws: ``ConfigurationError`` for another form or a negative value.
+    public func durationOrOff(_ key: String, default defaultValue: Duration) throws -> Duration? {
+        self.optionalString(key) == "off" ? nil : try self.duration(key, default: defaultValue)
+    }
+
     /// A URL whose scheme is one of `schemes`; credentials in it are never echoed in errors.
     /// - Throws: ``ConfigurationError``.
     public func url(_ key: String, default defaultValue: String? = nil, schemes: Set<String>) throws -> String {

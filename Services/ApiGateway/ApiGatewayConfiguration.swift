@@ -58,8 +58,7 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
         self.upstreamTimeout = try reader.duration("SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT", default: .seconds(10))
         self.corsOrigin = reader.optionalString("SENSORMINE_GATEWAY_CORS_ORIGIN")
         self.kafka = try KafkaSettings(reader: reader)
-        self.usageInterval = reader.optionalString("SENSORMINE_GATEWAY_USAGE_INTERVAL") == "off"
-            ? nil : try reader.duration("SENSORMINE_GATEWAY_USAGE_INTERVAL", default: .seconds(5))
+        self.usageInterval = try reader.durationOrOff("SENSORMINE_GATEWAY_USAGE_INTERVAL", default: .seconds(5))
         self.quotas = try reader.bool("SENSORMINE_GATEWAY_QUOTAS", default: true)
         self.signIn = SignInThrottle.Settings(
             path: try reader.string("SENSORMINE_GATEWAY_SIGNIN_PATH", default: "/api/v1/auth/token"),

@@ -52,8 +52,7 @@ struct BillingConfiguration: ServiceConfiguration {
         self.deviceAPI = try UpstreamService(reader: reader, key: "SENSORMINE_DEVICE_API_URL", name: "device-api")
         self.serviceToken = try GatewaySettings.token(reader: reader, caller: .billing)
         self.quotaInterval = try reader.duration("SENSORMINE_BILLING_QUOTA_INTERVAL", default: .seconds(30))
-        self.invoiceInterval = reader.optionalString("SENSORMINE_BILLING_INVOICE_INTERVAL") == "off"
-            ? nil : try reader.duration("SENSORMINE_BILLING_INVOICE_INTERVAL", default: .seconds(3600))
+        self.invoiceInterval = try reader.durationOrOff("SENSORMINE_BILLING_INVOICE_INTERVAL", default: .seconds(3600))
         self.invoiceDelay = try reader.duration("SENSORMINE_BILLING_INVOICE_DELAY", default: .seconds(3600))
         self.stripeWebhookSecret = reader.optionalString("SENSORMINE_BILLING_STRIPE_WEBHOOK_SECRET")
         self.stripeWebhookTolerance = try reader.duration("SENSORMINE_BILLING_STRIPE_WEBHOOK_TOLERANCE", default: .seconds(300))

@@ -29,6 +29,20 @@ enum BillingOpenAPI {
                 '400': { $ref: '#/components/responses/Problem' }
                 '403': { $ref: '#/components/responses/Problem' }
                 '404': { $ref: '#/components/responses/Problem' }
+          /api/v1/billing/usage/daily:
+            parameters:
+              - { $ref: '#/components/parameters/GatewayToken' }
+              - { name: tenantId, in: query, description: 'A sub-tenant (or, for a platform-admin, any tenant); the caller''s own by default.', schema: { type: string, format: uuid } }
+              - { name: from, in: query, description: 'Start (inclusive), RFC 3339 or a date; the current month''s start (UTC) by default.', schema: { type: string, maxLength: 40 } }
+              - { name: to, in: query, description: 'End (exclusive), at most 400 days after from; the next month''s start by default.', schema: { type: string, maxLength: 40 } }
+            get:
+              summary: 'The subtree''s levels per day from the daily snapshots: devices active in the month so far and time-series storage in bytes (viewer).'
+              operationId: getDailyUsage
+              responses:
+                '200': { description: Levels per day., content: { application/json: { schema: { $ref: '#/components/schemas/DailyUsage' } } } }
+                '400': { $ref: '#/components/responses/Problem' }
+                '403': { $ref: '#/components/responses/Problem' }
+                '404': { $ref: '#/components/responses/Problem' }
           /api/v1/billing/subscriptions/{tenantId}:
             parameters:
               - { $ref: '#/components/parameters/GatewayToken' }
@@ -301,6 +315,24 @@ enum BillingOpenAPI {
                       tenantId: { type: string, format: uuid }
                       name: { type: string }
                       resources: { type: array, items: { $ref: '#/components/schemas/ResourceUsage' } }
+            DailyUsage:
+              type: object
+              required: [tenantId, from, to, items]
+              properties:
+                tenantId: { type: string, format: uuid }
+                from: { type: string, format: date-time }
+                to: { type: string, format: date-time }
+                items:
+                  type: array
+                  items:
+                    type: object
+                    required: [day, activeDevices, storageBytes, tenants, rawStorageExact]
+                    properties:
+                      day: { type: string, format: date }
+                      activeDevices: { type: integer, description: Devices that sent telemetry in the month up to this day. }
+                      storageBytes: { type: integer, description: 'Time-series storage: raw points (estimated in the shared table) and the share of the rollups.' }
+                      tenants: { type: integer }
+                      rawStorageExact: { type: boolean, description: Whether every tenant's raw points were measured on a table of its own. }
             InvoiceLine:
               type: object
               required: [kind, description, amountMinor]

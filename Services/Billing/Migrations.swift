@@ -218,5 +218,26 @@ enum BillingMigrations {
                 );
                 """
         ),
+        Migration(
+            version: 7, name: "daily usage snapshots",
+            sql: """
+                -- Each tenant's levels per day as the daily snapshot's usage records carry them
+                -- (Ingestion's: devices active in the month so far, storage in bytes). The storage
+                -- quota reads the latest level here, not the month's sum of byte-months.
+                CREATE TABLE tenant_usage_snapshots (
+                    tenant_id uuid NOT NULL,
+                    day date NOT NULL,
+                    active_devices bigint,
+                    storage_bytes bigint,
+                    raw_storage_exact boolean,
+                    recorded_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (tenant_id, day)
+                );
+                ALTER TABLE tenant_usage_snapshots ENABLE ROW LEVEL SECURITY;
+                ALTER TABLE tenant_usage_snapshots FORCE ROW LEVEL SECURITY;
+                CREATE POLICY tenant_usage_snapshots_tenant ON tenant_usage_snapshots
+                    USING (billing_tenant_visible(tenant_id)) WITH CHECK (billing_tenant_visible(tenant_id));
+                """
+        ),
     ]
 }

@@ -33,6 +33,7 @@ enum IngestionService: MigratingService {
           SENSORMINE_INGESTION_MAX_EVENT_AGE   how far before its receive time a point's event time may be (default 3650d)
           SENSORMINE_INGESTION_MAX_EVENT_LEAD  how far after its receive time a point's event time may be (default 1d)
           SENSORMINE_INGESTION_USAGE_INTERVAL  how often each ended minute's stored points and bytes go to metering.events (default 10s)
+          SENSORMINE_INGESTION_SNAPSHOT_INTERVAL  how often to look for an ended UTC day whose snapshot (active devices, storage per tenant) is due; off to leave it to another deployment (default 10m)
 
         Retention (raw points per tenant plan, hourly rollups kept longer):
           SENSORMINE_INGESTION_RETENTION_DAYS         raw days for a tenant whose settings set no retentionDays (default 365)
@@ -70,6 +71,10 @@ enum IngestionService: MigratingService {
         ))
         builder.services.append(UsagePublisher(store: UsageStore(database: database), producer: producer, topic: configuration.kafka.topics.meteringEvents,
                                                interval: configuration.usageInterval, logger: observability.logger))
+        if let interval = configuration.snapshotInterval {
+            builder.services.append(UsageSnapshotter(store: SnapshotStore(database: database), producer: producer, topic: configuration.kafka.topics.meteringEvents,
+                                                     interval: interval, logger: observability.logger))
+        }
         builder.services.append(RetentionWorker(
             store: RetentionStore(database: database), policy: configuration.retention,
             tenantRetention: { try await directory.storageSettings(tenant: $0.uuidString.lowercased()).retentionDays }, logger: observability.logger

@@ -284,5 +284,38 @@ enum IngestionMigrations {
             CREATE INDEX usage_minutes_unpublished ON usage_minutes (minute) WHERE points > published_points;
             SELECT sensormine_confine('usage_minutes');
             """),
+        Migration(version: 6, name: "daily usage snapshots", sql: """
+            -- The devices that sent telemetry in each month, with the first day they did: each
+            -- day's snapshot adds that day's devices, so a month's active devices are counted
+            -- without reading the month's rollups again.
+            CREATE TABLE usage_active_devices (
+                tenant_id uuid NOT NULL,
+                month date NOT NULL,
+                device_id uuid NOT NULL,
+                first_day date NOT NULL,
+                PRIMARY KEY (tenant_id, month, device_id)
+            );
+            -- Each tenant's snapshot per day (UTC), stored before it is published on
+            -- metering.events, so a crash publishes the same values again.
+            CREATE TABLE usage_snapshots (
+                tenant_id uuid NOT NULL,
+                day date NOT NULL,
+                active_devices bigint NOT NULL,
+                new_active_devices bigint NOT NULL,
+                storage_bytes bigint NOT NULL,
+                raw_storage_exact boolean NOT NULL,
+                published boolean NOT NULL DEFAULT false,
+                PRIMARY KEY (day, tenant_id)
+            );
+            CREATE INDEX usage_snapshots_unpublished ON usage_snapshots (day) WHERE NOT published;
+            -- The days taken (a day without any tenant is taken too).
+            CREATE TABLE usage_snapshot_days (
+                day date PRIMARY KEY,
+                tenants integer NOT NULL,
+                taken_at timestamptz NOT NULL DEFAULT now()
+            );
+            SELECT sensormine_confine('usage_active_devices');
+            SELECT sensormine_confine('usage_snapshots');
+            """),
     ]
 }

@@ -24,7 +24,6 @@ struct QueryAPIConfiguration: ServiceConfiguration {
         self.timeseriesDatabase = try PostgresClient.Configuration(reader: reader, role: .timeseries)
         self.callers = try TrustedCallers(reader: reader)
         self.kafka = try KafkaSettings(reader: reader)
-        self.usageInterval = reader.optionalString("SENSORMINE_QUERY_USAGE_INTERVAL") == "off"
-            ? nil : try reader.duration("SENSORMINE_QUERY_USAGE_INTERVAL", default: .seconds(5))
+        self.usageInterval = try reader.durationOrOff("SENSORMINE_QUERY_USAGE_INTERVAL", default: .seconds(5))
     }
 }

@@ -126,6 +126,9 @@ enum QuotaCalculator {
         var usage: [MeteredResource: Double]
         /// Devices registered in the organisation's subtree (what the device limit counts).
         var devices: Int
+        /// The subtree's time-series storage: each tenant's latest daily snapshot, in bytes
+        /// (storage is a level; the month's usage records sum byte-months for the invoice).
+        var storageBytes: Double = 0
     }
 
     /// The state for `inputs` in the period [start, end); a lapsed subscription has Free's
@@ -143,7 +146,11 @@ enum QuotaCalculator {
         var resources: [String: ResourceQuota] = [:]
         for resource in MeteredResource.allCases {
             guard let quantity = included[resource.rawValue] else { continue }
-            let used = resource == .activeDevices ? Double(inputs.devices) : inputs.usage[resource] ?? 0
+            let used = switch resource {
+            case .activeDevices: Double(inputs.devices)
+            case .timeseriesStorage: inputs.storageBytes
+            default: inputs.usage[resource] ?? 0
+            }
             resources[resource.rawValue] = ResourceQuota(included: quantity, used: used, hardLimit: hard.contains(resource.rawValue))
         }
         return QuotaState(organisationId: inputs.organisation, tenants: inputs.tenants.sorted { $0.uuidString < $1.uuidString }, plan: plan?.id ?? "free",

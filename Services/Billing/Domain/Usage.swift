@@ -82,5 +82,27 @@ struct UsageReport: Codable, Sendable, Equatable, ResponseEncodable {
     }
 }
 
+/// A tenant's subtree's levels per day, from the daily snapshots.
+struct DailyUsage: Codable, Sendable, Equatable, ResponseEncodable {
+    /// One day's levels, summed over the subtree's tenants with a snapshot that day.
+    struct Day: Codable, Sendable, Equatable {
+        /// `yyyy-mm-dd` (UTC).
+        var day: String
+        /// Devices that sent telemetry in the month up to this day.
+        var activeDevices: Int
+        /// Time-series storage in bytes (estimated in the shared table).
+        var storageBytes: Int
+        /// Tenants with a snapshot that day.
+        var tenants: Int
+        /// Whether every tenant's raw storage was measured on a table of its own.
+        var rawStorageExact: Bool
+    }
+
+    var tenantId: UUID
+    var from: Date
+    var to: Date
+    var items: [Day]
+}
+
 /// Billing's domain failures.
 typealias BillingError = ServiceError

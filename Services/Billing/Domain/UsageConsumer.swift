@@ -57,7 +57,7 @@ struct UsageConsumer: Service {
         records.reserveCapacity(batch.count)
         for message in batch {
             guard let record = try? decoder.decode(UsageRecord.self, from: Data(message.value)), !record.eventId.isEmpty, record.eventId.utf8.count <= 500,
-                  !record.eventId.utf8.contains(0), record.quantity.isFinite, record.quantity >= 0, record.unit == record.resource.unit else {
+                  !record.eventId.utf8.contains(0), record.quantity.isFinite, record.quantity >= 0, record.unit == record.resource.unit, record.snapshotIsReadable else {
                 self.unreadable.increment()
                 self.logger.warning("unreadable usage record skipped", metadata: ["offset": "\(message.partition)/\(message.offset)"])
                 continue

@@ -79,6 +79,10 @@ struct SubscriptionStore: Sendable {
                 SELECT o.id,
                     (SELECT array_to_json(array_agg(t.id))::text FROM tenants t WHERE t.path @> ARRAY[o.id]) AS tenants,
                     (SELECT count(*) FROM devices d JOIN tenants t ON t.id = d.tenant_id WHERE t.path @> ARRAY[o.id]) AS devices,
+                    (SELECT sum(latest.storage_bytes) FROM (
+                        SELECT DISTINCT ON (s.tenant_id) s.storage_bytes FROM tenant_usage_snapshots s JOIN tenants t ON t.id = s.tenant_id
+                        WHERE t.path @> ARRAY[o.id] AND s.storage_bytes IS NOT NULL AND s.day >= ($1::timestamptz AT TIME ZONE 'UTC')::date - 1
+                        ORDER BY s.tenant_id, s.day DESC) latest) AS storage_bytes,
                     (SELECT json_object_agg(x.resource, x.quantity)::text FROM (
                         SELECT u.resource, sum(u.quantity) AS quantity FROM usage_totals u JOIN tenants t ON t.id = u.tenant_id
                         WHERE t.path @> ARRAY[o.id] AND u.period_start = $1 GROUP BY u.resource) x) AS usage
@@ -96,7 +100,8 @@ struct SubscriptionStore: Sendable {
             for (name, quantity) in totals {
                 if let resource = MeteredResource(rawValue: name) { usage[resource] = quantity }
             }
-            return QuotaCalculator.Inputs(organisation: id, tenants: tenants, subscription: stored[id] ?? .free(id), usage: usage, devices: row.int("devices") ?? 0)
+            return QuotaCalculator.Inputs(organisation: id, tenants: tenants, subscription: stored[id] ?? .free(id), usage: usage, devices: row.int("devices") ?? 0,
+                                         storageBytes: row.double("storage_bytes") ?? 0)
         }
     }
 

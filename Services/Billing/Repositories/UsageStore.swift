@@ -19,8 +19,11 @@ struct UsageStore: Sendable {
         var organisations: [UUID]
     }
 
-    /// Stores `records` and adds them to their month's totals; those whose event id is already
-    /// stored change nothing.
+    private typealias Key = UsageRecord.SnapshotKey
+
+    /// Stores `records` and adds them to their month's totals, and a daily snapshot's levels to
+    /// `tenant_usage_snapshots`; those whose event id is already stored change nothing. Snapshot
+    /// records must be ``UsageRecord/snapshotIsReadable``.
     /// - Throws: ``ClientError`` when the database is unavailable or refuses the batch.
     func insert(_ records: [UsageRecord]) async throws -> Stored {
         guard !records.isEmpty else { return Stored(inserted: 0, organisations: []) }
@@ -56,7 +59,15 @@ struct UsageStore: Sendable {
                     SELECT DISTINCT ON (event_id) event_id, tenant_id, occurred_at, resource, quantity, unit, producer, metadata FROM usage_events_in
                     ORDER BY event_id
                     ON CONFLICT (event_id) DO NOTHING
-                    RETURNING event_id, tenant_id, occurred_at, resource, quantity
+                    RETURNING event_id, tenant_id, occurred_at, resource, quantity, metadata
+                ), snapshots AS (
+                    INSERT INTO tenant_usage_snapshots AS s (tenant_id, day, active_devices, storage_bytes, raw_storage_exact)
+                    SELECT tenant_id, (occurred_at AT TIME ZONE 'UTC')::date, max((metadata->>'\(Key.activeDevicesInMonth)')::bigint),
+                        max((metadata->>'\(Key.storageBytes)')::bigint), bool_or((metadata->>'\(Key.rawStorageExact)')::boolean)
+                    FROM inserted WHERE metadata->>'\(Key.kind)' = '\(Key.daily)' GROUP BY 1, 2
+                    ON CONFLICT (tenant_id, day) DO UPDATE SET active_devices = coalesce(excluded.active_devices, s.active_devices),
+                        storage_bytes = coalesce(excluded.storage_bytes, s.storage_bytes), raw_storage_exact = coalesce(excluded.raw_storage_exact, s.raw_storage_exact)
+                    RETURNING 1
                 ), meters AS (
                     INSERT INTO billing_meter_outbox (event_id, organisation_id, resource, quantity, occurred_at)
                     SELECT i.event_id, t.path[1], i.resource, i.quantity, i.occurred_at
@@ -114,6 +125,31 @@ struct UsageStore: Sendable {
         }
         return UsageReport(tenantId: tenant, from: from, to: to, plan: plan, resources: UsageReport.resources(quantities(totals), plan: catalogue),
                            subTenants: subTenants)
+    }
+}
+
+extension UsageStore {
+    /// `tenant`'s subtree's levels per day from the daily snapshots in [from, to), as `caller` may
+    /// see them (another subtree is a 404).
+    /// - Throws: ``BillingError/notFound(_:)``, ``ClientError``.
+    func daily(tenant: UUID, from: Date, to: Date, caller: CallerIdentity) async throws -> DailyUsage {
+        let rows = try await self.database.withCaller(caller) { session in
+            guard try await session.query("SELECT 1 FROM tenants WHERE id = $1", [tenant]).first != nil else {
+                throw BillingError.notFound("no tenant \(tenant.uuidString.lowercased()) that you can see")
+            }
+            return try await session.query("""
+                SELECT s.day::text AS day, coalesce(sum(s.active_devices), 0) AS active_devices, coalesce(sum(s.storage_bytes), 0) AS storage_bytes,
+                    count(*) AS tenants, coalesce(bool_and(s.raw_storage_exact), false) AS exact
+                FROM tenant_usage_snapshots s JOIN tenants t ON t.id = s.tenant_id
+                WHERE $1 = ANY (t.path) AND s.day >= ($2::timestamptz AT TIME ZONE 'UTC')::date AND s.day < ($3::timestamptz AT TIME ZONE 'UTC')::date
+                GROUP BY s.day ORDER BY s.day
+                """, [tenant, from, to]).all
+        }
+        let items = rows.compactMap { row -> DailyUsage.Day? in
+            guard let day = row["day"], let devices = row.int("active_devices"), let bytes = row.int("storage_bytes"), let tenants = row.int("tenants") else { return nil }
+            return DailyUsage.Day(day: day, activeDevices: devices, storageBytes: bytes, tenants: tenants, rawStorageExact: row.bool("exact") ?? false)
+        }
+        return DailyUsage(tenantId: tenant, from: from, to: to, items: items)
     }
 }
 

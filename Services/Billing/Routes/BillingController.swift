@@ -13,6 +13,7 @@ struct BillingController: Sendable {
     func addRoutes(to group: RouterGroup<SensormineRequestContext>) {
         group.get("plans", use: self.listPlans)
         group.get("usage", use: self.report)
+        group.get("usage/daily", use: self.daily)
         group.get("subscriptions/{tenantId}", use: self.subscription)
         group.put("subscriptions/{tenantId}", use: self.changeSubscription)
     }
@@ -66,11 +67,17 @@ struct BillingController: Sendable {
         return PlanList(items: try await self.plans.list())
     }
 
-    /// Usage of the caller's tenant (or `tenantId`: a sub-tenant's, any for a platform-admin)
-    /// over [from, to), by default the current calendar month (UTC); `format=csv` for CSV.
-    @Sendable func report(_ request: Request, context: SensormineRequestContext) async throws -> Response {
-        let caller = try context.requireIdentity()
-        try self.checkRead(caller)
+    /// The tenant and period a usage query names: the caller's tenant (or `tenantId`: a
+    /// sub-tenant's, any for a platform-admin) over [from, to), by default the current calendar
+    /// month (UTC), and the format among `formats`.
+    private struct UsageQuery {
+        var tenant: UUID
+        var from: Date
+        var to: Date
+        var format: String
+    }
+
+    private func usageQuery(_ request: Request, caller: CallerIdentity, formats: [String]) throws -> UsageQuery {
         let query = request.uri.queryParameters
         var errors: [ProblemDetails.FieldError] = []
         var tenant = caller.tenantID
@@ -89,15 +96,32 @@ struct BillingController: Sendable {
         if errors.isEmpty, !(from < to) { errors.append(.init(pointer: "to", detail: "must be after from")) }
         if errors.isEmpty, to.timeIntervalSince(from) > 400 * 86_400 { errors.append(.init(pointer: "to", detail: "at most 400 days after from")) }
         let format = query["format"].map(String.init) ?? "json"
-        if format != "json" && format != "csv" { errors.append(.init(pointer: "format", detail: "json or csv")) }
+        if !formats.contains(format) { errors.append(.init(pointer: "format", detail: formats.joined(separator: " or "))) }
         guard errors.isEmpty else { throw APIError.badRequest("the usage query is invalid", errors: errors) }
-        let report = try await self.usage.report(tenant: tenant, from: from, to: to, caller: caller, plans: self.plans)
-        if format == "csv" {
+        return UsageQuery(tenant: tenant, from: from, to: to, format: format)
+    }
+
+    /// GET usage: usage per resource over the query's period; `format=csv` for CSV.
+    @Sendable func report(_ request: Request, context: SensormineRequestContext) async throws -> Response {
+        let caller = try context.requireIdentity()
+        try self.checkRead(caller)
+        let query = try self.usageQuery(request, caller: caller, formats: ["json", "csv"])
+        let report = try await self.usage.report(tenant: query.tenant, from: query.from, to: query.to, caller: caller, plans: self.plans)
+        if query.format == "csv" {
             return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
-                                                   .contentDisposition: "attachment; filename=\"usage-\(tenant.uuidString.lowercased()).csv\""],
+                                                   .contentDisposition: "attachment; filename=\"usage-\(query.tenant.uuidString.lowercased()).csv\""],
                             body: .init(byteBuffer: ByteBuffer(string: report.csv)))
         }
         return try report.response(from: request, context: context)
+    }
+
+    /// GET usage/daily: the subtree's levels per day from the daily snapshots (devices active in
+    /// the month so far, storage) over the query's period.
+    @Sendable func daily(_ request: Request, context: SensormineRequestContext) async throws -> DailyUsage {
+        let caller = try context.requireIdentity()
+        try self.checkRead(caller)
+        let query = try self.usageQuery(request, caller: caller, formats: ["json"])
+        return try await self.usage.daily(tenant: query.tenant, from: query.from, to: query.to, caller: caller)
     }
 
     private static func parse(_ text: String) -> Date? {
