@@ -138,6 +138,7 @@ public final class AcknowledgingSubscriber: Service, Sendable {
         let queue = NIOLockedValueBox<[MQTTPacket.Publish]>([])
         let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let lastHeard = NIOLockedValueBox(ContinuousClock.now)
+        let disconnecting = NIOLockedValueBox(false)
         self.state.withLockedValue { $0.wake = wake }
         defer { self.state.withLockedValue { $0.wake = nil } }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -155,6 +156,8 @@ public final class AcknowledgingSubscriber: Service, Sendable {
                         self.state.withLockedValue { $0.connected = true }
                         try await outbound.write(MQTTPacket.subscribe(packetID: 1, filter: self.configuration.filter, qos: 1))
                     case .publish(let message):
+                        // After our DISCONNECT the broker may still be sending; it redelivers those.
+                        if disconnecting.withLockedValue({ $0 }) { continue }
                         self.received.increment()
                         queue.withLockedValue { $0.append(message) }
                         wake.yield()
@@ -169,6 +172,7 @@ public final class AcknowledgingSubscriber: Service, Sendable {
                         continue
                     }
                 }
+                if disconnecting.withLockedValue({ $0 }) { return }
                 throw ClientError(.unreachable, client: "mqtt", acknowledgedConnection ? "connection closed by the broker" : "the broker closed the connection before CONNACK")
             }
             group.addTask {
@@ -182,11 +186,21 @@ public final class AcknowledgingSubscriber: Service, Sendable {
                 }
             }
             group.addTask {
+                /// Ends the connection the way MQTT 5 means it to: our DISCONNECT, then the broker
+                /// closes once it has read everything before it. Closing first, with the broker's
+                /// messages unread in our socket, makes the kernel reset the connection, and a
+                /// reset discards what the broker had not yet read: the last PUBACKs, which would
+                /// then be redelivered although their messages were safe.
+                @Sendable func disconnectGracefully() async {
+                    disconnecting.withLockedValue { $0 = true }
+                    try? await outbound.write(MQTTPacket.disconnect())
+                    try? await Task.sleep(for: .seconds(2))
+                }
                 for await _ in wakeups {
                     while true {
                         if self.state.withLockedValue({ $0.stopping }) {
                             // What is queued stays unacknowledged: the broker keeps it for the session.
-                            try? await outbound.write(MQTTPacket.disconnect())
+                            await disconnectGracefully()
                             return
                         }
                         let batch = queue.withLockedValue { queue -> [MQTTPacket.Publish] in
@@ -196,7 +210,7 @@ public final class AcknowledgingSubscriber: Service, Sendable {
                         }
                         if batch.isEmpty { break }
                         guard await self.handler(batch) else {
-                            try? await outbound.write(MQTTPacket.disconnect())
+                            await disconnectGracefully()
                             return
                         }
                         var acknowledgements = ByteBuffer()
@@ -208,7 +222,8 @@ public final class AcknowledgingSubscriber: Service, Sendable {
                     }
                 }
             }
-            // The first task to end ends the connection: the deliverer on shutdown, the reader or
+            // The first task to end ends the connection: the reader when the broker closes after
+            // our DISCONNECT (or the deliverer, if it does not within two seconds), the reader or
             // the pinger when the connection fails.
             defer { group.cancelAll() }
             try await group.next()
