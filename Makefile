@@ -10,11 +10,12 @@ export LD_LIBRARY_PATH := $(STACK)/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH
 include scripts/stack/stack.env
 export $(shell sed -n 's/^\(SENSORMINE_[A-Z0-9_]*\)=.*/\1/p' scripts/stack/stack.env)
 
-.PHONY: help deps up down build run test bench fuzz lint-deploy images containers-up containers-down clean
+.PHONY: help deps up down build run test bench drill fuzz lint-deploy images containers-up containers-down clean
 help:
 	@echo "make run    install what is missing, start the local stack and every service"
 	@echo "make test   install what is missing, start the stack, run every test"
 	@echo "make bench  run the benchmarks against the local stack and print figures"
+	@echo "make drill  the failover drills (scratch PostgreSQL clusters, the stack's etcd), with their figures"
 	@echo "make lint-deploy  validate Dockerfile, docker-compose.yml and the monitoring files offline"
 	@echo "make fuzz   libFuzzer on the JSON parser, schemas, envelopes and the spool (FUZZ_SECONDS per target)"
 	@echo "make images  build the platform image from the Dockerfile with podman (and the local base images)"
@@ -75,6 +76,13 @@ bench: up
 	for product in ApiGateway DeviceAPI SchemaRegistry EdgeGateway Ingestion QueryAPI Alerts Billing StreamProcessing DeviceSimulator; do swift build -c release --product $$product || exit 1; done
 	$$(swift build -c release --show-bin-path)/SensormineBench
 	bash scripts/bench-pipeline.sh
+
+# The drills kill scratch clusters of their own, never the stack's primary; make test runs them too.
+DRILL_ROUNDS ?= 3
+drill: up
+	swift build --build-tests
+	set -o pipefail; for round in $$(seq 1 $(DRILL_ROUNDS)); do timeout -k 10 600 swift test --skip-build --no-parallel --filter FailoverTests 2>&1 \
+	  | grep -E "drill|handover|✘|Test run with" || exit 1; done
 
 clean: down
 	rm -rf .build .stack

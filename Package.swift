@@ -44,7 +44,8 @@ let serviceDependencies: [String: [Target.Dependency]] = [
                crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle, .product(name: "Mustache", package: "swift-mustache")],
     "Billing": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "SensormineJSON", "ClientRuntime", "LibPQ", "Hiredis", "RdKafka", "Curl", hummingbird,
                 logging, metrics, nioConcurrency, serviceLifecycle],
-    "FailoverOrchestrator": ["SensormineCore", "SensormineClients", "LibPQ", "Hiredis", hummingbird],
+    "FailoverOrchestrator": ["SensormineCore", "SensormineClients", "SensormineContracts", "ClientRuntime", "LibPQ", "Hiredis", "RdKafka", "Curl", hummingbird,
+                             logging, metrics, nioConcurrency, serviceLifecycle],
 ]
 
 let package = Package(
@@ -80,7 +81,7 @@ let package = Package(
             path: "Libraries/ClientRuntime", swiftSettings: swiftSettings
         ),
         // Thin Swift wrappers over the C clients; no C type crosses their public API.
-        .target(name: "LibPQ", dependencies: ["CLibPQ", "ClientRuntime", logging, metrics], path: "Libraries/LibPQ", swiftSettings: swiftSettings),
+        .target(name: "LibPQ", dependencies: ["CLibPQ", "ClientRuntime", logging, metrics, nioConcurrency], path: "Libraries/LibPQ", swiftSettings: swiftSettings),
         .target(name: "RdKafka", dependencies: ["CRdKafka", "ClientRuntime", logging, metrics, serviceLifecycle, nioConcurrency], path: "Libraries/RdKafka", swiftSettings: swiftSettings),
         // The MQTT intake's own subscriber (SwiftNIO): it acknowledges a message only once it is safe.
         .target(name: "MQTTWire", dependencies: ["ClientRuntime", logging, metrics, nioConcurrency, serviceLifecycle, .product(name: "NIOCore", package: "swift-nio"), nioPosix],
@@ -195,6 +196,12 @@ let package = Package(
         .testTarget(
             name: "EdgeGatewayTests",
             dependencies: ["EdgeGateway", "SensormineTelemetry", logging],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FailoverTests",
+            dependencies: ["FailoverOrchestrator", "SensormineClients", "SensormineContracts", "SensormineCore", "ClientRuntime", "LibPQ", "RdKafka", "Curl", "TestSupport",
+                           logging, nioConcurrency],
             swiftSettings: swiftSettings
         ),
         .testTarget(

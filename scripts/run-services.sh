@@ -7,6 +7,10 @@ BIN=$(swift build --show-bin-path)
 mkdir -p "$PIDS/services" "$LOGS"
 # EdgeGateway's store-and-forward spool survives restarts of the local stack.
 export SENSORMINE_EDGE_SPOOL_DIR="${SENSORMINE_EDGE_SPOOL_DIR:-$DATA/edge-spool}"
+# The orchestrator watches the stack's primary and streaming replica (regions a and b) and its
+# Sentinels; tests run their drills on scratch clusters instead (Tests/FailoverTests).
+export SENSORMINE_FAILOVER_POSTGRES_NODES="${SENSORMINE_FAILOVER_POSTGRES_NODES:-pg_a@region-a=postgresql://postgres@127.0.0.1:$PG_PORT/postgres,$PG_REPLICA_SLOT@region-b=postgresql://postgres@127.0.0.1:$PG_REPLICA_PORT/postgres}"
+export SENSORMINE_FAILOVER_SENTINELS="${SENSORMINE_FAILOVER_SENTINELS:-$(printf '127.0.0.1:%s,' $REDIS_SENTINEL_PORTS | sed 's/,$//')}"
 # Tables and the first platform-admin (credentials from stack.env) before anything serves.
 "$BIN/DeviceAPI" migrate >>"$LOGS/DeviceAPI.log" 2>&1 || { echo "DeviceAPI migrate failed; see $LOGS/DeviceAPI.log"; exit 1; }
 SERVICES="SchemaRegistry:8082 ApiGateway:8080 DeviceAPI:8081 QueryAPI:8083 Ingestion:8084 EdgeGateway:8085 StreamProcessing:8086 Alerts:8087 Billing:8088 FailoverOrchestrator:8089"

@@ -13,6 +13,13 @@ public protocol PooledConnection: AnyObject, Sendable {
     var isBroken: Bool { get }
     /// Releases the C handle. Called exactly once, by the pool.
     func close()
+    /// Ends the connection at once from any thread, even while its lessee waits on it; it then
+    /// reads as broken. Connections that cannot do this do nothing.
+    func abort()
+}
+
+extension PooledConnection {
+    public func abort() {}
 }
 
 /// Settings of a ``ConnectionPool``.
@@ -53,6 +60,8 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
         var early: [Int: Result<Grant, any Error>] = [:]
         var nextWaiterID = 0
         var reconnectPending = false
+        /// Connections handed out, for ``ConnectionPool/abortConnections(where:)``.
+        var leased: [ObjectIdentifier: Connection] = [:]
     }
 
     private enum WaitOutcome: Sendable {
@@ -113,6 +122,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
             }
             switch action {
             case .lease(let connection):
+                self.track(connection)
                 if connection.isBroken {
                     self.release(connection)
                     continue
@@ -126,6 +136,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
             case .wait:
                 switch try await self.waitForGrant(waiter) {
                 case .connection(let connection):
+                    self.track(connection)
                     if connection.isBroken {
                         self.release(connection)
                         continue
@@ -143,6 +154,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     public func release(_ connection: Connection) {
         let broken = connection.isBroken
         let action = self.state.withLockedValue { state in
+            state.leased[ObjectIdentifier(connection)] = nil
             if broken { state.reconnectPending = true }
             return state.machine.released(connection, reusable: !broken)
         }
@@ -168,6 +180,22 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
         self.updateGauges()
     }
 
+    /// Aborts every open connection, idle or leased, that `selected` picks (e.g. those to a
+    /// database primary that was just replaced); returns how many. Statements in flight on them
+    /// fail at once, and each is discarded instead of reused.
+    @discardableResult
+    public func abortConnections(where selected: (Connection) -> Bool) -> Int {
+        let chosen = self.state.withLockedValue { state in
+            (state.machine.idle + Array(state.leased.values)).filter(selected)
+        }
+        for connection in chosen { connection.abort() }
+        return chosen.count
+    }
+
+    private func track(_ connection: Connection) {
+        self.state.withLockedValue { $0.leased[ObjectIdentifier(connection)] = connection }
+    }
+
     /// Connections currently leased and idle, for tests and diagnostics.
     public var counts: (inUse: Int, idle: Int) {
         self.state.withLockedValue { ($0.machine.leased, $0.machine.idle.count) }
@@ -176,6 +204,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     private func create() async throws -> Connection {
         do {
             let connection = try await self.factory()
+            self.track(connection)
             let reconnected = self.state.withLockedValue { state in
                 state.machine.connectionCreated()
                 defer { state.reconnectPending = false }

@@ -1,5 +1,6 @@
 import ClientRuntime
 import Logging
+import NIOConcurrencyHelpers
 
 /// A pooled PostgreSQL client over libpq.
 ///
@@ -43,19 +44,24 @@ public final class PostgresClient: Sendable {
     public let configuration: Configuration
     private let pool: ConnectionPool<PostgresConnection>
     private let executor: BlockingExecutor
+    /// The host (`host:port`) of a multi-host URL to try first: the primary a topology change named.
+    private let preferred: NIOLockedValueBox<String?>
 
     /// Creates a client; no connection is opened until the first query.
     public init(configuration: Configuration) {
         self.configuration = configuration
         let executor = BlockingExecutor(threads: configuration.pool.maximumConnections)
         self.executor = executor
+        let preferred = NIOLockedValueBox<String?>(nil)
+        self.preferred = preferred
         let timeoutMilliseconds = configuration.statementTimeout.milliseconds
         self.pool = ConnectionPool(name: configuration.name, configuration: configuration.pool) {
             try await executor.run {
                 let connection = try PostgresConnection(
                     url: configuration.url,
                     connectTimeout: configuration.connectTimeout,
-                    applicationName: "sensormine-\(configuration.name)"
+                    applicationName: "sensormine-\(configuration.name)",
+                    preferredAddress: preferred.withLockedValue { $0 }
                 )
                 do {
                     // NOTICEs ("already exists, skipping") would go to stderr unstructured: keep warnings and up.
@@ -121,6 +127,26 @@ public final class PostgresClient: Sendable {
     /// - Throws: ``ClientError`` when it does not.
     public func ping() async throws {
         _ = try await self.query("SELECT 1")
+    }
+
+    /// Ends every connection to `address` (`host:port`, as a topology change names the old
+    /// primary), cancelling what runs there; the next statements connect again, through a
+    /// multi-host URL to whichever host now accepts writes. Returns how many were ended.
+    @discardableResult
+    public func dropConnections(to address: String) -> Int {
+        self.pool.abortConnections { $0.address == address }
+    }
+
+    /// Makes new connections try `address` (`host:port`, one of a multi-host URL's hosts) first,
+    /// so none waits out the connect timeout on a stopped former primary listed before it.
+    public func prefer(address: String) {
+        self.preferred.withLockedValue { $0 = address }
+    }
+
+    /// Why libpq cannot read `url` as a connection string, or nil when it can (a
+    /// `postgresql://` URL may name several `host:port`s, comma-separated).
+    public static func connectionStringProblem(_ url: String) -> String? {
+        PostgresConnection.parseProblem(url)
     }
 
     /// Closes idle connections and stops the executor's threads.

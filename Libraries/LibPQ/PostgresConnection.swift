@@ -3,20 +3,35 @@ import CLibPQ
 import Glibc
 #endif
 import ClientRuntime
+import NIOConcurrencyHelpers
 
 /// One libpq connection (`PGconn`). Blocking; used only through ``PostgresClient``'s executor.
 // @unchecked Sendable: libpq connections are not thread-safe, but a connection is only ever
 // reachable by the single task that leased it from the pool, and that task runs each libpq call
 // to completion (awaiting it on the executor) before issuing the next, so calls never overlap.
+// The one call from elsewhere, ``abort()``, touches no libpq state: it shuts the socket down
+// under `lifecycle`'s lock, which ``close()`` takes before the descriptor is released.
 final class PostgresConnection: PooledConnection, @unchecked Sendable {
     private let handle: OpaquePointer
+    /// The server this connection reached (`host:port`; with a multi-host URL, the one chosen).
+    let address: String
+    private let socket: Int32
+    private let lifecycle = NIOLockedValueBox((closed: false, aborted: false))
 
-    /// Opens a connection (blocking). `url` is a libpq connection URI or key/value string.
-    init(url: String, connectTimeout: Duration, applicationName: String) throws {
+    /// Opens a connection (blocking). `url` is a libpq connection URI or key/value string; with
+    /// several hosts, `preferredAddress` (`host:port`, one of them) is tried first.
+    init(url: String, connectTimeout: Duration, applicationName: String, preferredAddress: String? = nil) throws {
         let seconds = String(max(1, connectTimeout.components.seconds))
-        // Both arrays are NULL-terminated, as PQconnectdbParams requires.
-        let keywords: [String?] = ["dbname", "connect_timeout", "application_name", nil]
-        let values: [String?] = [url, seconds, applicationName, nil]
+        // Both arrays are NULL-terminated, as PQconnectdbParams requires. Keywords after dbname
+        // override what the expanded URL says.
+        var keywords: [String?] = ["dbname", "connect_timeout", "application_name"]
+        var values: [String?] = [url, seconds, applicationName]
+        if let preferredAddress, let order = Self.hosts(of: url, preferring: preferredAddress) {
+            keywords += ["host", "port"]
+            values += [order.hosts, order.ports]
+        }
+        keywords.append(nil)
+        values.append(nil)
         let connection: OpaquePointer? = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)
@@ -31,19 +46,78 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
             throw ClientError(.unreachable, client: "postgres", message)
         }
         self.handle = connection
+        self.socket = PQsocket(connection)
+        let host = PQhost(connection).map { String(cString: $0) } ?? ""
+        let port = PQport(connection).map { String(cString: $0) } ?? ""
+        self.address = "\(host):\(port)"
+    }
+
+    /// libpq's complaint about a connection string, or nil when it parses.
+    static func parseProblem(_ url: String) -> String? {
+        var failure: UnsafeMutablePointer<CChar>?
+        if let options = PQconninfoParse(url, &failure) {
+            PQconninfoFree(options)
+            return nil
+        }
+        defer { if let failure { PQfreemem(failure) } }
+        return failure.map { Self.trimmed($0) } ?? "not a connection string"
+    }
+
+    /// The URL's hosts and ports as libpq lists, `preferred` moved first; nil when the URL
+    /// names one host or not that one.
+    static func hosts(of url: String, preferring preferred: String) -> (hosts: String, ports: String)? {
+        var failure: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(url, &failure) else {
+            if let failure { PQfreemem(failure) }
+            return nil
+        }
+        defer { PQconninfoFree(options) }
+        var hostList = "", portList = ""
+        var option = options
+        while let keyword = option.pointee.keyword {
+            let name = String(cString: keyword)
+            if name == "host", let value = option.pointee.val { hostList = String(cString: value) }
+            if name == "port", let value = option.pointee.val { portList = String(cString: value) }
+            option += 1
+        }
+        let hosts = hostList.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard hosts.count > 1 else { return nil }
+        var ports = portList.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        // One port (or none) applies to every host.
+        if ports.count <= 1 { ports = Array(repeating: ports.first.flatMap { $0.isEmpty ? nil : $0 } ?? "5432", count: hosts.count) }
+        guard ports.count == hosts.count else { return nil }
+        let pairs = zip(hosts, ports).map { (host: $0, port: $1.isEmpty ? "5432" : $1) }
+        guard let index = pairs.firstIndex(where: { "\($0.host):\($0.port)" == preferred }) else { return nil }
+        let ordered = [pairs[index]] + pairs.enumerated().filter { $0.offset != index }.map(\.element)
+        return (ordered.map(\.host).joined(separator: ","), ordered.map(\.port).joined(separator: ","))
     }
 
     /// True when the connection must not be handed out again: the server closed it, or it is
     /// not idle (a transaction left open or failed, e.g. by a task cancelled between BEGIN and
     /// COMMIT), since the next user's statements would run inside that transaction.
     var isBroken: Bool {
+        if self.lifecycle.withLockedValue({ $0.aborted }) { return true }
         guard PQtransactionStatus(self.handle) == PQTRANS_IDLE else { return true }
         // Reading pending input is non-blocking; it notices a server that closed the socket.
         PQconsumeInput(self.handle)
         return PQstatus(self.handle) != CONNECTION_OK
     }
 
-    func close() { PQfinish(self.handle) }
+    func close() {
+        self.lifecycle.withLockedValue { $0.closed = true }
+        PQfinish(self.handle)
+    }
+
+    /// Ends the connection from any thread, at once: the statement in flight fails (a server
+    /// that is stopped, not dead, would otherwise hold it until TCP gives up) and the pool
+    /// discards the connection when it comes back. The server rolls back what was not committed.
+    func abort() {
+        self.lifecycle.withLockedValue { state in
+            guard !state.closed, !state.aborted else { return }
+            state.aborted = true
+            if self.socket >= 0 { _ = Glibc.shutdown(self.socket, Int32(SHUT_RDWR)) }
+        }
+    }
 
     /// Runs one statement with text parameters (blocking).
     func execute(_ sql: String, _ parameters: [String?]) throws -> PostgresRows {

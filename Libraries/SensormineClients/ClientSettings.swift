@@ -19,13 +19,22 @@ public enum DatabaseRole: String, Sendable {
 }
 
 extension PostgresClient.Configuration {
-    /// Reads `SENSORMINE_<ROLE>_URL` (required, secret), `_POOL_SIZE` (default 10),
+    /// Reads `SENSORMINE_<ROLE>_URL` (required, secret; several hosts for a primary and its
+    /// standbys, with `target_session_attrs=read-write`), `_POOL_SIZE` (default 10),
     /// `_STATEMENT_TIMEOUT` (default 30s) and `_CONNECT_TIMEOUT` (default 5s).
     /// - Throws: ``ConfigurationError``.
     public init(reader: ConfigReader, role: DatabaseRole) throws {
         let prefix = "SENSORMINE_\(role.rawValue)"
+        let url = try reader.string("\(prefix)_URL")
+        // Not URLComponents: a multi-host URL (`host1:port1,host2:port2`) is what libpq reads.
+        guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://") else {
+            throw ConfigurationError(key: "\(prefix)_URL", problem: "expected a postgresql:// URL")
+        }
+        if let problem = PostgresClient.connectionStringProblem(url) {
+            throw ConfigurationError(key: "\(prefix)_URL", problem: "libpq cannot read it: \(problem)")
+        }
         self.init(
-            url: try reader.url("\(prefix)_URL", schemes: ["postgres", "postgresql"]),
+            url: url,
             name: role.poolName,
             pool: ConnectionPoolConfiguration(maximumConnections: try reader.int("\(prefix)_POOL_SIZE", default: 10, range: 1...200)),
             statementTimeout: try reader.duration("\(prefix)_STATEMENT_TIMEOUT", default: .seconds(30)),
@@ -170,13 +179,19 @@ public struct TopicNames: Sendable, Equatable {
     public var telemetryLate: String { self.name("telemetry.late") }
     /// Model results on closed windows (StreamProcessing).
     public var telemetryInferences: String { self.name("telemetry.inferences") }
-    /// Partitions a topic is created with: telemetry and its windows 6 (their throughput), the rest 3.
-    public func partitions(of topic: String) -> Int { topic == self.telemetry || topic == self.telemetryWindows ? 6 : 3 }
+    /// Which database node is the primary, key = cluster (the FailoverOrchestrator's leader writes).
+    public var platformTopology: String { self.name("platform.topology") }
+    /// Partitions a topic is created with: telemetry and its windows 6 (their throughput), the
+    /// topology 1 (its changes in one order), the rest 3.
+    public func partitions(of topic: String) -> Int {
+        if topic == self.platformTopology { return 1 }
+        return topic == self.telemetry || topic == self.telemetryWindows ? 6 : 3
+    }
     /// Whether a topic holds state by key (compacted: the latest value per key is kept).
-    public func isCompacted(_ topic: String) -> Bool { topic == self.alertRules || topic == self.billingQuotas }
+    public func isCompacted(_ topic: String) -> Bool { topic == self.alertRules || topic == self.billingQuotas || topic == self.platformTopology }
     /// Every topic above.
     public var all: [String] { [self.telemetry, self.telemetryDeadLetter, self.deviceEvents, self.assetUpdates, self.alertRules, self.alertsTriggered, self.meteringEvents, self.billingQuotas,
-                             self.telemetryWindows, self.telemetryLate, self.telemetryInferences] }
+                             self.telemetryWindows, self.telemetryLate, self.telemetryInferences, self.platformTopology] }
 }
 
 extension MQTTClient.Configuration {

@@ -64,6 +64,7 @@ enum AlertsService: MigratingService {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let database = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)
         let producer = try builder.addKafkaProducer(configuration.kafka)
+        try builder.followDatabaseTopology(configuration.kafka, clients: [database])
         builder.openAPIPaths = AlertsOpenAPI.paths
         builder.openAPISchemas = AlertsOpenAPI.schemas
         let rules = RuleRepository(database: database, topics: configuration.kafka.topics)

@@ -70,6 +70,7 @@ enum BillingService: MigratingService {
         let database = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)
         let redis = builder.addRedis(configuration.redis)
         let producer = try builder.addKafkaProducer(configuration.kafka)
+        try builder.followDatabaseTopology(configuration.kafka, clients: [database])
         // DeviceAPI is not a readiness check: plans reach it through the outbox, retried while it is away.
         let client = builder.addHTTPClient()
         builder.openAPIPaths = BillingOpenAPI.paths

@@ -72,6 +72,7 @@ enum DeviceAPIService: MigratingService {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let metadata = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)
         let producer = try builder.addKafkaProducer(configuration.kafka)
+        try builder.followDatabaseTopology(configuration.kafka, clients: [metadata])
         let redis = builder.addRedis(configuration.redis)
         let broker = try BrokerAccounts(configuration: configuration.brokerAdmin, logger: observability.logger)
         builder.readinessChecks.append(broker.readiness)

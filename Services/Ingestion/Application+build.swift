@@ -59,6 +59,7 @@ enum IngestionService: MigratingService {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let database = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
         let producer = try builder.addKafkaProducer(configuration.kafka)
+        try builder.followDatabaseTopology(configuration.kafka, clients: [database])
         let client = builder.addHTTPClient(upstreams: [configuration.schemaRegistry, configuration.deviceAPI])
         let consumer = try KafkaConsumer(configuration: configuration.consumer.consumerConfiguration(configuration.kafka, topics: [configuration.kafka.topics.telemetry]),
                                          logger: observability.logger)

@@ -33,6 +33,7 @@ enum QueryAPIService: MigratingService {
     static func buildApplication(_ configuration: QueryAPIConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let database = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
+        try builder.followDatabaseTopology(configuration.kafka, clients: [database])
         builder.openAPIPaths = QueryAPIOpenAPI.paths
         let telemetry = TelemetryController(queries: TelemetryQueries(database: database))
         var meter: UsageMeter?

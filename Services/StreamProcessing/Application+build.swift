@@ -72,6 +72,7 @@ enum StreamProcessingService: MigratingService {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let database = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
         let producer = try builder.addKafkaProducer(configuration.kafka)
+        try builder.followDatabaseTopology(configuration.kafka, clients: [database])
         let client = builder.addHTTPClient(upstreams: [configuration.schemaRegistry, configuration.deviceAPI])
         let reader = ServiceReader(client: client, serviceToken: configuration.serviceToken, subject: "service:stream-processing")
         let directory = SchemaDirectory(reader: reader, deviceAPI: configuration.deviceAPI, schemaRegistry: configuration.schemaRegistry,

@@ -223,7 +223,9 @@ enum ScratchTimeseries: Sendable, CustomStringConvertible {
             serverURL = String(url[..<(url.lastIndex(of: "/") ?? url.endIndex)])
         case .timescale:
             let timeseries = try #require(ProcessInfo.processInfo.environment["SENSORMINE_TIMESERIES_DB_URL"])
-            serverURL = "postgresql://postgres@127.0.0.1:\(try #require(URLComponents(string: timeseries)?.port))"
+            // The primary is the first host of the stack's (multi-host) URL.
+            let port = try #require(timeseries.split(separator: "@").last?.split(separator: "/").first?.split(separator: ",").first?.split(separator: ":").last)
+            serverURL = "postgresql://postgres@127.0.0.1:\(port)"
         }
         let admin = PostgresClient(configuration: .init(url: serverURL + "/postgres", name: "scratch-admin"))
         let database = "scratch_\(UUID().uuidString.prefix(8).lowercased())"

@@ -29,7 +29,7 @@ struct ServiceUnderTest: Sendable, CustomStringConvertible {
               upstreams: [("SchemaRegistry", "SENSORMINE_SCHEMA_REGISTRY_URL"), ("DeviceAPI", "SENSORMINE_DEVICE_API_URL")]),
         .init(name: "Alerts", port: 18187, requiredSetting: "SENSORMINE_METADATA_DB_URL"),
         .init(name: "Billing", port: 18188, requiredSetting: "SENSORMINE_REDIS_URL"),
-        .init(name: "FailoverOrchestrator", port: 18189, requiredSetting: "SENSORMINE_METADATA_DB_URL"),
+        .init(name: "FailoverOrchestrator", port: 18189, requiredSetting: "SENSORMINE_KAFKA_BROKERS"),
     ]
 }
 

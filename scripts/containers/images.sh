@@ -45,7 +45,7 @@ timescaledb_image() {
 infrastructure_images() {
   base_image
   timescaledb_image
-  for name in redis mosquitto prometheus; do
+  for name in redis etcd mosquitto prometheus; do
     podman_build "localhost/sensormine-$name:local" "$(fingerprint "$IMAGE_SOURCES/$name")" \
       --build-arg "BASE=$BASE_IMAGE" "$IMAGE_SOURCES/$name"
   done

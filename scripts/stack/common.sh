@@ -13,13 +13,20 @@ PG_PORT=${SENSORMINE_STACK_PG_PORT:-55432}
 REDIS_PORT=${SENSORMINE_STACK_REDIS_PORT:-56379}
 MQTT_PORT=${SENSORMINE_STACK_MQTT_PORT:-51883}
 KAFKA_PORT=${SENSORMINE_STACK_KAFKA_PORT:-59092}
+PG_REPLICA_PORT=${SENSORMINE_STACK_PG_REPLICA_PORT:-55433}
+PG_REPLICA_SLOT=pg_b
+REDIS_REPLICA_PORT=${SENSORMINE_STACK_REDIS_REPLICA_PORT:-56380}
+REDIS_SENTINEL_PORTS="56381 56382 56383"
+REDIS_MASTER_NAME=sensormine
+ETCD_PORT=${SENSORMINE_STACK_ETCD_PORT:-52379}
+ETCD_PEER_PORT=${SENSORMINE_STACK_ETCD_PEER_PORT:-52380}
 PLAIN_PG_PORT=${SENSORMINE_STACK_PLAIN_PG_PORT:-55415}   # the host's PostgreSQL 15, no TimescaleDB
 PLAIN_PG_DIR=/var/lib/sensormine-pg15
 MQTT_ADMIN_USER=sensormine-admin
 MQTT_ADMIN_PASSWORD=${SENSORMINE_STACK_MQTT_ADMIN_PASSWORD:-sensormine-dev-admin}
 
-KAFKA_TOPICS="device.telemetry:6 device.telemetry.dlq:3 device.events:3 asset.updates:3 alerts.rules:3 alerts.triggered:3 metering.events:3 billing.quotas:3 telemetry.windows:6 telemetry.late:3 telemetry.inferences:3"
-KAFKA_COMPACTED_TOPICS="alerts.rules billing.quotas"   # cleanup.policy=compact: the latest value per key is the state
+KAFKA_TOPICS="device.telemetry:6 device.telemetry.dlq:3 device.events:3 asset.updates:3 alerts.rules:3 alerts.triggered:3 metering.events:3 billing.quotas:3 telemetry.windows:6 telemetry.late:3 telemetry.inferences:3 platform.topology:1"
+KAFKA_COMPACTED_TOPICS="alerts.rules billing.quotas platform.topology"   # cleanup.policy=compact: the latest value per key is the state
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 

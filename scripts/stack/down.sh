@@ -20,11 +20,15 @@ stop_pid_file() {
 for file in "$PIDS"/services/*.pid; do [ -e "$file" ] && stop_pid_file "$file"; done
 stop_pid_file "$PIDS/tansu.pid"
 stop_pid_file "$PIDS/mosquitto.pid"
+stop_pid_file "$PIDS/etcd.pid"
+for port in $REDIS_SENTINEL_PORTS; do stop_pid_file "$PIDS/sentinel-$port.pid"; done
+stop_pid_file "$PIDS/redis-replica.pid"
 stop_pid_file "$PIDS/redis.pid"
-if [ -f "$TRIXIE/var/lib/sensormine/pg/postmaster.pid" ]; then
-  $SUDO chroot --userspec=postgres:postgres "$TRIXIE" /usr/lib/postgresql/17/bin/pg_ctl -D /var/lib/sensormine/pg -m fast stop >/dev/null 2>&1 \
-    && log "stopped postgres"
-fi
+# The replica first: with synchronous replication a primary stopping after its standby still
+# finishes (a shutdown writes no commit that waits for it).
+for dir in /var/lib/sensormine/pg-replica /var/lib/sensormine/pg; do
+  [ -f "$TRIXIE$dir/postmaster.pid" ] && bash "$ROOT/scripts/stack/pg-cluster.sh" stop "$dir" && log "stopped postgres ($(basename "$dir"))"
+done
 if [ -f "$PLAIN_PG_DIR/postmaster.pid" ]; then
   $SUDO runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PLAIN_PG_DIR" -m fast stop >/dev/null 2>&1 && log "stopped postgres-15"
 fi

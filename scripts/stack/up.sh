@@ -9,22 +9,15 @@ mkdir -p "$DATA" "$LOGS" "$PIDS"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# --- PostgreSQL + TimescaleDB --------------------------------------------------------------
-PG_BIN=/usr/lib/postgresql/17/bin
-PG_DIR=/var/lib/sensormine/pg          # inside the Debian 13 root
-as_postgres() { $SUDO chroot --userspec=postgres:postgres "$TRIXIE" env HOME=/var/lib/postgresql LC_ALL=C.UTF-8 "$@"; }
+# --- PostgreSQL + TimescaleDB: a primary and its streaming replica ----------------------------
+# Both run in the Debian 13 root (scripts/stack/pg-cluster.sh), the replica made by pg_basebackup
+# with a replication slot. Replication is synchronous unless SENSORMINE_STACK_PG_SYNC=off: a
+# commit is acknowledged once the replica has it, so losing the primary loses no acknowledged write.
+PG_DIR=/var/lib/sensormine/pg                  # inside the Debian 13 root
+PG_REPLICA_DIR=/var/lib/sensormine/pg-replica
 if ! port_open "$PG_PORT"; then
-  if [ ! -f "$TRIXIE$PG_DIR/PG_VERSION" ]; then
-    log "initialising PostgreSQL 17 + TimescaleDB data directory"
-    $SUDO mkdir -p "$TRIXIE$PG_DIR" "$TRIXIE/tmp"
-    $SUDO chmod 1777 "$TRIXIE/tmp"
-    $SUDO chroot "$TRIXIE" chown -R postgres:postgres /var/lib/sensormine
-    as_postgres "$PG_BIN/initdb" -D "$PG_DIR" -A trust -U postgres -E UTF8 >"$LOGS/initdb.log" 2>&1 || { cat "$LOGS/initdb.log"; exit 1; }
-  fi
-  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  as_postgres "$PG_BIN/pg_ctl" -w -t 60 -D "$PG_DIR" -l /var/lib/sensormine/postgres.log \
-    -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c shared_preload_libraries=timescaledb -c dynamic_shared_memory_type=mmap -c max_connections=300 -c timescaledb.telemetry_level=off" \
-    start >/dev/null || { tail -n 30 "$TRIXIE/var/lib/sensormine/postgres.log"; exit 1; }
+  log "starting PostgreSQL (primary) on 127.0.0.1:$PG_PORT"
+  bash "$ROOT/scripts/stack/pg-cluster.sh" primary "$PG_DIR" "$PG_PORT"
 fi
 wait_for postgres 60 pg_isready -h 127.0.0.1 -p "$PG_PORT" -U postgres
 psql_admin() { psql -v ON_ERROR_STOP=1 -q -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
@@ -35,6 +28,16 @@ for db in sensormine_metadata sensormine_timeseries; do
     || psql_admin -d postgres -c "CREATE DATABASE $db OWNER sensormine"
 done
 psql_admin -d sensormine_timeseries -c "CREATE EXTENSION IF NOT EXISTS timescaledb" 2>/dev/null
+if ! port_open "$PG_REPLICA_PORT"; then
+  log "starting PostgreSQL (streaming replica) on 127.0.0.1:$PG_REPLICA_PORT"
+  bash "$ROOT/scripts/stack/pg-cluster.sh" replica "$PG_REPLICA_DIR" "$PG_REPLICA_PORT" "$PG_PORT" "$PG_REPLICA_SLOT"
+fi
+wait_for postgres-replica 60 pg_isready -h 127.0.0.1 -p "$PG_REPLICA_PORT" -U postgres
+wait_for "the replica's stream" 60 sh -c "psql -h 127.0.0.1 -p $PG_PORT -U postgres -d postgres -tAc \"SELECT 1 FROM pg_stat_replication WHERE application_name = '$PG_REPLICA_SLOT' AND state = 'streaming'\" | grep -q 1"
+if [ "${SENSORMINE_STACK_PG_SYNC:-on}" = off ]; then sync_names=""; else sync_names="FIRST 1 ($PG_REPLICA_SLOT)"; fi
+if [ "$(psql_admin -d postgres -tAc 'SHOW synchronous_standby_names')" != "$sync_names" ]; then
+  psql_admin -d postgres -c "ALTER SYSTEM SET synchronous_standby_names = '$sync_names'" -c "SELECT pg_reload_conf()" >/dev/null
+fi
 
 # --- PostgreSQL 15 without TimescaleDB (the path of a managed PostgreSQL) ----------------------
 PLAIN_PG_BIN=/usr/lib/postgresql/15/bin
@@ -61,6 +64,49 @@ if ! port_open "$REDIS_PORT"; then
     --dir "$DATA/redis" --pidfile "$PIDS/redis.pid" --logfile "$LOGS/redis.log"
 fi
 wait_for redis 20 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping
+# A replica, and three Sentinels that watch the master and promote the replica when it is lost
+# (a quorum of two). Sentinel rewrites its configuration file, so each gets its own under data/.
+if ! port_open "$REDIS_REPLICA_PORT"; then
+  log "starting Redis replica on 127.0.0.1:$REDIS_REPLICA_PORT"
+  mkdir -p "$DATA/redis-replica"
+  redis-server --port "$REDIS_REPLICA_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --replicaof 127.0.0.1 "$REDIS_PORT" --dir "$DATA/redis-replica" --pidfile "$PIDS/redis-replica.pid" --logfile "$LOGS/redis-replica.log"
+fi
+wait_for redis-replica 20 redis-cli -h 127.0.0.1 -p "$REDIS_REPLICA_PORT" ping
+for port in $REDIS_SENTINEL_PORTS; do
+  port_open "$port" && continue
+  mkdir -p "$DATA/sentinel-$port"
+  cat >"$DATA/sentinel-$port/sentinel.conf" <<CONF
+port $port
+bind 127.0.0.1
+daemonize yes
+pidfile $PIDS/sentinel-$port.pid
+logfile $LOGS/sentinel-$port.log
+dir $DATA/sentinel-$port
+sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 $REDIS_PORT 2
+sentinel down-after-milliseconds $REDIS_MASTER_NAME ${SENSORMINE_STACK_SENTINEL_DOWN_AFTER_MS:-2000}
+sentinel failover-timeout $REDIS_MASTER_NAME 10000
+sentinel parallel-syncs $REDIS_MASTER_NAME 1
+CONF
+  log "starting Redis Sentinel on 127.0.0.1:$port"
+  redis-sentinel "$DATA/sentinel-$port/sentinel.conf"
+done
+for port in $REDIS_SENTINEL_PORTS; do wait_for "sentinel $port" 20 redis-cli -h 127.0.0.1 -p "$port" ping; done
+
+# --- etcd: where the FailoverOrchestrator's replicas elect their leader ------------------------
+# One member locally (three in the chart's production values). A 50 ms heartbeat and a 250 ms
+# election timeout let it grant one-second leases: etcd refuses a TTL below 1.5 election timeouts.
+if ! port_open "$ETCD_PORT"; then
+  log "starting etcd on 127.0.0.1:$ETCD_PORT"
+  mkdir -p "$DATA/etcd"
+  nohup etcd --name sensormine --data-dir "$DATA/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "sensormine=http://127.0.0.1:$ETCD_PEER_PORT" --heartbeat-interval 50 --election-timeout 250 \
+    >"$LOGS/etcd.log" 2>&1 &
+  echo $! >"$PIDS/etcd.pid"
+fi
+wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
 # --- Mosquitto with dynamic security -------------------------------------------------------
 MQTT_DIR="$DATA/mosquitto"
@@ -127,4 +173,4 @@ for spec in $KAFKA_TOPICS; do
   "$STACK/tansu" topic create "${spec%%:*}" --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions "${spec##*:}" "${config[@]}" >/dev/null 2>&1 || true
 done
 
-log "stack up: postgres 127.0.0.1:$PG_PORT  redis 127.0.0.1:$REDIS_PORT  mqtt 127.0.0.1:$MQTT_PORT  kafka 127.0.0.1:$KAFKA_PORT"
+log "stack up: postgres 127.0.0.1:$PG_PORT (replica $PG_REPLICA_PORT)  redis 127.0.0.1:$REDIS_PORT  mqtt 127.0.0.1:$MQTT_PORT  kafka 127.0.0.1:$KAFKA_PORT  etcd 127.0.0.1:$ETCD_PORT"

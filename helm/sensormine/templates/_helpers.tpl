@@ -41,19 +41,22 @@ lets them check a token but not present it (ADR 17).
 {{- $binary := .binary -}}
 {{- $secret := include "sensormine.secretName" $root -}}
 {{- $pg := $root.Values.infrastructure.postgres -}}
-{{- $postgres := has $binary (list "DeviceAPI" "SchemaRegistry" "QueryAPI" "Ingestion" "StreamProcessing" "Alerts" "Billing" "FailoverOrchestrator") -}}
-{{- $redis := has $binary (list "ApiGateway" "DeviceAPI" "SchemaRegistry" "Billing" "FailoverOrchestrator") -}}
-{{- $receivers := list "DeviceAPI" "SchemaRegistry" "QueryAPI" "Ingestion" "EdgeGateway" "StreamProcessing" "Alerts" "Billing" -}}
+{{- $postgres := has $binary (list "DeviceAPI" "SchemaRegistry" "QueryAPI" "Ingestion" "StreamProcessing" "Alerts" "Billing") -}}
+{{- $redis := has $binary (list "ApiGateway" "DeviceAPI" "SchemaRegistry" "Billing") -}}
+{{- $receivers := list "DeviceAPI" "SchemaRegistry" "QueryAPI" "Ingestion" "EdgeGateway" "StreamProcessing" "Alerts" "Billing" "FailoverOrchestrator" -}}
 {{- $hs256 := eq $root.Values.auth.signing "hs256" -}}
 {{- if $postgres }}
 - name: SENSORMINE_POSTGRES_USER
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: postgresUser } }
 - name: SENSORMINE_POSTGRES_PASSWORD
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: postgresPassword } }
+{{- /* With standbys, a multi-host URL: libpq connects to whichever host accepts writes. */}}
+{{- $hosts := prepend ($pg.standbys | default list) (printf "%s:%v" $pg.host $pg.port) | join "," }}
+{{- $attrs := ternary "?target_session_attrs=read-write" "" (gt (len ($pg.standbys | default list)) 0) }}
 - name: SENSORMINE_METADATA_DB_URL
-  value: {{ printf "postgresql://$(SENSORMINE_POSTGRES_USER):$(SENSORMINE_POSTGRES_PASSWORD)@%s:%v/%s" $pg.host $pg.port $pg.metadataDatabase | quote }}
+  value: {{ printf "postgresql://$(SENSORMINE_POSTGRES_USER):$(SENSORMINE_POSTGRES_PASSWORD)@%s/%s%s" $hosts $pg.metadataDatabase $attrs | quote }}
 - name: SENSORMINE_TIMESERIES_DB_URL
-  value: {{ printf "postgresql://$(SENSORMINE_POSTGRES_USER):$(SENSORMINE_POSTGRES_PASSWORD)@%s:%v/%s" $pg.host $pg.port $pg.timeseriesDatabase | quote }}
+  value: {{ printf "postgresql://$(SENSORMINE_POSTGRES_USER):$(SENSORMINE_POSTGRES_PASSWORD)@%s/%s%s" $hosts $pg.timeseriesDatabase $attrs | quote }}
 {{- end }}
 {{- if $redis }}
 - name: SENSORMINE_REDIS_PASSWORD
@@ -146,6 +149,29 @@ lets them check a token but not present it (ADR 17).
 {{- if $root.Values.billing.stripe.webhooks }}
 - name: SENSORMINE_BILLING_STRIPE_WEBHOOK_SECRET
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: stripeWebhookSecret } }
+{{- end }}
+{{- end }}
+{{- if eq $binary "FailoverOrchestrator" }}
+{{- $failover := $root.Values.failover }}
+- name: SENSORMINE_FAILOVER_ETCD_ENDPOINTS
+  value: {{ required "infrastructure.etcd.endpoints is required" $root.Values.infrastructure.etcd.endpoints | quote }}
+- name: SENSORMINE_FAILOVER_IDENTITY
+  valueFrom: { fieldRef: { fieldPath: metadata.name } }
+- name: SENSORMINE_FAILOVER_CLUSTER
+  value: {{ $failover.cluster | quote }}
+- name: SENSORMINE_FAILOVER_GRACE
+  value: {{ $failover.grace | quote }}
+- name: SENSORMINE_FAILOVER_AUTOMATIC
+  value: {{ $failover.automatic | quote }}
+- name: SENSORMINE_FAILOVER_REPLICATION
+  value: {{ $failover.replication | quote }}
+- name: SENSORMINE_FAILOVER_POSTGRES_NODES
+  valueFrom: { secretKeyRef: { name: {{ $secret }}, key: failoverPostgresNodes, optional: true } }
+{{- with $root.Values.infrastructure.redis.sentinels }}
+- name: SENSORMINE_FAILOVER_SENTINELS
+  value: {{ . | quote }}
+- name: SENSORMINE_FAILOVER_REDIS_MASTER
+  value: {{ $root.Values.infrastructure.redis.masterName | quote }}
 {{- end }}
 {{- end }}
 {{- if eq $binary "Ingestion" }}
