@@ -76,6 +76,7 @@ bench: up
 	for product in ApiGateway DeviceAPI SchemaRegistry EdgeGateway Ingestion QueryAPI Alerts Billing StreamProcessing DeviceSimulator; do swift build -c release --product $$product || exit 1; done
 	$$(swift build -c release --show-bin-path)/SensormineBench
 	bash scripts/bench-pipeline.sh
+	$(MAKE) --no-print-directory drill DRILL_ROUNDS=1
 
 # The drills kill scratch clusters of their own, never the stack's primary; make test runs them too.
 DRILL_ROUNDS ?= 3

@@ -342,6 +342,67 @@ struct FailoverDrillTests {
         await cluster.destroy()
     }
 
+    @Test("the leader crashes in the middle of a failover (the standby promoted, nothing recorded): the other replica takes over, adopts the promoted node and finishes; nothing acknowledged lost")
+    func leaderCrashMidFailover() async throws {
+        let cluster = ScratchCluster(ports: (55465, 55466))
+        let name = "drill-\(cluster.tag)"
+        await cluster.destroy()
+        try await cluster.create()
+        let writerPool = PostgresClient(configuration: .init(url: cluster.multiHostURL, name: "drill-writer", pool: .init(maximumConnections: 4, leaseTimeout: .seconds(5)),
+                                                             statementTimeout: .seconds(5), connectTimeout: .seconds(2)))
+        let first = OrchestratorUnderTest.start(cluster: name, nodes: [cluster.nodeA, cluster.nodeB], identity: "first")
+        let ready = try await first.waitUntil(seconds: 15) { $0.isLeader && $0.primary == "pg_a" && $0.replication == "synchronous" }
+        #expect(ready.isLeader)
+        let second = OrchestratorUnderTest.start(cluster: name, nodes: [cluster.nodeA, cluster.nodeB], identity: "second") { change in
+            writerPool.prefer(address: change.primaryAddress)
+            if let old = change.previousPrimaryAddress { writerPool.dropConnections(to: old) }
+        }
+        do {
+            let following = try await second.waitUntil(seconds: 5) { $0.leader == "first" && $0.primary == "pg_a" && $0.regions.flatMap(\.nodes).allSatisfy { $0.lastSeen != nil } }
+            #expect(!following.isLeader)
+            _ = try await writerPool.query("CREATE TABLE drill_ledger (id bigint PRIMARY KEY)")
+            let ledger = WriteLedger()
+            let writing = ledger.run(client: writerPool, writers: 4)
+            try await Task.sleep(for: .seconds(1))
+
+            // The primary is lost; the leader promotes pg_b and dies before it records anything.
+            let killed = ContinuousClock.now
+            try await ScratchCluster.script(["kill", cluster.directoryA])
+            first.election.abandon()
+            for task in first.tasks { task.cancel() }
+            let promoter = PostgresClient(configuration: .init(url: cluster.nodeB.url, name: "drill-promoter"))
+            _ = try await promoter.query("SELECT pg_promote(true, 5)")
+            await promoter.shutdown()
+
+            let finished = try await second.waitUntil(seconds: 15) { $0.isLeader && $0.lastFailover != nil }
+            let took = ContinuousClock.now - killed
+            try await Task.sleep(for: .milliseconds(500))
+            ledger.stop()
+            await writing.value
+            let record = try #require(finished.lastFailover)
+            #expect(finished.leader == "second")
+            #expect(finished.primary == "pg_b")
+            #expect(finished.epoch == 2)
+            #expect(record.to == "pg_b")
+            #expect(record.steps.contains { $0.step == "adopted" })
+            #expect(second.announced.withLockedValue { $0.last?.epoch } == 2)
+            let acknowledged = ledger.ids
+            let stored = Set(try await writerPool.query("SELECT id FROM drill_ledger").all.compactMap { $0.int("id") })
+            let lost = acknowledged.filter { !stored.contains($0) }
+            #expect(lost.isEmpty, "acknowledged writes missing: \(lost.prefix(20))")
+            #expect(took < .seconds(5))
+            print("leader-crash drill: primary killed and the leader crashed after promoting; the other replica led and recorded the new primary "
+                  + "\(Self.milliseconds(took)) ms after the kill; longest time without an acknowledged write \(Self.milliseconds(ledger.longestGap(after: killed))) ms; "
+                  + "\(acknowledged.count) acknowledged, \(lost.count) lost")
+        } catch {
+            Issue.record(error)
+        }
+        await writerPool.shutdown()
+        await first.stop(cluster: name)
+        await second.stop(cluster: name)
+        await cluster.destroy()
+    }
+
     @Test("a second replica does not act while the first holds the lease, and takes over within about a TTL when it stops")
     func leaderHandover() async throws {
         let cluster = "election-\(UUID().uuidString.prefix(8).lowercased())"

@@ -174,8 +174,10 @@ final class FailoverController: Service, Sendable {
         let (observations, failing) = self.state.withLockedValue { ($0.observations, $0.failing) }
         guard !failing else { return }
 
-        // The recorded primary lost for the grace period: fail over.
-        if let since = observations[primary.name]?.unreachableSince, ContinuousClock.now - since >= self.settings.grace {
+        // The recorded primary lost for the grace period: fail over. A node already promoted
+        // past it (by a leader that stopped before recording that) is adopted at once.
+        let lost = observations[primary.name]?.unreachableSince.map { ContinuousClock.now - $0 >= self.settings.grace } ?? false
+        if lost || self.newerPrimary(than: primary, observations) != nil {
             if self.settings.automatic { _ = try? await self.failover(to: nil, reason: "automatic", force: true) }
             return
         }
@@ -196,6 +198,21 @@ final class FailoverController: Service, Sendable {
         }
 
         try await self.manageReplicationMode(primary: primary, probe: observations[primary.name]?.probe)
+    }
+
+    /// A reachable node other than `primary` that accepts writes on a later timeline than the
+    /// one `primary` was last seen on (or, if it was never seen, while it is unreachable): a
+    /// promotion the topology does not record yet. A former primary back from the dead is on an
+    /// earlier timeline, and is fenced instead.
+    private func newerPrimary(than primary: PostgresNode, _ observations: [String: Observation]) -> PostgresNode? {
+        let recordedTimeline = observations[primary.name]?.probe?.timeline
+        let primaryReachable = observations[primary.name]?.unreachableSince == nil && observations[primary.name]?.probe != nil
+        return self.nodes.nodes.first { node in
+            guard node.name != primary.name, observations[node.name]?.unreachableSince == nil,
+                  let probe = observations[node.name]?.probe, !probe.inRecovery else { return false }
+            if let recordedTimeline, let timeline = probe.timeline { return timeline > recordedTimeline }
+            return !primaryReachable
+        }
     }
 
     /// Synchronous while a standby streams; asynchronous (degraded, reported) after
@@ -288,12 +305,14 @@ final class FailoverController: Service, Sendable {
              oldReachable ? "\(oldPrimary.name) answers; switching to \(target ?? "the most advanced standby")"
                           : "\(oldPrimary.name) unanswered since \(observations[oldPrimary.name]?.error ?? "?"); last flushed \(lsnBefore.map(\.description) ?? "unknown")")
 
-        // The candidate: a reachable standby, the named one or the one that received the most.
+        // The candidate: a node already promoted but not recorded (a leader stopped half-way),
+        // else a reachable standby, the named one or the one that received the most.
         let standbys = self.nodes.nodes.filter { node in
             node.name != oldPrimary.name && observations[node.name]?.unreachableSince == nil && observations[node.name]?.probe?.inRecovery == true
         }
+        let adopted = target == nil ? self.newerPrimary(than: oldPrimary, observations) : nil
         let candidates = target.map { name in standbys.filter { $0.name == name } } ?? standbys
-        guard let candidate = candidates.max(by: { (observations[$0.name]?.probe?.walPosition ?? .init(value: 0)) < (observations[$1.name]?.probe?.walPosition ?? .init(value: 0)) }) else {
+        guard let candidate = adopted ?? candidates.max(by: { (observations[$0.name]?.probe?.walPosition ?? .init(value: 0)) < (observations[$1.name]?.probe?.walPosition ?? .init(value: 0)) }) else {
             throw .noCandidate(target.map { "\($0) is not a reachable standby" } ?? "no reachable standby")
         }
         if oldReachable, !force, let lag = oldProbe?.standbys.first(where: { $0.name == candidate.name })?.lagBytes, lag > self.settings.maximumSwitchoverLagBytes {
@@ -302,7 +321,9 @@ final class FailoverController: Service, Sendable {
         step("candidate chosen", "\(candidate.name) in \(candidate.region), received \(observations[candidate.name]?.probe?.walPosition.map(\.description) ?? "unknown")")
 
         var lsnTarget = lsnBefore
-        if oldReachable {
+        if let adopted {
+            step("adopted", "\(adopted.name) already accepts writes on timeline \(observations[adopted.name]?.probe?.timeline.map(String.init) ?? "?"): promoted by a leader that stopped before recording it")
+        } else if oldReachable {
             do {
                 try await self.nodes.fence(oldPrimary, stop: false, timeout: self.settings.promoteTimeout)
                 self.fences.increment()
@@ -320,15 +341,17 @@ final class FailoverController: Service, Sendable {
             }
         }
         guard self.election.isLeader else { throw .notLeader(self.election.leader) }
-        let lsnAfter = try? await self.nodes.probe(candidate).walPosition
-        step("consistency checked", "old primary flushed \(lsnTarget.map(\.description) ?? "unknown"), \(candidate.name) received \(lsnAfter.map(\.description) ?? "unknown")")
-        do {
-            try await self.nodes.promote(candidate, timeout: self.settings.promoteTimeout)
-        } catch {
-            step("promotion failed", "\(error)")
-            throw .failed("promoting \(candidate.name): \(error)")
+        let lsnAfter = adopted == nil ? try? await self.nodes.probe(candidate).walPosition : observations[candidate.name]?.probe?.walPosition
+        if adopted == nil {
+            step("consistency checked", "old primary flushed \(lsnTarget.map(\.description) ?? "unknown"), \(candidate.name) received \(lsnAfter.map(\.description) ?? "unknown")")
+            do {
+                try await self.nodes.promote(candidate, timeout: self.settings.promoteTimeout)
+            } catch {
+                step("promotion failed", "\(error)")
+                throw .failed("promoting \(candidate.name): \(error)")
+            }
+            step("promoted", "\(candidate.name) accepts writes")
         }
-        step("promoted", "\(candidate.name) accepts writes")
 
         let epoch = topology.epoch + 1
         let stored = StoredTopology(epoch: epoch, primary: candidate.name)

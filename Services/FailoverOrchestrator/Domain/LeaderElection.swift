@@ -13,6 +13,7 @@ final class LeaderElection: Service, Sendable {
         var lease: EtcdClient.Lease?
         var leaderUntil: ContinuousClock.Instant?
         var leader: String?
+        var abandoned = false
     }
 
     let identity: String
@@ -40,18 +41,24 @@ final class LeaderElection: Service, Sendable {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
+            while !Task.isCancelled, !self.state.withLockedValue({ $0.abandoned }) {
                 await self.step()
                 try? await Task.sleep(for: self.ttl / 4)
             }
         }
-        // Hand over at once rather than after a TTL.
+        // Hand over at once rather than after a TTL (unless abandoned, as a crash would).
         if let lease = self.state.withLockedValue({ state -> EtcdClient.Lease? in
-            defer { state = State() }
-            return state.leaderUntil != nil ? state.lease : nil
+            defer { state = State(abandoned: state.abandoned) }
+            return state.leaderUntil != nil && !state.abandoned ? state.lease : nil
         }) {
             try? await self.etcd.revoke(lease)
         }
+    }
+
+    /// Stops campaigning and renewing without giving the lease back, as a crashed replica does
+    /// (drills use it); acting stops when the last renewal runs out.
+    func abandon() {
+        self.state.withLockedValue { $0.abandoned = true }
     }
 
     /// One renewal (when leader) or campaign (when not). Every lease used was granted or renewed
