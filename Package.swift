@@ -200,7 +200,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FailoverTests",
-            dependencies: ["FailoverOrchestrator", "SensormineClients", "SensormineContracts", "SensormineCore", "ClientRuntime", "LibPQ", "RdKafka", "Curl", "TestSupport",
+            dependencies: ["FailoverOrchestrator", "SensormineClients", "SensormineContracts", "SensormineCore", "ClientRuntime", "LibPQ", "RdKafka", "Hiredis", "Curl", "TestSupport",
                            logging, nioConcurrency],
             swiftSettings: swiftSettings
         ),

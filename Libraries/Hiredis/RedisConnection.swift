@@ -1,5 +1,6 @@
 import CHiredis
 import ClientRuntime
+import NIOConcurrencyHelpers
 import Foundation
 
 /// A Redis reply.
@@ -16,6 +17,12 @@ public enum RedisValue: Sendable, Equatable {
     case null
     /// An error reply (the command failed; the connection is fine).
     case error(String)
+
+    /// Whether this is the error a replica answers a write with.
+    public var isReadOnlyError: Bool {
+        if case .error(let message) = self { return message.hasPrefix("READONLY") }
+        return false
+    }
 
     /// The value as text, for bulk and status replies.
     public var string: String? {
@@ -41,6 +48,7 @@ public enum RedisValue: Sendable, Equatable {
 // one task at a time and that task awaits each blocking call before making the next.
 final class RedisConnection: PooledConnection, @unchecked Sendable {
     private let context: UnsafeMutablePointer<redisContext>
+    private let abandoned = NIOLockedValueBox(false)
 
     init(host: String, port: Int, password: String?, database: Int, timeout: Duration) throws {
         let interval = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
@@ -69,7 +77,10 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
         }
     }
 
-    var isBroken: Bool { self.context.pointee.err != 0 || SocketProbe.peerClosed(self.context.pointee.fd) }
+    var isBroken: Bool { self.abandoned.withLockedValue { $0 } || self.context.pointee.err != 0 || SocketProbe.peerClosed(self.context.pointee.fd) }
+
+    /// Marks the connection for discarding when it returns to the pool (a demoted master's).
+    func abort() { self.abandoned.withLockedValue { $0 = true } }
 
     func close() { redisFree(self.context) }
 

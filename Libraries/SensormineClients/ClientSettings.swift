@@ -44,11 +44,12 @@ extension PostgresClient.Configuration {
 }
 
 extension RedisClient.Configuration {
-    /// Reads `SENSORMINE_REDIS_URL` (required, `redis://[:password@]host:port[/db]`) and
+    /// Reads `SENSORMINE_REDIS_URL` (required, `redis://[:password@]host:port[/db]`, or
+    /// `redis-sentinel://host:port[,host:port…]/master[/db]` to follow the Sentinels' master) and
     /// `SENSORMINE_REDIS_POOL_SIZE` (default 16).
     /// - Throws: ``ConfigurationError``.
     public init(reader: ConfigReader) throws {
-        let url = try reader.url("SENSORMINE_REDIS_URL", schemes: ["redis"])
+        let url = try reader.string("SENSORMINE_REDIS_URL")
         let size = try reader.int("SENSORMINE_REDIS_POOL_SIZE", default: 16, range: 1...500)
         do {
             try self.init(url: url, pool: ConnectionPoolConfiguration(maximumConnections: size, leaseTimeout: .seconds(2)))

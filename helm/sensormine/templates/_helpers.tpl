@@ -61,8 +61,13 @@ lets them check a token but not present it (ADR 17).
 {{- if $redis }}
 - name: SENSORMINE_REDIS_PASSWORD
   valueFrom: { secretKeyRef: { name: {{ $secret }}, key: redisPassword } }
+{{- with $root.Values.infrastructure.redis.sentinels }}
+- name: SENSORMINE_REDIS_URL
+  value: {{ printf "redis-sentinel://:$(SENSORMINE_REDIS_PASSWORD)@%s/%s/0" . $root.Values.infrastructure.redis.masterName | quote }}
+{{- else }}
 - name: SENSORMINE_REDIS_URL
   value: {{ printf "redis://:$(SENSORMINE_REDIS_PASSWORD)@%s:%v/0" $root.Values.infrastructure.redis.host $root.Values.infrastructure.redis.port | quote }}
+{{- end }}
 {{- end }}
 {{- if eq $binary "EdgeGateway" }}
 - name: SENSORMINE_MQTT_USERNAME
