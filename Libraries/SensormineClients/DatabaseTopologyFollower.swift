@@ -15,6 +15,7 @@ import ServiceLifecycle
 /// primary (`target_session_attrs=read-write`).
 public final class DatabaseTopologyFollower: Service, Sendable {
     private let feed: CompactedTopicFeed
+    private let logger: Logger
     private let state: NIOLockedValueBox<(clients: [PostgresClient], epochs: [String: Int])>
 
     /// A follower reading the topology topic of `kafka`, ending connections of `clients`.
@@ -22,6 +23,7 @@ public final class DatabaseTopologyFollower: Service, Sendable {
     public init(kafka: KafkaSettings, clients: [PostgresClient], logger: Logger) throws {
         let state = NIOLockedValueBox((clients: clients, epochs: [String: Int]()))
         self.state = state
+        self.logger = logger
         let decoder = ContractCoding.decoder()
         self.feed = try CompactedTopicFeed(kafka: kafka.kafka, groupPrefix: "topology", topic: kafka.topics.platformTopology, batchSize: 100, logger: logger) { messages in
             for message in messages {
@@ -31,8 +33,19 @@ public final class DatabaseTopologyFollower: Service, Sendable {
         }
     }
 
+    /// Reads the topic until shutdown. A broker error is logged and retried: the service keeps
+    /// serving without the follower (its pools still reconnect through the multi-host URL).
     public func run() async throws {
-        try await self.feed.run()
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await self.feed.run()
+                return
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                self.logger.warning("platform.topology unreadable; retrying", metadata: ["error": "\(error)"])
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            }
+        }
     }
 
     /// Ends the connections to the old primary of a change newer than any seen for its cluster.
