@@ -206,7 +206,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Alerts", "Billing", "StreamProcessing", "TelemetryIntake", "SensormineContracts", "ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion", "EdgeGateway", "SensormineAuth", "SensormineCore", "ClientRuntime",
+            dependencies: ["Alerts", "Billing", "StreamProcessing", "FailoverOrchestrator", "TelemetryIntake", "SensormineContracts", "ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion", "EdgeGateway", "SensormineAuth", "SensormineCore", "ClientRuntime",
                            "SensormineClients", "SensormineJSON", "SensormineTelemetry", "Curl", "Mosquitto", "RdKafka", "LibPQ", "TestSupport", hummingbird, serviceLifecycle, logging,
                            nioConcurrency],
             swiftSettings: swiftSettings

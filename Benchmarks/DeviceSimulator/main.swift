@@ -29,6 +29,8 @@ struct DeviceSimulator: AsyncParsableCommand {
     @Option(help: "MQTT broker host.") var mqttHost = ProcessInfo.processInfo.environment["SENSORMINE_MQTT_HOST"] ?? "127.0.0.1"
     @Option(help: "MQTT broker port.") var mqttPort = Int(ProcessInfo.processInfo.environment["SENSORMINE_MQTT_PORT"] ?? "") ?? 1883
     @Option(help: "End-to-end latency probes sent (over HTTP) while publishing: each is timed until QueryAPI returns it.") var probes = 0
+    @Option(help: "Write every reading the edge acknowledged over HTTP (202) to this file, a line 'device-id,epoch-microseconds' each (a drill compares it with what is stored).")
+    var ledger: String?
 
     func validate() throws {
         guard ["http", "mqtt"].contains(self.transport) else { throw ValidationError("--transport must be http or mqtt") }
@@ -58,7 +60,9 @@ struct DeviceSimulator: AsyncParsableCommand {
         let probeToken = try await api.signIn(email: fleet.operatorEmail, password: fleet.operatorPassword)
         let probing = Task { try await self.probe(api: api, fleet: fleet, token: probeToken) }
         if self.transport == "http" {
-            try await self.publishHTTP(api: api, fleet: fleet, counters: counters)
+            let ledger = AcknowledgedReadings()
+            try await self.publishHTTP(api: api, fleet: fleet, counters: counters, ledger: ledger)
+            if let path = self.ledger { try ledger.write(to: path) }
         } else {
             try await self.publishMQTT(fleet: fleet, counters: counters)
         }
@@ -102,8 +106,9 @@ struct DeviceSimulator: AsyncParsableCommand {
     }
 
     /// Every tick (100 ms) sends a tenth of the second's points, each request one device's batch.
-    func publishHTTP(api: API, fleet: Fleet, counters: Counters) async throws {
+    func publishHTTP(api: API, fleet: Fleet, counters: Counters, ledger: AcknowledgedReadings) async throws {
         let requestsPerSecond = max(1, self.rate / self.batch)
+        let clock = ReadingClock()
         let deadline = ContinuousClock.now + .seconds(self.duration)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var inFlight = 0
@@ -117,12 +122,17 @@ struct DeviceSimulator: AsyncParsableCommand {
                     let device = fleet.devices[Int.random(in: 0..<fleet.devices.count)]
                     let batch = self.batch
                     group.addTask {
-                        let now = Date()
-                        let points = (0..<batch).map { device.kind.reading(at: now.addingTimeInterval(Double($0 - batch) / 1000)) }
+                        let times = clock.next(device: device.id, count: batch)
+                        let points = times.map { device.kind.reading(microseconds: $0) }
                         counters.sent(batch)
                         do {
                             let status = try await api.ingest(key: device.apiKey ?? "", body: "[" + points.joined(separator: ",") + "]")
-                            if status == 202 { counters.acknowledged(batch) } else { counters.failed(batch) }
+                            if status == 202 {
+                                counters.acknowledged(batch)
+                                ledger.add(device: device.id, times: times)
+                            } else {
+                                counters.failed(batch)
+                            }
                         } catch {
                             counters.failed(batch)
                         }
@@ -204,7 +214,11 @@ enum DeviceKind: String, CaseIterable, Sendable {
 
     /// One reading as a JSON object.
     func reading(at date: Date) -> String {
-        let micros = Int64(date.timeIntervalSince1970 * 1_000_000)
+        self.reading(microseconds: Int64(date.timeIntervalSince1970 * 1_000_000))
+    }
+
+    /// One reading at a time given in microseconds since the epoch.
+    func reading(microseconds micros: Int64) -> String {
         var fields = [#""time":"\#(Self.timestamp(micros))""#]
         for (name, range) in self.metrics {
             let value = name == "valve_open" ? Double(Int.random(in: 0...1)) : Double.random(in: range)
@@ -326,6 +340,38 @@ struct API: Sendable {
     func ingest(key: String, body: String) async throws -> Int {
         try await self.client.execute(HTTPClientRequest(method: "POST", url: self.base + "/api/v1/ingest",
                                                         headers: [("Content-Type", "application/json"), ("X-API-Key", key)], body: Array(body.utf8))).status
+    }
+}
+
+/// Each device's reading times: a millisecond apart and never repeated (requests for one device
+/// run concurrently, and two readings at the same time would be stored as one).
+final class ReadingClock: Sendable {
+    private let last = NIOLockedValueBox([String: Int64]())
+
+    /// `count` times for `device`, the last about now, in microseconds since the epoch.
+    func next(device: String, count: Int) -> [Int64] {
+        let now = Int64(Date().timeIntervalSince1970 * 1000) * 1000
+        let first = self.last.withLockedValue { last in
+            let first = max(now - Int64(count - 1) * 1000, last[device].map { $0 + 1000 } ?? .min)
+            last[device] = first + Int64(count - 1) * 1000
+            return first
+        }
+        return (0..<count).map { first + Int64($0) * 1000 }
+    }
+}
+
+/// The readings the edge acknowledged, for `--ledger`.
+final class AcknowledgedReadings: Sendable {
+    private let lines = NIOLockedValueBox([String]())
+
+    func add(device: String, times: [Int64]) {
+        let added = times.map { "\(device),\($0)" }
+        self.lines.withLockedValue { $0.append(contentsOf: added) }
+    }
+
+    func write(to path: String) throws {
+        let text = self.lines.withLockedValue { $0.joined(separator: "\n") } + "\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     }
 }
 

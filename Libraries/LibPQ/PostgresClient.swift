@@ -149,10 +149,18 @@ public final class PostgresClient: Sendable {
         PostgresConnection.parseProblem(url)
     }
 
-    /// Closes idle connections and stops the executor's threads.
-    public func shutdown() async {
+    /// Closes idle connections and stops the executor's threads once the statements in flight
+    /// end; those still running after `grace` are aborted (their sockets shut down), since a
+    /// statement on a hung server (stopped, not dead) would otherwise hold the shutdown forever.
+    public func shutdown(grace: Duration = .seconds(5)) async {
         self.pool.shutdown()
+        let pool = self.pool
+        let watchdog = Task {
+            try await Task.sleep(for: grace)
+            pool.abortConnections { _ in true }
+        }
         await self.executor.shutdown()
+        watchdog.cancel()
     }
 }
 

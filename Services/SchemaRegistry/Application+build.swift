@@ -26,6 +26,7 @@ enum SchemaRegistryService: MigratingService {
         """,
         ConfigurationHelp.metadataDatabase,
         ConfigurationHelp.redis,
+        ConfigurationHelp.kafka,
     ].joined(separator: "\n")
 
     /// SchemaRegistry's tables, versioned; applied before the server starts and by `SchemaRegistry migrate`.
@@ -38,6 +39,9 @@ enum SchemaRegistryService: MigratingService {
     static func buildApplication(_ configuration: SchemaRegistryConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let database = builder.addPostgres(configuration.metadataDatabase, migrations: migrations)
+        // Kafka only for platform.topology: a statement stuck on a primary that hangs (stopped, not
+        // dead) would otherwise hold schema lookups, and with them Ingestion, until TCP gives up.
+        try builder.followDatabaseTopology(configuration.kafka, clients: [database])
         let redis = builder.addRedis(configuration.redis)
         builder.openAPIPaths = SchemaRegistryOpenAPI.paths
         builder.openAPISchemas = SchemaRegistryOpenAPI.schemas

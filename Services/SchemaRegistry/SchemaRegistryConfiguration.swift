@@ -14,6 +14,8 @@ struct SchemaRegistryConfiguration: ServiceConfiguration {
     var metadataDatabase: PostgresClient.Configuration
     /// Redis.
     var redis: RedisClient.Configuration
+    /// Kafka, for the database topology the FailoverOrchestrator announces.
+    var kafka: KafkaSettings
     /// Shared secret proving a request came through the ApiGateway.
     var callers: TrustedCallers
     /// Compatibility mode of subjects created without one.
@@ -28,6 +30,7 @@ struct SchemaRegistryConfiguration: ServiceConfiguration {
         self.logging = try LoggingSettings(reader: reader)
         self.metadataDatabase = try PostgresClient.Configuration(reader: reader, role: .metadata)
         self.redis = try RedisClient.Configuration(reader: reader)
+        self.kafka = try KafkaSettings(reader: reader)
         self.callers = try TrustedCallers(reader: reader)
         let mode = try reader.string("SENSORMINE_SCHEMA_DEFAULT_COMPATIBILITY", default: "BACKWARD")
         guard let compatibility = CompatibilityMode(rawValue: mode.uppercased()) else {

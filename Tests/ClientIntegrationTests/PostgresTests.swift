@@ -86,6 +86,17 @@ struct PostgresTests {
         await client.shutdown()
     }
 
+    @Test("a shutdown waits for a statement in flight only for its grace, then aborts it")
+    func shutdownAbortsAfterGrace() async throws {
+        let client = client(try TestStack.metadataURL)
+        let running = Task { try await client.query("SELECT pg_sleep(30)") }
+        try await Task.sleep(for: .milliseconds(300))
+        await client.shutdown(grace: .milliseconds(200))
+        // Had the shutdown waited for it, the statement would have succeeded.
+        let outcome = await running.result
+        #expect(throws: ClientError.self) { try outcome.get() }
+    }
+
     @Test("the time-series database runs TimescaleDB")
     func timescale() async throws {
         let client = client(try TestStack.timeseriesURL)

@@ -23,10 +23,7 @@ struct ScratchCluster {
     var multiHostURL: String { "postgresql://postgres@127.0.0.1:\(self.ports.a),127.0.0.1:\(self.ports.b)/postgres?target_session_attrs=read-write&connect_timeout=2" }
 
     static func script(_ arguments: [String]) async throws {
-        let script = ServiceBinaries.repositoryRoot.appendingPathComponent("scripts/stack/pg-cluster.sh").path
-        let process = try ChildProcess(executable: "/bin/bash", arguments: [script] + arguments, environment: ProcessInfo.processInfo.environment)
-        let status = await process.waitForExit(timeout: .seconds(120))
-        guard status == 0 else { throw DrillError("pg-cluster.sh \(arguments.joined(separator: " ")) ended with \(String(describing: status)): \(process.output.suffix(1500))") }
+        try await StackScript.run("pg-cluster.sh", arguments)
     }
 
     func create() async throws {

@@ -46,7 +46,7 @@ enum PipelineTestStack {
         values["SENSORMINE_DEVICE_API_URL"] = "http://127.0.0.1:\(ports.deviceAPI)"
         values["SENSORMINE_SCHEMA_REGISTRY_URL"] = "http://127.0.0.1:\(ports.schemaRegistry)"
         values["SENSORMINE_GATEWAY_ROUTES"] = [
-            "/api/v1/tenants", "/api/v1/devices", "/api/v1/device-types",
+            "/api/v1/tenants", "/api/v1/devices", "/api/v1/device-types", "/api/v1/auth", "/api/v1/assets",
         ].map { "\($0)=http://127.0.0.1:\(ports.deviceAPI)" }.joined(separator: ",")
             + ",/api/v1/deadletters=http://127.0.0.1:\(ports.ingestion)"
             + ",/api/v1/schemas=http://127.0.0.1:\(ports.schemaRegistry),/api/v1/telemetry=http://127.0.0.1:\(ports.queryAPI),/api/v1/ingest=http://127.0.0.1:\(ports.edge)"

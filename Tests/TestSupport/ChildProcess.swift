@@ -98,3 +98,21 @@ public enum ServiceBinaries {
     public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 }
+
+/// The local stack's scripts (scripts/stack/), run by tests that make clusters of their own.
+public enum StackScript {
+    /// A script that did not succeed, with the end of its output.
+    public struct Failed: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Runs `scripts/stack/<name>` with `arguments` and throws unless it succeeds in time.
+    public static func run(_ name: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws {
+        let script = ServiceBinaries.repositoryRoot.appendingPathComponent("scripts/stack/\(name)").path
+        let process = try ChildProcess(executable: "/bin/bash", arguments: [script] + arguments, environment: ProcessInfo.processInfo.environment)
+        let status = await process.waitForExit(timeout: timeout)
+        guard status == 0 else {
+            throw Failed(description: "\(name) \(arguments.joined(separator: " ")) ended with \(String(describing: status)): \(process.output.suffix(1500))")
+        }
+    }
+}

@@ -74,8 +74,10 @@ if ! "$STRIPE_VENV/bin/python" -c "import importlib.metadata as m; assert m.vers
   "$STRIPE_VENV/bin/pip" install -q --disable-pip-version-check "localstripe==$LOCALSTRIPE_VERSION"
 fi
 
-# TimescaleDB: PostgreSQL 17 + timescaledb (Apache edition) inside a minimal Debian 13 root.
-if [ ! -x "$TRIXIE/usr/lib/postgresql/17/bin/postgres" ] || [ ! -f "$TRIXIE/usr/share/postgresql/17/extension/timescaledb.control" ]; then
+# TimescaleDB: PostgreSQL 17 + timescaledb (Apache edition) inside a minimal Debian 13 root, with
+# pgBackRest 2.55 beside it (Debian 12's 2.45 does not support PostgreSQL 17; scripts/stack/backup.sh).
+if [ ! -x "$TRIXIE/usr/lib/postgresql/17/bin/postgres" ] || [ ! -f "$TRIXIE/usr/share/postgresql/17/extension/timescaledb.control" ] \
+   || [ ! -x "$TRIXIE/usr/bin/pgbackrest" ]; then
   mirror=$(debian_mirror)
   if [ ! -x "$TRIXIE/usr/bin/apt-get" ]; then
     log "debootstrap Debian 13 into $TRIXIE from $mirror (about 30 s)"
@@ -83,12 +85,12 @@ if [ ! -x "$TRIXIE/usr/lib/postgresql/17/bin/postgres" ] || [ ! -f "$TRIXIE/usr/
     $SUDO debootstrap --variant=minbase trixie "$TRIXIE" "$mirror" >"$STACK/debootstrap.log" 2>&1 \
       || { tail -n 30 "$STACK/debootstrap.log"; exit 1; }
   fi
-  log "installing postgresql-17-timescaledb in the Debian 13 root"
+  log "installing postgresql-17-timescaledb and pgbackrest in the Debian 13 root"
   $SUDO mkdir -p "$TRIXIE/etc/postgresql-common"
   echo "create_main_cluster = false" | $SUDO tee "$TRIXIE/etc/postgresql-common/createcluster.conf" >/dev/null
   $SUDO cp /etc/resolv.conf "$TRIXIE/etc/resolv.conf" 2>/dev/null || true
   $SUDO chroot "$TRIXIE" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -c \
-    'apt-get update -q && apt-get install -y -q --no-install-recommends postgresql-17 postgresql-17-timescaledb' \
+    'apt-get update -q && apt-get install -y -q --no-install-recommends postgresql-17 postgresql-17-timescaledb pgbackrest' \
     >"$STACK/trixie-apt.log" 2>&1 || { tail -n 30 "$STACK/trixie-apt.log"; exit 1; }
 fi
 # The ONNX Runtime C header (Debian 12 has none): from Debian 13's libonnxruntime-dev, unpacked

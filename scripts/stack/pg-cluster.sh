@@ -46,10 +46,16 @@ clear_stale_lock_files() {
 }
 
 start_node() {
-  local dir=$1 port=$2 output
+  local dir=$1 port=$2 output attempt
   clear_stale_lock_files "$dir" "$port"
-  output=$(as_postgres "$PG_BIN/pg_ctl" -w -t 60 -D "$dir" -l "$dir.log" -o "$(server_options "$port")" start 2>&1) \
-    || { tail -n 30 "$TRIXIE$dir.log"; echo "$output"; ps -eo pid,ppid,stat,args | grep "[p]ostgres -D $dir " || true; exit 1; }
+  # A port still held by a closing socket is retried for a few seconds (up.sh reserves the
+  # stack's ports, so no client connection is given one).
+  for attempt in 1 2 3 4 5 6; do
+    output=$(as_postgres "$PG_BIN/pg_ctl" -w -t 60 -D "$dir" -l "$dir.log" -o "$(server_options "$port")" start 2>&1) && return 0
+    tail -n 10 "$TRIXIE$dir.log" | grep -q "Address already in use" || break
+    sleep 1
+  done
+  tail -n 30 "$TRIXIE$dir.log"; echo "$output"; ps -eo pid,ppid,stat,args | grep "[p]ostgres -D $dir " || true; exit 1
 }
 
 prepare_root() {
@@ -67,6 +73,10 @@ case "$command" in
       prepare_root "$dir"
       as_postgres "$PG_BIN/initdb" -D "$dir" -A trust -U postgres -E UTF8 >"$LOGS/initdb-$(basename "$dir").log" 2>&1 \
         || { cat "$LOGS/initdb-$(basename "$dir").log"; exit 1; }
+      # WAL archiving on from the start (archive_mode needs a restart; the command only a reload):
+      # discarded until scripts/stack/backup.sh points it at pgBackRest (ADR 28). Standbys made
+      # from this node copy the file.
+      printf '%s\n' "archive_mode = on" "archive_command = 'true'" "archive_timeout = 60" | $SUDO tee -a "$TRIXIE$dir/postgresql.conf" >/dev/null
     fi
     start_node "$dir" "$port"
     ;;

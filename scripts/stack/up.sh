@@ -7,6 +7,18 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 mkdir -p "$DATA" "$LOGS" "$PIDS"
 
+# The stack's and the tests' fixed ports lie inside Linux's ephemeral range (32768-60999): a
+# client connection given one of them as its local port makes a server started on it later fail
+# with "Address already in use" (seen once: a drill's replica). Reserved, the kernel never hands
+# them out to clients.
+RESERVED_PORTS="51883,52379-52380,55400-55499,56379-56399,59092"
+reserved=$(cat /proc/sys/net/ipv4/ip_local_reserved_ports 2>/dev/null || true)
+case ",$reserved," in
+  *",55400-55499,"*) ;;
+  *) $SUDO sysctl -q -w net.ipv4.ip_local_reserved_ports="${reserved:+$reserved,}$RESERVED_PORTS" 2>/dev/null \
+       || log "could not reserve the stack's ports ($RESERVED_PORTS) in net.ipv4.ip_local_reserved_ports; a server may rarely find its port taken" ;;
+esac
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # --- PostgreSQL + TimescaleDB: a primary and its streaming replica ----------------------------
