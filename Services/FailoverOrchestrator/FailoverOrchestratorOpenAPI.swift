@@ -56,6 +56,9 @@ enum FailoverOrchestratorOpenAPI {
                     properties:
                       name: { type: string }
                       nodes: { type: array, items: { $ref: '#/components/schemas/NodeStatus' } }
+                failoverHeld:
+                  type: string
+                  description: Why an automatic failover is held back; set while the primary does not answer the orchestrator but a standby still receives from it (a partition of the orchestrator, not a lost primary).
                 lastFailover: { $ref: '#/components/schemas/FailoverRecord' }
                 lastFencing:
                   type: object

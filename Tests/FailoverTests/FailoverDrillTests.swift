@@ -127,6 +127,8 @@ final class WriteLedger: Sendable {
     init(firstID: Int = 0) { self.nextID = NIOLockedValueBox(firstID) }
 
     var ids: [Int] { self.acknowledged.withLockedValue { $0.map(\.id) } }
+    /// How many writes were acknowledged after `instant`.
+    func acknowledgedCount(after instant: ContinuousClock.Instant) -> Int { self.acknowledged.withLockedValue { $0.filter { $0.at > instant }.count } }
     var failed: Int { self.failures.withLockedValue { $0 } }
 
     /// The longest time without an acknowledged write after `instant`: the outage writers saw.
@@ -399,6 +401,89 @@ struct FailoverDrillTests {
         await second.stop(cluster: name)
         await cluster.destroy()
     }
+
+    @Test("the orchestrator cut off from a primary its standby still hears (a partition, not a crash): no failover, the hold reported, writes go on; reconnected, the hold ends")
+    func partitionedFromPrimary() async throws {
+        let cluster = ScratchCluster(ports: (55473, 55474))
+        let name = "drill-\(cluster.tag)"
+        await cluster.destroy()
+        try await cluster.create()
+        // The orchestrator reaches pg_a only through a TCP relay; stopping the relay (SIGSTOP)
+        // cuts that path alone, while pg_b streams from pg_a and writers reach it directly.
+        let relayPort = 55475
+        let relay = try ChildProcess(executable: "/usr/bin/python3", arguments: ["-c", Self.relayScript, String(relayPort), String(cluster.ports.a)],
+                                     environment: ProcessInfo.processInfo.environment)
+        var relayed = cluster.nodeA
+        relayed.url = "postgresql://postgres@127.0.0.1:\(relayPort)/postgres"
+        for _ in 0..<50 where !relay.output.contains("relaying") { try await Task.sleep(for: .milliseconds(100)) }
+        let orchestrator = OrchestratorUnderTest.start(cluster: name, nodes: [relayed, cluster.nodeB])
+        let writerPool = PostgresClient(configuration: .init(url: cluster.multiHostURL, name: "drill-writer", pool: .init(maximumConnections: 4, leaseTimeout: .seconds(5)),
+                                                             statementTimeout: .seconds(5), connectTimeout: .seconds(2)))
+        var cut = false
+        do {
+            let ready = try await orchestrator.waitUntil(seconds: 15) { $0.isLeader && $0.primary == "pg_a" && $0.replication == "synchronous" }
+            #expect(ready.replication == "synchronous")
+            _ = try await writerPool.query("CREATE TABLE drill_ledger (id bigint PRIMARY KEY)")
+            let ledger = WriteLedger()
+            let writing = ledger.run(client: writerPool, writers: 2)
+            try await Task.sleep(for: .seconds(1))
+            relay.signal(SIGSTOP)
+            cut = true
+            let cutAt = ContinuousClock.now
+            let held = try await orchestrator.waitUntil(seconds: 5) { $0.failoverHeld != nil }
+            // Well past the grace (800 ms): still no failover.
+            try await Task.sleep(for: .seconds(3))
+            let later = orchestrator.controller.status()
+            #expect(held.failoverHeld?.contains("pg_b") == true, "no hold reported: \(String(describing: held.failoverHeld))")
+            #expect(later.primary == "pg_a")
+            #expect(later.epoch == ready.epoch)
+            #expect(later.lastFailover == nil)
+            #expect(later.regions.flatMap(\.nodes).first { $0.name == "pg_a" }?.role == .unreachable)
+            let acknowledgedDuringCut = ledger.acknowledgedCount(after: cutAt)
+            #expect(acknowledgedDuringCut > 100, "the primary acknowledged only \(acknowledgedDuringCut) writes while the orchestrator was cut off")
+
+            relay.signal(SIGCONT)
+            cut = false
+            let healed = try await orchestrator.waitUntil(seconds: 5) { $0.failoverHeld == nil && $0.regions.flatMap(\.nodes).first { $0.name == "pg_a" }?.role == .primary }
+            #expect(healed.failoverHeld == nil)
+            #expect(healed.primary == "pg_a")
+            ledger.stop()
+            await writing.value
+            print("partition drill: the orchestrator cut off from the primary for 3 s+, its standby still streaming: no failover (held), "
+                  + "\(acknowledgedDuringCut) writes acknowledged by the primary meanwhile; \(held.failoverHeld ?? "")")
+        } catch {
+            Issue.record(error)
+        }
+        if cut { relay.signal(SIGCONT) }
+        relay.signal(SIGKILL)
+        _ = await relay.waitForExit(timeout: .seconds(5))
+        await writerPool.shutdown()
+        await orchestrator.stop(cluster: name)
+        await cluster.destroy()
+    }
+
+    /// A TCP relay: listens on argv[1], forwards every connection to 127.0.0.1:argv[2].
+    static let relayScript = """
+        import asyncio, sys
+        async def pipe(reader, writer):
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except Exception:
+                pass
+            finally:
+                writer.close()
+        async def handle(reader, writer):
+            upstream_reader, upstream_writer = await asyncio.open_connection('127.0.0.1', int(sys.argv[2]))
+            await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        async def main():
+            server = await asyncio.start_server(handle, '127.0.0.1', int(sys.argv[1]))
+            print('relaying', flush=True)
+            async with server:
+                await server.serve_forever()
+        asyncio.run(main())
+        """
 
     @Test("a second replica does not act while the first holds the lease, and takes over within about a TTL when it stops")
     func leaderHandover() async throws {

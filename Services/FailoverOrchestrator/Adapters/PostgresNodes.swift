@@ -66,6 +66,9 @@ struct NodeProbe: Sendable {
     var readOnly: Bool
     /// A standby's WAL receiver (`streaming`, …), nil when it has none.
     var receiverStatus: String?
+    /// How long before the probe a streaming standby last received anything (WAL or keepalive)
+    /// from its primary, on the standby's own clock.
+    var heardFromPrimaryAgo: Duration?
     var standbys: [StandbyView]
 }
 
@@ -106,6 +109,8 @@ final class PostgresNodes: Sendable {
                        current_setting('synchronous_standby_names') AS sync_names,
                        current_setting('default_transaction_read_only') AS read_only,
                        (SELECT status FROM pg_stat_wal_receiver) AS receiver,
+                       (SELECT EXTRACT(EPOCH FROM clock_timestamp() - last_msg_receipt_time)::float8 FROM pg_stat_wal_receiver
+                         WHERE status = 'streaming') AS heard,
                        COALESCE((SELECT json_agg(json_build_object('name', application_name, 'state', state, 'syncState', sync_state,
                                   'lagBytes', pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint,
                                   'lagSeconds', EXTRACT(EPOCH FROM replay_lag)::float8) ORDER BY application_name)
@@ -116,7 +121,7 @@ final class PostgresNodes: Sendable {
             return NodeProbe(
                 inRecovery: row.bool("recovery") ?? true, walPosition: LogSequenceNumber(row["wal"]), replayPosition: LogSequenceNumber(row["replay"]),
                 timeline: row.int("timeline"), synchronousStandbyNames: row["sync_names"] ?? "", readOnly: row["read_only"] == "on",
-                receiverStatus: row["receiver"], standbys: standbys)
+                receiverStatus: row["receiver"], heardFromPrimaryAgo: row.double("heard").map { .milliseconds(Int(max(0, $0) * 1000)) }, standbys: standbys)
         }
     }
 

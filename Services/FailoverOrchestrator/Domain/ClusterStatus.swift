@@ -68,6 +68,8 @@ struct ClusterStatus: Codable, Sendable, Equatable {
     /// `synchronous`, `asynchronous` (chosen), or `degraded` (synchronous wanted, no standby to wait for).
     var replication: String
     var regions: [RegionStatus]
+    /// Why an automatic failover is held back (the primary lost to the orchestrator, not to its standbys).
+    var failoverHeld: String?
     var lastFailover: FailoverRecord?
     /// The last former primary found acting as a primary, fenced and shut down.
     var lastFencing: FencingRecord?

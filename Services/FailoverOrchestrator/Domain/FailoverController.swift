@@ -40,6 +40,8 @@ final class FailoverController: Service, Sendable {
 
     private struct Observation {
         var probe: NodeProbe?
+        /// When the last answered probe started.
+        var probedAt: ContinuousClock.Instant?
         var lastSeen: Date?
         var unreachableSince: ContinuousClock.Instant?
         var error: String?
@@ -55,6 +57,8 @@ final class FailoverController: Service, Sendable {
         var noStandbySince: ContinuousClock.Instant?
         var redis: RedisStatus?
         var wasLeader = false
+        /// Why a failover is held back: the primary is lost to the orchestrator but not to its standbys.
+        var held: String?
     }
 
     let settings: Settings
@@ -136,6 +140,7 @@ final class FailoverController: Service, Sendable {
                 switch result {
                 case .success(let probe):
                     observation.probe = probe
+                    observation.probedAt = started
                     observation.lastSeen = Date()
                     observation.unreachableSince = nil
                     observation.error = nil
@@ -176,8 +181,12 @@ final class FailoverController: Service, Sendable {
 
         // The recorded primary lost for the grace period: fail over. A node already promoted
         // past it (by a leader that stopped before recording that) is adopted at once.
-        let lost = observations[primary.name]?.unreachableSince.map { ContinuousClock.now - $0 >= self.settings.grace } ?? false
-        if lost || self.newerPrimary(than: primary, observations) != nil {
+        let lostSince = observations[primary.name]?.unreachableSince
+        let lost = lostSince.map { ContinuousClock.now - $0 >= self.settings.grace } ?? false
+        let adoptable = self.newerPrimary(than: primary, observations) != nil
+        let hearing = lost && !adoptable ? lostSince.flatMap { self.standbyHearing(primary, since: $0, observations) } : nil
+        self.updateHold(hearing.map { "\(primary.name) does not answer the orchestrator, but \($0) received from it after that: a partition, not a lost primary" })
+        if (lost && hearing == nil) || adoptable {
             if self.settings.automatic { _ = try? await self.failover(to: nil, reason: "automatic", force: true) }
             return
         }
@@ -198,6 +207,31 @@ final class FailoverController: Service, Sendable {
         }
 
         try await self.manageReplicationMode(primary: primary, probe: observations[primary.name]?.probe)
+    }
+
+    /// A reachable standby that received something from `primary` after the orchestrator lost it
+    /// (`since`): the primary is alive and only the orchestrator's path to it is broken, so
+    /// failing over would replace a working primary. The probe timeout is the margin: a probe
+    /// that started just before a crash counts the primary lost from its start.
+    private func standbyHearing(_ primary: PostgresNode, since lostSince: ContinuousClock.Instant, _ observations: [String: Observation]) -> String? {
+        self.nodes.nodes.first { node in
+            guard node.name != primary.name, let observation = observations[node.name], observation.unreachableSince == nil,
+                  let probe = observation.probe, probe.inRecovery, let probedAt = observation.probedAt, let ago = probe.heardFromPrimaryAgo else { return false }
+            return probedAt - ago > lostSince + self.settings.probeTimeout
+        }?.name
+    }
+
+    private func updateHold(_ reason: String?) {
+        let changed = self.state.withLockedValue { state in
+            defer { state.held = reason }
+            return (state.held == nil) != (reason == nil)
+        }
+        guard changed else { return }
+        if let reason {
+            self.logger.warning("failover held", metadata: ["failover.reason": "\(reason)"])
+        } else {
+            self.logger.notice("failover no longer held")
+        }
     }
 
     /// A reachable node other than `primary` that accepts writes on a later timeline than the
@@ -448,7 +482,7 @@ final class FailoverController: Service, Sendable {
         return ClusterStatus(
             cluster: self.settings.cluster, instance: self.election.identity, leader: self.election.leader, isLeader: self.election.isLeader,
             automaticFailover: self.settings.automatic, epoch: state.topology?.epoch ?? 0, primary: primaryName, replication: replication,
-            regions: order.map { RegionStatus(name: $0, nodes: regions[$0] ?? []) }, lastFailover: state.lastFailover, lastFencing: state.lastFencing,
-            redis: state.redis)
+            regions: order.map { RegionStatus(name: $0, nodes: regions[$0] ?? []) }, failoverHeld: state.held, lastFailover: state.lastFailover,
+            lastFencing: state.lastFencing, redis: state.redis)
     }
 }
