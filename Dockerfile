@@ -32,14 +32,15 @@ COPY Services Services
 COPY Benchmarks Benchmarks
 COPY Tests Tests
 # Debug info is stripped, symbols kept (backtraces still name functions): 28% of each binary.
-RUN for product in ApiGateway DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing FailoverOrchestrator; do \
+RUN for product in ApiGateway DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing FailoverOrchestrator Console; do \
       swift build -c release --static-swift-stdlib --product "$product" || exit 1; \
     done \
  && mkdir -p /out/bin \
- && for product in ApiGateway DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing FailoverOrchestrator; do \
+ && for product in ApiGateway DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing FailoverOrchestrator Console; do \
       cp ".build/release/$product" /out/bin/; \
     done \
- && strip --strip-debug /out/bin/*
+ && strip --strip-debug /out/bin/* \
+ && cp -a Services/Console/Assets /out/console
 # Debian 12's librdkafka (2.0.2) cannot talk to current brokers (ADR 2): the services load the
 # current one that the confluent-kafka wheel ships.
 # ONNX Runtime likewise: StreamProcessing loads the wheel's library at run time (it needs only glibc).
@@ -56,15 +57,16 @@ RUN python3 -m venv /tmp/kafka \
 # against what running containers load by the container smoke test) ------------------------------
 FROM ${RUNTIME_IMAGE} AS runtime-base
 # runtime-packages: libpq5 libmosquitto1 libhiredis0.14 libcurl4 libssl3 libxml2
-# extra-packages: ca-certificates (TLS to brokers and APIs) curl (HEALTHCHECK)
+# extra-packages: ca-certificates (TLS to brokers and APIs) curl (HEALTHCHECK) libjs-chart.js (the Console's charts)
 # Versions are pinned to Debian 12's series (the soname the binaries were linked against),
 # not to one build, so security updates still apply on rebuild.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libpq5=15.* libmosquitto1=2.0.* libhiredis0.14=0.14.* libcurl4=7.88.* libssl3=3.0.* libxml2=2.9.* \
-      ca-certificates=2023* curl=7.88.* \
+      ca-certificates=2023* curl=7.88.* libjs-chart.js=3.9.* \
  && rm -rf /var/lib/apt/lists/*
 ENV LD_LIBRARY_PATH=/usr/local/lib/sensormine \
+    SENSORMINE_CONSOLE_ASSETS_DIR=/usr/share/sensormine/console \
     SENSORMINE_HTTP_PORT=8080 \
     SENSORMINE_LOG_FORMAT=json
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin sensormine \
@@ -80,10 +82,12 @@ CMD ["ApiGateway", "serve"]
 FROM runtime-base AS prebuilt
 COPY lib/ /usr/local/lib/sensormine/
 COPY bin/ /usr/local/bin/
+COPY console/ /usr/share/sensormine/console/
 USER 10001:10001
 
 # --- runtime: the image (the default target) ---------------------------------------------------
 FROM runtime-base AS runtime
 COPY --from=build /out/lib/librdkafka.so.1 /out/lib/libonnxruntime.so.1 /usr/local/lib/sensormine/
 COPY --from=build /out/bin/ /usr/local/bin/
+COPY --from=build /out/console/ /usr/share/sensormine/console/
 USER 10001:10001

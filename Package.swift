@@ -11,7 +11,7 @@ let swiftSettings: [SwiftSetting] = [
 /// The service executables, each with its own folder under Services/.
 let serviceNames = [
     "ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion",
-    "EdgeGateway", "StreamProcessing", "Alerts", "Billing", "FailoverOrchestrator",
+    "EdgeGateway", "StreamProcessing", "Alerts", "Billing", "FailoverOrchestrator", "Console",
 ]
 
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
@@ -44,6 +44,7 @@ let serviceDependencies: [String: [Target.Dependency]] = [
                crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle, .product(name: "Mustache", package: "swift-mustache")],
     "Billing": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "SensormineJSON", "ClientRuntime", "LibPQ", "Hiredis", "RdKafka", "Curl", hummingbird,
                 logging, metrics, nioConcurrency, serviceLifecycle],
+    "Console": ["SensormineCore", crypto, hummingbird, logging],
     "FailoverOrchestrator": ["SensormineCore", "SensormineClients", "SensormineContracts", "ClientRuntime", "LibPQ", "Hiredis", "RdKafka", "Curl", hummingbird,
                              logging, metrics, nioConcurrency, serviceLifecycle],
 ]
@@ -206,7 +207,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Alerts", "Billing", "StreamProcessing", "FailoverOrchestrator", "TelemetryIntake", "SensormineContracts", "ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion", "EdgeGateway", "SensormineAuth", "SensormineCore", "ClientRuntime",
+            dependencies: ["Alerts", "Billing", "StreamProcessing", "FailoverOrchestrator", "Console", "TelemetryIntake", "SensormineContracts", "ApiGateway", "DeviceAPI", "SchemaRegistry", "QueryAPI", "Ingestion", "EdgeGateway", "SensormineAuth", "SensormineCore", "ClientRuntime",
                            "SensormineClients", "SensormineJSON", "SensormineTelemetry", "Curl", "Mosquitto", "RdKafka", "LibPQ", "TestSupport", hummingbird, serviceLifecycle, logging,
                            nioConcurrency],
             swiftSettings: swiftSettings
@@ -245,11 +246,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ConsoleTests",
+            dependencies: ["Console", "SensormineCore", "TestSupport", hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ServiceSmokeTests",
             dependencies: ["SensormineCore", "Curl", "ClientRuntime", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ] + serviceNames.map { name in
-        .executableTarget(name: name, dependencies: serviceDependencies[name] ?? [], path: "Services/\(name)", swiftSettings: swiftSettings)
+        .executableTarget(name: name, dependencies: serviceDependencies[name] ?? [], path: "Services/\(name)",
+                          exclude: name == "Console" ? ["Assets"] : [], swiftSettings: swiftSettings)
     }
 )

@@ -23,11 +23,11 @@ export SENSORMINE_EDGE_MQTT_SHARE_GROUP="$prefix" SENSORMINE_EDGE_MQTT_CLIENT_ID
 export SENSORMINE_GATEWAY_RATE_PER_SECOND=100000 SENSORMINE_GATEWAY_RATE_BURST=100000
 export SENSORMINE_GATEWAY_SIGNIN_ACCOUNT_LIMIT=100000/100000 SENSORMINE_GATEWAY_SIGNIN_ADDRESS_LIMIT=100000/100000
 export SENSORMINE_LOG_LEVEL=warning
-ports="ApiGateway:18680 DeviceAPI:18681 SchemaRegistry:18682 QueryAPI:18683 Ingestion:18684 EdgeGateway:18685 StreamProcessing:18686 Alerts:18687 Billing:18688 FailoverOrchestrator:18689"
+ports="ApiGateway:18680 DeviceAPI:18681 SchemaRegistry:18682 QueryAPI:18683 Ingestion:18684 EdgeGateway:18685 StreamProcessing:18686 Alerts:18687 Billing:18688 FailoverOrchestrator:18689 Console:18690"
 port_of() { for spec in $ports; do if [ "${spec%%:*}" = "$1" ]; then echo "${spec##*:}"; fi; done; }
 export SENSORMINE_DEVICE_API_URL="http://127.0.0.1:$(port_of DeviceAPI)" SENSORMINE_SCHEMA_REGISTRY_URL="http://127.0.0.1:$(port_of SchemaRegistry)"
 d="http://127.0.0.1:$(port_of DeviceAPI)"
-export SENSORMINE_GATEWAY_ROUTES="/api/v1/tenants=$d,/api/v1/auth=$d,/api/v1/devices=$d,/api/v1/device-types=$d,/api/v1/assets=$d,/api/v1/schemas=http://127.0.0.1:$(port_of SchemaRegistry),/api/v1/aiusage=http://127.0.0.1:$(port_of SchemaRegistry),/api/v1/telemetry=http://127.0.0.1:$(port_of QueryAPI),/api/v1/ingest=http://127.0.0.1:$(port_of EdgeGateway),/api/v1/deadletters=http://127.0.0.1:$(port_of Ingestion),/api/v1/alerts=http://127.0.0.1:$(port_of Alerts),/api/v1/models=http://127.0.0.1:$(port_of StreamProcessing),/api/v1/billing=http://127.0.0.1:$(port_of Billing),/api/v1/failover=http://127.0.0.1:$(port_of FailoverOrchestrator)"
+export SENSORMINE_GATEWAY_ROUTES="/api/v1/tenants=$d,/api/v1/auth=$d,/api/v1/devices=$d,/api/v1/device-types=$d,/api/v1/assets=$d,/api/v1/schemas=http://127.0.0.1:$(port_of SchemaRegistry),/api/v1/aiusage=http://127.0.0.1:$(port_of SchemaRegistry),/api/v1/telemetry=http://127.0.0.1:$(port_of QueryAPI),/api/v1/ingest=http://127.0.0.1:$(port_of EdgeGateway),/api/v1/deadletters=http://127.0.0.1:$(port_of Ingestion),/api/v1/alerts=http://127.0.0.1:$(port_of Alerts),/api/v1/models=http://127.0.0.1:$(port_of StreamProcessing),/api/v1/billing=http://127.0.0.1:$(port_of Billing),/api/v1/failover=http://127.0.0.1:$(port_of FailoverOrchestrator),/console=http://127.0.0.1:$(port_of Console)"
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -56,7 +56,7 @@ token=$(curl -sf -X POST "$gateway/api/v1/auth/token" -H 'Content-Type: applicat
   -d "{\"grant_type\":\"password\",\"username\":\"$email\",\"password\":\"fuzzing tenant admin\"}" | json "['access_token']")
 
 status=0
-for name in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing FailoverOrchestrator; do
+for name in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing FailoverOrchestrator Console; do
   report="$RUN/$name.txt"
   # The orchestrator's /status is for probes inside the cluster; the gateway does not route it.
   exclude=(); [ "$name" = FailoverOrchestrator ] && exclude=(--exclude-path /status)

@@ -18,6 +18,8 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
     var routes: RoutingTable
     /// Prefixes served without authentication (the token endpoint).
     var publicPrefixes: [String]
+    /// Prefixes outside the API (the console's pages) forwarded for GET without credentials.
+    var staticPrefixes: [String]
     /// Per-tenant limit when the tenant's plan has none of its own.
     var rateLimit: RateLimiter.Limit
     /// Per-tenant limits by plan.
@@ -47,6 +49,10 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
         self.tokens = try TokenSettings(reader: reader)
         self.routes = try RoutingTable(parsing: try reader.string("SENSORMINE_GATEWAY_ROUTES"), key: "SENSORMINE_GATEWAY_ROUTES")
         self.publicPrefixes = try reader.list("SENSORMINE_GATEWAY_PUBLIC_PREFIXES", default: ["/api/v1/auth/", "/api/v1/billing/stripe/"])
+        self.staticPrefixes = try reader.list("SENSORMINE_GATEWAY_STATIC_PREFIXES", default: ["/console"])
+        for prefix in self.staticPrefixes where !prefix.hasPrefix("/") || prefix.hasSuffix("/") || prefix.hasPrefix("/api/") || PathGuard.refusal(prefix) != nil {
+            throw ConfigurationError(key: "SENSORMINE_GATEWAY_STATIC_PREFIXES", problem: "'\(prefix)' must be a plain path outside /api/ without a trailing /")
+        }
         self.rateLimit = RateLimiter.Limit(
             perSecond: Double(try reader.int("SENSORMINE_GATEWAY_RATE_PER_SECOND", default: 100, range: 1...1_000_000)),
             burst: try reader.int("SENSORMINE_GATEWAY_RATE_BURST", default: 200, range: 1...10_000_000)

@@ -24,6 +24,8 @@ enum ApiGatewayService: SensormineService {
           SENSORMINE_GATEWAY_ROUTES     /prefix=http://host:port[,…]: which service owns which path (required)
           SENSORMINE_GATEWAY_PUBLIC_PREFIXES  prefixes served without credentials (default /api/v1/auth/,/api/v1/billing/stripe/:
                                               sign-in and Stripe's signed webhooks)
+          SENSORMINE_GATEWAY_STATIC_PREFIXES  prefixes outside /api/ forwarded for GET without credentials, each needing a route
+                                              (default /console: the web console; GET / redirects to the first)
           SENSORMINE_GATEWAY_RATE_PER_SECOND / _RATE_BURST  per-tenant token bucket (default 100 / 200)
           SENSORMINE_GATEWAY_PLAN_LIMITS      per-plan buckets, plan=perSecond/burst[,…] (e.g. free=10/20)
           SENSORMINE_GATEWAY_SIGNIN_PATH      the token endpoint, whose attempts are limited (default /api/v1/auth/token)
@@ -61,7 +63,7 @@ enum ApiGatewayService: SensormineService {
         builder.services.append(keySets)
         if !keySets.sources.isEmpty { builder.readinessChecks.append(keySets.readiness) }
         let proxy = ProxyController(
-            routes: configuration.routes, publicPrefixes: configuration.publicPrefixes,
+            routes: configuration.routes, publicPrefixes: configuration.publicPrefixes, staticPrefixes: configuration.staticPrefixes,
             tokens: tokens,
             apiKeys: APIKeyIndex(redis: redis), devicePrefixes: configuration.devicePrefixes,
             rateLimiter: RateLimiter(redis: redis, defaultLimit: configuration.rateLimit, planLimits: configuration.planLimits), client: client,
@@ -105,5 +107,54 @@ enum ApiGatewayOpenAPI {
             put: *forwarded
             patch: *forwarded
             delete: *forwarded
+          /api/v1/platform/health:
+            get:
+              summary: Every service behind the gateway, its readiness probed now (platform-admin).
+              operationId: platformHealth
+              security: [{ bearer: [] }]
+              responses:
+                '200':
+                  description: The services.
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [checkedAt, services]
+                        properties:
+                          checkedAt: { type: string, format: date-time }
+                          services:
+                            type: array
+                            items:
+                              type: object
+                              required: [name, upstream, prefixes, ready, checks, milliseconds]
+                              properties:
+                                name: { type: string }
+                                upstream: { type: string }
+                                prefixes: { type: array, items: { type: string } }
+                                ready: { type: boolean }
+                                checks: { type: object, additionalProperties: { type: string } }
+                                detail: { type: string }
+                                milliseconds: { type: number }
+                '401': { $ref: '#/components/responses/Problem' }
+                '403': { $ref: '#/components/responses/Problem' }
+                '429': { $ref: '#/components/responses/Problem' }
+          /:
+            get:
+              summary: Redirects to the web console (the first of SENSORMINE_GATEWAY_STATIC_PREFIXES).
+              responses:
+                '302': { description: To /console/. }
+          /console:
+            get: &console
+              summary: The web console's page and files, forwarded to the Console service without credentials (GET only).
+              responses:
+                '200': { description: The page or file. }
+                '304': { description: Not modified. }
+                '308': { description: To /console/. }
+                '404': { $ref: '#/components/responses/Problem' }
+                '502': { $ref: '#/components/responses/Problem' }
+          /console/{path}:
+            parameters:
+              - { name: path, in: path, required: true, schema: { type: string }, description: A view's URL or a static file. }
+            get: *console
         """
 }

@@ -247,6 +247,67 @@ struct GatewayTests {
         }
     }
 
+    @Test("the console's pages are forwarded for GET without credentials (and without identity headers); other methods are not; / leads to the console")
+    func consolePrefix() async throws {
+        try await GatewayTestApp.withUpstream({ router in
+            router.get("/console/**") { request, _ -> Response in
+                var echo: [String: String] = ["uri": request.uri.description]
+                for field in request.headers { echo["h:" + field.name.canonicalName] = field.value }
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(echo))))
+            }
+        }) { port in
+            let configuration = try GatewayTestApp.configuration(routes: "/api/v1/echo=http://127.0.0.1:1,/console=http://127.0.0.1:\(port)")
+            #expect(configuration.staticPrefixes == ["/console"])
+            try await GatewayTestApp.make(configuration).test(.live) { client in
+                var spoofed = HTTPFields()
+                spoofed[HTTPField.Name("X-Sensormine-Caller-Roles")!] = "platform-admin"
+                let page = try await client.execute(uri: "/console/devices/42?range=24h", method: .get, headers: spoofed)
+                #expect(page.status == .ok)
+                let echo = try GatewayTestApp.echo(page)
+                #expect(echo["uri"] == "/console/devices/42?range=24h")
+                #expect(echo.keys.contains { $0.hasPrefix("h:x-sensormine-caller") } == false, "\(echo)")
+                let post = try await client.execute(uri: "/console/x", method: .post)
+                #expect(post.status != .ok)
+                #expect(try await client.execute(uri: "/console/../api/v1/echo", method: .get).status != .ok)
+                let root = try await client.execute(uri: "/", method: .get)
+                #expect(root.status == .found)
+                #expect(root.headers[.location] == "/console/")
+            }
+        }
+        #expect(throws: ConfigurationError.self) {
+            try GatewayTestApp.configuration(routes: "/api/v1/echo=http://127.0.0.1:1", ["SENSORMINE_GATEWAY_STATIC_PREFIXES": "/api/v1/devices"])
+        }
+    }
+
+    @Test("the platform's health lists each upstream with its readiness, for platform-admins only")
+    func platformHealth() async throws {
+        let tokens = try await AccessTokens(settings: tokenSettings)
+        let admin = try await tokens.issue(for: CallerIdentity(subject: "root", tenantID: UUID(), roles: [.platformAdmin])).token
+        let tenantAdmin = try await tokens.issue(for: CallerIdentity(subject: "u", tenantID: UUID(), roles: [.tenantAdmin])).token
+        try await GatewayTestApp.withUpstream({ router in
+            router.get("/health/ready") { _, _ -> Response in
+                Response(status: .ok, headers: [.contentType: "application/json", .server: "EchoService"],
+                         body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"status":"ready","checks":{"postgres":"up"}}"#)))
+            }
+        }) { port in
+            let configuration = try GatewayTestApp.configuration(routes: "/api/v1/echo=http://127.0.0.1:\(port),/api/v1/more=http://127.0.0.1:\(port),/api/v1/dead=http://127.0.0.1:1")
+            try await GatewayTestApp.make(configuration).test(.live) { client in
+                #expect(try await client.execute(uri: "/api/v1/platform/health", method: .get).status == .unauthorized)
+                #expect(try await client.execute(uri: "/api/v1/platform/health", method: .get, headers: GatewayTestApp.bearer(tenantAdmin)).status == .forbidden)
+                let answer = try await client.execute(uri: "/api/v1/platform/health", method: .get, headers: GatewayTestApp.bearer(admin))
+                #expect(answer.status == .ok)
+                let decoder = JSONDecoder()
+                decoder.dateDecodingStrategy = .iso8601
+                let health = try decoder.decode(PlatformHealth.self, from: Data(String(buffer: answer.body).utf8))
+                #expect(health.services.count == 2)
+                let echo = try #require(health.services.first { $0.name == "EchoService" })
+                #expect(echo.ready && echo.checks == ["postgres": "up"] && echo.prefixes == ["/api/v1/echo", "/api/v1/more"])
+                let dead = try #require(health.services.first { $0.upstream == "http://127.0.0.1:1" })
+                #expect(!dead.ready && dead.detail?.contains("did not answer") == true)
+            }
+        }
+    }
+
     @Test("unknown paths are 404, dead upstreams 502, slow ones 504, large bodies 413")
     func upstreamFailures() async throws {
         let token = try await AccessTokens(settings: tokenSettings).issue(for: CallerIdentity(subject: "u", tenantID: UUID(), roles: [.viewer])).token

@@ -14,6 +14,7 @@ import Testing
 @testable import Alerts
 @testable import ApiGateway
 @testable import Billing
+@testable import Console
 @testable import DeviceAPI
 @testable import EdgeGateway
 @testable import Ingestion
@@ -25,7 +26,8 @@ import Testing
 /// real local stack: gateway → DeviceAPI / SchemaRegistry / EdgeGateway / QueryAPI, and
 /// MQTT → EdgeGateway → Kafka → Ingestion → TimescaleDB.
 enum PipelineTestStack {
-    static let ports = (gateway: 18480, deviceAPI: 18481, schemaRegistry: 18482, queryAPI: 18483, ingestion: 18484, edge: 18485, stream: 18486, alerts: 18487, billing: 18488)
+    static let ports = (gateway: 18480, deviceAPI: 18481, schemaRegistry: 18482, queryAPI: 18483, ingestion: 18484, edge: 18485, stream: 18486, alerts: 18487, billing: 18488,
+                        console: 18490)
 
     static var logger: Logger {
         var logger = Logger(label: "pipeline-tests")
@@ -51,6 +53,7 @@ enum PipelineTestStack {
             + ",/api/v1/deadletters=http://127.0.0.1:\(ports.ingestion)"
             + ",/api/v1/schemas=http://127.0.0.1:\(ports.schemaRegistry),/api/v1/telemetry=http://127.0.0.1:\(ports.queryAPI),/api/v1/ingest=http://127.0.0.1:\(ports.edge)"
             + ",/api/v1/alerts=http://127.0.0.1:\(ports.alerts),/api/v1/models=http://127.0.0.1:\(ports.stream),/api/v1/billing=http://127.0.0.1:\(ports.billing)"
+            + ",/console=http://127.0.0.1:\(ports.console)"
         values["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "100000"
         values["SENSORMINE_GATEWAY_RATE_BURST"] = "100000"
         values["SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS"] = "1"
@@ -76,18 +79,19 @@ enum PipelineTestStack {
 
     /// Runs the telemetry services while `body` runs (Ingestion only when `ingestionInProcess`,
     /// EdgeGateway only when `edgeInProcess`; else the test runs it as a process of its own;
-    /// StreamProcessing when `streamInProcess`, Alerts when `alerts`, Billing when `billing`);
+    /// StreamProcessing when `streamInProcess`, Alerts when `alerts`, Billing when `billing`, the
+    /// Console when `console`);
     /// `body` gets the gateway's base URL.
     static func run<Result: Sendable>(ingestionInProcess: Bool = true, edgeInProcess: Bool = true, streamInProcess: Bool = false, alerts: Bool = false,
-                                      billing: Bool = false, overrides: [String: String] = [:],
+                                      billing: Bool = false, console: Bool = false, overrides: [String: String] = [:],
                                       _ body: @Sendable (String) async throws -> Result) async throws -> Result {
         try await $topicPrefix.withValue("pipeline-\(UUID().uuidString.prefix(8).lowercased())") {
             try await self.runStack(ingestionInProcess: ingestionInProcess, edgeInProcess: edgeInProcess, streamInProcess: streamInProcess, alerts: alerts,
-                                    billing: billing, overrides: overrides, body)
+                                    billing: billing, console: console, overrides: overrides, body)
         }
     }
 
-    private static func runStack<Result: Sendable>(ingestionInProcess: Bool, edgeInProcess: Bool, streamInProcess: Bool, alerts: Bool, billing: Bool,
+    private static func runStack<Result: Sendable>(ingestionInProcess: Bool, edgeInProcess: Bool, streamInProcess: Bool, alerts: Bool, billing: Bool, console: Bool,
                                                    overrides: [String: String], _ body: @Sendable (String) async throws -> Result) async throws -> Result {
         defer { try? FileManager.default.removeItem(atPath: spoolDirectory) }
         func values(port: Int) -> [String: String] { Self.values(port: port, overrides) }
@@ -118,13 +122,16 @@ enum PipelineTestStack {
             try await BillingService.migrate(configuration, logger: logger)
             apps.append(try await BillingService.buildApplication(configuration, observability: observability))
         }
+        if console {
+            apps.append(try await ConsoleService.buildApplication(try ConsoleConfiguration(reader: ConfigReader(values: values(port: ports.console))), observability: observability))
+        }
         return try await withThrowingTaskGroup(of: Void.self) { group in
             for app in apps { group.addTask { try await app.run() } }
             defer { group.cancelAll() }
             let client = HTTPClient(configuration: .init(maximumRetries: 0))
             defer { Task { await client.shutdown() } }
             let services = [ports.deviceAPI, ports.schemaRegistry, ports.queryAPI, ports.gateway] + (ingestionInProcess ? [ports.ingestion] : []) + (edgeInProcess ? [ports.edge] : [])
-                + (streamInProcess ? [ports.stream] : []) + (alerts ? [ports.alerts] : []) + (billing ? [ports.billing] : [])
+                + (streamInProcess ? [ports.stream] : []) + (alerts ? [ports.alerts] : []) + (billing ? [ports.billing] : []) + (console ? [ports.console] : [])
             for port in services {
                 var ready = false
                 for _ in 0..<300 where !ready {

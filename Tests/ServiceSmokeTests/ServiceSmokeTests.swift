@@ -30,6 +30,7 @@ struct ServiceUnderTest: Sendable, CustomStringConvertible {
         .init(name: "Alerts", port: 18187, requiredSetting: "SENSORMINE_METADATA_DB_URL"),
         .init(name: "Billing", port: 18188, requiredSetting: "SENSORMINE_REDIS_URL"),
         .init(name: "FailoverOrchestrator", port: 18189, requiredSetting: "SENSORMINE_KAFKA_BROKERS"),
+        .init(name: "Console", port: 18190, requiredSetting: "SENSORMINE_CONSOLE_ASSETS_DIR"),
     ]
 }
 

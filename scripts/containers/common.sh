@@ -10,7 +10,7 @@ PLATFORM_IMAGE=localhost/sensormine:0.1.0            # `make images`: the Docker
 SMOKE_IMAGE=localhost/sensormine:smoke               # runtime stage + binaries `make test` built
 IMAGE_SOURCES="$ROOT/deploy/podman"
 COMPOSE_FILES=(-f "$ROOT/docker-compose.yml" -f "$ROOT/docker-compose.podman.yml")
-SERVICE_BINARIES="ApiGateway DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing FailoverOrchestrator"
+SERVICE_BINARIES="ApiGateway DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway StreamProcessing Alerts Billing FailoverOrchestrator Console"
 
 # The fingerprint of what an image is built from: its sources and arguments. An image whose
 # label matches is current and is not built again.

@@ -65,6 +65,7 @@ prebuilt_image() {
   local bin context="$STACK/containers/prebuilt-context"
   bin=$(cd "$ROOT" && swift build --show-bin-path)
   rm -rf "$context"; mkdir -p "$context/bin" "$context/lib"
+  cp -a "$ROOT/Services/Console/Assets" "$context/console"
   for service in $SERVICE_BINARIES; do
     [ -x "$bin/$service" ] || { log "$bin/$service is missing: run swift build first"; exit 1; }
     objcopy --strip-debug "$bin/$service" "$context/bin/$service"

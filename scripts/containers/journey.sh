@@ -4,7 +4,8 @@
 # platform-admin, create a tenant and its tenant-admin, register a schema, a device type, a
 # device with an API key and MQTT credentials, an alert rule on it and (when ONNX_PYTHON names a
 # Python with PyPI onnx) an ONNX model for its type, send telemetry over HTTP and MQTT, read it
-# back, see the rule's alert open, and see a bad payload become a dead letter with its reason. Exits 1 at the first step that
+# back, see the rule's alert open, see a bad payload become a dead letter with its reason, and load
+# the web console's page and files. Exits 1 at the first step that
 # does not do what it should.
 # Usage: journey.sh GATEWAY_URL MQTT_HOST MQTT_PORT   (admin credentials from SENSORMINE_BOOTSTRAP_ADMIN_*)
 set -euo pipefail
@@ -106,4 +107,16 @@ while [ $SECONDS -lt $deadline ]; do
 done
 [ -n "$reason" ] || fail "no dead letter for the bad reading within 60 s"
 say "dead letter for the bad reading: $reason"
+# The web console through the same gateway: its page names hashed files that are served, cached
+# for a year, with the policy that forbids inline and foreign scripts.
+page=$(call GET /console/ 200)
+script=$(grep -o '/console/static/app\.[0-9a-f]*\.js' <<<"$page" | head -n1)
+chart=$(grep -o '/console/static/chart\.[0-9a-f]*\.js' <<<"$page" | head -n1)
+[ -n "$script" ] && [ -n "$chart" ] || fail "the console's page names no hashed app.js and chart.js"
+headers=$(curl -sS -D - -o /dev/null "$gateway$script")
+grep -qi '^cache-control: public, max-age=31536000, immutable' <<<"$headers" || fail "$script is not cached as immutable: $headers"
+csp=$(curl -sS -D - -o /dev/null "$gateway/console/devices" | grep -i '^content-security-policy:' || true)
+grep -q "script-src 'self'" <<<"$csp" || fail "the console's deep link has no strict Content-Security-Policy"
+[ "$(curl -sS -o /dev/null -w '%{http_code}' "$gateway$chart")" = 200 ] || fail "Chart.js (libjs-chart.js in the image) is not served"
+say "console served through the gateway: $script, $chart (immutable), CSP on deep links"
 say "journey complete"

@@ -7,7 +7,8 @@ mkdir -p "$STACK" "$RUNTIME_LIB"
 
 APT_PACKAGES="libpq-dev librdkafka-dev libmosquitto-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
   redis-server redis-sentinel etcd-server etcd-client mosquitto mosquitto-clients postgresql-client postgresql-15 debootstrap python3-venv ca-certificates iproute2 curl
-  podman buildah podman-compose runc netavark aardvark-dns iptables python3-aiosmtpd"
+  podman buildah podman-compose runc netavark aardvark-dns iptables python3-aiosmtpd
+  libjs-chart.js chromium chromium-driver fonts-dejavu-core"
 missing=()
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

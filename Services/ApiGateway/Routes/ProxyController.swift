@@ -15,6 +15,8 @@ import SensormineCore
 struct ProxyController: Sendable {
     let routes: RoutingTable
     let publicPrefixes: [String]
+    /// Read-only prefixes outside the API (the console), forwarded without credentials.
+    let staticPrefixes: [String]
     let tokens: AccessTokens
     let apiKeys: APIKeyIndex
     let devicePrefixes: [String]
@@ -32,7 +34,7 @@ struct ProxyController: Sendable {
     private let limiterErrors = Counter(label: "sensormine_gateway_rate_limiter_errors_total")
     private let quotaRefused = Counter(label: "sensormine_gateway_quota_refused_total")
 
-    init(routes: RoutingTable, publicPrefixes: [String], tokens: AccessTokens, apiKeys: APIKeyIndex, devicePrefixes: [String],
+    init(routes: RoutingTable, publicPrefixes: [String], staticPrefixes: [String] = [], tokens: AccessTokens, apiKeys: APIKeyIndex, devicePrefixes: [String],
          rateLimiter: RateLimiter, client: HTTPClient, gatewayToken: String, maximumBodyBytes: Int, upstreamTimeout: Duration,
          signIn: SignInThrottle.Settings, meter: UsageMeter? = nil, quotas: Bool = true) {
         self.signIn = SignInThrottle(settings: signIn, limiter: rateLimiter)
@@ -40,6 +42,7 @@ struct ProxyController: Sendable {
         self.quotas = quotas
         self.routes = routes
         self.publicPrefixes = publicPrefixes
+        self.staticPrefixes = staticPrefixes.filter { routes.route(for: $0) != nil }
         self.tokens = tokens
         self.apiKeys = apiKeys
         self.devicePrefixes = devicePrefixes
@@ -67,6 +70,23 @@ struct ProxyController: Sendable {
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
             router.on("/api/v1/**", method: method, use: self.forward)
         }
+        router.get("/api/v1/platform/health", use: self.platformHealth)
+        // The console's pages and files: GET only, public (the page signs in through the API).
+        for prefix in self.staticPrefixes {
+            router.get(RouterPath(prefix), use: self.forward)
+            router.get(RouterPath(prefix + "/**"), use: self.forward)
+        }
+        if let console = self.staticPrefixes.first {
+            router.get("/") { _, _ in Response(status: .found, headers: [.location: console + "/"]) }
+        }
+    }
+
+    /// Every service's readiness, for platform-admins (the gateway's own endpoint).
+    @Sendable func platformHealth(_ request: Request, context: SensormineRequestContext) async throws -> PlatformHealth {
+        let caller = try await self.authenticate(request)
+        guard caller.isPlatformAdmin else { throw APIError.forbidden("the platform's health is for platform-admins") }
+        _ = try await self.applyRateLimit(caller, path: request.uri.path, logger: context.logger)
+        return await PlatformHealthController(routes: self.routes, client: self.client, timeout: .seconds(2)).check()
     }
 
     @Sendable func forward(_ request: Request, context: SensormineRequestContext) async throws -> Response {
@@ -86,7 +106,9 @@ struct ProxyController: Sendable {
         }
         var identity: CallerIdentity?
         var quotaWarning: String?
-        if !self.publicPrefixes.contains(where: { PathGuard.isUnder(path, prefix: $0) }) {
+        let isPublic = self.publicPrefixes.contains(where: { PathGuard.isUnder(path, prefix: $0) })
+            || self.staticPrefixes.contains(where: { PathGuard.isUnder(path, prefix: $0) })
+        if !isPublic {
             let caller = try await self.authenticate(request)
             if caller.roles == [.device], !self.devicePrefixes.contains(where: { PathGuard.isUnder(path, prefix: $0) }) {
                 throw APIError.forbidden("an API key authenticates a device, which may call only \(self.devicePrefixes.joined(separator: ", "))")
