@@ -126,7 +126,7 @@ enum ApiGatewayOpenAPI {
                             type: array
                             items:
                               type: object
-                              required: [name, upstream, prefixes, ready, checks, milliseconds]
+                              required: [name, upstream, prefixes, ready, checks, milliseconds, metrics]
                               properties:
                                 name: { type: string }
                                 upstream: { type: string }
@@ -135,6 +135,7 @@ enum ApiGatewayOpenAPI {
                                 checks: { type: object, additionalProperties: { type: string } }
                                 detail: { type: string }
                                 milliseconds: { type: number }
+                                metrics: { type: object, additionalProperties: { type: number }, description: 'The pipeline''s series (consumer lag, points and messages counted) from one replica''s /metrics, summed over labels.' }
                 '401': { $ref: '#/components/responses/Problem' }
                 '403': { $ref: '#/components/responses/Problem' }
                 '429': { $ref: '#/components/responses/Problem' }

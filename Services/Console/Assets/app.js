@@ -53,6 +53,7 @@ async function render() {
     return;
   }
   replace(main, h('p', { class: 'loading' }, 'Loading…'));
+  window.scrollTo(0, 0);
   try {
     const cleanup = await found.view(main, found.params);
     if (serial !== renderCount) { if (typeof cleanup === 'function') cleanup(); return; }

@@ -13,31 +13,31 @@ function tickTime(value) {
 
 /** A line chart of series [{label, points: [{x: ms, y}]}], with optional horizontal lines. */
 export function lineChart(canvas, series, { span = 3600000, thresholds = [], yLabel = '' } = {}) {
-  // With no points the axis would be empty: it shows the requested span instead.
-  const hasPoints = series.some((entry) => entry.points.length);
   const datasets = series.map((entry, index) => ({
     label: entry.label, data: entry.points, borderColor: palette[index % palette.length], backgroundColor: palette[index % palette.length],
     borderWidth: 2, pointRadius: entry.points.length > 120 ? 0 : 2, tension: 0, fill: false,
   }));
   for (const line of thresholds) {
-    const xs = series.flatMap((entry) => entry.points.map((point) => point.x));
-    const from = xs.length ? Math.min(...xs) : Date.now() - span;
-    const to = xs.length ? Math.max(...xs) : Date.now();
+    const from = Date.now() - span;
+    const to = Date.now();
     datasets.push({ label: line.label, data: [{ x: from, y: line.value }, { x: to, y: line.value }], borderColor: '#b91c1c', borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0 });
   }
-  return new window.Chart(canvas, {
+  // The axis always shows the whole requested span (the last hour, day, …), data or not.
+  const chart = new window.Chart(canvas, {
     type: 'line',
     data: { datasets },
     options: {
       animation: false, parsing: false, normalized: true, maintainAspectRatio: false,
       interaction: { mode: 'nearest', intersect: false },
       scales: {
-        x: { type: 'linear', min: hasPoints ? undefined : Date.now() - span, max: hasPoints ? undefined : Date.now(), ticks: { callback: tickTime, maxTicksLimit: 8 } },
+        x: { type: 'linear', min: Date.now() - span, max: Date.now(), ticks: { callback: tickTime, maxTicksLimit: 8 } },
         y: { title: { display: Boolean(yLabel), text: yLabel } },
       },
       plugins: { legend: { display: datasets.length > 1 }, tooltip: { callbacks: { title: (items) => new Date(items[0].parsed.x).toLocaleString() } } },
     },
   });
+  chart.$span = span;
+  return chart;
 }
 
 /** Replaces a chart's series in place (live updates without re-creating it). */
@@ -48,6 +48,10 @@ export function updateSeries(chart, series) {
       chart.data.datasets[index].pointRadius = entry.points.length > 120 ? 0 : 2;
     }
   });
+  if (chart.$span) {
+    chart.options.scales.x.min = Date.now() - chart.$span;
+    chart.options.scales.x.max = Date.now();
+  }
   chart.update('none');
 }
 

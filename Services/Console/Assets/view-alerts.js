@@ -2,7 +2,7 @@
 // editor that previews the last day's values against the rule's level before it is saved.
 import { api, currentTenant, hasRole } from './api.js';
 import { lineChart } from './charts.js';
-import { field, h, header, number, problemBox, replace, select, time, toast } from './dom.js';
+import { dialog, field, h, header, number, problemBox, replace, select, time, toast } from './dom.js';
 import { base, navigate, params, setParams } from './router.js';
 import { lookups } from './view-devices.js';
 
@@ -22,8 +22,9 @@ export async function alertsView(main) {
     h('div', { class: 'filters' }, tabs, h('label', { class: 'inline' }, 'Severity ', severitySelect)), table);
 
   function actions(alert) {
-    if (!operator || alert.state !== 'firing') return null;
-    return h('span', { class: 'row-actions' },
+    const history = h('button', { type: 'button', class: 'small secondary', dataset: { history: alert.id } }, 'History');
+    if (!operator || alert.state !== 'firing') return h('span', { class: 'row-actions' }, history);
+    return h('span', { class: 'row-actions' }, history,
       alert.acknowledged ? null : h('button', { type: 'button', class: 'small', dataset: { action: 'acknowledge', id: alert.id } }, 'Acknowledge'),
       h('button', { type: 'button', class: 'small secondary', dataset: { action: 'resolve', id: alert.id } }, 'Resolve'));
   }
@@ -53,6 +54,18 @@ export async function alertsView(main) {
   });
   severitySelect.addEventListener('change', () => { filters.severity = severitySelect.value; load().catch((error) => toast(error.detail, 'error')); });
   body.addEventListener('click', async (event) => {
+    const historyButton = event.target.closest('button[data-history]');
+    if (historyButton) {
+      try {
+        const answer = await api(`/api/v1/alerts/instances/${historyButton.dataset.history}`);
+        dialog(`Alert: ${answer.alert.summary}`,
+          h('dl', { class: 'facts' }, h('dt', {}, 'Key'), h('dd', {}, answer.alert.dedupKey), h('dt', {}, 'Values'),
+            h('dd', {}, Object.entries(answer.alert.values || {}).map(([name, value]) => `${name} ${number(value, 4)}`).join(', ') || '—')),
+          h('table', { class: 'data', id: 'alert-history' }, h('thead', {}, h('tr', {}, ['When', 'What', 'Who', 'Detail'].map((name) => h('th', { scope: 'col' }, name)))),
+            h('tbody', {}, (answer.history || []).map((entry) => h('tr', {}, h('td', {}, time(entry.at)), h('td', {}, entry.kind), h('td', {}, entry.actor || '—'), h('td', {}, entry.detail || ''))))));
+      } catch (error) { toast(error.detail || error.message, 'error'); }
+      return;
+    }
     const button = event.target.closest('button[data-action]');
     if (!button) return;
     button.disabled = true;
@@ -141,7 +154,7 @@ export async function ruleEditorView(main, { id }) {
     message,
     h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', id: 'rule-preview' }, 'Preview last day'), h('button', { type: 'submit' }, existing ? 'Save rule' : 'Create rule')));
   replace(main, header(existing ? `Rule: ${existing.name}` : 'New alert rule', h('a', { href: `${base}/alerts/rules`, class: 'button secondary' }, 'All rules')),
-    form, h('section', { class: 'card' }, h('h2', {}, 'Preview'), h('div', { class: 'chart-box' }, canvas), previewNote));
+    h('div', { class: 'editor-layout' }, form, h('section', { class: 'card preview' }, h('h2', {}, 'Preview'), h('div', { class: 'chart-box' }, canvas), previewNote)));
 
   function sync() {
     for (const [kind, element] of Object.entries(scopeFields)) element.hidden = kind !== inputs.scopeKind.value;
@@ -179,7 +192,7 @@ export async function ruleEditorView(main, { id }) {
     chart?.destroy();
     chart = lineChart(canvas, [{ label: `${fn} per ${bucket}`, points }], { span: 86400000, thresholds: Number.isFinite(level) && rule.condition.type !== 'anomaly' ? [{ label: `level ${level}`, value: level }] : [] });
     const crossing = points.filter((p) => Number.isFinite(level) && (rule.condition.comparison === 'below' ? p.y < level : p.y > level)).length;
-    previewNote.textContent = `${points.length} buckets over the last day${rule.scope.kind === 'device' ? '' : ' (every device of the tenant)'}; ${crossing} beyond the level ${number(level)}.`;
+    previewNote.textContent = `${points.length} bucket${points.length === 1 ? '' : 's'} with data over the last day${rule.scope.kind === 'device' ? '' : ' (every device of the tenant)'}; ${crossing} beyond the level ${number(level)}.`;
   }
   document.getElementById('rule-preview').addEventListener('click', () => preview().catch((error) => { previewNote.textContent = error.detail || error.message; }));
   form.addEventListener('submit', async (event) => {

@@ -9,7 +9,13 @@ export function decodeOriginal(base64) {
   let bytes;
   try { bytes = Uint8Array.from(atob(base64 || ''), (c) => c.charCodeAt(0)); } catch { return { kind: 'invalid', text: base64 }; }
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
-  try { return { kind: 'json', text: JSON.stringify(JSON.parse(text), null, 2) }; } catch { /* not JSON */ }
+  try {
+    const value = JSON.parse(text);
+    // The telemetry envelope (ARCHITECTURE.md): what the device sent is its payload.
+    const sent = value && typeof value === 'object' && 'payload' in value ? value.payload
+      : value && typeof value === 'object' && typeof value.payloadBase64 === 'string' ? decodeOriginal(value.payloadBase64).text : undefined;
+    return { kind: 'json', text: JSON.stringify(value, null, 2), payload: sent === undefined ? undefined : typeof sent === 'string' ? sent : JSON.stringify(sent, null, 2) };
+  } catch { /* not JSON */ }
   // eslint-disable-next-line no-control-regex
   if (!/[\u0000-\u0008\u000e-\u001f]/.test(text)) return { kind: 'text', text };
   return { kind: 'binary', text: [...bytes.slice(0, 4096)].map((b) => b.toString(16).padStart(2, '0')).join(' ') };
@@ -71,7 +77,9 @@ export async function deadLettersView(main) {
     dialog(`Dead letter ${letter.id}`,
       h('dl', { class: 'facts' }, h('dt', {}, 'Reason'), h('dd', {}, letter.reason), h('dt', {}, 'Message id'), h('dd', {}, letter.messageId || '—'),
         h('dt', {}, 'Received'), h('dd', {}, time(letter.receivedAt))),
-      h('h3', {}, `Original payload (${original.kind})`), h('pre', { class: 'payload', id: 'dl-original', tabindex: '0' }, original.text));
+      original.payload !== undefined ? [h('h3', {}, 'What the device sent'), h('pre', { class: 'payload', id: 'dl-payload', tabindex: '0' }, original.payload)] : null,
+      h('details', { open: original.payload === undefined },
+        h('summary', {}, `The message as received (${original.kind})`), h('pre', { class: 'payload', id: 'dl-original', tabindex: '0' }, original.text)));
   });
   replayButton.addEventListener('click', async () => {
     const ids = selected();

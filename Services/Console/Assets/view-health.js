@@ -1,4 +1,5 @@
-// Platform health (platform-admins): every service's readiness as the gateway sees it, and the
+// Platform health (platform-admins): every service's readiness as the gateway sees it, the
+// pipeline's lag and throughput (rates from two samples of the services' own counters), and the
 // failover orchestrator's view of each region's database nodes.
 import { api } from './api.js';
 import { h, header, number, problemBox, replace } from './dom.js';
@@ -6,13 +7,40 @@ import { h, header, number, problemBox, replace } from './dom.js';
 export async function healthView(main) {
   const services = h('div', { id: 'service-health' });
   const regions = h('div', { id: 'failover-status' });
+  const pipeline = h('div', { id: 'pipeline' });
   replace(main, header('Platform health'), h('section', { class: 'card' }, h('h2', {}, 'Services'), services),
+    h('section', { class: 'card' }, h('h2', {}, 'Pipeline'), pipeline),
     h('section', { class: 'card' }, h('h2', {}, 'Database failover'), regions));
+  let previous = null;
+  /** Lag and per-second rates from this sample and the one before (the first shows lag only). */
+  function drawPipeline(health) {
+    const now = { at: Date.parse(health.checkedAt) || Date.now(), metrics: {} };
+    for (const service of health.services) Object.assign(now.metrics, service.metrics || {});
+    const rate = (name) => {
+      if (!previous || now.metrics[name] === undefined || previous.metrics[name] === undefined || now.at <= previous.at) return '…';
+      return `${number(Math.max(0, now.metrics[name] - previous.metrics[name]) / ((now.at - previous.at) / 1000), 1)}/s`;
+    };
+    const value = (name, unit = '') => (now.metrics[name] === undefined ? '—' : `${number(now.metrics[name], 0)}${unit}`);
+    const rows = [
+      ['Edge: messages forwarded to Kafka', rate('sensormine_edge_messages_forwarded_total'), `spool ${value('sensormine_edge_spool_bytes', ' B')}`],
+      ['Ingestion: points stored', rate('sensormine_ingestion_points_stored_total'), `lag ${value('sensormine_ingestion_consumer_lag')} messages`],
+      ['Ingestion: dead letters', rate('sensormine_ingestion_dead_letters_total'), `${value('sensormine_ingestion_dead_letters_total')} since start`],
+      ['Stream processing: points evaluated', rate('sensormine_stream_points_total'), `lag ${value('sensormine_stream_consumer_lag')} messages`],
+      ['Stream processing: alert events', rate('sensormine_stream_alert_events_total'), ''],
+    ];
+    replace(pipeline, h('table', { class: 'data', id: 'pipeline-table' },
+      h('thead', {}, h('tr', {}, ['Stage', 'Throughput', 'Backlog'].map((name) => h('th', { scope: 'col' }, name)))),
+      h('tbody', {}, rows.map(([stage, throughput, backlog]) => h('tr', {}, h('th', { scope: 'row' }, stage), h('td', { class: 'num' }, throughput), h('td', {}, backlog))))),
+    h('p', { class: 'muted' }, 'From one replica of each service (its /metrics, through the gateway), sampled every 5 s; Prometheus has every replica.'));
+    previous = now;
+  }
+
   async function load() {
     const [health, failover] = await Promise.all([
       api('/api/v1/platform/health').catch((error) => ({ error })),
       api('/api/v1/failover/status').catch((error) => ({ error })),
     ]);
+    if (!health.error) drawPipeline(health);
     replace(services, health.error ? problemBox(health.error) : h('table', { class: 'data' },
       h('thead', {}, h('tr', {}, ['Service', 'Serves', 'Ready', 'Checks', 'Answered in'].map((name) => h('th', { scope: 'col' }, name)))),
       h('tbody', {}, health.services.map((service) => h('tr', { dataset: { service: service.name } },

@@ -23,10 +23,12 @@ export function usageBar(resource) {
   mark80.style.left = `${80 / 1.2}%`;
   const mark100 = h('span', { class: 'bar-mark limit', title: '100 %: the plan\'s quantity' });
   mark100.style.left = `${100 / 1.2}%`;
+  // An unlimited resource has nothing to be measured against: no marks, an empty bar.
+  const marks = state === 'unlimited' ? [] : [mark80, mark100];
   return h('div', { class: 'usage-row', dataset: { resource: resource.resource, state } },
     h('span', { class: 'usage-name' }, resourceNames[resource.resource] || resource.resource),
     h('span', { class: 'bar', role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': String(resource.included ?? resource.quantity), 'aria-valuenow': String(resource.quantity),
-      'aria-label': `${resourceNames[resource.resource] || resource.resource}: ${percent === null || percent === undefined ? 'unlimited' : `${number(percent, 1)} % of the plan`}` }, fill, mark80, mark100),
+      'aria-label': `${resourceNames[resource.resource] || resource.resource}: ${percent === null || percent === undefined ? 'unlimited' : `${number(percent, 1)} % of the plan`}` }, fill, marks),
     h('span', { class: 'usage-figure' }, `${number(resource.quantity)} ${resource.unit}`, resource.included !== null && resource.included !== undefined ? ` of ${number(resource.included)} (${number(percent, 1)} %)` : ' (unlimited)'));
 }
 
