@@ -144,6 +144,23 @@ struct ConsoleBrowserTests {
                 #expect(maxima.array?.compactMap(\.number).max() == 3020)
                 #expect(try await browser.url().contains("range=24h"))
 
+                // Credentials: a rotated key is shown once and works at once; the old one is refused.
+                try await browser.click("#api-keys button")
+                let newKey = try await browser.waitUntil("return document.querySelector('dialog .secret-value')?.textContent || null", what: "the new key").string ?? ""
+                #expect(newKey != tenants.apiKey && !newKey.isEmpty)
+                try await Self.screenshot(browser, "02-credentials")
+                try await browser.click("dialog button.secondary")
+                let reading = #"{"rpm":3030}"#
+                #expect(try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: tenants.apiKey, json: reading).status == 401)
+                #expect(try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: newKey, json: reading).status == 202)
+                try await browser.click("#reset-mqtt")
+                let account = try await browser.waitUntil("""
+                    const values = [...document.querySelectorAll('dialog .secret-value')].map((value) => value.textContent);
+                    return values.length === 3 ? values : null;
+                    """, what: "the MQTT account")
+                #expect(account.array?.last?.string?.hasSuffix("/telemetry") == true, "\(account)")
+                try await browser.click("dialog button.secondary")
+
                 // Tenant switcher: site A has a department, so there is a choice.
                 #expect(try await browser.execute("return document.getElementById('tenant-switch').hidden").asBool == false)
                 // Narrowed to the department, the list is empty; back to everything, the device is there.
