@@ -56,13 +56,13 @@ RUN python3 -m venv /tmp/kafka \
 # --- runtime: only the shared libraries the binaries link (checked by `make lint-deploy`, and
 # against what running containers load by the container smoke test) ------------------------------
 FROM ${RUNTIME_IMAGE} AS runtime-base
-# runtime-packages: libpq5 libmosquitto1 libhiredis0.14 libcurl4 libssl3 libxml2
+# runtime-packages: libpq5 libmosquitto1 libhiredis0.14 libcurl4 libssl3 libxml2 zlib1g
 # extra-packages: ca-certificates (TLS to brokers and APIs) curl (HEALTHCHECK) libjs-chart.js (the Console's charts)
 # Versions are pinned to Debian 12's series (the soname the binaries were linked against),
 # not to one build, so security updates still apply on rebuild.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libpq5=15.* libmosquitto1=2.0.* libhiredis0.14=0.14.* libcurl4=7.88.* libssl3=3.0.* libxml2=2.9.* \
+      libpq5=15.* libmosquitto1=2.0.* libhiredis0.14=0.14.* libcurl4=7.88.* libssl3=3.0.* libxml2=2.9.* zlib1g=1:1.2.* \
       ca-certificates=2023* curl=7.88.* libjs-chart.js=3.9.* \
  && rm -rf /var/lib/apt/lists/*
 ENV LD_LIBRARY_PATH=/usr/local/lib/sensormine \

@@ -28,7 +28,10 @@ let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 /// broker name the contracts and the client wrappers they use.
 let serviceDependencies: [String: [Target.Dependency]] = [
     "ApiGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "SensormineJSON", "ClientRuntime", "Curl", "Hiredis", "RdKafka",
-                   crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle],
+                   crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle,
+                   // The proxy hop (ADR 30): pooled keep-alive connections on the server's own event loops.
+                   .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                   .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), nioPosix],
     "DeviceAPI": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "ClientRuntime", "LibPQ", "Hiredis", "Mosquitto",
                   hummingbird, logging, serviceLifecycle],
     "SchemaRegistry": ["SensormineCore", "SensormineClients", "SensormineAuth", "SensormineJSON", "JSONSchema", "ClientRuntime", "LibPQ", "Hiredis", "Curl",
@@ -65,6 +68,9 @@ let package = Package(
         // jwt-kit 5.8 needs swift-crypto >= 4.1.
         .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"5.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
+        // Already in the graph through Hummingbird (its test client and its stream helpers).
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", exact: "1.1.4"),
     ],
     targets: [
         // System libraries: a module map and a shim header each, nothing else.

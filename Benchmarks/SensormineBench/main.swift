@@ -254,97 +254,63 @@ if wanted("http") { do {
     print("http: \(error)")
 } }
 
-// ApiGateway: the same trivial route straight and through the release gateway binary (JWT
-// verification, the Redis rate-limit script, header rewriting, the upstream hop), in one run.
+// ApiGateway against nginx, in one run: nginx serves a static `ok` and proxies to it with pooled
+// keep-alive connections; the release gateway proxies to the same static upstream; wrk drives
+// each with the same connections. Rows: the upstream alone, nginx's proxy (the anchor), the
+// gateway's public route (the proxy hop alone), and its authenticated route (JWT, rate limit and
+// quota check, then the hop), with and without Billing's quota check.
 if wanted("gateway") { do {
-    func run(_ client: HTTPClient, url: String, headers: [(name: String, value: String)], concurrency: Int, perWorker: Int) async throws -> (count: Int, seconds: Double, p50: Double, p99: Double) {
-        var latencies: [Double] = []
-        latencies.reserveCapacity(concurrency * perWorker)
-        let result = try await measure {
-            latencies = try await withThrowingTaskGroup(of: [Double].self) { workers in
-                for _ in 0..<concurrency {
-                    workers.addTask {
-                        var own: [Double] = []
-                        own.reserveCapacity(perWorker)
-                        for _ in 0..<perWorker {
-                            let start = ContinuousClock.now
-                            let response = try await client.get(url, headers: headers)
-                            guard response.status == 200 else { throw BenchError(description: "\(url) answered \(response.status)") }
-                            let elapsed = ContinuousClock.now - start
-                            own.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
-                        }
-                        return own
-                    }
-                }
-                var all: [Double] = []
-                for try await own in workers { all += own }
-                return all
-            }
-            return concurrency * perWorker
-        }
-        latencies.sort()
-        return (result.count, result.seconds, percentile(latencies, 0.5), percentile(latencies, 0.99))
+    let connections = 16
+    let seconds = Int(ProcessInfo.processInfo.environment["SENSORMINE_BENCH_WRK_SECONDS"] ?? "") ?? 8
+    let nginx = try NginxAnchor.start(upstreamPort: 18477, proxyPort: 18478)
+    defer { nginx.stop() }
+    let client = HTTPClient(configuration: .init(maximumConcurrentRequests: 4))
+    func start(port: Int, quotas: Bool) throws -> BenchService {
+        var environment = ProcessInfo.processInfo.environment
+        environment["SENSORMINE_GATEWAY_ROUTES"] = "/api/v1/bench=http://127.0.0.1:\(nginx.upstreamPort),/api/v1/open-bench=http://127.0.0.1:\(nginx.upstreamPort)"
+        // A public route shows the proxy's own cost, without token check and rate limit.
+        environment["SENSORMINE_GATEWAY_PUBLIC_PREFIXES"] = "/api/v1/auth/,/api/v1/open-bench"
+        environment["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "1000000"
+        environment["SENSORMINE_GATEWAY_RATE_BURST"] = "10000000"
+        environment["SENSORMINE_GATEWAY_QUOTAS"] = quotas ? "true" : "false"
+        return try BenchService.start("ApiGateway", port: port, environment: environment)
     }
-
-    let router = Router()
-    router.get("/api/v1/bench") { _, _ in "ok" }
-    router.get("/api/v1/open-bench") { _, _ in "ok" }
-    let (ports, continuation) = AsyncStream<Int>.makeStream()
-    var serverLogger = Logger(label: "bench-upstream")
-    serverLogger.logLevel = .critical
-    let upstream = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                               onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: serverLogger)
-    let client = HTTPClient(configuration: .init(maximumConcurrentRequests: 32))
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await upstream.run() }
-        defer { group.cancelAll() }
-        var iterator = ports.makeAsyncIterator()
-        let upstreamPort = await iterator.next() ?? 0
-        // Two gateways side by side: Billing's quota check on (the default) and off.
-        let gatewayPort = 18480
-        let plainPort = 18479
-        func start(port: Int, quotas: Bool) throws -> BenchService {
-            var environment = ProcessInfo.processInfo.environment
-            environment["SENSORMINE_GATEWAY_ROUTES"] = "/api/v1/bench=http://127.0.0.1:\(upstreamPort),/api/v1/open-bench=http://127.0.0.1:\(upstreamPort)"
-            // A public route shows the proxy's own cost, without token check and rate limit.
-            environment["SENSORMINE_GATEWAY_PUBLIC_PREFIXES"] = "/api/v1/auth/,/api/v1/open-bench"
-            environment["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "1000000"
-            environment["SENSORMINE_GATEWAY_RATE_BURST"] = "10000000"
-            environment["SENSORMINE_GATEWAY_QUOTAS"] = quotas ? "true" : "false"
-            return try BenchService.start("ApiGateway", port: port, environment: environment)
-        }
-        let gateway = try start(port: gatewayPort, quotas: true)
-        defer { gateway.process.terminate() }
-        let plain = try start(port: plainPort, quotas: false)
-        defer { plain.process.terminate() }
-        let base = "http://127.0.0.1:\(gatewayPort)"
-        try await gateway.waitUntilReady(client)
-        try await plain.waitUntilReady(client)
-        let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: ProcessInfo.processInfo.environment)))
-        let tenant = UUID()
-        let token = try await tokens.issue(for: CallerIdentity(subject: "bench", tenantID: tenant, roles: [.viewer])).token
-        let bearer = [(name: "Authorization", value: "Bearer \(token)")]
-        // The tenant has a quota state past 80 %, as Billing writes it: the check reads it and
-        // adds the warning header to every answer.
-        let redis = RedisClient(configuration: try RedisClient.Configuration(url: try setting("SENSORMINE_REDIS_URL")))
-        _ = try await redis.command("HSET", QuotaState.redisKey(tenant), "state", "{}", "refused", "", "warning", "api-calls=85%",
-                                    "until", String(Int(Date().timeIntervalSince1970) + 86_400))
-        _ = try await run(client, url: base + "/api/v1/bench", headers: bearer, concurrency: 4, perWorker: 100)  // warm-up
-        _ = try await run(client, url: "http://127.0.0.1:\(plainPort)/api/v1/bench", headers: bearer, concurrency: 4, perWorker: 100)
-        let direct = try await run(client, url: "http://127.0.0.1:\(upstreamPort)/api/v1/bench", headers: [], concurrency: 16, perWorker: 1_000)
-        let through = try await run(client, url: base + "/api/v1/bench", headers: bearer, concurrency: 16, perWorker: 1_000)
-        let withoutQuota = try await run(client, url: "http://127.0.0.1:\(plainPort)/api/v1/bench", headers: bearer, concurrency: 16, perWorker: 1_000)
-        let open = try await run(client, url: base + "/api/v1/open-bench", headers: [], concurrency: 16, perWorker: 1_000)
-        report("upstream route, direct (16 concurrent)", "req/s", (direct.count, direct.seconds), String(format: "p50 %.2f ms, p99 %.2f ms", direct.p50, direct.p99))
-        report("through ApiGateway (16 concurrent)", "req/s", (through.count, through.seconds),
-               String(format: "p50 %.2f ms, p99 %.2f ms; JWT + Redis rate limit and quota + proxy hop", through.p50, through.p99))
-        report("through ApiGateway, quota check off", "req/s", (withoutQuota.count, withoutQuota.seconds),
-               String(format: "p50 %.2f ms, p99 %.2f ms; p50 with the check %+.2f ms", withoutQuota.p50, withoutQuota.p99, through.p50 - withoutQuota.p50))
-        report("through ApiGateway, public route", "req/s", (open.count, open.seconds),
-               String(format: "p50 %.2f ms, p99 %.2f ms; proxy hop only", open.p50, open.p99))
-        _ = try await redis.command("DEL", QuotaState.redisKey(tenant))
-        await redis.shutdown()
+    // Two gateways side by side: Billing's quota check on (the default) and off.
+    let gateway = try start(port: 18480, quotas: true)
+    defer { gateway.stop() }
+    let plain = try start(port: 18479, quotas: false)
+    defer { plain.stop() }
+    try await gateway.waitUntilReady(client)
+    try await plain.waitUntilReady(client)
+    for _ in 0..<50 where (try? await client.get("http://127.0.0.1:\(nginx.proxyPort)/"))?.status != 200 { try await Task.sleep(for: .milliseconds(100)) }
+    guard nginx.process.isRunning else {
+        let log = (try? String(contentsOf: nginx.directory.appendingPathComponent("error.log"), encoding: .utf8)) ?? ""
+        throw BenchError(description: "nginx did not start (ports \(nginx.upstreamPort), \(nginx.proxyPort) taken?): \(log.suffix(300))")
     }
+    let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: ProcessInfo.processInfo.environment)))
+    let tenant = UUID()
+    let token = try await tokens.issue(for: CallerIdentity(subject: "bench", tenantID: tenant, roles: [.viewer])).token
+    let bearer = ["Authorization: Bearer \(token)"]
+    // The tenant has a quota state past 80 %, as Billing writes it: the check reads it and adds
+    // the warning header to every answer.
+    let redis = RedisClient(configuration: try RedisClient.Configuration(url: try setting("SENSORMINE_REDIS_URL")))
+    _ = try await redis.command("HSET", QuotaState.redisKey(tenant), "state", "{}", "refused", "", "warning", "api-calls=85%",
+                                "until", String(Int(Date().timeIntervalSince1970) + 86_400))
+    let gatewayURL = "http://127.0.0.1:\(gateway.port)"
+    _ = try WrkResult.run(gatewayURL + "/api/v1/bench", connections: connections, seconds: 2, headers: bearer)  // warm-up
+    _ = try WrkResult.run("http://127.0.0.1:\(plain.port)/api/v1/bench", connections: connections, seconds: 1, headers: bearer)
+    let direct = try WrkResult.run("http://127.0.0.1:\(nginx.upstreamPort)/api/v1/bench", connections: connections, seconds: seconds)
+    let anchor = try WrkResult.run("http://127.0.0.1:\(nginx.proxyPort)/api/v1/bench", connections: connections, seconds: seconds)
+    let open = try WrkResult.run(gatewayURL + "/api/v1/open-bench", connections: connections, seconds: seconds)
+    let through = try WrkResult.run(gatewayURL + "/api/v1/bench", connections: connections, seconds: seconds, headers: bearer)
+    let withoutQuota = try WrkResult.run("http://127.0.0.1:\(plain.port)/api/v1/bench", connections: connections, seconds: seconds, headers: bearer)
+    print(direct.line("static upstream alone (nginx)", note: "wrk, \(connections) connections, \(seconds) s each"))
+    print(anchor.line("nginx reverse proxy (anchor)", note: "nginx-light, 2 workers, keep-alive upstream"))
+    print(open.line("ApiGateway, public route", anchor: anchor, note: "proxy hop only"))
+    print(through.line("ApiGateway, authenticated route", anchor: anchor, note: "JWT + rate limit + quota + proxy hop"))
+    print(withoutQuota.line("ApiGateway, authenticated, quota off", anchor: anchor, note: "JWT + rate limit + proxy hop"))
+    _ = try await redis.command("DEL", QuotaState.redisKey(tenant))
+    await redis.shutdown()
     await client.shutdown()
 } catch {
     print("gateway: \(error)")

@@ -85,7 +85,7 @@ public struct ServiceApplicationBuilder {
     /// Builds the application; `routes` adds the service's own endpoints.
     public func build(routes: (Router<SensormineRequestContext>) -> Void = { _ in }) -> ServiceApplication {
         let router = Router(context: SensormineRequestContext.self)
-        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: RequestIdentityMiddleware())
         router.add(middleware: ProblemMiddleware())
         HealthController(checks: self.readinessChecks).addRoutes(to: router)

@@ -30,6 +30,8 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
     var maximumBodyBytes: Int
     /// Deadline for an upstream answer.
     var upstreamTimeout: Duration
+    /// Keep-alive connections kept per upstream service.
+    var upstreamConnections: Int
     /// The token endpoint and how often one account, and one client address, may call it.
     var signIn: SignInThrottle.Settings
     /// Origin allowed by CORS (`*` for any); nil disables CORS.
@@ -62,6 +64,7 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
         self.devicePrefixes = try reader.list("SENSORMINE_GATEWAY_DEVICE_PREFIXES", default: ["/api/v1/ingest"])
         self.maximumBodyBytes = try reader.int("SENSORMINE_GATEWAY_MAX_BODY_BYTES", default: 1 << 20, range: 1...(64 << 20))
         self.upstreamTimeout = try reader.duration("SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT", default: .seconds(10))
+        self.upstreamConnections = try reader.int("SENSORMINE_GATEWAY_UPSTREAM_CONNECTIONS", default: 64, range: 1...4_096)
         self.corsOrigin = reader.optionalString("SENSORMINE_GATEWAY_CORS_ORIGIN")
         self.kafka = try KafkaSettings(reader: reader)
         self.usageInterval = try reader.durationOrOff("SENSORMINE_GATEWAY_USAGE_INTERVAL", default: .seconds(5))

@@ -88,6 +88,24 @@ struct TraceParentTests {
         #expect(child.parentID != parsed!.parentID)
     }
 
+    @Test("generated ids: version-4 UUIDs for requests and valid, distinct trace and span ids, without a system call each")
+    func generatedIdentifiers() {
+        let requestIDs = (0..<10_000).map { _ in RequestIdentifiers.uuidString() }
+        #expect(Set(requestIDs).count == requestIDs.count)
+        for id in requestIDs.prefix(200) {
+            let uuid = UUID(uuidString: id)
+            #expect(uuid != nil && uuid?.uuidString.lowercased() == id, "\(id)")
+            #expect(Array(id)[14] == "4" && "89ab".contains(Array(id)[19]), "\(id): version 4, RFC 4122 variant")
+            #expect(RequestIdentityMiddleware.isAcceptable(requestID: id))
+        }
+        let traces = (0..<1_000).map { _ in TraceParent.random() }
+        #expect(Set(traces.map(\.traceID)).count == traces.count)
+        #expect(traces.allSatisfy { TraceParent(header: $0.description) == $0 })
+        // Every hex digit turns up in every position over many draws: the bytes are spread.
+        #expect(Set(traces.map { Array($0.traceID)[0] }).count == 16)
+        #expect(Set(traces.map { Array($0.parentID)[15] }).count == 16)
+    }
+
     @Test("request ids are limited to safe characters and length")
     func requestIDs() {
         #expect(RequestIdentityMiddleware.isAcceptable(requestID: "abc-123_x.y:z"))

@@ -8,7 +8,7 @@ mkdir -p "$STACK" "$RUNTIME_LIB"
 APT_PACKAGES="libpq-dev librdkafka-dev libmosquitto-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
   redis-server redis-sentinel etcd-server etcd-client mosquitto mosquitto-clients postgresql-client postgresql-15 debootstrap python3-venv ca-certificates iproute2 curl
   podman buildah podman-compose runc netavark aardvark-dns iptables python3-aiosmtpd
-  libjs-chart.js chromium chromium-driver fonts-dejavu-core"
+  libjs-chart.js chromium chromium-driver fonts-dejavu-core nginx-light wrk"
 missing=()
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   # The packaged services must not hold our ports or data; the stack runs its own processes.
-  for svc in redis-server redis-sentinel etcd mosquitto postgresql; do $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
+  for svc in redis-server redis-sentinel etcd mosquitto postgresql nginx; do $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
 fi
 
 # podman (the container smoke test, `make images`) on these machines: crun's setrlimit is refused

@@ -28,41 +28,43 @@ struct RateLimiter: Sendable {
         var quotaUntil: Int?
     }
 
-    /// KEYS[1] the bucket; KEYS[2], optional, the quota hash; ARGV: rate, burst, and "1" when
-    /// the quota's api-calls refusal applies to this caller.
+    /// KEYS[1] the bucket; KEYS[2], optional, the quota hash; ARGV: rate, burst, how many tokens
+    /// to take at most, and "1" when the quota's api-calls refusal applies (then no token is
+    /// taken from a refused organisation). Answers the tokens granted (0 when the bucket is
+    /// empty), the milliseconds until one is there, the tokens left, the quota state, and 1 when
+    /// refused by the quota.
     static let script = RedisScript(
         """
         local refused, warning, ends = '', '', ''
         if KEYS[2] then
           local quota = redis.call('HMGET', KEYS[2], 'refused', 'warning', 'until')
           refused, warning, ends = quota[1] or '', quota[2] or '', quota[3] or ''
-          if ARGV[3] == '1' and string.find(',' .. refused .. ',', ',api-calls,', 1, true) then
-            return {0, 0, 0, warning, ends, 1}
+          if ARGV[4] == '1' and string.find(',' .. refused .. ',', ',api-calls,', 1, true) then
+            return {0, 0, 0, refused, warning, ends, 1}
           end
         end
         local rate = tonumber(ARGV[1])
         local burst = tonumber(ARGV[2])
+        local wanted = tonumber(ARGV[3])
         local clock = redis.call('TIME')
         local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
         local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
         local tokens = tonumber(state[1]) or burst
         local ts = tonumber(state[2]) or now
         tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
-        local allowed = 0
+        local granted = math.min(wanted, math.floor(tokens))
         local wait = 0
-        if tokens >= 1 then
-          tokens = tokens - 1
-          allowed = 1
-        else
-          wait = math.ceil((1 - tokens) * 1000 / rate)
-        end
+        tokens = tokens - granted
+        if granted == 0 then wait = math.ceil((1 - tokens) * 1000 / rate) end
         redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
         redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-        return {allowed, wait, math.floor(tokens), warning, ends, 0}
+        return {granted, wait, math.floor(tokens), refused, warning, ends, 0}
         """
     )
 
     let redis: RedisClient
+    /// Tenants' tokens held locally, taken from their buckets in batches.
+    let reservations = TokenReservations()
     /// The limit of tenants whose plan has none of its own.
     let defaultLimit: Limit
     /// Limits by plan name.
@@ -77,22 +79,48 @@ struct RateLimiter: Sendable {
     /// organisation's quota hash) also reads its state, and refuses without taking a token when
     /// `enforceQuota` and the organisation's API calls are used up.
     /// - Throws: `ClientError` when Redis is unreachable.
+    /// Tokens come from the local reservation (``TokenReservations``) when the plan's rate is
+    /// high enough for batches, else straight from Redis.
     func take(tenant: String, plan: String?, quota: String? = nil, enforceQuota: Bool = false) async throws -> Decision {
-        try await self.take(key: "sensormine:ratelimit:\(tenant)", limit: self.limit(plan: plan), quota: quota, enforceQuota: enforceQuota)
+        let key = "sensormine:ratelimit:\(tenant)"
+        let limit = self.limit(plan: plan)
+        let batch = TokenReservations.batchSize(limit)
+        if batch > 1, let decision = try await self.reservations.take(key: key, batch: batch, enforceQuota: enforceQuota, fetch: { [self] wanted in
+            try await self.takeBatch(key: key, limit: limit, quota: quota, wanted: wanted)
+        }) {
+            return decision
+        }
+        return try await self.take(key: key, limit: limit, quota: quota, enforceQuota: enforceQuota)
+    }
+
+    /// Takes up to `wanted` tokens from the bucket under `key`, with the quota state.
+    /// - Throws: `ClientError` when Redis is unreachable.
+    func takeBatch(key: String, limit: Limit, quota: String?, wanted: Int) async throws -> TokenReservations.Grant {
+        let reply = try await self.eval(key: key, limit: limit, quota: quota, wanted: wanted, enforceQuota: false)
+        return TokenReservations.Grant(tokens: reply.granted, waitMilliseconds: reply.waitMilliseconds, quota: reply.quota)
     }
 
     /// Takes one token from the bucket under `key`.
     /// - Throws: `ClientError` when Redis is unreachable.
     func take(key: String, limit: Limit, quota: String? = nil, enforceQuota: Bool = false) async throws -> Decision {
+        let reply = try await self.eval(key: key, limit: limit, quota: quota, wanted: 1, enforceQuota: enforceQuota)
+        return Decision(allowed: reply.granted == 1, retryAfterSeconds: max(1, (reply.waitMilliseconds + 999) / 1000), remaining: reply.remaining,
+                        quotaRefused: reply.quotaRefused, quotaWarning: reply.quota.warning, quotaUntil: reply.quota.until)
+    }
+
+    private func eval(key: String, limit: Limit, quota: String?, wanted: Int, enforceQuota: Bool)
+        async throws -> (granted: Int, waitMilliseconds: Int, remaining: Int, quota: TokenReservations.QuotaSnapshot, quotaRefused: Bool) {
         let reply = try await self.redis.eval(Self.script, keys: quota.map { [key, $0] } ?? [key],
-                                              arguments: [String(limit.perSecond), String(limit.burst), enforceQuota ? "1" : "0"])
-        guard case .array(let values) = reply, values.count == 6 else {
-            return Decision(allowed: true, retryAfterSeconds: 0, remaining: 0)
+                                              arguments: [String(limit.perSecond), String(limit.burst), String(wanted), enforceQuota ? "1" : "0"])
+        guard case .array(let values) = reply, values.count == 7 else {
+            // An unexpected reply lets traffic through, as an unreachable Redis does.
+            return (wanted, 0, 0, .init(), false)
         }
-        let waitMilliseconds = values[1].int ?? 0
-        let warning = values[3].string ?? ""
-        return Decision(allowed: values[0].int == 1, retryAfterSeconds: max(1, (waitMilliseconds + 999) / 1000), remaining: values[2].int ?? 0,
-                        quotaRefused: values[5].int == 1, quotaWarning: warning.isEmpty ? nil : warning, quotaUntil: values[4].int)
+        let refused = values[3].string ?? ""
+        let warning = values[4].string ?? ""
+        let snapshot = TokenReservations.QuotaSnapshot(apiCallsRefused: refused.split(separator: ",").contains("api-calls"),
+                                                       warning: warning.isEmpty ? nil : warning, until: values[5].int)
+        return (values[0].int ?? 0, values[1].int ?? 0, values[2].int ?? 0, snapshot, values[6].int == 1)
     }
 }
 

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import ClientRuntime
 import Curl
 import Foundation
@@ -5,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
+import NIOHTTP1
 import SensormineAuth
 import SensormineClients
 import SensormineContracts
@@ -21,7 +23,9 @@ struct ProxyController: Sendable {
     let apiKeys: APIKeyIndex
     let devicePrefixes: [String]
     let rateLimiter: RateLimiter
-    let client: HTTPClient
+    /// For the platform's health (readiness probes); the proxy hop uses ``upstream``.
+    let client: Curl.HTTPClient
+    let upstream: UpstreamClient
     let gatewayToken: String
     let maximumBodyBytes: Int
     let upstreamTimeout: Duration
@@ -35,7 +39,7 @@ struct ProxyController: Sendable {
     private let quotaRefused = Counter(label: "sensormine_gateway_quota_refused_total")
 
     init(routes: RoutingTable, publicPrefixes: [String], staticPrefixes: [String] = [], tokens: AccessTokens, apiKeys: APIKeyIndex, devicePrefixes: [String],
-         rateLimiter: RateLimiter, client: HTTPClient, gatewayToken: String, maximumBodyBytes: Int, upstreamTimeout: Duration,
+         rateLimiter: RateLimiter, client: Curl.HTTPClient, upstream: UpstreamClient, gatewayToken: String, maximumBodyBytes: Int, upstreamTimeout: Duration,
          signIn: SignInThrottle.Settings, meter: UsageMeter? = nil, quotas: Bool = true) {
         self.signIn = SignInThrottle(settings: signIn, limiter: rateLimiter)
         self.meter = meter
@@ -48,10 +52,14 @@ struct ProxyController: Sendable {
         self.devicePrefixes = devicePrefixes
         self.rateLimiter = rateLimiter
         self.client = client
+        self.upstream = upstream
         self.gatewayToken = gatewayToken
         self.maximumBodyBytes = maximumBodyBytes
         self.upstreamTimeout = upstreamTimeout
     }
+
+    /// Bodies up to this size with a Content-Length are forwarded whole rather than streamed.
+    static let wholeBodyBytes = 64 * 1024
 
     /// Where a tenant past its API-call quota may still go: its usage and subscription.
     static let quotaExemptPrefixes = ["/api/v1/billing"]
@@ -122,88 +130,86 @@ struct ProxyController: Sendable {
         if let declaredLength, declaredLength > self.maximumBodyBytes {
             throw Self.tooLarge(self.maximumBodyBytes)
         }
-        var upstream = HTTPClientRequest(method: request.method.rawValue, url: route.upstream + request.uri.description, timeout: self.upstreamTimeout)
-        upstream.headers = Self.forwardableHeaders(request.headers)
-        upstream.headers.append((HTTPField.Name.gatewayToken.rawName, self.gatewayToken))
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count + 6)
+        Self.appendForwardable(request.headers, to: &headers)
+        headers.add(name: HTTPField.Name.gatewayToken.rawName, value: self.gatewayToken)
+        headers.add(name: HTTPField.Name.requestID.rawName, value: context.requestID)
+        if let trace = context.trace { headers.add(name: HTTPField.Name.traceparent.rawName, value: trace.description) }
         if let identity {
-            upstream.headers.append((HTTPField.Name.callerSubject.rawName, identity.subject))
-            upstream.headers.append((HTTPField.Name.callerTenant.rawName, identity.tenantID.uuidString.lowercased()))
-            upstream.headers.append((HTTPField.Name.callerRoles.rawName, identity.roles.map(\.rawValue).sorted().joined(separator: ",")))
+            headers.add(name: HTTPField.Name.callerSubject.rawName, value: identity.subject)
+            headers.add(name: HTTPField.Name.callerTenant.rawName, value: identity.tenantID.uuidString.lowercased())
+            headers.add(name: HTTPField.Name.callerRoles.rawName, value: identity.roles.map(\.rawValue).sorted().joined(separator: ","))
         }
         let hasBody = declaredLength.map { $0 > 0 } ?? (request.headers[.transferEncoding] != nil)
         let streamsBody = hasBody || [.post, .put, .patch].contains(request.method)
-        let transfer: HTTPClientTransfer
-        do {
-            transfer = try self.client.start(upstream, upload: streamsBody ? .streamed(length: declaredLength) : .none)
-        } catch {
-            throw Self.upstreamFailure(error, route: route, timeout: self.upstreamTimeout, logger: context.logger)
-        }
         // The client's body streams to the upstream while the upstream may already answer, so
-        // the pump runs beside the handler. It must end before the response does: Hummingbird
-        // reads the rest of the request itself afterwards, and one body must never have two
-        // readers at once.
-        let pump = streamsBody ? Task { await Self.pump(request.body, into: transfer, limit: self.maximumBodyBytes) } : nil
-        let head: HTTPClientResponseHead
+        // the relay's pump runs beside the handler; it ends before the response does.
+        let limit = self.maximumBodyBytes
+        let relay = streamsBody ? RequestBodyRelay(request.body, length: declaredLength, limit: limit, tooLarge: { Self.tooLarge(limit) }) : nil
+        let answer: UpstreamClient.Answer
         do {
-            head = try await transfer.response()
+            answer = try await self.upstream.send(method: HTTPMethod(rawValue: request.method.rawValue), url: route.upstream + request.uri.description,
+                                                  headers: headers, body: relay, timeout: self.upstreamTimeout)
         } catch {
-            await pump?.value
+            await relay?.close()
             throw Self.upstreamFailure(error, route: route, timeout: self.upstreamTimeout, logger: context.logger)
         }
-        if head.status == 204 || head.status == 304 {
-            // No body will be written, so the writer below may never run: finish the pump here.
-            await pump?.value
+        if answer.status == 204 || answer.status == 304 {
+            // No body will be written, so the writer below may never run: end the relay here.
+            await relay?.close()
         }
-        var headers = HTTPFields()
-        let dropped = Self.connectionNamed(head.header("connection"))
-        for header in head.headers where (header.name == "content-length" || !Self.hopByHop.contains(header.name)) && !dropped.contains(header.name) {
-            if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
+        var fields = HTTPFields()
+        fields.reserveCapacity(answer.headers.count + 1)
+        let dropped = Self.connectionNamed(answer.headers.first(name: "connection"))
+        for (name, value) in answer.headers {
+            guard let fieldName = HTTPField.Name(name) else { continue }
+            let canonical = fieldName.canonicalName
+            if (canonical != "content-length" && Self.hopByHop.contains(canonical)) || dropped.contains(canonical) { continue }
+            fields.append(HTTPField(name: fieldName, value: value))
         }
-        if let quotaWarning { headers[Self.quotaWarning] = quotaWarning }
+        if let quotaWarning { fields[Self.quotaWarning] = quotaWarning }
+        let status = HTTPResponse.Status(code: answer.status)
+        // A small body of a declared length is read whole and answered in one write with the
+        // head (a streamed body costs a write per part); it arrives at once anyway.
+        if let length = answer.headers.first(name: "content-length").flatMap({ Int($0) }), length <= Self.wholeBodyBytes {
+            let whole: ByteBuffer
+            do {
+                whole = try await answer.collect(upTo: length)
+            } catch {
+                await relay?.close()
+                throw Self.upstreamFailure(error, route: route, timeout: self.upstreamTimeout, logger: context.logger)
+            }
+            await relay?.close()
+            return Response(status: status, headers: fields, body: length == 0 ? ResponseBody() : ResponseBody(byteBuffer: whole))
+        }
         // The body streams from the upstream to the client as it arrives; if the client goes away
-        // the writer fails and the upstream transfer is dropped with it.
-        let body = transfer.body
-        return Response(status: HTTPResponse.Status(code: head.status), headers: headers, body: ResponseBody { writer in
+        // the writer fails and the upstream exchange is dropped with it.
+        let body = answer.body
+        return Response(status: status, headers: fields, body: ResponseBody { writer in
             do {
                 for try await chunk in body { try await writer.write(chunk) }
             } catch {
-                await pump?.value
+                await relay?.close()
                 throw error
             }
-            await pump?.value
+            await relay?.close()
             try await writer.finish(nil)
         })
     }
 
     /// The problem for a failed upstream exchange: 504 on a timeout, 502 when unreachable, and
-    /// any other error (413 from the pump, cancellation) as it is.
+    /// any other error (413 from the relay, cancellation) as it is.
     private static func upstreamFailure(_ error: any Error, route: GatewayRoute, timeout: Duration, logger: Logger) -> any Error {
-        guard let error = error as? ClientError else { return error }
-        if error.code == .timeout {
+        guard let failure = error as? UpstreamClient.Failure else { return error }
+        switch failure {
+        case .timeout:
             return APIError(status: .gatewayTimeout, slug: "upstream-timeout", title: "Gateway timeout",
                             detail: "the service behind \(route.prefix) did not answer within \(timeout)")
-        }
-        logger.warning("upstream failed", metadata: ["upstream": "\(route.upstream)", LogKey.error: "\(error)"])
-        return APIError(status: .badGateway, slug: "upstream-unavailable", title: "Bad gateway",
-                        detail: "the service behind \(route.prefix) is not reachable")
-    }
-
-    /// Streams the client's body to the upstream; past `limit` bytes, or if the client's body
-    /// fails, the transfer ends with that error (413 for the limit).
-    private static func pump(_ body: RequestBody, into transfer: HTTPClientTransfer, limit: Int) async {
-        var sent = 0
-        do {
-            for try await chunk in body {
-                sent += chunk.readableBytes
-                guard sent <= limit else { throw Self.tooLarge(limit) }
-                try await transfer.write(chunk)
-            }
-            transfer.finishBody()
-        } catch is ClientError {
-            // The upstream stopped reading (it answered early or failed); its answer, or the
-            // transfer's error, is what the client gets.
-        } catch {
-            transfer.cancel(with: error)
+        case .unreachable(let reason):
+            logger.warning("upstream failed", metadata: ["upstream": "\(route.upstream)", LogKey.error: "\(reason)"])
+            return APIError(status: .badGateway, slug: "upstream-unavailable", title: "Bad gateway",
+                            detail: "the service behind \(route.prefix) is not reachable")
         }
     }
 
@@ -212,16 +218,17 @@ struct ProxyController: Sendable {
                  detail: "the request body exceeds the gateway's limit of \(limit) bytes")
     }
 
-    /// The request's headers minus hop-by-hop ones, those its Connection header names, and every
-    /// `X-Sensormine-*` header (only the gateway may assert those).
-    static func forwardableHeaders(_ fields: HTTPFields) -> [(name: String, value: String)] {
-        let dropped = self.connectionNamed(fields[.connection])
-        return fields.compactMap { field in
+    /// Appends the request's headers minus hop-by-hop ones, those its Connection header names,
+    /// the credentials, and every `X-Sensormine-*` header (only the gateway may assert those).
+    static func appendForwardable(_ fields: HTTPFields, to headers: inout HTTPHeaders) {
+        let dropped = fields[.connection].map { self.connectionNamed($0) } ?? []
+        for field in fields {
             let name = field.name.canonicalName
-            if self.hopByHop.contains(name) || dropped.contains(name) || name.hasPrefix("x-sensormine-") || name == "authorization" || name == "x-api-key" {
-                return nil
+            if self.hopByHop.contains(name) || name == "authorization" || name == "x-api-key" || name.hasPrefix("x-sensormine-")
+                || (!dropped.isEmpty && dropped.contains(name)) {
+                continue
             }
-            return (field.name.rawName, field.value)
+            headers.add(name: field.name.rawName, value: field.value)
         }
     }
 
