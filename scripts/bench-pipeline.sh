@@ -85,14 +85,50 @@ MQTT_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, published → queryable (MQTT)
 
 # 3. Latency: 200 devices at a moderate 2,000 messages/s, 100 probes timed until QueryAPI returns them.
 OUT2=$(mktemp)
+STAGES_BEFORE=$(mktemp); STAGES_AFTER=$(mktemp)
+stages() { curl -s "http://127.0.0.1:${PORT[Ingestion]}/metrics" | grep '^sensormine_pipeline_stage_seconds_bucket' || true; }
+stages >"$STAGES_BEFORE"
 "$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --devices 200 --rate 2000 --batch 10 --concurrency 8 --duration 15 --probes 100 >"$OUT2" 2>&1 || true
 LATENCY=$(tr '\r' '\n' <"$OUT2" | grep "end-to-end latency" | tail -1)
+sleep 1; stages >"$STAGES_AFTER"
+# Each stage's p50 and p99 over the latency run, from Ingestion's histograms (the buckets' counts
+# after minus before; linear within a bucket): where a reading's time goes (ADR 10).
+STAGES=$(python3 - "$STAGES_BEFORE" "$STAGES_AFTER" <<'PY'
+import re, sys
+def read(path):
+    counts = {}
+    for line in open(path):
+        m = re.match(r'sensormine_pipeline_stage_seconds_bucket\{(.*)\} (\S+)', line)
+        if not m: continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        counts[(labels.get("stage"), labels.get("le"))] = float(m.group(2))
+    return counts
+before, after = read(sys.argv[1]), read(sys.argv[2])
+def quantile(stage, q):
+    buckets = sorted(((float("inf") if le == "+Inf" else float(le)), after[(s, le)] - before.get((s, le), 0)) for (s, le) in after if s == stage)
+    total = buckets[-1][1] if buckets else 0
+    if total <= 0: return None, 0
+    lower, below = 0.0, 0.0
+    for upper, count in buckets:
+        if count >= q * total:
+            if upper == float("inf"): return lower * 1000, total
+            return (lower + (upper - lower) * (q * total - below) / max(count - below, 1e-9)) * 1000, total
+        lower, below = upper, count
+    return lower * 1000, total
+parts = []
+for stage, what in (("edge", "received at the edge → handed to the producer"), ("kafka", "→ fetched by Ingestion"), ("store", "→ stored, committed (per batch)")):
+    p50, n = quantile(stage, 0.5); p99, _ = quantile(stage, 0.99)
+    parts.append(f"{stage} p50 {p50:.1f} ms, p99 {p99:.1f} ms ({what}; {int(n)} samples)" if p50 is not None else f"{stage}: no samples")
+print("\n".join(parts))
+PY
+)
 
 printf '%s\n%s\n%s\n' "$HTTP_LINE" "$MQTT_LINE" "$DRAIN_LINE"
 printf '%-42s %s\n' "pipeline, end-to-end latency" "${LATENCY:-no probe answered}"
+while IFS= read -r line; do printf '%-42s %s\n' "  stage" "$line"; done <<<"$STAGES"
 for name in ApiGateway DeviceAPI SchemaRegistry EdgeGateway Ingestion QueryAPI; do
   i=0; for n in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway ApiGateway; do [ "$n" = "$name" ] && break; i=$((i + 1)); done
   RSS=$(awk '/VmHWM/ {printf "%d MiB", $2 / 1024}' "/proc/${PIDS_RUN[$i]}/status" 2>/dev/null || echo "?")
   printf '%-42s %s\n' "peak RSS $name" "$RSS"
 done
-rm -f "$OUT" "$OUT2"
+rm -f "$OUT" "$OUT2" "$STAGES_BEFORE" "$STAGES_AFTER"

@@ -17,6 +17,8 @@ public struct KafkaMessage: Sendable {
     public var value: [UInt8]
     /// Headers in order.
     public var headers: [(name: String, value: [UInt8])]
+    /// When the producer handed it over (milliseconds since 1970, Kafka's CreateTime), if known.
+    public var timestamp: Int64?
 
     /// The value of the first header called `name`, as UTF-8 text.
     public func header(_ name: String) -> String? {
@@ -376,7 +378,9 @@ final class KafkaQueue: @unchecked Sendable {
             }
         }
         let topic = pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
-        return KafkaMessage(topic: topic, partition: pointee.partition, offset: pointee.offset, key: key, value: value, headers: headers)
+        let timestamp = rd_kafka_message_timestamp(message, nil)
+        return KafkaMessage(topic: topic, partition: pointee.partition, offset: pointee.offset, key: key, value: value, headers: headers,
+                            timestamp: timestamp >= 0 ? timestamp : nil)
     }
 }
 

@@ -1,4 +1,5 @@
 import ClientRuntime
+import Foundation
 import Logging
 import RdKafka
 import ServiceLifecycle
@@ -35,6 +36,7 @@ struct KafkaTests {
         try await admin.createTopics([topic], partitions: 3)
         try await admin.createTopics([topic], partitions: 3)  // existing topics are fine
         let outbound = OutboundContext(requestID: "req-kafka", traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        let sentFrom = Int64(Date().timeIntervalSince1970 * 1000)
         let reports = try await withProducer(configuration) { producer in
             try await OutboundContext.$current.withValue(outbound) {
                 try await producer.send((0..<60).map { index in
@@ -56,6 +58,9 @@ struct KafkaTests {
         }
         #expect(Set(received.map { String(decoding: $0.value, as: UTF8.self) }) == Set((0..<60).map { "payload-\($0)" }))
         #expect(received.allSatisfy { $0.header("tenant") == "tenant-a" && $0.header("traceparent") == outbound.traceparent })
+        // Each carries when the producer was handed it (CreateTime), for the pipeline's stage timings.
+        let consumedBy = Int64(Date().timeIntervalSince1970 * 1000)
+        #expect(received.allSatisfy { ($0.timestamp ?? 0) >= sentFrom - 1 && ($0.timestamp ?? .max) <= consumedBy })
         // Per key, order holds: the same device's messages arrive in the order sent.
         let device0 = received.filter { $0.key == Array("device-0".utf8) }.map { String(decoding: $0.value, as: UTF8.self) }
         #expect(device0 == (0..<60).filter { $0 % 6 == 0 }.map { "payload-\($0)" })

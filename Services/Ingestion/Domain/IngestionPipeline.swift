@@ -39,6 +39,12 @@ struct IngestionPipeline: Service {
     private let refusals = Counter(label: "sensormine_ingestion_database_refusals_total")
     private let assigned = Gauge(label: "sensormine_ingestion_assigned_partitions")
     private let lag = Gauge(label: "sensormine_ingestion_consumer_lag")
+    /// Where a reading's time goes before it is stored (ADR 10): received at the edge → handed
+    /// to the producer (`edge`), → fetched by Ingestion (`kafka`: linger, broker, fetch wait),
+    /// → stored in a committed transaction (`store`: validation, COPY, rollups, commit).
+    private let edgeStage = Metrics.Timer(label: "sensormine_pipeline_stage_seconds", dimensions: [("stage", "edge")], preferredDisplayUnit: .seconds)
+    private let kafkaStage = Metrics.Timer(label: "sensormine_pipeline_stage_seconds", dimensions: [("stage", "kafka")], preferredDisplayUnit: .seconds)
+    private let storeStage = Metrics.Timer(label: "sensormine_pipeline_stage_seconds", dimensions: [("stage", "store")], preferredDisplayUnit: .seconds)
 
     init(consumer: KafkaConsumer, producer: KafkaProducer, store: TelemetryStore, admission: TelemetryAdmission, deadLetterTopic: String,
          depth: Int, sharedMaximumDays: Int = .max, logger: Logger) {
@@ -108,7 +114,8 @@ struct IngestionPipeline: Service {
     private static let backoff = Backoff(base: .milliseconds(200), maximum: .seconds(10))
 
     private func processRetrying(_ batch: [KafkaMessage]) async throws {
-        try await Self.backoff.retryingUntilSuccess({ try await self.store(batch[...]) }, failed: { attempt, error in
+        let fetchedAt = Date()
+        try await Self.backoff.retryingUntilSuccess({ try await self.store(batch[...], fetchedAt: fetchedAt) }, failed: { attempt, error in
             self.retries.increment()
             if attempt % 10 == 0 { self.logger.error("batch not stored; retrying", metadata: ["error": "\(error)", "messages": "\(batch.count)"]) }
         })
@@ -118,9 +125,9 @@ struct IngestionPipeline: Service {
     /// message stands alone and dead-letters that message with the database's reason.
     /// - Throws: when a dependency is unavailable; the caller retries the whole batch (what
     ///   was stored already is absorbed as a repeat).
-    func store(_ batch: ArraySlice<KafkaMessage>) async throws {
+    func store(_ batch: ArraySlice<KafkaMessage>, fetchedAt: Date = Date()) async throws {
         do {
-            try await self.process(batch)
+            try await self.process(batch, fetchedAt: fetchedAt)
         } catch where SQLState.isDataRefusal(error) {
             if batch.count == 1, let message = batch.first {
                 self.refusals.increment()
@@ -128,8 +135,8 @@ struct IngestionPipeline: Service {
                 return
             }
             let middle = batch.startIndex + batch.count / 2
-            try await self.store(batch[..<middle])
-            try await self.store(batch[middle...])
+            try await self.store(batch[..<middle], fetchedAt: fetchedAt)
+            try await self.store(batch[middle...], fetchedAt: fetchedAt)
         }
     }
 
@@ -171,7 +178,7 @@ struct IngestionPipeline: Service {
 
     /// Validates and stores one batch.
     /// - Throws: when a dependency is unavailable or the database refuses the data.
-    func process(_ batch: ArraySlice<KafkaMessage>) async throws {
+    func process(_ batch: ArraySlice<KafkaMessage>, fetchedAt: Date = Date()) async throws {
         try await self.admission.warm(batch.compactMap { message in
             guard let key = message.key, let tenant = message.header("tenant") else { return nil }
             return (tenant, String(decoding: key, as: UTF8.self))
@@ -179,9 +186,14 @@ struct IngestionPipeline: Service {
         var points: [StoredPoint] = []
         points.reserveCapacity(batch.count * 8)
         var deadLetters: [DeadLetter] = []
+        // Each stored message's edge reception (µs) and hand-over to the producer (ms).
+        var stamps: [(receivedAt: Int64, producedAt: Int64)] = []
+        stamps.reserveCapacity(batch.count)
         for message in batch {
             switch try await self.examine(message) {
-            case .points(let accepted): points.append(contentsOf: accepted)
+            case .points(let accepted, let receivedAt):
+                points.append(contentsOf: accepted)
+                if let producedAt = message.timestamp { stamps.append((receivedAt, producedAt)) }
             case .dead(let letter): deadLetters.append(letter)
             }
         }
@@ -197,10 +209,25 @@ struct IngestionPipeline: Service {
         self.stored.increment(by: Int64(inserted))
         self.duplicates.increment(by: Int64(points.count - inserted))
         self.deadLettered.increment(by: Int64(deadLetters.count))
+        self.recordStages(stamps, fetchedAt: fetchedAt, storedAt: Date())
+    }
+
+    private func recordStages(_ stamps: [(receivedAt: Int64, producedAt: Int64)], fetchedAt: Date, storedAt: Date) {
+        let fetched = Int64(fetchedAt.timeIntervalSince1970 * 1_000_000)
+        let stored = Int64(storedAt.timeIntervalSince1970 * 1_000_000)
+        for stamp in stamps {
+            // The clocks are different machines' in production: a negative interval is skew, not time.
+            let produced = stamp.producedAt &* 1_000
+            // CreateTime has whole milliseconds, receivedAt microseconds: within that millisecond is 0.
+            let edge = produced &- stamp.receivedAt
+            if stamp.receivedAt > 0, edge > -1_000 { self.edgeStage.recordNanoseconds(max(0, edge) &* 1_000) }
+            if fetched >= produced { self.kafkaStage.recordNanoseconds((fetched - produced) &* 1_000) }
+        }
+        if !stamps.isEmpty, stored >= fetched { self.storeStage.recordNanoseconds((stored - fetched) &* 1_000) }
     }
 
     private enum Outcome {
-        case points([StoredPoint])
+        case points([StoredPoint], receivedAt: Int64)
         case dead(DeadLetter)
     }
 
@@ -213,7 +240,8 @@ struct IngestionPipeline: Service {
         switch try await self.admission.examine(message.value) {
         case .success(let admitted):
             let envelope = admitted.envelope
-            return .points(admitted.points.map { StoredPoint(tenantID: envelope.tenantID, deviceID: envelope.deviceID, point: $0) })
+            return .points(admitted.points.map { StoredPoint(tenantID: envelope.tenantID, deviceID: envelope.deviceID, point: $0) },
+                           receivedAt: envelope.receivedAt)
         case .failure(let refused):
             return dead(refused.reason, refused.envelope, subject: refused.subject, version: refused.version)
         }
