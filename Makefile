@@ -76,8 +76,9 @@ containers-down:
 bench: up
 	swift build -c release --product SensormineBench
 	for product in ApiGateway DeviceAPI SchemaRegistry EdgeGateway Ingestion QueryAPI Alerts Billing StreamProcessing DeviceSimulator; do swift build -c release --product $$product || exit 1; done
-	$$(swift build -c release --show-bin-path)/SensormineBench
-	bash scripts/bench-pipeline.sh
+	rm -f .stack/bench-anchors.env
+	SENSORMINE_BENCH_ANCHORS=$(CURDIR)/.stack/bench-anchors.env $$(swift build -c release --show-bin-path)/SensormineBench
+	SENSORMINE_BENCH_ANCHORS=$(CURDIR)/.stack/bench-anchors.env bash scripts/bench-pipeline.sh
 	$(MAKE) --no-print-directory drill DRILL_ROUNDS=1
 
 # Backups (ADR 28): WAL is archived continuously from the first backup on; a restore rebuilds the

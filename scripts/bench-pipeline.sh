@@ -2,7 +2,11 @@
 # End-to-end benchmark of the telemetry path: the release ApiGateway, DeviceAPI, SchemaRegistry,
 # EdgeGateway, Ingestion and QueryAPI against the local stack (topics and a consumer group of the
 # run's own), driven by DeviceSimulator. Prints sustained published → queryable points/s, p50/p99
-# end-to-end latency at a moderate rate, and each service's peak RSS. Asserts nothing.
+# end-to-end latency at 2,000 and 5,000 readings/s over HTTP and MQTT with where the time goes,
+# and each service's peak RSS, each beside its anchor measured in the same run: the COPY ceiling
+# and the Kafka hop alone (from SensormineBench, whose `make bench` run leaves them in
+# $SENSORMINE_BENCH_ANCHORS; measured here when that file is missing) and Mosquitto's intake from
+# the same publisher. Asserts nothing.
 set -euo pipefail
 source "$(dirname "$0")/stack/common.sh"
 set -a; source "$ROOT/scripts/stack/stack.env"; set +a
@@ -31,6 +35,15 @@ cleanup() {
   rm -rf "$SPOOL"
 }
 trap cleanup EXIT
+
+# Anchors: the COPY ceiling and the Kafka hop alone at the latency runs' rates.
+ANCHORS=${SENSORMINE_BENCH_ANCHORS:-}
+if [ -z "$ANCHORS" ] || ! grep -q '^HOP_5000_P99=' "$ANCHORS" 2>/dev/null || ! grep -q '^COPY_CEILING=' "$ANCHORS" 2>/dev/null; then
+  ANCHORS=$(mktemp); OWN_ANCHORS=$ANCHORS
+  SENSORMINE_BENCH_ANCHORS=$ANCHORS SENSORMINE_BENCH_ONLY=postgres,kafkahop "$BIN/SensormineBench" | grep -E "COPY into|kafka hop" || true
+fi
+anchor() { awk -F= -v key="$1" '$1 == key { value = $2 } END { print value + 0 }' "$ANCHORS"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else print "-" }'; }
 "$BIN/DeviceAPI" migrate >>"$LOGS/bench-DeviceAPI.log" 2>&1
 for name in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway ApiGateway; do
   SENSORMINE_HTTP_PORT=${PORT[$name]} "$BIN/$name" serve >>"$LOGS/bench-$name.log" 2>&1 &
@@ -40,6 +53,7 @@ for name in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway ApiGateway; 
   curl -sf -o /dev/null --retry 60 --retry-delay 1 --retry-all-errors "http://127.0.0.1:${PORT[$name]}/health/ready" \
     || { echo "$name did not become ready; see $LOGS/bench-$name.log"; exit 1; }
 done
+INGESTION_IDLE_RSS=$(awk '/VmRSS/ {printf "%d", $2 / 1024}' "/proc/${PIDS_RUN[3]}/status")
 # Rows stored so far, from Ingestion's own counter (a count(*) every half second would load the
 # database being measured).
 count() { curl -s "http://127.0.0.1:${PORT[Ingestion]}/metrics" | awk '/^sensormine_ingestion_points_stored_total / {printf "%d", $2}'; }
@@ -66,6 +80,9 @@ measure() {
   SUMMARY=$(tr '\r' '\n' <"$out" | grep "^summary" | tail -1)
   STORED=$((last - base)); BACKLOG=$((last - at_end))
   RATE=$(awk -v n="$STORED" -v a="$start" -v b="$last_change" 'BEGIN { printf "%d", n / (b - a) }')
+  local acknowledged
+  acknowledged=$(sed -n 's/.* sent, \([0-9]*\) acknowledged.*/\1/p' <<<"$SUMMARY")
+  MESSAGES=$(awk -v n="${acknowledged:-0}" -v a="$start" -v b="$last_change" 'BEGIN { printf "%d", n / (b - a) }')
 }
 
 # 1. Saturation over HTTP: 1000 devices, as fast as the path takes it, for 20 s.
@@ -77,23 +94,22 @@ HTTP_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, published → queryable (HTTP)
 DRAIN_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, backlog drain (Ingestion alone)" "$DRAIN" "rows/s" "after publishing stopped, $BACKLOG rows still to store")
 
 # 2. Saturation over MQTT: 200 devices, each on its own connection with its own credentials,
-# QoS 1, for 15 s.
-"$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --transport mqtt --devices 200 --mqtt-devices 200 --rate 40000 --concurrency 64 --duration 15 >"$OUT" 2>&1 &
+# QoS 1 with 16 publishes in flight per connection, for 15 s; its anchor first: the same
+# publisher (connections, window, payloads) into Mosquitto alone, on topics no one reads.
+"$BIN/DeviceSimulator" --broker-only --mqtt-devices 200 --mqtt-window 16 --rate 100000 --duration 10 >"$OUT" 2>&1 || true
+BROKER_ALONE=$(tr '\r' '\n' <"$OUT" | sed -n 's/.*(\([0-9]*\) messages\/s acknowledged); broker alone/\1/p' | tail -1)
+"$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --transport mqtt --devices 200 --mqtt-devices 200 --mqtt-window 16 --rate 100000 --duration 15 >"$OUT" 2>&1 &
 SIM=$!
 measure "$OUT"
-MQTT_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, published → queryable (MQTT)" "$RATE" "rows/s" "$STORED rows stored; simulator: ${SUMMARY#*summary: }")
+MQTT_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, published → queryable (MQTT)" "$MESSAGES" "msgs/s" "$RATE rows/s, $STORED rows stored; simulator: ${SUMMARY#*summary: }")
+MQTT_ANCHOR_LINE=$(printf '%-42s %8s %-7s %s' "  anchor: Mosquitto alone, same publisher" "${BROKER_ALONE:--}" "msgs/s" "200 connections, QoS 1, 16 in flight each; pipeline = $(ratio "$MESSAGES" "${BROKER_ALONE:-0}")x Mosquitto's intake")
 
-# 3. Latency: 200 devices at a moderate 2,000 messages/s, 100 probes timed until QueryAPI returns them.
-OUT2=$(mktemp)
-STAGES_BEFORE=$(mktemp); STAGES_AFTER=$(mktemp)
+# 3. Latency: 200 devices at a steady rate, 100 probes from one of them timed until QueryAPI
+# returns them, and each stage's p50/p99 over the run from Ingestion's histograms (the buckets'
+# counts after minus before; linear within a bucket): where a reading's time goes (ADR 10).
 stages() { curl -s "http://127.0.0.1:${PORT[Ingestion]}/metrics" | grep '^sensormine_pipeline_stage_seconds_bucket' || true; }
-stages >"$STAGES_BEFORE"
-"$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --devices 200 --rate 2000 --batch 10 --concurrency 8 --duration 15 --probes 100 >"$OUT2" 2>&1 || true
-LATENCY=$(tr '\r' '\n' <"$OUT2" | grep "end-to-end latency" | tail -1)
-sleep 1; stages >"$STAGES_AFTER"
-# Each stage's p50 and p99 over the latency run, from Ingestion's histograms (the buckets' counts
-# after minus before; linear within a bucket): where a reading's time goes (ADR 10).
-STAGES=$(python3 - "$STAGES_BEFORE" "$STAGES_AFTER" <<'PY'
+STAGE_QUANTILES=$(mktemp)
+cat >"$STAGE_QUANTILES" <<'PY'
 import re, sys
 def read(path):
     counts = {}
@@ -121,14 +137,39 @@ for stage, what in (("edge", "received at the edge → handed to the producer"),
     parts.append(f"{stage} p50 {p50:.1f} ms, p99 {p99:.1f} ms ({what}; {int(n)} samples)" if p50 is not None else f"{stage}: no samples")
 print("\n".join(parts))
 PY
-)
+LATENCY_LINES=()
+# latency_run TRANSPORT RATE: appends the run's rows to LATENCY_LINES.
+latency_run() {
+  local transport=$1 rate=$2 before after out line p99 hop
+  before=$(mktemp); after=$(mktemp); out=$(mktemp)
+  stages >"$before"
+  if [ "$transport" = http ]; then
+    "$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --devices 200 --rate "$rate" --batch 10 --concurrency 8 --duration 15 --probes 100 >"$out" 2>&1 || true
+  else
+    "$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --transport mqtt --devices 200 --mqtt-devices 200 --mqtt-window 16 --rate "$rate" --duration 15 --probes 100 >"$out" 2>&1 || true
+  fi
+  line=$(tr '\r' '\n' <"$out" | grep "end-to-end latency" | tail -1)
+  sleep 1; stages >"$after"
+  p99=$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' <<<"$line")
+  hop=$(anchor "HOP_${rate}_P99")
+  LATENCY_LINES+=("$(printf '%-42s %s' "pipeline latency, $transport at $rate/s" "${line:-no probe answered}")")
+  LATENCY_LINES+=("$(printf '%-42s %s' "  anchor: Kafka hop alone at $rate/s" "p50 $(anchor "HOP_${rate}_P50") ms, p99 $hop ms; pipeline p99 = $(ratio "${p99:--}" "$hop")x the hop's")")
+  while IFS= read -r line; do LATENCY_LINES+=("$(printf '%-42s %s' "  stage" "$line")"); done < <(python3 "$STAGE_QUANTILES" "$before" "$after")
+  rm -f "$before" "$after" "$out"
+}
+latency_run http 2000
+latency_run http 5000
+latency_run mqtt 2000
+latency_run mqtt 5000
 
-printf '%s\n%s\n%s\n' "$HTTP_LINE" "$MQTT_LINE" "$DRAIN_LINE"
-printf '%-42s %s\n' "pipeline, end-to-end latency" "${LATENCY:-no probe answered}"
-while IFS= read -r line; do printf '%-42s %s\n' "  stage" "$line"; done <<<"$STAGES"
+COPY_CEILING=$(anchor COPY_CEILING)
+printf '%s\n%s\n%s\n%s\n' "$HTTP_LINE" "$MQTT_LINE" "$MQTT_ANCHOR_LINE" "$DRAIN_LINE"
+printf '%-42s %8s %-7s %s\n' "  anchor: COPY into telemetry's shape" "${COPY_CEILING%.*}" "rows/s" "drain = $(ratio "$DRAIN" "$COPY_CEILING")x the COPY ceiling (rollups kept)"
+printf '%s\n' "${LATENCY_LINES[@]}"
 for name in ApiGateway DeviceAPI SchemaRegistry EdgeGateway Ingestion QueryAPI; do
   i=0; for n in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway ApiGateway; do [ "$n" = "$name" ] && break; i=$((i + 1)); done
   RSS=$(awk '/VmHWM/ {printf "%d MiB", $2 / 1024}' "/proc/${PIDS_RUN[$i]}/status" 2>/dev/null || echo "?")
   printf '%-42s %s\n' "peak RSS $name" "$RSS"
 done
-rm -f "$OUT" "$OUT2" "$STAGES_BEFORE" "$STAGES_AFTER"
+printf '%-42s %s\n' "  Ingestion's bound" "idle ${INGESTION_IDLE_RSS} MiB + what configuration lets it hold: prefetch ${SENSORMINE_INGESTION_PREFETCH_KIB:-4096} KiB + (depth ${SENSORMINE_INGESTION_DEPTH:-3} + 1) batches of ${SENSORMINE_INGESTION_BATCH:-2000} messages and at most ${SENSORMINE_INGESTION_BATCH_KIB:-4096} KiB of payload each"
+rm -f "$OUT" "$STAGE_QUANTILES" "${OWN_ANCHORS:-}"

@@ -26,9 +26,12 @@ struct DeviceSimulator: AsyncParsableCommand {
     @Option(help: "Points per HTTP request (one device's readings).") var batch = 10
     @Option(help: "Requests or publishes in flight at once.") var concurrency = 32
     @Option(help: "Devices that get their own MQTT connection (mqtt transport).") var mqttDevices = 50
+    @Option(help: "QoS 1 publishes in flight per MQTT connection (PUBACKs awaited in any order), like a windowed reference publisher.") var mqttWindow = 16
+    @Flag(help: "The anchor of the MQTT figures: the same connections, window and payloads, but with the broker's service credentials (SENSORMINE_MQTT_USERNAME/PASSWORD) to topics no one subscribes to, so only Mosquitto's intake is measured; registers nothing.")
+    var brokerOnly = false
     @Option(help: "MQTT broker host.") var mqttHost = ProcessInfo.processInfo.environment["SENSORMINE_MQTT_HOST"] ?? "127.0.0.1"
     @Option(help: "MQTT broker port.") var mqttPort = Int(ProcessInfo.processInfo.environment["SENSORMINE_MQTT_PORT"] ?? "") ?? 1883
-    @Option(help: "End-to-end latency probes sent (over HTTP) while publishing: each is timed until QueryAPI returns it.") var probes = 0
+    @Option(help: "End-to-end latency probes sent while publishing (over the run's transport, from one device): each is timed until QueryAPI returns it.") var probes = 0
     @Option(help: "Write every reading the edge acknowledged over HTTP (202) to this file, a line 'device-id,epoch-microseconds' each (a drill compares it with what is stored).")
     var ledger: String?
 
@@ -37,9 +40,11 @@ struct DeviceSimulator: AsyncParsableCommand {
         guard self.devices > 0, self.sites > 0, self.rate > 0, self.duration > 0, self.batch > 0, self.batch <= 1000, self.concurrency > 0 else {
             throw ValidationError("--devices, --sites, --rate, --duration, --concurrency must be positive; --batch 1…1000")
         }
+        guard (1...1000).contains(self.mqttWindow) else { throw ValidationError("--mqtt-window must be 1…1000") }
     }
 
     func run() async throws {
+        if self.brokerOnly { return try await self.runBrokerOnly() }
         let client = HTTPClient(configuration: .init(timeout: .seconds(30), maximumRetries: 2, maximumConcurrentRequests: max(16, self.concurrency), name: "simulator"))
         defer { Task { await client.shutdown() } }
         let api = API(client: client, base: self.gateway)
@@ -64,7 +69,13 @@ struct DeviceSimulator: AsyncParsableCommand {
             try await self.publishHTTP(api: api, fleet: fleet, counters: counters, ledger: ledger)
             if let path = self.ledger { try ledger.write(to: path) }
         } else {
-            try await self.publishMQTT(fleet: fleet, counters: counters)
+            var publishers: [MQTTPublisher] = []
+            for device in fleet.devices {
+                guard let credentials = device.mqtt else { continue }
+                publishers.append(MQTTPublisher(clientID: "sim-\(device.id)", username: credentials.username, password: credentials.password,
+                                                topic: credentials.topic, kind: device.kind))
+            }
+            try await self.publishMQTT(publishers, counters: counters)
         }
         let latencies = try await probing.value.sorted()
         progress.cancel()
@@ -79,17 +90,35 @@ struct DeviceSimulator: AsyncParsableCommand {
         }
     }
 
-    /// Sends `probes` single points from one HTTP device, one at a time, each timed from the send
-    /// until QueryAPI returns it (polled every 5 ms); returns the latencies in milliseconds.
+    /// Sends `probes` single points from one device (over HTTP with its API key, or over MQTT
+    /// with its credentials on a connection of the probe's own), one at a time, each timed from
+    /// the send until QueryAPI returns it (polled every 5 ms); returns the latencies in
+    /// milliseconds.
     func probe(api: API, fleet: Fleet, token: String) async throws -> [Double] {
-        guard self.probes > 0, let device = fleet.devices.first(where: { $0.apiKey != nil }) ?? fleet.devices.first, let key = device.apiKey else { return [] }
+        guard self.probes > 0, let device = fleet.devices.first else { return [] }
+        var mqtt: MQTTClient?
+        if self.transport == "mqtt", let credentials = device.mqtt {
+            let client = try MQTTClient(configuration: .init(host: self.mqttHost, port: self.mqttPort, clientID: "probe-\(device.id)",
+                                                             username: credentials.username, password: credentials.password),
+                                        logger: Logger(label: "simulator"))
+            try await client.connect()
+            mqtt = client
+        } else if device.apiKey == nil {
+            return []
+        }
+        defer { mqtt?.disconnect() }
         var latencies: [Double] = []
         try await Task.sleep(for: .seconds(1))  // let the background rate settle
         for index in 0..<self.probes {
             let micros = Int64(Date().timeIntervalSince1970 * 1_000_000)
             let time = DeviceKind.timestamp(micros)
+            let body = #"{"time":"\#(time)","probe":\#(index)}"#
             let start = ContinuousClock.now
-            guard try await api.ingest(key: key, body: #"{"time":"\#(time)","probe":\#(index)}"#) == 202 else { continue }
+            if let mqtt, let topic = device.mqtt?.topic {
+                guard (try? await mqtt.publish(topic: topic, payload: Array(body.utf8), qos: 1)) != nil else { continue }
+            } else {
+                guard try await api.ingest(key: device.apiKey ?? "", body: body) == 202 else { continue }
+            }
             let deadline = start + .seconds(30)
             while ContinuousClock.now < deadline {
                 let page = try await api.object("GET", "/api/v1/telemetry/devices/\(device.id)/points?metric=probe&from=\(time)&limit=1", token: token, nil)
@@ -146,41 +175,77 @@ struct DeviceSimulator: AsyncParsableCommand {
         }
     }
 
-    /// Devices with their own MQTT connection publish QoS 1, each awaiting its PUBACK.
-    func publishMQTT(fleet: Fleet, counters: Counters) async throws {
-        let connected = try await withThrowingTaskGroup(of: (MQTTClient, SimulatedDevice).self) { group in
-            for device in fleet.devices where device.mqtt != nil {
+    /// The MQTT anchor: as many connections as the device run, with the same window and
+    /// payloads, publishing with the service identity to topics nobody subscribes to.
+    func runBrokerOnly() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let username = environment["SENSORMINE_MQTT_USERNAME"], let password = environment["SENSORMINE_MQTT_PASSWORD"] else {
+            throw ValidationError("--broker-only needs SENSORMINE_MQTT_USERNAME and SENSORMINE_MQTT_PASSWORD")
+        }
+        let run = UUID().uuidString.lowercased()
+        let publishers = (0..<self.mqttDevices).map { index in
+            MQTTPublisher(clientID: "sim-anchor-\(run)-\(index)", username: username, password: password,
+                          topic: "sensormine-bench/\(run)/\(index)", kind: DeviceKind.allCases[index % DeviceKind.allCases.count])
+        }
+        say("registered nothing: \(publishers.count) connections to the broker alone")
+        let counters = Counters()
+        let started = ContinuousClock.now
+        try await self.publishMQTT(publishers, counters: counters)
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let totals = counters.totals
+        say("\nsummary: \(totals.sent) messages sent, \(totals.acknowledged) acknowledged, \(totals.errors) errors in \(String(format: "%.1f", seconds)) s "
+              + "(\(Int(Double(totals.acknowledged) / max(seconds, 0.001))) messages/s acknowledged); broker alone")
+    }
+
+    /// Each publisher on its own connection publishes QoS 1 at its share of the rate, with up to
+    /// `--mqtt-window` publishes awaiting their PUBACK at once.
+    func publishMQTT(_ publishers: [MQTTPublisher], counters: Counters) async throws {
+        let connected = try await withThrowingTaskGroup(of: (MQTTClient, MQTTPublisher).self) { group in
+            for publisher in publishers {
                 group.addTask {
-                    guard let credentials = device.mqtt else { throw ValidationError("no credentials") }
-                    let client = try MQTTClient(configuration: .init(host: self.mqttHost, port: self.mqttPort, clientID: "sim-\(device.id)",
-                                                                     username: credentials.username, password: credentials.password),
+                    let client = try MQTTClient(configuration: .init(host: self.mqttHost, port: self.mqttPort, clientID: publisher.clientID,
+                                                                     username: publisher.username, password: publisher.password),
                                                 logger: Logger(label: "simulator"))
                     try await client.connect()
-                    return (client, device)
+                    return (client, publisher)
                 }
             }
-            var all: [(MQTTClient, SimulatedDevice)] = []
+            var all: [(MQTTClient, MQTTPublisher)] = []
             for try await pair in group { all.append(pair) }
             return all
         }
         let perDevice = max(1, self.rate / max(1, connected.count))
+        let window = self.mqttWindow
         let deadline = ContinuousClock.now + .seconds(self.duration)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for (client, device) in connected {
+            for (client, publisher) in connected {
                 group.addTask {
-                    var tick = ContinuousClock.now
-                    while ContinuousClock.now < deadline {
-                        for _ in 0..<perDevice {
-                            counters.sent(1)
-                            do {
-                                try await client.publish(topic: device.mqtt?.topic ?? "", payload: Array(device.kind.reading(at: Date()).utf8), qos: 1)
-                                counters.acknowledged(1)
-                            } catch {
-                                counters.failed(1)
+                    try await withThrowingTaskGroup(of: Void.self) { inFlight in
+                        var pending = 0
+                        var tick = ContinuousClock.now
+                        while ContinuousClock.now < deadline {
+                            for _ in 0..<perDevice {
+                                if pending >= window {
+                                    try await inFlight.next()
+                                    pending -= 1
+                                }
+                                let payload = Array(publisher.kind.reading(at: Date()).utf8)
+                                counters.sent(1)
+                                inFlight.addTask {
+                                    do {
+                                        try await client.publish(topic: publisher.topic, payload: payload, qos: 1)
+                                        counters.acknowledged(1)
+                                    } catch {
+                                        counters.failed(1)
+                                    }
+                                }
+                                pending += 1
                             }
+                            tick = tick + .seconds(1)
+                            try await Task.sleep(until: tick)
                         }
-                        tick = tick + .seconds(1)
-                        try await Task.sleep(until: tick)
+                        try await inFlight.waitForAll()
                     }
                     client.disconnect()
                 }
@@ -188,6 +253,15 @@ struct DeviceSimulator: AsyncParsableCommand {
             try await group.waitForAll()
         }
     }
+}
+
+/// One MQTT connection of a run: its identity, where it publishes, what it sends.
+struct MQTTPublisher: Sendable {
+    var clientID: String
+    var username: String
+    var password: String
+    var topic: String
+    var kind: DeviceKind
 }
 
 /// The four device types of the seed design, with plausible readings.

@@ -51,10 +51,24 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 
 var logger = Logger(label: "bench")
 logger.logLevel = .warning
 let suffix = UUID().uuidString.prefix(8).lowercased()
-/// The sections `SENSORMINE_BENCH_ONLY` names (comma-separated: postgres, kafka, mqtt, redis,
-/// http, gateway, jsonschema, alerts, billing, stream), or all of them; for tuning one part.
+/// The sections `SENSORMINE_BENCH_ONLY` names (comma-separated: postgres, kafka, kafkahop, mqtt,
+/// redis, http, gateway, jsonschema, alerts, billing, stream), or all of them; for tuning one part.
 let onlySections = Set((ProcessInfo.processInfo.environment["SENSORMINE_BENCH_ONLY"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
 func wanted(_ section: String) -> Bool { onlySections.isEmpty || onlySections.contains(section) }
+
+/// Anchors measured here that `scripts/bench-pipeline.sh` sets its figures against, as
+/// `KEY=value` lines appended to the file `SENSORMINE_BENCH_ANCHORS` names (when set).
+func recordAnchor(_ key: String, _ value: Double) {
+    guard let path = ProcessInfo.processInfo.environment["SENSORMINE_BENCH_ANCHORS"], !path.isEmpty else { return }
+    let line = Array("\(key)=\(String(format: "%.1f", value))\n".utf8)
+    if let handle = FileHandle(forWritingAtPath: path) {
+        handle.seekToEndOfFile()
+        handle.write(Data(line))
+        handle.closeFile()
+    } else {
+        FileManager.default.createFile(atPath: path, contents: Data(line))
+    }
+}
 print("Sensormine client benchmarks (local stack, \(ProcessInfo.processInfo.activeProcessorCount) cores); figures are printed, not asserted")
 print(String(repeating: "-", count: 100))
 
@@ -115,6 +129,7 @@ if wanted("postgres") { do {
         return total
     }
     report("postgres COPY into telemetry's shape", "rows/s", shapedResult, "logged, primary key + (tenant, metric, time) index: the pipeline's ceiling")
+    recordAnchor("COPY_CEILING", Double(shapedResult.count) / shapedResult.seconds)
     _ = try await client.query("DROP TABLE \(shaped)")
     await client.shutdown()
 } catch {
@@ -149,6 +164,68 @@ if wanted("kafka") { do {
     await admin.shutdown()
 } catch {
     print("kafka: \(error)")
+} }
+
+// The Kafka hop alone, the anchor of the pipeline's latency: records produced at a steady rate
+// with the services' producer settings (acks=all, linger 5 ms, lz4), consumed by a group member
+// with the consumers' settings; each record timed from its CreateTime to its arrival in a batch.
+if wanted("kafkahop") { do {
+    var configuration = KafkaConfiguration(bootstrapServers: try setting("SENSORMINE_KAFKA_BROKERS"))
+    configuration.properties["queued.max.messages.kbytes"] = "4096"
+    let rates = (ProcessInfo.processInfo.environment["SENSORMINE_BENCH_HOP_RATES"] ?? "2000,5000").split(separator: ",").compactMap { Int($0) }
+    let admin = try KafkaAdmin(configuration: configuration, logger: logger)
+    let producer = try KafkaProducer(configuration: configuration, logger: logger)
+    let payload = Array(#"{"deviceId":"hop","temperature":451.5,"pressure":12.25,"rpm":3120,"vibration":0.4}"#.utf8)
+    try await withThrowingTaskGroup(of: Void.self) { running in
+        running.addTask { try await producer.run() }
+        defer { running.cancelAll() }
+        for rate in rates where rate > 0 {
+            let topic = "bench.hop.\(suffix).\(rate)"
+            try await admin.createTopics([topic], partitions: 6)
+            let consumer = try KafkaConsumer(configuration: .init(kafka: configuration, groupID: "bench-hop-\(suffix)-\(rate)", topics: [topic], batchSize: 2000,
+                                                                  startAtLatest: false), logger: logger)
+            let joined = ContinuousClock.now + .seconds(20)
+            while try await consumer.assignedPartitionCount() == 0, ContinuousClock.now < joined { _ = try await consumer.poll(timeout: .milliseconds(100)) }
+            let seconds = 10
+            let total = rate * seconds
+            let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+                group.addTask {
+                    var latencies: [Double] = []
+                    latencies.reserveCapacity(total)
+                    let deadline = ContinuousClock.now + .seconds(seconds + 10)
+                    while latencies.count < total, ContinuousClock.now < deadline {
+                        let batch = try await consumer.poll(timeout: .milliseconds(100))
+                        let now = Date().timeIntervalSince1970 * 1000
+                        for message in batch { if let created = message.timestamp { latencies.append(now - Double(created)) } }
+                    }
+                    return latencies
+                }
+                // A send per 10 ms tick, as a device's request would: not awaited before the next.
+                let perTick = max(1, rate / 100)
+                var tick = ContinuousClock.now
+                try await withThrowingTaskGroup(of: Void.self) { sends in
+                    for round in 0..<(total / perTick) {
+                        let records = (0..<perTick).map { index in KafkaRecord(topic: topic, key: Array("device-\((round * perTick + index) % 200)".utf8), value: payload) }
+                        sends.addTask { _ = try await producer.send(records) }
+                        tick = tick + .milliseconds(10)
+                        try await Task.sleep(until: tick)
+                    }
+                    try await sends.waitForAll()
+                }
+                return try await group.next() ?? []
+            }
+            await consumer.close()
+            let sorted = latencies.sorted()
+            print(String(format: "%@ p50 %.1f ms, p99 %.1f ms (%d of %d consumed; CreateTime → in a consumer batch, 6 partitions)",
+                         "kafka hop alone at \(rate) msg/s".padding(toLength: 38, withPad: " ", startingAt: 0),
+                         percentile(sorted, 0.5), percentile(sorted, 0.99), sorted.count, total))
+            recordAnchor("HOP_\(rate)_P50", percentile(sorted, 0.5))
+            recordAnchor("HOP_\(rate)_P99", percentile(sorted, 0.99))
+        }
+    }
+    await admin.shutdown()
+} catch {
+    print("kafka hop: \(error)")
 } }
 
 // MQTT: QoS 1 publishes (PUBACK awaited) through the broker to a subscriber.

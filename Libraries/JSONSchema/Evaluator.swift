@@ -18,12 +18,22 @@ struct Annotations {
     }
 }
 
+/// What one subschema's earlier keywords found that a later keyword of the same subschema can use.
+struct NodeProgress {
+    /// How many of the instance's members `properties` named; -1 when it has not run.
+    var namedMembersPresent = -1
+}
+
 /// One evaluation of an instance: the instance path and dynamic scope as stacks, violations when
 /// collected, annotations only when the schema has an unevaluated* keyword.
+///
+/// The valid path of `isValid` allocates nothing per keyword: the instance path is kept only when
+/// violations are collected, and the dynamic scope only when the schema has dynamic anchors.
 struct Evaluator {
     let collect: Bool
     let annotate: Bool
     let anchors: DynamicAnchorTable
+    private let tracksScope: Bool
     var violations: [SchemaViolation] = []
     private var path: [String] = []
     private var scope: [String] = []
@@ -34,6 +44,7 @@ struct Evaluator {
         self.collect = collect
         self.annotate = annotate
         self.anchors = anchors
+        self.tracksScope = !anchors.nodes.isEmpty
     }
 
     private var instanceLocation: String { self.path.isEmpty ? "" : "/" + self.path.map(JSONPointer.escape).joined(separator: "/") }
@@ -56,13 +67,14 @@ struct Evaluator {
         }
         self.depth += 1
         defer { self.depth -= 1 }
-        let entered = self.scope.last != node.base
+        let entered = self.tracksScope && self.scope.last != node.base
         if entered { self.scope.append(node.base) }
         defer { if entered { self.scope.removeLast() } }
         var valid = true
         var annotations = Annotations()
+        var progress = NodeProgress()
         for (keyword, check) in node.checks {
-            if !self.apply(check, keyword, node, instance, &annotations) {
+            if !self.apply(check, keyword, node, instance, &annotations, &progress) {
                 valid = false
                 if !self.collect { return (false, Annotations()) }
             }
@@ -78,18 +90,19 @@ struct Evaluator {
         return result
     }
 
-    private mutating func descend(_ component: String, _ node: SchemaNode, _ instance: JSON) -> (valid: Bool, annotations: Annotations) {
-        self.path.append(component)
+    private mutating func descend(_ component: @autoclosure () -> String, _ node: SchemaNode, _ instance: JSON) -> (valid: Bool, annotations: Annotations) {
+        guard self.collect else { return self.evaluate(node, instance) }
+        self.path.append(component())
         defer { self.path.removeLast() }
         return self.evaluate(node, instance)
     }
 
-    private mutating func apply(_ check: Check, _ keyword: String, _ node: SchemaNode, _ instance: JSON, _ annotations: inout Annotations) -> Bool {
+    private mutating func apply(_ check: Check, _ keyword: String, _ node: SchemaNode, _ instance: JSON,
+                                _ annotations: inout Annotations, _ progress: inout NodeProgress) -> Bool {
         switch check {
-        case .types(let names):
-            let type = instance.typeName
-            if names.contains(type) || (type == "integer" && names.contains("number")) { return true }
-            self.report(node, keyword, "expected \(names.sorted().joined(separator: " or ")), found \(type)")
+        case .types(let types, let names):
+            if types.admits(instance) { return true }
+            self.report(node, keyword, "expected \(names), found \(instance.typeName)")
             return false
         case .enumeration(let values):
             if values.contains(instance) { return true }
@@ -121,11 +134,13 @@ struct Evaluator {
             self.report(node, keyword, "must be greater than \(limit)")
             return false
         case .maxLength(let limit):
-            guard case .string(let text) = instance, text.unicodeScalars.count > limit else { return true }
+            // Never fewer bytes than characters: the count is needed only past the limit in bytes.
+            guard case .string(let text) = instance, text.utf8.count > limit, text.unicodeScalars.count > limit else { return true }
             self.report(node, keyword, "must be at most \(limit) characters")
             return false
         case .minLength(let limit):
-            guard case .string(let text) = instance, text.unicodeScalars.count < limit else { return true }
+            // At most four bytes per character: enough bytes settle it without counting.
+            guard case .string(let text) = instance, text.utf8.count / 4 < limit, text.unicodeScalars.count < limit else { return true }
             self.report(node, keyword, "must be at least \(limit) characters")
             return false
         case .pattern(let regex, let source):
@@ -187,8 +202,10 @@ struct Evaluator {
         case .properties(let schemas):
             guard case .object(let members) = instance else { return true }
             var valid = true
+            var present = 0
             for (name, schema) in schemas {
                 guard let value = members[name] else { continue }
+                present += 1
                 if self.descend(name, schema, value).valid {
                     if self.annotate { annotations.properties.insert(name) }
                 } else {
@@ -196,6 +213,7 @@ struct Evaluator {
                     if !self.collect { return false }
                 }
             }
+            progress.namedMembersPresent = present
             return valid
         case .patternProperties(let list):
             guard case .object(let members) = instance else { return true }
@@ -224,6 +242,8 @@ struct Evaluator {
             return valid
         case .additionalProperties(let schema, let named, let patterns):
             guard case .object(let members) = instance else { return true }
+            // Every member was one `properties` named: none is additional (no lookups needed).
+            if patterns.isEmpty && progress.namedMembersPresent == members.count { return true }
             var valid = true
             // A pattern that times out counts as not matching: the name then meets additionalProperties.
             for (name, value) in members where !named.contains(name) && !patterns.contains(where: { $0.matches(name) == true }) {

@@ -194,7 +194,8 @@ final class CompiledPattern: @unchecked Sendable {
 
 /// One compiled keyword.
 enum Check: Sendable {
-    case types(Set<String>)
+    /// The allowed JSON types, and their names for messages.
+    case types(JSONTypes, String)
     case enumeration([JSON])
     case constant(JSON)
     case multipleOf(Double)
@@ -206,7 +207,8 @@ enum Check: Sendable {
     case required([String])
     case dependentRequired([String: [String]])
     case format(String)
-    case properties([String: SchemaNode])
+    /// Sorted by name, so that violations come in a stable order.
+    case properties([(name: String, node: SchemaNode)])
     case patternProperties([(CompiledPattern, SchemaNode)])
     case additionalProperties(SchemaNode, Set<String>, [CompiledPattern])
     case propertyNames(SchemaNode)
@@ -221,6 +223,46 @@ enum Check: Sendable {
     case dynamicReference(ReferenceSlot, anchor: String?)
     case unevaluatedProperties(SchemaNode)
     case unevaluatedItems(SchemaNode)
+}
+
+/// A set of JSON Schema types (`type`), tested against an instance without building its type name.
+struct JSONTypes: OptionSet, Sendable {
+    let rawValue: UInt8
+    static let null = JSONTypes(rawValue: 1)
+    static let boolean = JSONTypes(rawValue: 2)
+    static let integer = JSONTypes(rawValue: 4)
+    static let number = JSONTypes(rawValue: 8)
+    static let string = JSONTypes(rawValue: 16)
+    static let array = JSONTypes(rawValue: 32)
+    static let object = JSONTypes(rawValue: 64)
+
+    /// The type a `type` keyword names; nil for a name that is none (it then matches nothing).
+    init?(name: String) {
+        switch name {
+        case "null": self = .null
+        case "boolean": self = .boolean
+        case "integer": self = .integer
+        case "number": self = .number
+        case "string": self = .string
+        case "array": self = .array
+        case "object": self = .object
+        default: return nil
+        }
+    }
+
+    init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Whether `instance` is of one of the types ("number" includes the integers).
+    func admits(_ instance: JSON) -> Bool {
+        switch instance {
+        case .null: self.contains(.null)
+        case .bool: self.contains(.boolean)
+        case .number(let value): self.contains(.number) || (self.contains(.integer) && value.isFinite && value.rounded(.towardZero) == value)
+        case .string: self.contains(.string)
+        case .array: self.contains(.array)
+        case .object: self.contains(.object)
+        }
+    }
 }
 
 /// A compiled subschema: `true`, `false`, or a list of checks, with its location for errors.

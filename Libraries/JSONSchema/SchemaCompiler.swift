@@ -157,8 +157,11 @@ struct SchemaCompiler {
         if validation {
             if let type = members["type"] {
                 switch type {
-                case .string(let name): checks.append(("type", .types([name])))
-                case .array(let names): checks.append(("type", .types(Set(names.compactMap(\.string)))))
+                case .string(let name): checks.append(("type", .types(JSONTypes(name: name) ?? [], name)))
+                case .array(let names):
+                    let list = names.compactMap(\.string)
+                    let types = list.reduce(into: JSONTypes()) { types, name in types.formUnion(JSONTypes(name: name) ?? []) }
+                    checks.append(("type", .types(types, Set(list).sorted().joined(separator: " or "))))
                 default: throw self.fail(location, "type", "must be a string or an array of strings")
                 }
             }
@@ -209,8 +212,10 @@ struct SchemaCompiler {
         }
 
         if case .object(let map)? = members["properties"] {
-            var compiled: [String: SchemaNode] = [:]
-            for (name, schema) in map { compiled[name] = try self.child(location, "/properties/" + JSONPointer.escape(name), schema, validation: validation) }
+            var compiled: [(name: String, node: SchemaNode)] = []
+            for (name, schema) in map.sorted(by: { $0.key < $1.key }) {
+                compiled.append((name, try self.child(location, "/properties/" + JSONPointer.escape(name), schema, validation: validation)))
+            }
             checks.append(("properties", .properties(compiled)))
         }
         var patternList: [CompiledPattern] = []

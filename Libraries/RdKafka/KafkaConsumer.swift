@@ -37,8 +37,12 @@ public final class KafkaConsumer: Sendable {
         public var groupID: String
         /// Topics to subscribe to.
         public var topics: [String]
-        /// Messages fetched per poll.
+        /// Messages fetched per poll, at most.
         public var batchSize: Int
+        /// Payload bytes (values and keys) per poll: a poll stops taking messages once its batch
+        /// holds this many, so a batch's memory is bounded by configuration whatever the
+        /// messages' sizes (it may pass the bound by about one message).
+        public var maximumBatchBytes: Int
         /// Where a group without committed offsets starts: `earliest` (every retained message)
         /// or `latest` (only messages produced from now on).
         public var startAtLatest: Bool
@@ -47,11 +51,13 @@ public final class KafkaConsumer: Sendable {
         public var instanceID: String?
 
         /// Creates settings. Without committed offsets a new group starts at the earliest message.
-        public init(kafka: KafkaConfiguration, groupID: String, topics: [String], batchSize: Int = 500, startAtLatest: Bool = false, instanceID: String? = nil) {
+        public init(kafka: KafkaConfiguration, groupID: String, topics: [String], batchSize: Int = 500, maximumBatchBytes: Int = 4 << 20,
+                    startAtLatest: Bool = false, instanceID: String? = nil) {
             self.kafka = kafka
             self.groupID = groupID
             self.topics = topics
             self.batchSize = batchSize
+            self.maximumBatchBytes = maximumBatchBytes
             self.startAtLatest = startAtLatest
             self.instanceID = instanceID
         }
@@ -109,9 +115,10 @@ public final class KafkaConsumer: Sendable {
         if self.closed.withLockedValue({ $0 }) { return [] }
         let queue = self.queue
         let size = self.configuration.batchSize
+        let bytes = self.configuration.maximumBatchBytes
         let milliseconds = timeout.milliseconds32
         let logger = self.logger
-        return try await self.executor.run { try queue.consumeBatch(size: size, timeoutMilliseconds: milliseconds, logger: logger) }
+        return try await self.executor.run { try queue.consumeBatch(size: size, maximumBytes: bytes, timeoutMilliseconds: milliseconds, logger: logger) }
     }
 
     /// Commits, synchronously, the position after each message (per partition, the highest wins).
@@ -334,31 +341,65 @@ final class KafkaQueue: @unchecked Sendable {
 
     deinit { rd_kafka_queue_destroy(self.pointer) }
 
-    func consumeBatch(size: Int, timeoutMilliseconds: Int32, logger: Logger) throws -> [KafkaMessage] {
-        var raw = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: size)
-        let count = rd_kafka_consume_batch_queue(self.pointer, Int32(timeoutMilliseconds), &raw, size)
-        guard count > 0 else { return [] }
+    /// Takes up to `size` messages and about `maximumBytes` of payload. Only the first message
+    /// is waited for (up to the timeout); then the batch gathers what is already queued, in
+    /// takes sized by the bytes left over the average message so far. So batches follow the
+    /// load: one message when idle, full under a backlog, and never a wait to fill one
+    /// (librdkafka's batch call waits for all `size` messages until its timeout).
+    func consumeBatch(size: Int, maximumBytes: Int, timeoutMilliseconds: Int32, logger: Logger) throws -> [KafkaMessage] {
+        var raw = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: min(size, 64))
         var messages: [KafkaMessage] = []
-        messages.reserveCapacity(count)
+        var bytes = 0
+        var topics = TopicNameCache()
         var fatal: ClientError?
-        for index in 0..<count {
-            guard let message = raw[index] else { continue }
-            defer { rd_kafka_message_destroy(message) }
-            let error = message.pointee.err
-            if error != RD_KAFKA_RESP_ERR_NO_ERROR {
-                if error == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
-                let clientError = KafkaErrors.error(error, "consume failed")
-                if error == RD_KAFKA_RESP_ERR__FATAL { fatal = clientError }
-                logger.warning("kafka consumer error", metadata: ["error": "\(clientError)"])
-                continue
+        var wanted = 1
+        var timeout = timeoutMilliseconds
+        while wanted > 0 {
+            let count = raw.withUnsafeMutableBufferPointer { buffer in
+                rd_kafka_consume_batch_queue(self.pointer, timeout, buffer.baseAddress, wanted)
             }
-            messages.append(Self.convert(message))
+            guard count > 0 else { break }
+            if messages.isEmpty { messages.reserveCapacity(min(size, count * 4)) }
+            for index in 0..<count {
+                guard let message = raw[index] else { continue }
+                defer { rd_kafka_message_destroy(message) }
+                let error = message.pointee.err
+                if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    if error == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                    let clientError = KafkaErrors.error(error, "consume failed")
+                    if error == RD_KAFKA_RESP_ERR__FATAL { fatal = clientError }
+                    logger.warning("kafka consumer error", metadata: ["error": "\(clientError)"])
+                    continue
+                }
+                bytes += message.pointee.len + message.pointee.key_len
+                messages.append(Self.convert(message, topics: &topics))
+            }
+            timeout = 0
+            let left = size - messages.count
+            guard left > 0, bytes < maximumBytes, !messages.isEmpty else { break }
+            let average = max(1, bytes / messages.count)
+            wanted = min(left, max(1, (maximumBytes - bytes) / average), raw.count)
         }
         if let fatal { throw fatal }
         return messages
     }
 
-    private static func convert(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaMessage {
+    /// The last topic's name, so that a batch from one topic makes one String, not one per message.
+    private struct TopicNameCache {
+        var handle: OpaquePointer?
+        var name = ""
+
+        mutating func name(of handle: OpaquePointer?) -> String {
+            guard let handle else { return "" }
+            if handle != self.handle {
+                self.handle = handle
+                self.name = String(cString: rd_kafka_topic_name(handle))
+            }
+            return self.name
+        }
+    }
+
+    private static func convert(_ message: UnsafeMutablePointer<rd_kafka_message_t>, topics: inout TopicNameCache) -> KafkaMessage {
         let pointee = message.pointee
         let value = pointee.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: pointee.len)) } ?? []
         let key = pointee.key.map { Array(UnsafeRawBufferPointer(start: $0, count: pointee.key_len)) }
@@ -377,7 +418,7 @@ final class KafkaQueue: @unchecked Sendable {
                 index += 1
             }
         }
-        let topic = pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let topic = topics.name(of: pointee.rkt)
         let timestamp = rd_kafka_message_timestamp(message, nil)
         return KafkaMessage(topic: topic, partition: pointee.partition, offset: pointee.offset, key: key, value: value, headers: headers,
                             timestamp: timestamp >= 0 ? timestamp : nil)

@@ -106,8 +106,8 @@ public struct KafkaSettings: Sendable {
 }
 
 /// A service's membership of a Kafka consumer group, read from `SENSORMINE_<SERVICE>_GROUP`,
-/// `_BATCH`, `_START` (earliest or latest), `_INSTANCE_ID` (static membership, e.g. the pod name)
-/// and `_MAX_POLL_INTERVAL`.
+/// `_BATCH`, `_BATCH_KIB`, `_PREFETCH_KIB`, `_START` (earliest or latest), `_INSTANCE_ID` (static
+/// membership, e.g. the pod name) and `_MAX_POLL_INTERVAL`.
 public struct ConsumerGroupSettings: Sendable {
     /// Kafka consumer group.
     public var group: String
@@ -120,10 +120,17 @@ public struct ConsumerGroupSettings: Sendable {
     /// librdkafka's `max.poll.interval.ms`: a member stuck longer than this on one batch (a
     /// database outage) leaves the group and rejoins once it polls again.
     public var maximumPollInterval: Duration
+    /// librdkafka's `queued.max.messages.kbytes`: fetched messages waiting to be polled, at most
+    /// (its default, 64 MiB, made the prefetch queue most of a consumer's memory under a backlog).
+    public var prefetchKilobytes: Int
+    /// Payload bytes per batch at most (about one message more): with the prefetch and the
+    /// batches in work, what bounds a consumer's memory.
+    public var batchKilobytes: Int
 
     /// Reads the keys of `service` (e.g. `INGESTION`).
     /// - Throws: ``ConfigurationError``.
-    public init(reader: ConfigReader, service: String, defaultGroup: String, defaultBatch: Int, maximumBatch: Int = 20_000) throws {
+    public init(reader: ConfigReader, service: String, defaultGroup: String, defaultBatch: Int, maximumBatch: Int = 20_000,
+                defaultPrefetchKilobytes: Int = 4096, defaultBatchKilobytes: Int = 4096) throws {
         let prefix = "SENSORMINE_\(service)"
         self.group = reader.optionalString("\(prefix)_GROUP") ?? defaultGroup
         self.batchSize = try reader.int("\(prefix)_BATCH", default: defaultBatch, range: 1...maximumBatch)
@@ -137,13 +144,17 @@ public struct ConsumerGroupSettings: Sendable {
         guard self.maximumPollInterval >= .seconds(7) else {
             throw ConfigurationError(key: "\(prefix)_MAX_POLL_INTERVAL", problem: "must be at least 7s (longer than the 6s session timeout)")
         }
+        self.prefetchKilobytes = try reader.int("\(prefix)_PREFETCH_KIB", default: defaultPrefetchKilobytes, range: 256...2_097_151)
+        self.batchKilobytes = try reader.int("\(prefix)_BATCH_KIB", default: defaultBatchKilobytes, range: 64...1_048_576)
     }
 
     /// The consumer of `topics` these settings describe.
     public func consumerConfiguration(_ kafka: KafkaSettings, topics: [String]) -> KafkaConsumer.Configuration {
         var properties = kafka.kafka
         properties.properties["max.poll.interval.ms"] = String(self.maximumPollInterval.milliseconds)
+        properties.properties["queued.max.messages.kbytes"] = String(self.prefetchKilobytes)
         return KafkaConsumer.Configuration(kafka: properties, groupID: self.group, topics: topics, batchSize: self.batchSize,
+                                           maximumBatchBytes: self.batchKilobytes * 1024,
                                            startAtLatest: self.startAtLatest, instanceID: self.instanceID)
     }
 }

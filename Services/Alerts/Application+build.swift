@@ -29,6 +29,8 @@ enum AlertsService: MigratingService {
           SENSORMINE_ALERTS_START          where a new group starts: earliest (default) or latest
           SENSORMINE_ALERTS_INSTANCE_ID    static group membership id, e.g. the pod name (optional)
           SENSORMINE_ALERTS_MAX_POLL_INTERVAL  longest time on one batch before this member leaves the group (default 300s)
+          SENSORMINE_ALERTS_BATCH_KIB   payload KiB per batch at most, whatever the message count (default 4096)
+          SENSORMINE_ALERTS_PREFETCH_KIB  KiB of fetched messages queued ahead of the batches (librdkafka's queued.max.messages.kbytes; default 4096)
           SENSORMINE_ALERTS_FLAP_MAX_OPENINGS  openings of one alert within the window beyond which it is held firing as flapping (default 5)
           SENSORMINE_ALERTS_FLAP_WINDOW    the flapping window (default 600s)
         Notifications:

@@ -50,6 +50,8 @@ enum BillingService: MigratingService {
           SENSORMINE_BILLING_START         where a new group starts: earliest (default) or latest
           SENSORMINE_BILLING_INSTANCE_ID   static group membership id, e.g. the pod name (optional)
           SENSORMINE_BILLING_MAX_POLL_INTERVAL  longest time on one batch before this member leaves the group (default 300s)
+          SENSORMINE_BILLING_BATCH_KIB   payload KiB per batch at most, whatever the message count (default 4096)
+          SENSORMINE_BILLING_PREFETCH_KIB  KiB of fetched messages queued ahead of the batches (librdkafka's queued.max.messages.kbytes; default 4096)
         """,
     ].joined(separator: "\n")
 

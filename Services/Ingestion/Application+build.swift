@@ -30,6 +30,8 @@ enum IngestionService: MigratingService {
           SENSORMINE_INGESTION_START       where a new group starts: earliest (default) or latest
           SENSORMINE_INGESTION_INSTANCE_ID static group membership id, e.g. the pod name (optional)
           SENSORMINE_INGESTION_MAX_POLL_INTERVAL  longest time on one batch before this member leaves the group; it rejoins on its next poll (default 300s)
+          SENSORMINE_INGESTION_BATCH_KIB   payload KiB per batch at most, whatever the message count (default 4096)
+          SENSORMINE_INGESTION_PREFETCH_KIB  KiB of fetched messages queued ahead of the batches (librdkafka's queued.max.messages.kbytes; default 4096)
           SENSORMINE_INGESTION_MAX_EVENT_AGE   how far before its receive time a point's event time may be (default 3650d)
           SENSORMINE_INGESTION_MAX_EVENT_LEAD  how far after its receive time a point's event time may be (default 1d)
           SENSORMINE_INGESTION_USAGE_INTERVAL  how often each ended minute's stored points and bytes go to metering.events (default 10s)

@@ -32,6 +32,8 @@ enum StreamProcessingService: MigratingService {
           SENSORMINE_STREAM_START          where a new group starts: earliest (default) or latest
           SENSORMINE_STREAM_INSTANCE_ID    static group membership id, e.g. the pod name (optional)
           SENSORMINE_STREAM_MAX_POLL_INTERVAL  longest time on one batch before this member leaves the group (default 300s)
+          SENSORMINE_STREAM_BATCH_KIB   payload KiB per batch at most, whatever the message count (default 4096)
+          SENSORMINE_STREAM_PREFETCH_KIB  KiB of fetched messages queued ahead of the batches (librdkafka's queued.max.messages.kbytes; default 4096)
           SENSORMINE_INGESTION_MAX_EVENT_AGE / _LEAD  event times accepted, as Ingestion reads them (defaults 3650d / 1d)
 
         Windows and detection:
