@@ -37,12 +37,14 @@ cleanup() {
 trap cleanup EXIT
 
 # Anchors: the COPY ceiling and the Kafka hop alone at the latency runs' rates.
+# BENCH_PIPELINE_ONLY (comma-separated: http, mqtt, latency) runs some parts alone, for tuning.
+only() { [ -z "${BENCH_PIPELINE_ONLY:-}" ] || [[ ",$BENCH_PIPELINE_ONLY," == *",$1,"* ]]; }
 ANCHORS=${SENSORMINE_BENCH_ANCHORS:-}
-if [ -z "$ANCHORS" ] || ! grep -q '^HOP_5000_P99=' "$ANCHORS" 2>/dev/null || ! grep -q '^COPY_CEILING=' "$ANCHORS" 2>/dev/null; then
+if { only http || only latency; } && { [ -z "$ANCHORS" ] || ! grep -q '^HOP_5000_P99=' "$ANCHORS" || ! grep -q '^COPY_CEILING=' "$ANCHORS"; } 2>/dev/null; then
   ANCHORS=$(mktemp); OWN_ANCHORS=$ANCHORS
   SENSORMINE_BENCH_ANCHORS=$ANCHORS SENSORMINE_BENCH_ONLY=postgres,kafkahop "$BIN/SensormineBench" | grep -E "COPY into|kafka hop" || true
 fi
-anchor() { awk -F= -v key="$1" '$1 == key { value = $2 } END { print value + 0 }' "$ANCHORS"; }
+anchor() { awk -F= -v key="$1" '$1 == key { value = $2 } END { print value + 0 }' "${ANCHORS:-/dev/null}"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "-") printf "%.2f", a / b; else print "-" }'; }
 "$BIN/DeviceAPI" migrate >>"$LOGS/bench-DeviceAPI.log" 2>&1
 for name in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway ApiGateway; do
@@ -85,26 +87,11 @@ measure() {
   MESSAGES=$(awk -v n="${acknowledged:-0}" -v a="$start" -v b="$last_change" 'BEGIN { printf "%d", n / (b - a) }')
 }
 
-# 1. Saturation over HTTP: 1000 devices, as fast as the path takes it, for 20 s.
 OUT=$(mktemp)
-"$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --devices 1000 --rate 40000 --batch 100 --concurrency 32 --duration 20 >"$OUT" 2>&1 &
-SIM=$!
-measure "$OUT"
-HTTP_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, published → queryable (HTTP)" "$RATE" "rows/s" "$STORED rows stored (each message is 3–4 metric rows); simulator: ${SUMMARY#*summary: }")
-DRAIN_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, backlog drain (Ingestion alone)" "$DRAIN" "rows/s" "after publishing stopped, $BACKLOG rows still to store")
+HTTP_LINE="" DRAIN_LINE="" MQTT_LINE="" MQTT_ANCHOR_LINE="" HTTP_DRAIN="-"
 
-# 2. Saturation over MQTT: 200 devices, each on its own connection with its own credentials,
-# QoS 1 with 16 publishes in flight per connection, for 15 s; its anchor first: the same
-# publisher (connections, window, payloads) into Mosquitto alone, on topics no one reads.
-"$BIN/DeviceSimulator" --broker-only --mqtt-devices 200 --mqtt-window 16 --rate 100000 --duration 10 >"$OUT" 2>&1 || true
-BROKER_ALONE=$(tr '\r' '\n' <"$OUT" | sed -n 's/.*(\([0-9]*\) messages\/s acknowledged); broker alone/\1/p' | tail -1)
-"$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --transport mqtt --devices 200 --mqtt-devices 200 --mqtt-window 16 --rate 100000 --duration 15 >"$OUT" 2>&1 &
-SIM=$!
-measure "$OUT"
-MQTT_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, published → queryable (MQTT)" "$MESSAGES" "msgs/s" "$RATE rows/s, $STORED rows stored; simulator: ${SUMMARY#*summary: }")
-MQTT_ANCHOR_LINE=$(printf '%-42s %8s %-7s %s' "  anchor: Mosquitto alone, same publisher" "${BROKER_ALONE:--}" "msgs/s" "200 connections, QoS 1, 16 in flight each; pipeline = $(ratio "$MESSAGES" "${BROKER_ALONE:-0}")x Mosquitto's intake")
-
-# 3. Latency: 200 devices at a steady rate, 100 probes from one of them timed until QueryAPI
+# 1. Latency, first, while the system is quiet (the saturation runs leave the database busy
+# for a while): 200 devices at a steady rate, 100 probes from one of them timed until QueryAPI
 # returns them, and each stage's p50/p99 over the run from Ingestion's histograms (the buckets'
 # counts after minus before; linear within a bucket): where a reading's time goes (ADR 10).
 stages() { curl -s "http://127.0.0.1:${PORT[Ingestion]}/metrics" | grep '^sensormine_pipeline_stage_seconds_bucket' || true; }
@@ -142,12 +129,17 @@ LATENCY_LINES=()
 latency_run() {
   local transport=$1 rate=$2 before after out line p99 hop
   before=$(mktemp); after=$(mktemp); out=$(mktemp)
-  stages >"$before"
   if [ "$transport" = http ]; then
-    "$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --devices 200 --rate "$rate" --batch 10 --concurrency 8 --duration 15 --probes 100 >"$out" 2>&1 || true
+    "$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --devices 200 --rate "$rate" --batch 10 --concurrency 8 --duration 15 --probes 100 >"$out" 2>&1 &
   else
-    "$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --transport mqtt --devices 200 --mqtt-devices 200 --mqtt-window 16 --rate "$rate" --duration 15 --probes 100 >"$out" 2>&1 || true
+    "$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --transport mqtt --devices 200 --mqtt-devices 200 --mqtt-window 16 --rate "$rate" --duration 15 --probes 100 >"$out" 2>&1 &
   fi
+  local sim=$!
+  # The stages over the steady rate: from 3 s after publishing began (when the probes start;
+  # before, the new fleet's first messages wait for each device's first lookup) to its end.
+  until grep -q "^registered" "$out" 2>/dev/null || ! kill -0 $sim 2>/dev/null; do sleep 0.2; done
+  sleep 3; stages >"$before"
+  wait $sim || true
   line=$(tr '\r' '\n' <"$out" | grep "end-to-end latency" | tail -1)
   sleep 1; stages >"$after"
   p99=$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' <<<"$line")
@@ -157,15 +149,41 @@ latency_run() {
   while IFS= read -r line; do LATENCY_LINES+=("$(printf '%-42s %s' "  stage" "$line")"); done < <(python3 "$STAGE_QUANTILES" "$before" "$after")
   rm -f "$before" "$after" "$out"
 }
-latency_run http 2000
-latency_run http 5000
-latency_run mqtt 2000
-latency_run mqtt 5000
+if only latency; then
+  latency_run http 2000
+  latency_run http 5000
+  latency_run mqtt 2000
+  latency_run mqtt 5000
+fi
+
+# 2. Saturation over HTTP: 1000 devices, as fast as the path takes it, for 20 s.
+if only http; then
+"$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --devices 1000 --rate 40000 --batch 100 --concurrency 32 --duration 20 >"$OUT" 2>&1 &
+SIM=$!
+measure "$OUT"
+HTTP_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, published → queryable (HTTP)" "$RATE" "rows/s" "$STORED rows stored (each message is 3–4 metric rows); simulator: ${SUMMARY#*summary: }")
+DRAIN_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, backlog drain (Ingestion alone)" "$DRAIN" "rows/s" "after publishing stopped, $BACKLOG rows still to store")
+HTTP_DRAIN=$DRAIN
+fi
+
+# 3. Saturation over MQTT: 200 devices, each on its own connection with its own credentials,
+# QoS 1 with 16 publishes in flight per connection, for 15 s; its anchor first: the same
+# publisher (connections, window, payloads) into Mosquitto alone, on topics no one reads.
+if only mqtt; then
+"$BIN/DeviceSimulator" --broker-only --mqtt-devices 200 --mqtt-window 16 --rate 100000 --duration 10 >"$OUT" 2>&1 || true
+BROKER_ALONE=$(tr '\r' '\n' <"$OUT" | sed -n 's/.*(\([0-9]*\) messages\/s acknowledged); broker alone/\1/p' | tail -1)
+"$BIN/DeviceSimulator" --gateway "http://127.0.0.1:$BASE" --transport mqtt --devices 200 --mqtt-devices 200 --mqtt-window 16 --rate 100000 --duration 15 >"$OUT" 2>&1 &
+SIM=$!
+measure "$OUT"
+MQTT_LINE=$(printf '%-42s %8s %-7s %s' "pipeline, published → queryable (MQTT)" "$MESSAGES" "msgs/s" "$RATE rows/s, $STORED rows stored; simulator: ${SUMMARY#*summary: }")
+MQTT_ANCHOR_LINE=$(printf '%-42s %8s %-7s %s' "  anchor: Mosquitto alone, same publisher" "${BROKER_ALONE:--}" "msgs/s" "200 connections, QoS 1, 16 in flight each; pipeline = $(ratio "$MESSAGES" "${BROKER_ALONE:-0}")x Mosquitto's intake")
+fi
+
 
 COPY_CEILING=$(anchor COPY_CEILING)
-printf '%s\n%s\n%s\n%s\n' "$HTTP_LINE" "$MQTT_LINE" "$MQTT_ANCHOR_LINE" "$DRAIN_LINE"
-printf '%-42s %8s %-7s %s\n' "  anchor: COPY into telemetry's shape" "${COPY_CEILING%.*}" "rows/s" "drain = $(ratio "$DRAIN" "$COPY_CEILING")x the COPY ceiling (rollups kept)"
-printf '%s\n' "${LATENCY_LINES[@]}"
+for line in "$HTTP_LINE" "$MQTT_LINE" "$MQTT_ANCHOR_LINE" "$DRAIN_LINE"; do [ -n "$line" ] && printf '%s\n' "$line"; done
+[ -n "$DRAIN_LINE" ] && printf '%-42s %8s %-7s %s\n' "  anchor: COPY into telemetry's shape" "${COPY_CEILING%.*}" "rows/s" "drain = $(ratio "$HTTP_DRAIN" "$COPY_CEILING")x the COPY ceiling (rollups kept)"
+[ ${#LATENCY_LINES[@]} -gt 0 ] && printf '%s\n' "${LATENCY_LINES[@]}"
 for name in ApiGateway DeviceAPI SchemaRegistry EdgeGateway Ingestion QueryAPI; do
   i=0; for n in DeviceAPI SchemaRegistry QueryAPI Ingestion EdgeGateway ApiGateway; do [ "$n" = "$name" ] && break; i=$((i + 1)); done
   RSS=$(awk '/VmHWM/ {printf "%d MiB", $2 / 1024}' "/proc/${PIDS_RUN[$i]}/status" 2>/dev/null || echo "?")

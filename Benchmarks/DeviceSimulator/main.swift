@@ -108,7 +108,9 @@ struct DeviceSimulator: AsyncParsableCommand {
         }
         defer { mqtt?.disconnect() }
         var latencies: [Double] = []
-        try await Task.sleep(for: .seconds(1))  // let the background rate settle
+        // Let the rate settle first: the fleet's first messages wait for the services to look
+        // up every new device once (a cold cache), which is not the steady state measured here.
+        try await Task.sleep(for: .seconds(3))
         for index in 0..<self.probes {
             let micros = Int64(Date().timeIntervalSince1970 * 1_000_000)
             let time = DeviceKind.timestamp(micros)
@@ -134,16 +136,18 @@ struct DeviceSimulator: AsyncParsableCommand {
         return latencies
     }
 
-    /// Every tick (100 ms) sends a tenth of the second's points, each request one device's batch.
+    /// Sends requests evenly spaced over each second (a steady rate, not a burst per tick),
+    /// each request one device's batch; when the path falls behind, as fast as it takes them.
     func publishHTTP(api: API, fleet: Fleet, counters: Counters, ledger: AcknowledgedReadings) async throws {
         let requestsPerSecond = max(1, self.rate / self.batch)
+        let interval = Duration.seconds(1) / requestsPerSecond
         let clock = ReadingClock()
         let deadline = ContinuousClock.now + .seconds(self.duration)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var inFlight = 0
-            var tick = ContinuousClock.now
-            while ContinuousClock.now < deadline {
-                for _ in 0..<max(1, requestsPerSecond / 10) {
+            var next = ContinuousClock.now
+            while next < deadline && ContinuousClock.now < deadline {
+                do {
                     if inFlight >= self.concurrency {
                         try await group.next()
                         inFlight -= 1
@@ -168,8 +172,8 @@ struct DeviceSimulator: AsyncParsableCommand {
                     }
                     inFlight += 1
                 }
-                tick = tick + .milliseconds(100)
-                try await Task.sleep(until: tick)
+                next = next + interval
+                if next > ContinuousClock.now { try await Task.sleep(until: next) }
             }
             try await group.waitForAll()
         }
@@ -198,8 +202,10 @@ struct DeviceSimulator: AsyncParsableCommand {
               + "(\(Int(Double(totals.acknowledged) / max(seconds, 0.001))) messages/s acknowledged); broker alone")
     }
 
-    /// Each publisher on its own connection publishes QoS 1 at its share of the rate, with up to
-    /// `--mqtt-window` publishes awaiting their PUBACK at once.
+    /// Each publisher on its own connection publishes QoS 1 at its share of the rate, evenly
+    /// spaced and started at a random point of its first interval (so the fleet is a steady
+    /// stream, not a burst each second), with up to `--mqtt-window` publishes awaiting their
+    /// PUBACK at once.
     func publishMQTT(_ publishers: [MQTTPublisher], counters: Counters) async throws {
         let connected = try await withThrowingTaskGroup(of: (MQTTClient, MQTTPublisher).self) { group in
             for publisher in publishers {
@@ -221,11 +227,13 @@ struct DeviceSimulator: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (client, publisher) in connected {
                 group.addTask {
+                    let interval = Duration.seconds(1) / perDevice
                     try await withThrowingTaskGroup(of: Void.self) { inFlight in
                         var pending = 0
-                        var tick = ContinuousClock.now
-                        while ContinuousClock.now < deadline {
-                            for _ in 0..<perDevice {
+                        var next = ContinuousClock.now + interval * Double.random(in: 0..<1)
+                        if next > ContinuousClock.now { try await Task.sleep(until: next) }
+                        while next < deadline && ContinuousClock.now < deadline {
+                            do {
                                 if pending >= window {
                                     try await inFlight.next()
                                     pending -= 1
@@ -242,8 +250,8 @@ struct DeviceSimulator: AsyncParsableCommand {
                                 }
                                 pending += 1
                             }
-                            tick = tick + .seconds(1)
-                            try await Task.sleep(until: tick)
+                            next = next + interval
+                            if next > ContinuousClock.now { try await Task.sleep(until: next) }
                         }
                         try await inFlight.waitForAll()
                     }

@@ -11,6 +11,8 @@ public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable, Inst
 
     private let entries = NIOLockedValueBox<[Key: Entry]>([:])
     private let capacity: Int
+    /// Keys whose value is being recomputed ahead of its expiry (one recomputation each).
+    private let refreshing = NIOLockedValueBox<Set<Key>>([])
 
     /// Creates an empty cache holding at most `capacity` entries.
     public init(capacity: Int) {
@@ -57,5 +59,25 @@ extension ExpiringCache where Instant == ContinuousClock.Instant {
         let value = try await compute()
         self.insert(value, for: key, expires: now + lifetime)
         return value
+    }
+
+    /// Like ``value(for:lifetime:_:)``, but in the last quarter of an entry's lifetime the cached
+    /// value is still returned while one background `compute` replaces it: values cached
+    /// together (a fleet's devices, seen in one batch) then do not all expire under one request
+    /// and stall it. No value is returned past its expiry.
+    /// - Throws: what `compute` throws when nothing is cached; a failed refresh leaves the entry
+    ///   to expire.
+    public func refreshingValue(for key: Key, lifetime: Duration, _ compute: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let now = ContinuousClock.now
+        if let entry = self.entries.withLockedValue({ $0[key] }), entry.expires > now {
+            if entry.expires - lifetime / 4 <= now, self.refreshing.withLockedValue({ $0.insert(key).inserted }) {
+                Task {
+                    defer { _ = self.refreshing.withLockedValue { $0.remove(key) } }
+                    if let value = try? await compute() { self.insert(value, for: key, expires: ContinuousClock.now + lifetime) }
+                }
+            }
+            return entry.value
+        }
+        return try await self.value(for: key, lifetime: lifetime, compute)
     }
 }

@@ -121,6 +121,14 @@ public final class KafkaConsumer: Sendable {
         return try await self.executor.run { try queue.consumeBatch(size: size, maximumBytes: bytes, timeoutMilliseconds: milliseconds, logger: logger) }
     }
 
+    /// Whether `batch` took at least half of a poll's limits (messages or payload bytes): the
+    /// consumer is reading a backlog rather than keeping up with the stream.
+    public func isBacklogBatch(_ batch: [KafkaMessage]) -> Bool {
+        if batch.count * 2 >= self.configuration.batchSize { return true }
+        let bytes = batch.reduce(0) { $0 + $1.value.count + ($1.key?.count ?? 0) }
+        return bytes * 2 >= self.configuration.maximumBatchBytes
+    }
+
     /// Commits, synchronously, the position after each message (per partition, the highest wins).
     /// - Throws: ``ClientError`` when the group coordinator refuses or cannot be reached.
     public func commit(_ messages: [KafkaMessage]) async throws {

@@ -66,7 +66,7 @@ public final class SchemaDirectory: Sendable {
     }
 
     private func cachedDevice(tenant: String, device: String) async throws -> Result<Device, Refusal> {
-        try await self.devices.value(for: tenant + "/" + device, lifetime: self.lifetime) { try await self.lookUpDevice(tenant: tenant, device: device) }
+        try await self.devices.refreshingValue(for: tenant + "/" + device, lifetime: self.lifetime) { try await self.lookUpDevice(tenant: tenant, device: device) }
     }
 
     /// The resolution for one device.
@@ -79,14 +79,14 @@ public final class SchemaDirectory: Sendable {
         case .failure(let refusal): return .refused(refusal.reason)
         case .success(let record): typeID = record.deviceTypeId.uuidString.lowercased()
         }
-        let subject = try await self.typeSubjects.value(for: tenant + "/" + typeID, lifetime: self.lifetime) { try await self.lookUpSubject(tenant: tenant, typeID: typeID, device: device) }
+        let subject = try await self.typeSubjects.refreshingValue(for: tenant + "/" + typeID, lifetime: self.lifetime) { try await self.lookUpSubject(tenant: tenant, typeID: typeID, device: device) }
         switch subject {
         case .failure(let refusal): return .refused(refusal.reason)
         case .success(nil): return .unvalidated
         case .success(let owned?):
             // The subject lives in the registry of the type's owner: an organisation's type and
             // schema serve its sites' devices.
-            return try await self.schemas.value(for: owned.owner + "/" + owned.subject, lifetime: self.lifetime) {
+            return try await self.schemas.refreshingValue(for: owned.owner + "/" + owned.subject, lifetime: self.lifetime) {
                 try await self.lookUpSchema(tenant: owned.owner, subject: owned.subject, typeID: typeID)
             }
         }
@@ -128,7 +128,7 @@ public final class SchemaDirectory: Sendable {
     /// telemetry's storage; the defaults when the tenant no longer exists.
     /// - Throws: ``ClientError`` when DeviceAPI cannot answer.
     public func storageSettings(tenant: String) async throws -> TenantStorageSettings {
-        try await self.tenantStorage.value(for: tenant, lifetime: self.lifetime) {
+        try await self.tenantStorage.refreshingValue(for: tenant, lifetime: self.lifetime) {
             guard UUID(uuidString: tenant) != nil,
                   let settings = try await self.reader.get(self.deviceAPI, "/api/v1/tenants/\(tenant)", tenant: tenant)?["effectiveSettings"] else {
                 return TenantStorageSettings(dedicated: false, retentionDays: nil)

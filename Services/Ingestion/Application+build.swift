@@ -25,7 +25,7 @@ enum IngestionService: MigratingService {
         Consumer:
           SENSORMINE_INGESTION_GROUP       Kafka consumer group (default ingestion)
           SENSORMINE_INGESTION_BATCH       messages per batch (default 2000)
-          SENSORMINE_INGESTION_DEPTH       batches in work at once; offsets still commit in order (default 3)
+          SENSORMINE_INGESTION_DEPTH       batches in work at once while reading a backlog (one at a time when keeping up); offsets still commit in order (default 3)
           SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS  how long a device's schema is cached (default 30)
           SENSORMINE_INGESTION_START       where a new group starts: earliest (default) or latest
           SENSORMINE_INGESTION_INSTANCE_ID static group membership id, e.g. the pod name (optional)

@@ -78,6 +78,37 @@ struct KafkaTests {
         await admin.shutdown()
     }
 
+    @Test("a consumer's batch is bounded by payload bytes as well as by messages, and every message still arrives once")
+    func batchByteBound() async throws {
+        let configuration = KafkaConfiguration(bootstrapServers: try TestStack.kafkaBrokers)
+        let topic = TestStack.unique("it.kafka.bytes")
+        let admin = try KafkaAdmin(configuration: configuration, logger: TestStack.logger)
+        try await admin.createTopics([topic], partitions: 1)
+        let messageBytes = 10_000
+        let reports = try await withProducer(configuration) { producer in
+            try await producer.send((0..<60).map { index in
+                KafkaRecord(topic: topic, value: Array("\(index):".utf8) + Array(repeating: UInt8(ascii: "x"), count: messageBytes))
+            })
+        }
+        #expect(reports.allSatisfy { (try? $0.get()) != nil })
+        let bound = 64 * 1024
+        let consumer = try KafkaConsumer(configuration: .init(kafka: configuration, groupID: TestStack.unique("it-bytes"), topics: [topic],
+                                                              batchSize: 1000, maximumBatchBytes: bound), logger: TestStack.logger)
+        var received: [String] = []
+        var largest = 0
+        for try await batch in consumer.batches {
+            largest = max(largest, batch.reduce(0) { $0 + $1.value.count })
+            received += batch.map { String(decoding: $0.value.prefix(while: { $0 != UInt8(ascii: ":") }), as: UTF8.self) }
+            if received.count >= 60 { break }
+        }
+        await consumer.close()
+        await admin.shutdown()
+        #expect(received == (0..<60).map(String.init))
+        // Never more than the bound plus the one message that crossed it, although 1,000 were allowed.
+        #expect(largest > 0)
+        #expect(largest <= bound + messageBytes + 3)
+    }
+
     @Test("an unreachable broker gives a clear error")
     func unreachable() async throws {
         let configuration = KafkaConfiguration(bootstrapServers: "127.0.0.1:1", properties: ["message.timeout.ms": "1500"])

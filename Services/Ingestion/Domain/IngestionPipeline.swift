@@ -84,11 +84,15 @@ struct IngestionPipeline: Service {
             var waiting: [(sequence: Int, batch: [KafkaMessage])] = []
             var finished: Set<Int> = []
             var sequence = 0
+            // Every finished batch at the front goes in one commit: one broker round trip however
+            // many small batches finished meanwhile.
             func commitFinishedPrefix() async throws {
+                var done: [KafkaMessage] = []
                 while let first = waiting.first, finished.remove(first.sequence) != nil {
-                    try await self.consumer.commitRetrying(first.batch, backoff: Self.backoff)
+                    done += first.batch
                     waiting.removeFirst()
                 }
+                if !done.isEmpty { try await self.consumer.commitRetrying(done, backoff: Self.backoff) }
             }
             for try await batch in self.consumer.batches.cancelOnGracefulShutdown() {
                 let number = sequence
@@ -98,7 +102,12 @@ struct IngestionPipeline: Service {
                     try await self.processRetrying(batch)
                     return number
                 }
-                while waiting.count >= self.depth, let done = try await group.next() {
+                // Batches in work at once only pay under a backlog: kept up with, the stream
+                // comes in small batches, and concurrent ones would only queue on the same
+                // rollup rows (each waits for the other's commit). So a small batch is stored
+                // before the next poll, which gathers what arrived meanwhile.
+                let allowed = self.consumer.isBacklogBatch(batch) ? self.depth : 1
+                while waiting.count >= allowed, let done = try await group.next() {
                     finished.insert(done)
                     try await commitFinishedPrefix()
                 }

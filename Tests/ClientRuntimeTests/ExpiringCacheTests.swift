@@ -1,0 +1,41 @@
+import NIOConcurrencyHelpers
+import Testing
+
+@testable import ClientRuntime
+
+@Suite("Expiring cache")
+struct ExpiringCacheTests {
+    @Test("in an entry's last quarter the cached value is served while one background refresh replaces it")
+    func refreshAhead() async throws {
+        let cache = ExpiringCache<String, Int, ContinuousClock.Instant>(capacity: 10)
+        let computed = NIOLockedValueBox(0)
+        let lifetime = Duration.seconds(4)
+        @Sendable func compute() async throws -> Int { computed.withLockedValue { $0 += 1; return $0 } }
+
+        #expect(try await cache.refreshingValue(for: "device", lifetime: lifetime, compute) == 1)
+        // Before the last quarter: the cached value, nothing recomputed.
+        #expect(try await cache.refreshingValue(for: "device", lifetime: lifetime, compute) == 1)
+        #expect(computed.withLockedValue { $0 } == 1)
+
+        // In the last quarter (3.2 s of 4): still the cached value, and one refresh however many ask.
+        try await Task.sleep(for: .milliseconds(3200))
+        for _ in 0..<5 { #expect(try await cache.refreshingValue(for: "device", lifetime: lifetime, compute) == 1) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while cache.value(for: "device", now: .now) != 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(cache.value(for: "device", now: .now) == 2)
+        #expect(computed.withLockedValue { $0 } == 2)
+        // The refreshed entry has a lifetime of its own: served without recomputing.
+        #expect(try await cache.refreshingValue(for: "device", lifetime: lifetime, compute) == 2)
+        #expect(computed.withLockedValue { $0 } == 2)
+    }
+
+    @Test("an expired entry is never served: the caller waits for a fresh value")
+    func expiredIsRecomputed() async throws {
+        let cache = ExpiringCache<String, Int, ContinuousClock.Instant>(capacity: 10)
+        let computed = NIOLockedValueBox(0)
+        @Sendable func compute() async throws -> Int { computed.withLockedValue { $0 += 1; return $0 } }
+        #expect(try await cache.refreshingValue(for: "device", lifetime: .milliseconds(50), compute) == 1)
+        try await Task.sleep(for: .milliseconds(120))
+        #expect(try await cache.refreshingValue(for: "device", lifetime: .milliseconds(50), compute) == 2)
+    }
+}
