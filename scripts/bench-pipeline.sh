@@ -37,7 +37,8 @@ cleanup() {
 trap cleanup EXIT
 
 # Anchors: the COPY ceiling and the Kafka hop alone at the latency runs' rates.
-# BENCH_PIPELINE_ONLY (comma-separated: http, mqtt, latency) runs some parts alone, for tuning.
+# BENCH_PIPELINE_ONLY (comma-separated: http, mqtt, latency) runs some parts alone, for tuning;
+# BENCH_PIPELINE_LATENCY (e.g. "mqtt:2000 mqtt:5000") picks the latency runs.
 only() { [ -z "${BENCH_PIPELINE_ONLY:-}" ] || [[ ",$BENCH_PIPELINE_ONLY," == *",$1,"* ]]; }
 ANCHORS=${SENSORMINE_BENCH_ANCHORS:-}
 if { only http || only latency; } && { [ -z "$ANCHORS" ] || ! grep -q '^HOP_5000_P99=' "$ANCHORS" || ! grep -q '^COPY_CEILING=' "$ANCHORS"; } 2>/dev/null; then
@@ -150,10 +151,7 @@ latency_run() {
   rm -f "$before" "$after" "$out"
 }
 if only latency; then
-  latency_run http 2000
-  latency_run http 5000
-  latency_run mqtt 2000
-  latency_run mqtt 5000
+  for run in ${BENCH_PIPELINE_LATENCY:-http:2000 http:5000 mqtt:2000 mqtt:5000}; do latency_run "${run%%:*}" "${run##*:}"; done
 fi
 
 # 2. Saturation over HTTP: 1000 devices, as fast as the path takes it, for 20 s.

@@ -25,6 +25,8 @@ struct EdgeGatewayConfiguration: ServiceConfiguration {
     var spoolMaximumBytes: Int
     /// How long Kafka may take to confirm before telemetry is spooled instead.
     var kafkaTimeout: Duration
+    /// How long the producer gathers records into one request (`linger.ms`).
+    var kafkaLinger: Duration
     /// DeviceAPI, for last-seen reports (none when unset).
     var deviceAPI: UpstreamService?
     /// How often last-seen reports go out.
@@ -40,6 +42,10 @@ struct EdgeGatewayConfiguration: ServiceConfiguration {
         self.spoolDirectory = reader.optionalString("SENSORMINE_EDGE_SPOOL_DIR") ?? "/var/lib/sensormine/edge-spool"
         self.spoolMaximumBytes = try reader.int("SENSORMINE_EDGE_SPOOL_MAX_BYTES", default: 1 << 30, range: (1 << 20)...(1 << 40))
         self.kafkaTimeout = try reader.duration("SENSORMINE_EDGE_KAFKA_TIMEOUT", default: .seconds(5))
+        self.kafkaLinger = try reader.duration("SENSORMINE_EDGE_KAFKA_LINGER", default: .milliseconds(10))
+        guard self.kafkaLinger <= .seconds(1) else {
+            throw ConfigurationError(key: "SENSORMINE_EDGE_KAFKA_LINGER", problem: "must be at most 1s: every message waits up to this long before it is sent")
+        }
         self.deviceAPI = reader.optionalString("SENSORMINE_DEVICE_API_URL") == nil
             ? nil : try UpstreamService(reader: reader, key: "SENSORMINE_DEVICE_API_URL", name: "device-api")
         self.serviceToken = self.deviceAPI == nil ? nil : try GatewaySettings.token(reader: reader, caller: .edgeGateway)

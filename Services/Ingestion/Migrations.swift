@@ -317,5 +317,13 @@ enum IngestionMigrations {
             SELECT sensormine_confine('usage_active_devices');
             SELECT sensormine_confine('usage_snapshots');
             """),
+        Migration(version: 7, name: "room on the rollups' pages for in-place updates", sql: """
+            -- Every stored batch updates the rollup row of each device, metric and hour it holds,
+            -- so a row is rewritten thousands of times an hour. With full pages each new version
+            -- lands on another page and adds an entry to all three indexes; half-full pages keep
+            -- it on its page (a HOT update, no index entries) and let the page prune the dead
+            -- versions. On a hypertable the setting reaches the existing chunks and new ones.
+            ALTER TABLE telemetry_hourly SET (fillfactor = 50);
+            """),
     ]
 }

@@ -48,6 +48,25 @@ struct NativePartitionTests {
         }
     }
 
+    @Test("the rollups' pages, the hypertable's chunks made after the migration included, keep half their room for in-place updates",
+          arguments: [ScratchTimeseries.plain, .timescale])
+    func rollupPagesKeepRoom(server: ScratchTimeseries) async throws {
+        try await server.with { client in
+            let store = TelemetryStore(database: client)
+            let (tenant, device) = (UUID().uuidString.lowercased(), UUID().uuidString.lowercased())
+            let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+            // Two months apart: on TimescaleDB, two 30-day chunks made after the migration ran.
+            let points = [now, now - 60 * 86_400_000_000].map { StoredPoint(tenantID: tenant, deviceID: device, point: TelemetryPoint(metric: "temp", time: $0, value: 1)) }
+            #expect(try await store.write(points, deadLetters: []) == 2)
+            let tables = try await client.query("""
+                SELECT c.relname, coalesce('fillfactor=50' = ANY (c.reloptions), false) AS roomy FROM pg_class c
+                WHERE c.oid = 'telemetry_hourly'::regclass OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'telemetry_hourly'::regclass)
+                """).all
+            #expect(tables.count == (server == .timescale ? 3 : 1))
+            #expect(tables.filter { $0.bool("roomy") != true }.compactMap { $0["relname"] } == [])
+        }
+    }
+
     @Test("hourly rollups give the raw aggregates and ignore replays; retention keeps each tenant's days and drops whole chunks",
           arguments: [ScratchTimeseries.plain, .timescale])
     func rollupsAndRetention(server: ScratchTimeseries) async throws {
