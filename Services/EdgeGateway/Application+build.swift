@@ -33,6 +33,7 @@ enum EdgeGatewayService: SensormineService {
           SENSORMINE_EDGE_SPOOL_DIR       store-and-forward spool directory (default /var/lib/sensormine/edge-spool)
           SENSORMINE_EDGE_SPOOL_MAX_BYTES spool bound; past it HTTP ingest answers 503 and MQTT intake waits (default 1073741824)
           SENSORMINE_EDGE_KAFKA_TIMEOUT   how long Kafka may take to confirm before telemetry is spooled (default 5s)
+          SENSORMINE_EDGE_KAFKA_LINGER    how long the producer gathers records into one request (default 10ms, at most 1s)
           SENSORMINE_DEVICE_API_URL       DeviceAPI, told which devices were heard from (optional)
           SENSORMINE_EDGE_ACTIVITY_INTERVAL how often it is told (default 5s)
           SENSORMINE_EDGE_QUOTAS           whether Billing's quota states (billing.quotas) refuse telemetry past the plan's data

@@ -105,6 +105,27 @@ struct NativePartitionTests {
                 #expect(zip(rolled, raw).allSatisfy { abs($0.value - $1.value) < 1e-9 }, "\(function): \(rolled.map(\.value)) vs \(raw.map(\.value))")
             }
 
+            // A batch partly stored before, one of its new points in it twice, stores (and rolls
+            // up) only its new points, once each.
+            let mixed = UUID()
+            let stored = points(mixed, daysAgo: 5)
+            #expect(try await store.write(stored, deadLetters: []) == 30)
+            let fresh = stored.prefix(10).map { old in
+                var point = old
+                point.point.time += 60_000_000
+                point.point.value += 0.5
+                return point
+            }
+            #expect(try await store.write(Array(stored.prefix(10)) + fresh + [fresh[3]], deadLetters: []) == 10)
+            #expect(try await store.write(fresh, deadLetters: []) == 0)
+            for function in AggregateFunction.allCases {
+                let raw = try await queries.aggregate(tenant: mixed, metric: "temp", devices: [device], from: from, to: to, bucketSeconds: 3600, function: function, source: .raw)
+                let rolled = try await queries.aggregate(tenant: mixed, metric: "temp", devices: [], from: from, to: to, bucketSeconds: 3600, function: function, source: .hourlyRollup)
+                #expect(raw.map(\.count).reduce(0, +) == 40)
+                #expect(rolled.map(\.count) == raw.map(\.count), "\(function)")
+                #expect(zip(rolled, raw).allSatisfy { abs($0.value - $1.value) < 1e-9 }, "\(function): \(rolled.map(\.value)) vs \(raw.map(\.value))")
+            }
+
             let retention: [UUID: Int] = [short: 10, medium: 30]
             let worker = RetentionWorker(store: RetentionStore(database: client), policy: RetentionPolicy(defaultDays: 60, rollupDays: 65, sharedMaximumDays: 60, interval: .seconds(3600)),
                                          tenantRetention: { retention[$0] }, logger: Logger(label: "retention"))
