@@ -30,8 +30,9 @@ let serviceDependencies: [String: [Target.Dependency]] = [
     "ApiGateway": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "SensormineJSON", "ClientRuntime", "Curl", "Hiredis", "RdKafka",
                    crypto, hummingbird, logging, metrics, nioConcurrency, serviceLifecycle,
                    // The proxy hop (ADR 30): pooled keep-alive connections on the server's own event loops.
-                   .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
-                   .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), nioPosix],
+                   .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                   .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"), nioPosix,
+                   .product(name: "NIOSSL", package: "swift-nio-ssl")],
     "DeviceAPI": ["SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "ClientRuntime", "LibPQ", "Hiredis", "Mosquitto",
                   hummingbird, logging, serviceLifecycle],
     "SchemaRegistry": ["SensormineCore", "SensormineClients", "SensormineAuth", "SensormineJSON", "JSONSchema", "ClientRuntime", "LibPQ", "Hiredis", "Curl",
@@ -71,6 +72,8 @@ let package = Package(
         // Already in the graph through Hummingbird (its test client and its stream helpers).
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", exact: "1.1.4"),
+        // Already in the graph through async-http-client; the gateway's own proxy client speaks TLS with it.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
     ],
     targets: [
         // System libraries: a module map and a shim header each, nothing else.
@@ -221,7 +224,8 @@ let package = Package(
         .testTarget(
             name: "ApiGatewayTests",
             dependencies: ["ApiGateway", "DeviceAPI", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "Curl", "Hiredis", "RdKafka",
-                           "TestSupport", hummingbird, nioConcurrency,
+                           "TestSupport", hummingbird, nioConcurrency, nioPosix, .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "CryptoExtras", package: "swift-crypto"),
                            .product(name: "HummingbirdTesting", package: "hummingbird")],

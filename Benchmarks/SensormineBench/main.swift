@@ -378,11 +378,15 @@ if wanted("gateway") { do {
     _ = try WrkResult.run("http://127.0.0.1:\(plain.port)/api/v1/bench", connections: connections, seconds: 1, headers: bearer)
     let direct = try WrkResult.run("http://127.0.0.1:\(nginx.upstreamPort)/api/v1/bench", connections: connections, seconds: seconds)
     let anchor = try WrkResult.run("http://127.0.0.1:\(nginx.proxyPort)/api/v1/bench", connections: connections, seconds: seconds)
+    // The gateway answering its own /health: Hummingbird and the gateway's middleware without a
+    // hop, the most any proxied route of it could reach.
+    let alone = try WrkResult.run(gatewayURL + "/health", connections: connections, seconds: seconds)
     let open = try WrkResult.run(gatewayURL + "/api/v1/open-bench", connections: connections, seconds: seconds)
     let through = try WrkResult.run(gatewayURL + "/api/v1/bench", connections: connections, seconds: seconds, headers: bearer)
     let withoutQuota = try WrkResult.run("http://127.0.0.1:\(plain.port)/api/v1/bench", connections: connections, seconds: seconds, headers: bearer)
     print(direct.line("static upstream alone (nginx)", note: "wrk, \(connections) connections, \(seconds) s each"))
     print(anchor.line("nginx reverse proxy (anchor)", note: "nginx-light, 2 workers, keep-alive upstream"))
+    print(alone.line("ApiGateway /health, no hop", anchor: anchor, note: "the server side alone: the ceiling of any proxied route"))
     print(open.line("ApiGateway, public route", anchor: anchor, note: "proxy hop only"))
     print(through.line("ApiGateway, authenticated route", anchor: anchor, note: "JWT + rate limit + quota + proxy hop"))
     print(withoutQuota.line("ApiGateway, authenticated, quota off", anchor: anchor, note: "JWT + rate limit + proxy hop"))

@@ -30,7 +30,7 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
     var maximumBodyBytes: Int
     /// Deadline for an upstream answer.
     var upstreamTimeout: Duration
-    /// Keep-alive connections kept per upstream service.
+    /// Keep-alive connections open at most per upstream service.
     var upstreamConnections: Int
     /// The token endpoint and how often one account, and one client address, may call it.
     var signIn: SignInThrottle.Settings

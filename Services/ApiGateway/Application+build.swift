@@ -34,7 +34,8 @@ enum ApiGatewayService: SensormineService {
           SENSORMINE_GATEWAY_DEVICE_PREFIXES  prefixes devices may call with X-API-Key (default /api/v1/ingest)
           SENSORMINE_GATEWAY_MAX_BODY_BYTES   largest request body (default 1048576)
           SENSORMINE_GATEWAY_UPSTREAM_TIMEOUT deadline for an upstream answer (default 10s)
-          SENSORMINE_GATEWAY_UPSTREAM_CONNECTIONS  keep-alive connections kept per upstream service (default 64)
+          SENSORMINE_GATEWAY_UPSTREAM_CONNECTIONS  keep-alive connections open at most per upstream service; a request
+                                        beyond waits for one within its deadline (default 64)
           SENSORMINE_GATEWAY_CORS_ORIGIN      origin allowed by CORS, or * (default: CORS off)
           SENSORMINE_GATEWAY_USAGE_INTERVAL   how often each tenant's API calls go to metering.events (default 5s; off: not metered)
           SENSORMINE_GATEWAY_QUOTAS           whether Billing's quota states are read: 429 past the API-call quota and the
@@ -48,7 +49,8 @@ enum ApiGatewayService: SensormineService {
         // libcurl for the gateway's own calls (key sets, health probes); the proxy hop on SwiftNIO.
         let client = builder.addHTTPClient(configuration: HTTPClient.Configuration(
             timeout: configuration.upstreamTimeout, maximumRetries: 1, maximumConcurrentRequests: 16, name: "gateway-calls"))
-        let upstream = UpstreamClient(connectionsPerUpstream: configuration.upstreamConnections, connectTimeout: .seconds(2), logger: observability.logger)
+        let upstream = try UpstreamClient(connectionsPerUpstream: configuration.upstreamConnections, connectTimeout: .seconds(2),
+                                          wholeBodyBytes: ProxyController.wholeBodyBytes, logger: observability.logger)
         builder.services.append(ClosingService("upstream-client") { await upstream.shutdown() })
         builder.openAPIPaths = ApiGatewayOpenAPI.paths
         let tokens = try await AccessTokens(settings: configuration.tokens)

@@ -1,106 +1,204 @@
 import AsyncAlgorithms
-import AsyncHTTPClient
 import ClientRuntime
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
-/// The gateway's connections to the services behind it: AsyncHTTPClient's keep-alive pool on
-/// the server's own event loops, so a proxied request never leaves SwiftNIO (ADR 30). Redirects
-/// are passed to the caller, never followed; bodies stream both ways.
+/// The gateway's connections to the services behind it: a keep-alive pool per upstream on the
+/// server's own event loops, each connection a channel whose one handler runs an exchange
+/// without leaving its event loop (ADR 30). Redirects are passed to the caller, never followed;
+/// bodies stream both ways with back-pressure.
 final class UpstreamClient: Sendable {
     /// What went wrong with an exchange that is the upstream's fault, not the caller's.
     enum Failure: Error, Equatable {
-        /// No answer within the deadline (connecting, writing or reading).
+        /// No answer within the deadline (connecting, waiting for a connection, or between two reads).
         case timeout
         /// The upstream could not be reached or broke the connection.
         case unreachable(String)
     }
 
-    /// An upstream's answer; its body still arriving.
+    /// An upstream's answer; its body whole when it was small, else still arriving.
     struct Answer: Sendable {
         var status: Int
         var headers: HTTPHeaders
-        var body: HTTPClientResponse.Body
+        var body: UpstreamBody
 
         /// The whole body, when it is known to be small.
         /// - Throws: ``Failure`` when the upstream breaks off or is too slow.
         func collect(upTo limit: Int) async throws -> ByteBuffer {
-            do {
-                return try await self.body.collect(upTo: limit)
-            } catch {
-                throw UpstreamClient.classify(error)
+            if case .whole(let buffer) = self.body.content { return buffer }
+            var collected = ByteBuffer()
+            for try await chunk in self.body {
+                guard collected.readableBytes + chunk.readableBytes <= limit else { throw Failure.unreachable("the answer is longer than it declared") }
+                collected.writeImmutableBuffer(chunk)
             }
+            return collected
         }
     }
 
-    private let client: AsyncHTTPClient.HTTPClient
+    private let settings: UpstreamPool.Settings
+    private let pools = NIOLockedValueBox<[UpstreamAddress: UpstreamPool]>([:])
 
     /// - Parameters:
-    ///   - connectionsPerUpstream: idle keep-alive connections kept per service (more are opened under load).
+    ///   - connectionsPerUpstream: connections open at most per service; a request beyond waits for one (within its deadline).
     ///   - connectTimeout: how long a new connection may take before the request fails.
-    init(connectionsPerUpstream: Int, connectTimeout: Duration, logger: Logger) {
-        var configuration = AsyncHTTPClient.HTTPClient.Configuration(
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .milliseconds(connectTimeout.milliseconds)),
-            decompression: .disabled
-        )
-        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerUpstream)
-        // A service that is down answers 502 at once instead of after the deadline's retries.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.httpVersion = .http1Only
-        self.client = AsyncHTTPClient.HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration,
-                                                 backgroundActivityLogger: logger)
+    ///   - wholeBodyBytes: answers with a Content-Length up to this are read whole before they are handed over.
+    init(connectionsPerUpstream: Int, connectTimeout: Duration, wholeBodyBytes: Int = ProxyController.wholeBodyBytes, logger: Logger) throws {
+        self.settings = UpstreamPool.Settings(
+            maximumConnections: connectionsPerUpstream, connectTimeout: .milliseconds(connectTimeout.milliseconds),
+            wholeBodyBytes: wholeBodyBytes, tls: try NIOSSLContext(configuration: .makeClientConfiguration()), logger: logger)
     }
 
-    /// Sends one request. A request without a body is sent again once if a pooled connection
-    /// turns out to have been closed by the upstream just before it was used.
+    /// Sends one request to `target` (path and query) on `address`. A request without a body is
+    /// sent again once if a pooled connection turns out to have been closed by the upstream just
+    /// before it was used.
     /// - Throws: ``Failure`` for the upstream's faults; the body's own error (a 413 from the relay)
     ///   or cancellation as they are.
-    func send(method: HTTPMethod, url: String, headers: HTTPHeaders, body: RequestBodyRelay?, timeout: Duration) async throws -> Answer {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        request.headers = headers
-        if let body { request.body = .stream(body.channel, length: body.length.map { .known(Int64($0)) } ?? .unknown) }
-        let deadline = NIODeadline.now() + .milliseconds(timeout.milliseconds)
+    func send(method: HTTPMethod, to address: UpstreamAddress, target: String, headers: HTTPHeaders, body: RequestBodyRelay?,
+              timeout: Duration) async throws -> Answer {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: address.basePath + target, headers: headers)
+        head.headers.replaceOrAdd(name: "host", value: address.authority)
+        if let body {
+            if let length = body.length {
+                head.headers.replaceOrAdd(name: "content-length", value: String(length))
+            } else {
+                head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+            }
+        }
+        let pool = self.pool(for: address)
+        let timeout = TimeAmount.milliseconds(timeout.milliseconds)
+        let deadline = NIODeadline.now() + timeout
         var attempt = 0
         while true {
             attempt += 1
+            let connection = try await pool.acquire(deadline: deadline)
             do {
-                let response = try await self.client.execute(request, deadline: deadline)
-                return Answer(status: Int(response.status.code), headers: response.headers, body: response.body)
-            } catch let error as HTTPClientError where error == .remoteConnectionClosed && body == nil && attempt == 1 {
-                continue
-            } catch {
-                throw Self.classify(error)
+                return try await connection.exchange(head, body: body, timeout: timeout)
+            } catch UpstreamConnection.Closed.beforeAnswer(let reused) {
+                if reused && body == nil && attempt == 1 { continue }
+                throw Failure.unreachable("the connection closed before an answer")
             }
         }
     }
 
-    /// The upstream's faults as ``Failure``; anything else (the relay's 413, cancellation) as it is.
-    fileprivate static func classify(_ error: any Error) -> any Error {
-        switch error {
-        case let error as HTTPClientError: Self.failure(error)
-        case let error as IOError: Failure.unreachable("\(error)")
-        case let error as ChannelError: Failure.unreachable("\(error)")
-        case let error as NIOConnectionError: Failure.unreachable("\(error)")
-        case let error as NIOTooManyBytesError: Failure.unreachable("\(error)")
-        default: error
-        }
-    }
-
-    private static func failure(_ error: HTTPClientError) -> Failure {
-        switch error {
-        case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout: .timeout
-        default: .unreachable("\(error)")
+    private func pool(for address: UpstreamAddress) -> UpstreamPool {
+        if let pool = self.pools.withLockedValue({ $0[address] }) { return pool }
+        return self.pools.withLockedValue { pools in
+            if let pool = pools[address] { return pool }
+            let pool = UpstreamPool(address: address, settings: self.settings)
+            pools[address] = pool
+            return pool
         }
     }
 
     /// Closes the pooled connections.
     func shutdown() async {
-        try? await self.client.shutdown()
+        for pool in self.pools.withLockedValue({ Array($0.values) }) { await pool.shutdown() }
+    }
+
+    /// The upstream's faults as ``Failure``; anything else (the relay's 413, cancellation) as it is.
+    static func classify(_ error: any Error) -> any Error {
+        switch error {
+        case is Failure: error
+        case ChannelError.connectTimeout: Failure.timeout
+        case let error as IOError: Failure.unreachable("\(error)")
+        case let error as ChannelError: Failure.unreachable("\(error)")
+        case let error as NIOConnectionError: Failure.unreachable("\(error)")
+        case let error as HTTPParserError: Failure.unreachable("malformed answer: \(error)")
+        case let error as NIOSSLError: Failure.unreachable("TLS: \(error)")
+        default: error
+        }
+    }
+}
+
+/// Where an upstream service listens, parsed once from its base URL (`http://host:port/base`).
+struct UpstreamAddress: Hashable, Sendable {
+    let secure: Bool
+    let host: String
+    let port: Int
+    /// The path the service is mounted under, without a trailing slash ("" at the root).
+    let basePath: String
+    /// The Host header each request carries.
+    let authority: String
+
+    /// nil unless `url` is `http(s)://host[:port][/path]` with no credentials, query or fragment.
+    init?(url: String) {
+        var rest: Substring
+        if url.hasPrefix("http://") {
+            self.secure = false
+            rest = url.dropFirst(7)
+        } else if url.hasPrefix("https://") {
+            self.secure = true
+            rest = url.dropFirst(8)
+        } else {
+            return nil
+        }
+        let pathStart = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<pathStart]
+        rest = rest[pathStart...]
+        while rest.hasSuffix("/") { rest.removeLast() }
+        guard !authority.isEmpty, !authority.contains("@"), !rest.contains("?"), !rest.contains("#"), !rest.contains(" ") else { return nil }
+        var host = authority
+        var port = self.secure ? 443 : 80
+        let portSeparator: Substring.Index?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority.index(after: close)
+            guard after == authority.endIndex || authority[after] == ":" else { return nil }
+            portSeparator = after == authority.endIndex ? nil : after
+        } else {
+            portSeparator = authority.firstIndex(of: ":")
+            if let portSeparator { host = authority[..<portSeparator] }
+        }
+        if let portSeparator {
+            guard let value = Int(authority[authority.index(after: portSeparator)...]), (1...65_535).contains(value) else { return nil }
+            port = value
+        }
+        guard !host.isEmpty else { return nil }
+        self.host = String(host)
+        self.port = port
+        self.basePath = String(rest)
+        self.authority = String(authority)
+    }
+}
+
+/// An upstream answer's body: whole when it was small enough to read before answering, else
+/// the parts as the upstream sends them, read from the connection only as fast as they are taken.
+struct UpstreamBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    typealias Stream = NIOThrowingAsyncSequenceProducer<ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark,
+                                                        UpstreamConnection.BodyDemand>
+
+    enum Content: Sendable {
+        case whole(ByteBuffer)
+        case streamed(Stream)
+    }
+
+    let content: Content
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        fileprivate var whole: ByteBuffer?
+        fileprivate var streamed: Stream.AsyncIterator?
+
+        mutating func next() async throws -> ByteBuffer? {
+            if let whole = self.whole {
+                self.whole = nil
+                return whole.readableBytes > 0 ? whole : nil
+            }
+            return try await self.streamed?.next()
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        switch self.content {
+        case .whole(let buffer): AsyncIterator(whole: buffer, streamed: nil)
+        case .streamed(let stream): AsyncIterator(whole: nil, streamed: stream.makeAsyncIterator())
+        }
     }
 }
 

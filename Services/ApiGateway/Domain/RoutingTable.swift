@@ -7,6 +7,8 @@ struct GatewayRoute: Sendable, Equatable {
     var prefix: String
     /// Base URL of the owning service, without trailing slash.
     var upstream: String
+    /// The same, parsed for the proxy hop.
+    var address: UpstreamAddress
 }
 
 /// Longest-prefix routing on whole path segments, read from `SENSORMINE_GATEWAY_ROUTES`
@@ -32,7 +34,10 @@ struct RoutingTable: Sendable, Equatable {
             }
             var upstream = parts[1]
             while upstream.hasSuffix("/") { upstream.removeLast() }
-            routes.append(GatewayRoute(prefix: parts[0], upstream: upstream))
+            guard let address = UpstreamAddress(url: upstream) else {
+                throw ConfigurationError(key: key, problem: "'\(upstream.prefix(80))' is not http(s)://host[:port][/path] (no credentials, query or fragment)")
+            }
+            routes.append(GatewayRoute(prefix: parts[0], upstream: upstream, address: address))
         }
         guard !routes.isEmpty else { throw ConfigurationError(key: key, problem: "lists no route") }
         self.init(routes: routes)

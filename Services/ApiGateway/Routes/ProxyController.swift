@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import ClientRuntime
 import Curl
 import Foundation
@@ -149,7 +148,7 @@ struct ProxyController: Sendable {
         let relay = streamsBody ? RequestBodyRelay(request.body, length: declaredLength, limit: limit, tooLarge: { Self.tooLarge(limit) }) : nil
         let answer: UpstreamClient.Answer
         do {
-            answer = try await self.upstream.send(method: HTTPMethod(rawValue: request.method.rawValue), url: route.upstream + request.uri.description,
+            answer = try await self.upstream.send(method: HTTPMethod(rawValue: request.method.rawValue), to: route.address, target: request.uri.description,
                                                   headers: headers, body: relay, timeout: self.upstreamTimeout)
         } catch {
             await relay?.close()
@@ -234,8 +233,18 @@ struct ProxyController: Sendable {
 
     static let apiKey = HTTPField.Name("X-API-Key")!
 
+    /// The header names a Connection header lists (lower-cased), without its options
+    /// (`keep-alive`, `close`), which name no header. Plain Swift: this runs for every answer.
     static func connectionNamed(_ value: String?) -> Set<String> {
-        Set((value ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        guard let value, !value.isEmpty else { return [] }
+        var names = Set<String>()
+        for item in value.utf8.split(separator: UInt8(ascii: ",")) {
+            let trimmed = item.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+            guard let last = trimmed.lastIndex(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { continue }
+            let name = String(decoding: trimmed[...last], as: UTF8.self).lowercased()
+            if name != "keep-alive" && name != "close" { names.insert(name) }
+        }
+        return names
     }
 
     private func authenticate(_ request: Request) async throws -> CallerIdentity {

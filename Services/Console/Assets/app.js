@@ -52,14 +52,17 @@ async function render() {
     replace(main, h('h1', {}, 'Not found'), h('p', {}, 'No view lives at this address. '), h('a', { href: `${base}/devices` }, 'Go to devices'));
     return;
   }
-  replace(main, h('p', { class: 'loading' }, 'Loading…'));
+  // Each render draws into its own outlet: a view still loading when the user moves on keeps
+  // writing into an outlet no longer in the page, never over the view that replaced it.
+  const outlet = h('div', { class: 'view' }, h('p', { class: 'loading' }, 'Loading…'));
+  replace(main, outlet);
   window.scrollTo(0, 0);
   try {
-    const cleanup = await found.view(main, found.params);
+    const cleanup = await found.view(outlet, found.params);
     if (serial !== renderCount) { if (typeof cleanup === 'function') cleanup(); return; }
     unmount = cleanup;
   } catch (error) {
-    if (serial === renderCount) replace(main, problemBox(error));
+    if (serial === renderCount) replace(outlet, problemBox(error));
   }
   if (serial === renderCount && document.activeElement === document.body) main.focus({ preventScroll: true });
 }

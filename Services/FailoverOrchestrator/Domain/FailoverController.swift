@@ -184,7 +184,11 @@ final class FailoverController: Service, Sendable {
         let lostSince = observations[primary.name]?.unreachableSince
         let lost = lostSince.map { ContinuousClock.now - $0 >= self.settings.grace } ?? false
         let adoptable = self.newerPrimary(than: primary, observations) != nil
-        let hearing = lost && !adoptable ? lostSince.flatMap { self.standbyHearing(primary, since: $0, observations) } : nil
+        var hearing: String?
+        if lost && !adoptable, let lostSince {
+            hearing = self.standbyHearing(primary, since: lostSince, observations)
+            if hearing == nil { hearing = await self.standbyHearingNow(primary, since: lostSince) }
+        }
         self.updateHold(hearing.map { "\(primary.name) does not answer the orchestrator, but \($0) received from it after that: a partition, not a lost primary" })
         if (lost && hearing == nil) || adoptable {
             if self.settings.automatic { _ = try? await self.failover(to: nil, reason: "automatic", force: true) }
@@ -216,9 +220,31 @@ final class FailoverController: Service, Sendable {
     private func standbyHearing(_ primary: PostgresNode, since lostSince: ContinuousClock.Instant, _ observations: [String: Observation]) -> String? {
         self.nodes.nodes.first { node in
             guard node.name != primary.name, let observation = observations[node.name], observation.unreachableSince == nil,
-                  let probe = observation.probe, probe.inRecovery, let probedAt = observation.probedAt, let ago = probe.heardFromPrimaryAgo else { return false }
-            return probedAt - ago > lostSince + self.settings.probeTimeout
+                  let probe = observation.probe, let probedAt = observation.probedAt else { return false }
+            return self.heard(primary: primary, since: lostSince, probe: probe, probedAt: probedAt)
         }?.name
+    }
+
+    /// The same question asked of the standbys afresh, before a failover is started: the round's
+    /// own probes of them may have started too soon after the loss to show the primary alive, or
+    /// have timed out on a busy machine, and replacing a working primary is the costlier mistake.
+    private func standbyHearingNow(_ primary: PostgresNode, since lostSince: ContinuousClock.Instant) async -> String? {
+        let started = ContinuousClock.now
+        return await withTaskGroup(of: String?.self) { group in
+            for node in self.nodes.nodes where node.name != primary.name {
+                group.addTask {
+                    guard let probe = try? await self.nodes.probe(node) else { return nil }
+                    return self.heard(primary: primary, since: lostSince, probe: probe, probedAt: started) ? node.name : nil
+                }
+            }
+            for await case let name? in group { group.cancelAll(); return name }
+            return nil
+        }
+    }
+
+    private func heard(primary: PostgresNode, since lostSince: ContinuousClock.Instant, probe: NodeProbe, probedAt: ContinuousClock.Instant) -> Bool {
+        guard probe.inRecovery, let ago = probe.heardFromPrimaryAgo else { return false }
+        return probedAt - ago > lostSince + self.settings.probeTimeout
     }
 
     private func updateHold(_ reason: String?) {
