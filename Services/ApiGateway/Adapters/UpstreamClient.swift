@@ -1,5 +1,6 @@
 import AsyncAlgorithms
 import ClientRuntime
+import Foundation
 import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
@@ -126,44 +127,25 @@ struct UpstreamAddress: Hashable, Sendable {
     let authority: String
 
     /// nil unless `url` is `http(s)://host[:port][/path]` with no credentials, query or fragment.
+    /// Parsed once, when the routes are configured, by the same URL parser as every other setting.
     init?(url: String) {
-        var rest: Substring
-        if url.hasPrefix("http://") {
-            self.secure = false
-            rest = url.dropFirst(7)
-        } else if url.hasPrefix("https://") {
-            self.secure = true
-            rest = url.dropFirst(8)
-        } else {
-            return nil
-        }
-        let pathStart = rest.firstIndex(of: "/") ?? rest.endIndex
-        let authority = rest[..<pathStart]
-        rest = rest[pathStart...]
-        while rest.hasSuffix("/") { rest.removeLast() }
-        guard !authority.isEmpty, !authority.contains("@"), !rest.contains("?"), !rest.contains("#"), !rest.contains(" ") else { return nil }
-        var host = authority
-        var port = self.secure ? 443 : 80
-        let portSeparator: Substring.Index?
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { return nil }
-            host = authority[authority.index(after: authority.startIndex)..<close]
-            let after = authority.index(after: close)
-            guard after == authority.endIndex || authority[after] == ":" else { return nil }
-            portSeparator = after == authority.endIndex ? nil : after
-        } else {
-            portSeparator = authority.firstIndex(of: ":")
-            if let portSeparator { host = authority[..<portSeparator] }
-        }
-        if let portSeparator {
-            guard let value = Int(authority[authority.index(after: portSeparator)...]), (1...65_535).contains(value) else { return nil }
-            port = value
-        }
-        guard !host.isEmpty else { return nil }
-        self.host = String(host)
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let encodedHost = components.percentEncodedHost, !encodedHost.isEmpty,
+              components.user == nil, components.password == nil, components.query == nil, components.fragment == nil
+        else { return nil }
+        self.secure = scheme == "https"
+        // An IPv6 literal keeps its brackets in the Host header and loses them for the resolver.
+        let literal = encodedHost.hasPrefix("[") && encodedHost.hasSuffix("]")
+        let host = literal ? String(encodedHost.dropFirst().dropLast()) : encodedHost
+        guard !host.isEmpty, !host.contains(where: { $0 == "[" || $0 == "]" }) else { return nil }
+        let port = components.port ?? (self.secure ? 443 : 80)
+        guard (1...65_535).contains(port) else { return nil }
+        var path = Substring(components.percentEncodedPath)
+        while path.hasSuffix("/") { path.removeLast() }
+        self.host = host
         self.port = port
-        self.basePath = String(rest)
-        self.authority = String(authority)
+        self.basePath = String(path)
+        self.authority = components.port.map { "\(encodedHost):\($0)" } ?? encodedHost
     }
 }
 
