@@ -14,7 +14,9 @@ import ServiceLifecycle
 /// packets a subscriber needs itself, over SwiftNIO: it lets the broker send up to
 /// `receiveMaximum` unacknowledged messages, hands whatever has arrived to the handler as one
 /// batch, and writes the batch's PUBACKs (in the order the messages came, as MQTT requires)
-/// when the handler says they are safe. Sessions persist (`cleanStart` false, a session expiry):
+/// when the handler says they are safe. Up to `batchesInFlight` batches are in the handler at
+/// once, so messages arriving while one waits for durability start on their way at once rather
+/// than queueing behind it; their PUBACKs still go out in arrival order. Sessions persist (`cleanStart` false, a session expiry):
 /// what is not acknowledged when the connection ends, the broker redelivers to the same client
 /// id; what arrives while it is away, the broker queues.
 public final class AcknowledgingSubscriber: Service, Sendable {
@@ -35,10 +37,14 @@ public final class AcknowledgingSubscriber: Service, Sendable {
         public var filter: String
         /// The most messages one handler call gets.
         public var maximumBatch: Int
+        /// How many handler calls may run at once. With more than one, a batch that fails after a
+        /// later one succeeded leaves the later one unacknowledged too: the broker redelivers it
+        /// (at least once, as with any lost connection), and the handler sees it twice.
+        public var batchesInFlight: Int
 
         /// Creates settings.
         public init(host: String, port: Int, clientID: String, username: String?, password: String?, keepAlive: Duration = .seconds(30),
-                    sessionExpiry: Duration, receiveMaximum: Int = 1000, filter: String, maximumBatch: Int = 500) {
+                    sessionExpiry: Duration, receiveMaximum: Int = 1000, filter: String, maximumBatch: Int = 500, batchesInFlight: Int = 1) {
             self.host = host
             self.port = port
             self.clientID = clientID
@@ -49,6 +55,7 @@ public final class AcknowledgingSubscriber: Service, Sendable {
             self.receiveMaximum = receiveMaximum
             self.filter = filter
             self.maximumBatch = maximumBatch
+            self.batchesInFlight = max(1, batchesInFlight)
         }
     }
 
@@ -196,29 +203,59 @@ public final class AcknowledgingSubscriber: Service, Sendable {
                     try? await outbound.write(MQTTPacket.disconnect())
                     try? await Task.sleep(for: .seconds(2))
                 }
-                for await _ in wakeups {
-                    while true {
-                        if self.state.withLockedValue({ $0.stopping }) {
-                            // What is queued stays unacknowledged: the broker keeps it for the session.
-                            await disconnectGracefully()
-                            return
-                        }
-                        let batch = queue.withLockedValue { queue -> [MQTTPacket.Publish] in
-                            let taken = Array(queue.prefix(self.configuration.maximumBatch))
-                            queue.removeFirst(taken.count)
-                            return taken
-                        }
-                        if batch.isEmpty { break }
-                        guard await self.handler(batch) else {
-                            await disconnectGracefully()
-                            return
-                        }
+                // Handler calls run as child tasks; each reports its outcome and rings the same
+                // bell as arriving messages. The loop acknowledges the finished front of the line
+                // in arrival order and starts batches while fewer than the limit are out.
+                try await withThrowingDiscardingTaskGroup { handoffs in
+                    var line: [(batch: [MQTTPacket.Publish], outcome: NIOLockedValueBox<Bool?>)] = []
+                    for await _ in wakeups {
                         var acknowledgements = ByteBuffer()
-                        for message in batch {
-                            if let id = message.packetID { MQTTPacket.publishAcknowledgement(packetID: id, into: &acknowledgements) }
+                        var count = 0
+                        var refused = false
+                        while let front = line.first, let safe = front.outcome.withLockedValue({ $0 }) {
+                            guard safe else {
+                                refused = true
+                                break
+                            }
+                            for message in front.batch {
+                                if let id = message.packetID { MQTTPacket.publishAcknowledgement(packetID: id, into: &acknowledgements) }
+                            }
+                            count += front.batch.count
+                            line.removeFirst()
                         }
                         if acknowledgements.readableBytes > 0 { try await outbound.write(acknowledgements) }
-                        self.acknowledged.increment(by: Int64(batch.count))
+                        self.acknowledged.increment(by: Int64(count))
+                        if refused {
+                            // What the handler could not make safe (and every batch after it)
+                            // stays unacknowledged: the broker redelivers it.
+                            handoffs.cancelAll()
+                            await disconnectGracefully()
+                            return
+                        }
+                        if self.state.withLockedValue({ $0.stopping }) {
+                            // What is queued stays unacknowledged: the broker keeps it for the
+                            // session. Batches in the handler finish and are acknowledged first.
+                            if line.isEmpty {
+                                await disconnectGracefully()
+                                return
+                            }
+                            continue
+                        }
+                        while line.count < self.configuration.batchesInFlight {
+                            let batch = queue.withLockedValue { queue -> [MQTTPacket.Publish] in
+                                let taken = Array(queue.prefix(self.configuration.maximumBatch))
+                                queue.removeFirst(taken.count)
+                                return taken
+                            }
+                            if batch.isEmpty { break }
+                            let outcome = NIOLockedValueBox<Bool?>(nil)
+                            line.append((batch, outcome))
+                            handoffs.addTask {
+                                let safe = await self.handler(batch)
+                                outcome.withLockedValue { $0 = safe }
+                                wake.yield()
+                            }
+                        }
                     }
                 }
             }

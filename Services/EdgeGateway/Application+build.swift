@@ -26,6 +26,7 @@ enum EdgeGatewayService: SensormineService {
           SENSORMINE_EDGE_MQTT_CLIENT_ID       stem of the persistent sessions' client ids; keep it stable across restarts (default edgegateway-HOSTNAME)
           SENSORMINE_EDGE_MQTT_CONNECTIONS     connections in the shared subscription (default 2)
           SENSORMINE_EDGE_MQTT_RECEIVE_MAXIMUM messages in flight per connection, handed on in batches (default 1000)
+          SENSORMINE_EDGE_MQTT_BATCHES_IN_FLIGHT batches each connection hands to Kafka at once (default 4)
           SENSORMINE_EDGE_MQTT_SESSION_EXPIRY  how long the broker queues for a session whose EdgeGateway is away (default 1h)
           SENSORMINE_EDGE_MQTT_SHARE_GROUP     the shared subscription's group (default edge)
         Ingest:

@@ -69,6 +69,7 @@ struct EdgeGatewayConfiguration: ServiceConfiguration {
             connections: try reader.int("SENSORMINE_EDGE_MQTT_CONNECTIONS", default: 2, range: 1...64),
             sessionExpiry: sessionExpiry,
             receiveMaximum: try reader.int("SENSORMINE_EDGE_MQTT_RECEIVE_MAXIMUM", default: 1000, range: 1...65535),
+            batchesInFlight: try reader.int("SENSORMINE_EDGE_MQTT_BATCHES_IN_FLIGHT", default: 4, range: 1...64),
             shareGroup: shareGroup
         )
     }

@@ -98,12 +98,16 @@ struct AcknowledgingSubscriberTests {
         return logger
     }
 
-    static func subscriber(clientID: String, topic: String, handler: @escaping AcknowledgingSubscriber.Handler) -> AcknowledgingSubscriber {
+    static func subscriber(clientID: String, topic: String, batchesInFlight: Int = 1,
+                           handler: @escaping AcknowledgingSubscriber.Handler) -> AcknowledgingSubscriber {
         AcknowledgingSubscriber(configuration: .init(
             host: environment["SENSORMINE_MQTT_HOST"] ?? "127.0.0.1", port: Int(environment["SENSORMINE_MQTT_PORT"] ?? "") ?? 1883,
             clientID: clientID, username: environment["SENSORMINE_MQTT_USERNAME"], password: environment["SENSORMINE_MQTT_PASSWORD"],
-            sessionExpiry: .seconds(30), receiveMaximum: 200, filter: topic + "/#", maximumBatch: 100), logger: logger, handler: handler)
+            sessionExpiry: .seconds(30), receiveMaximum: 200, filter: topic + "/#", maximumBatch: 100, batchesInFlight: batchesInFlight),
+            logger: logger, handler: handler)
     }
+
+    static func index(_ message: MQTTPacket.Publish) -> Int { Int(String(decoding: message.payload.dropFirst(), as: UTF8.self)) ?? -1 }
 
     static func publisher() async throws -> MQTTClient {
         let client = try MQTTClient(configuration: .init(
@@ -157,5 +161,66 @@ struct AcknowledgingSubscriberTests {
         // Each message exactly once and in publishing order: the refused ones were held back,
         // neither acknowledged nor lost, and the broker redelivered them to the session.
         #expect(taken.withLockedValue { $0 } == (0..<400).map { "m\($0)" })
+    }
+
+    @Test("with batches in flight at once, only the front of the line that is safe is acknowledged, in order; the rest comes back")
+    func acknowledgesTheSafePrefixOfConcurrentBatches() async throws {
+        let topic = "wire-test/\(UUID().uuidString.prefix(8))"
+        let clientID = "wire-sub-\(UUID().uuidString.prefix(8))"
+        struct Call { var indices: [Int]; var safe: Bool }
+        let calls = NIOLockedValueBox<[Call]>([])
+        let running = NIOLockedValueBox((now: 0, most: 0))
+        let accepted = NIOLockedValueBox(0)
+        // First life: every third batch takes longer, so later batches finish before earlier
+        // ones; batches are refused once 150 messages were accepted.
+        let first = Self.subscriber(clientID: clientID, topic: topic, batchesInFlight: 4) { batch in
+            let number = running.withLockedValue { running in
+                running.now += 1
+                running.most = max(running.most, running.now)
+                return running.now
+            }
+            try? await Task.sleep(for: .milliseconds(number % 3 == 0 ? 40 : 5))
+            running.withLockedValue { $0.now -= 1 }
+            let safe = accepted.withLockedValue { accepted in
+                guard accepted < 150 else { return false }
+                accepted += batch.count
+                return true
+            }
+            calls.withLockedValue { $0.append(Call(indices: batch.map(Self.index), safe: safe)) }
+            return safe
+        }
+        let firstRun = Task { try await first.run() }
+        try await Self.waitUntil { first.isSubscribed }
+        #expect(first.isSubscribed)
+        let publisher = try await Self.publisher()
+        for index in 0..<400 {
+            try await publisher.publish(topic: "\(topic)/\(index % 7)", payload: Array("m\(index)".utf8), qos: 1)
+        }
+        try await Self.waitUntil { calls.withLockedValue { $0.contains { !$0.safe } } }
+        try await Task.sleep(for: .milliseconds(300))
+        firstRun.cancel()
+        _ = try? await firstRun.value
+
+        // What the first life acknowledged: its batches in arrival order (each a run of the
+        // publishing order) up to the first that was not safe.
+        let firstCalls = calls.withLockedValue { $0 }.sorted { ($0.indices.first ?? 0) < ($1.indices.first ?? 0) }
+        let acknowledged = Set(firstCalls.prefix { $0.safe }.flatMap(\.indices))
+        #expect(running.withLockedValue { $0.most } > 1, "batches should have been in the handler at once")
+        #expect(!acknowledged.isEmpty && acknowledged.count < 400)
+
+        // Second life, same client id: exactly what was not acknowledged comes back, in order,
+        // including batches that were safe but finished behind the refused one.
+        let again = NIOLockedValueBox<[Int]>([])
+        let second = Self.subscriber(clientID: clientID, topic: topic) { batch in
+            again.withLockedValue { $0 += batch.map(Self.index) }
+            return true
+        }
+        let secondRun = Task { try await second.run() }
+        try await Self.waitUntil { again.withLockedValue { $0.count } >= 400 - acknowledged.count }
+        try await Task.sleep(for: .milliseconds(300))
+        secondRun.cancel()
+        _ = try? await secondRun.value
+        publisher.disconnect()
+        #expect(again.withLockedValue { $0 } == (0..<400).filter { !acknowledged.contains($0) })
     }
 }

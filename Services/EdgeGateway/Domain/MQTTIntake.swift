@@ -15,7 +15,8 @@ import SensormineTelemetry
 /// over when the same connection returns; replicas (and connections) in the share group split
 /// the devices' messages. A connection keeps up to its receive window of messages in flight and
 /// hands whatever has arrived to Kafka as one batch, acknowledging the batch once Kafka (or the
-/// spool) confirms it. Memory is bounded by the windows, not by load: the broker queues the rest.
+/// spool) confirms it; a few batches are on their way at once, so a message arriving while one
+/// waits for Kafka's acknowledgement does not wait behind it. Memory is bounded by the windows, not by load: the broker queues the rest.
 ///
 /// The topic names the tenant and the device (`tenants/{tenant}/devices/{device}/telemetry`);
 /// the broker's ACL lets a device publish only under its own, so the topic is the authentication.
@@ -37,6 +38,8 @@ struct MQTTIntake: Sendable {
         var sessionExpiry: Duration
         /// How many unacknowledged messages the broker may send each connection.
         var receiveMaximum: Int
+        /// How many batches each connection hands to Kafka at once.
+        var batchesInFlight: Int
         /// The share group's name; every replica uses the same.
         var shareGroup: String
         /// The subscription filter.
@@ -47,7 +50,7 @@ struct MQTTIntake: Sendable {
             AcknowledgingSubscriber.Configuration(
                 host: self.host, port: self.port, clientID: "\(self.clientID)-\(index)", username: self.username, password: self.password,
                 sessionExpiry: self.sessionExpiry, receiveMaximum: self.receiveMaximum, filter: self.filter,
-                maximumBatch: min(self.receiveMaximum, TelemetryForwarder.maximumBatch))
+                maximumBatch: min(self.receiveMaximum, TelemetryForwarder.maximumBatch), batchesInFlight: self.batchesInFlight)
         }
     }
 
