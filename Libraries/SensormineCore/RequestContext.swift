@@ -73,15 +73,15 @@ public struct TraceParent: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "00-\(self.traceID)-\(self.parentID)-\(self.flags)" }
 
     static func randomHex(bytes: Int) -> String {
-        RequestIdentifiers.hex(bytes: bytes)
+        RandomIdentifiers.hex(bytes: bytes)
     }
 }
 
-/// Random request and trace identifiers without a system call each: a xoshiro256** generator
-/// seeded once from the system's, behind a lock. The identifiers must be unique and spread, not
-/// secret (the gateway generates one set per request, and getrandom per byte cost an eighth of
-/// its CPU).
-enum RequestIdentifiers {
+/// Random identifiers (requests, traces, telemetry messages) without a system call each: a
+/// xoshiro256** generator seeded once from the system's, behind a lock. The identifiers must be
+/// unique and spread, not secret (the gateway generates one set per request, and getrandom per
+/// byte cost an eighth of its CPU; Foundation's `UUID()` opens /dev/urandom for each one).
+public enum RandomIdentifiers {
     private static let state = Mutex<(UInt64, UInt64, UInt64, UInt64)>({
         var system = SystemRandomNumberGenerator()
         var seed = (system.next() as UInt64, system.next() as UInt64, system.next() as UInt64, system.next() as UInt64)
@@ -125,7 +125,7 @@ enum RequestIdentifiers {
     }
 
     /// A random (version 4) UUID in lower case, as request ids are.
-    static func uuidString() -> String {
+    public static func uuidString() -> String {
         let high = next()
         let low = next()
         let version = (high & ~0xF000) | 0x4000  // version 4 in the third group
@@ -171,7 +171,7 @@ public struct RequestIdentityMiddleware: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let incomingID = request.headers[.requestID]
-        let requestID = incomingID.flatMap { Self.isAcceptable(requestID: $0) ? $0 : nil } ?? RequestIdentifiers.uuidString()
+        let requestID = incomingID.flatMap { Self.isAcceptable(requestID: $0) ? $0 : nil } ?? RandomIdentifiers.uuidString()
         let incomingTrace = request.headers[.traceparent].flatMap(TraceParent.init(header:))
         let span = incomingTrace?.child() ?? TraceParent.random()
         context.requestID = requestID

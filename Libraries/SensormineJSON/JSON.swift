@@ -140,6 +140,20 @@ extension JSON {
         }
     }
 
+    /// Parses like ``parse(_:maximumDepth:)`` and, when the document is an array, also answers
+    /// each element's text as it stands in `bytes` (without the whitespace around it), so a batch
+    /// can be split into its messages without writing each one out again.
+    /// - Throws: ``JSONParseError``.
+    public static func parseElements(_ bytes: [UInt8], maximumDepth: Int = 256) throws(JSONParseError) -> (document: JSON, elements: [ArraySlice<UInt8>]?) {
+        let (document, ranges) = try bytes.withUnsafeBufferPointer { (pointer) throws(JSONParseError) -> (JSON, [Range<Int>]) in
+            var parser = JSONParser(bytes: pointer, maximumDepth: maximumDepth)
+            parser.recordsTopLevelElements = true
+            return (try parser.document(), parser.topLevelElements)
+        }
+        guard case .array = document else { return (document, nil) }
+        return (document, ranges.map { bytes[$0] })
+    }
+
     /// Parses JSON text.
     /// - Throws: ``JSONParseError``.
     public static func parse(_ text: String) throws(JSONParseError) -> JSON {
@@ -202,6 +216,9 @@ private struct JSONParser {
     let maximumDepth: Int
     var index = 0
     var depth = 0
+    /// Whether the byte ranges of a top-level array's elements are kept in ``topLevelElements``.
+    var recordsTopLevelElements = false
+    var topLevelElements: [Range<Int>] = []
 
     init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
         self.bytes = bytes
@@ -293,8 +310,16 @@ private struct JSONParser {
             self.depth -= 1
             return .array(values)
         }
+        let recordsElements = self.recordsTopLevelElements && self.depth == 1
         while true {
-            values.append(try self.value())
+            if recordsElements {
+                self.skipWhitespace()
+                let start = self.index
+                values.append(try self.value())
+                self.topLevelElements.append(start..<self.index)
+            } else {
+                values.append(try self.value())
+            }
             self.skipWhitespace()
             guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
             if self.bytes[self.index] == UInt8(ascii: ",") { self.index += 1; continue }

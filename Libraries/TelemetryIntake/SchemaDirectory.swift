@@ -47,7 +47,7 @@ public final class SchemaDirectory: Sendable {
     /// not registered in `tenant`.
     /// - Throws: ``ClientError`` when DeviceAPI cannot answer.
     public func device(tenant: String, device: String) async throws -> Device? {
-        guard UUID(uuidString: tenant) != nil, UUID(uuidString: device) != nil else { return nil }
+        guard UUIDText.isValid(tenant), UUIDText.isValid(device) else { return nil }
         switch try await self.cachedDevice(tenant: tenant, device: device) {
         case .success(let record): return record
         case .failure: return nil
@@ -73,7 +73,7 @@ public final class SchemaDirectory: Sendable {
     /// - Throws: ``ClientError`` when DeviceAPI or SchemaRegistry cannot answer (the batch is
     ///   retried; nothing is dead-lettered for an outage).
     public func resolve(tenant: String, device: String) async throws -> Resolution {
-        guard UUID(uuidString: tenant) != nil, UUID(uuidString: device) != nil else { return .refused("tenant or device id is not a UUID") }
+        guard UUIDText.isValid(tenant), UUIDText.isValid(device) else { return .refused("tenant or device id is not a UUID") }
         let typeID: String
         switch try await self.cachedDevice(tenant: tenant, device: device) {
         case .failure(let refusal): return .refused(refusal.reason)
@@ -129,7 +129,7 @@ public final class SchemaDirectory: Sendable {
     /// - Throws: ``ClientError`` when DeviceAPI cannot answer.
     public func storageSettings(tenant: String) async throws -> TenantStorageSettings {
         try await self.tenantStorage.refreshingValue(for: tenant, lifetime: self.lifetime) {
-            guard UUID(uuidString: tenant) != nil,
+            guard UUIDText.isValid(tenant),
                   let settings = try await self.reader.get(self.deviceAPI, "/api/v1/tenants/\(tenant)", tenant: tenant)?["effectiveSettings"] else {
                 return TenantStorageSettings(dedicated: false, retentionDays: nil)
             }

@@ -79,6 +79,20 @@ struct ValidatorTests {
         #expect(throws: JSONParseError.self) { try JSON.parse(deep) }
         #expect(try JSON.parse(#"{"b":1,"a":[true,"x"]}"#).canonicalText == #"{"a":[true,"x"],"b":1}"#)
     }
+
+    @Test("a top-level array's elements come back as the bytes they were sent as, nested arrays whole")
+    func elements() throws {
+        let text = " [ {\"b\": 1, \"a\": [2, [3]]} ,\n\t\"x\\\"]\" , 4e1,[ ] ] "
+        let (document, elements) = try JSON.parseElements(Array(text.utf8))
+        #expect(document == (try JSON.parse(text)))
+        #expect(elements?.map { String(decoding: $0, as: UTF8.self) } == [#"{"b": 1, "a": [2, [3]]}"#, #""x\"]""#, "4e1", "[ ]"])
+        #expect(try JSON.parseElements(Array("[]".utf8)).elements?.isEmpty == true)
+        #expect(try JSON.parseElements(Array(#"{"a":[1,2]}"#.utf8)).elements == nil)
+        #expect(try JSON.parseElements(Array("7".utf8)).elements == nil)
+        for refused in ["[1,]", "[1 2]", "[{\"a\":1}", "[1] 2"] {
+            #expect(throws: JSONParseError.self, "\(refused)") { try JSON.parseElements(Array(refused.utf8)) }
+        }
+    }
 }
 
 @Suite("JSON Schema vocabularies")

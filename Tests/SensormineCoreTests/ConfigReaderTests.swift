@@ -90,7 +90,7 @@ struct TraceParentTests {
 
     @Test("generated ids: version-4 UUIDs for requests and valid, distinct trace and span ids, without a system call each")
     func generatedIdentifiers() {
-        let requestIDs = (0..<10_000).map { _ in RequestIdentifiers.uuidString() }
+        let requestIDs = (0..<10_000).map { _ in RandomIdentifiers.uuidString() }
         #expect(Set(requestIDs).count == requestIDs.count)
         for id in requestIDs.prefix(200) {
             let uuid = UUID(uuidString: id)
@@ -104,6 +104,21 @@ struct TraceParentTests {
         // Every hex digit turns up in every position over many draws: the bytes are spread.
         #expect(Set(traces.map { Array($0.traceID)[0] }).count == 16)
         #expect(Set(traces.map { Array($0.parentID)[15] }).count == 16)
+    }
+
+    @Test("a UUID's text is its 36 characters exactly, as Foundation writes it or in upper case; nothing looser")
+    func uuidText() {
+        let generated = (0..<200).map { _ in UUID().uuidString } + (0..<200).map { _ in RandomIdentifiers.uuidString() }
+        #expect(generated.allSatisfy(UUIDText.isValid))
+        #expect(UUIDText.isValid("ffffffff-FFFF-aBcD-0000-000000000000"))
+        // Foundation's parser takes the last three; none is a UUID PostgreSQL or a URL path should see.
+        let refused = ["", "0", "00000000-0000-0000-0000-00000000000", "00000000-0000-0000-0000-0000000000000", "00000000x0000-0000-0000-000000000000",
+                       "0000000-00000-0000-0000-000000000000", "g0000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-00000000000\u{0}",
+                       "00000000-0000-0000-0000-00000000000é", "{00000000-0000-0000-0000-000000000000}", "00000000000000000000000000000000",
+                       " 0000000-0000-0000-0000-000000000000", "+0000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-0000000000-0"]
+        for text in refused {
+            #expect(!UUIDText.isValid(text), "\(text)")
+        }
     }
 
     @Test("request ids are limited to safe characters and length")

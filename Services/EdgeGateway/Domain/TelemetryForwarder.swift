@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import RdKafka
+import SensormineCore
 import SensormineJSON
 import SensormineTelemetry
 
@@ -59,25 +60,26 @@ struct TelemetryForwarder: Sendable {
         case notJSON(TelemetryEnvelope, reason: String)
     }
 
-    /// Splits `payload` into envelopes for `device` of `tenant`.
+    /// Splits `payload` into envelopes for `device` of `tenant`; each message keeps the device's
+    /// bytes verbatim (an array's elements as they stand in it).
     static func envelopes(_ payload: [UInt8], tenant: String, device: String, source: TelemetryEnvelope.Source, receivedAt: Int64) -> Parsed {
         let document: JSON
+        let elements: [ArraySlice<UInt8>]?
         do {
-            document = try JSON.parse(payload)
+            (document, elements) = try JSON.parseElements(payload)
         } catch {
-            let envelope = TelemetryEnvelope(messageID: UUID().uuidString.lowercased(), tenantID: tenant, deviceID: device, source: source,
+            let envelope = TelemetryEnvelope(messageID: RandomIdentifiers.uuidString(), tenantID: tenant, deviceID: device, source: source,
                                              receivedAt: receivedAt, payload: payload, payloadIsJSON: false)
             return .notJSON(envelope, reason: error.description)
         }
         func envelope(_ bytes: [UInt8], _ value: JSON) -> TelemetryEnvelope {
-            let messageID = value["messageId"]?.string.map { String($0.prefix(100)) } ?? UUID().uuidString.lowercased()
+            let messageID = value["messageId"]?.string.map { String($0.prefix(100)) } ?? RandomIdentifiers.uuidString()
             return TelemetryEnvelope(messageID: messageID, tenantID: tenant, deviceID: device, source: source,
                                      receivedAt: receivedAt, payload: bytes, payloadIsJSON: true)
         }
-        if case .array(let elements) = document {
-            return .messages(elements.map { envelope(Array($0.canonicalText.utf8), $0) })
+        if case .array(let values) = document, let elements {
+            return .messages(zip(elements, values).map { envelope(Array($0), $1) })
         }
-        // A single message keeps the device's bytes verbatim.
         return .messages([envelope(payload, document)])
     }
 

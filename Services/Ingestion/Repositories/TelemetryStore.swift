@@ -2,6 +2,7 @@ import ClientRuntime
 import Foundation
 import LibPQ
 import NIOConcurrencyHelpers
+import SensormineCore
 import SensormineJSON
 import SensormineTelemetry
 
@@ -50,7 +51,7 @@ final class TelemetryStore: Sendable {
     func write(_ points: [StoredPoint], deadLetters: [DeadLetter], dedicatedTenants: Set<String> = []) async throws -> Int {
         guard !points.isEmpty || !deadLetters.isEmpty else { return 0 }
         var ownTables: [String: String] = [:]  // tenant → table
-        for tenant in dedicatedTenants where UUID(uuidString: tenant) != nil { ownTables[tenant] = try await self.dedicatedTable(for: tenant) }
+        for tenant in dedicatedTenants where UUIDText.isValid(tenant) { ownTables[tenant] = try await self.dedicatedTable(for: tenant) }
         var daysByTable: [String: Set<Int64>] = [:]
         for stored in points { daysByTable[ownTables[stored.tenantID] ?? Self.sharedTable, default: []].insert(Self.day(of: stored.point.time)) }
         let missing: [(table: String, days: [Int64])] = self.knownDays.withLockedValue { known in
@@ -98,7 +99,7 @@ final class TelemetryStore: Sendable {
                                               kafka_partition, kafka_offset, original, headers)
                     VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $9, decode($10, 'base64'), $11::jsonb)
                     ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
-                    """, [letter.tenantID.flatMap { UUID(uuidString: $0) != nil ? $0 : nil }, letter.deviceID.flatMap { UUID(uuidString: $0) != nil ? $0 : nil },
+                    """, [letter.tenantID.flatMap { UUIDText.isValid($0) ? $0 : nil }, letter.deviceID.flatMap { UUIDText.isValid($0) ? $0 : nil },
                           letter.messageID.map(Self.storable), letter.schemaSubject.map(Self.storable), letter.schemaVersion,
                           Self.storable(letter.reason), letter.topic, Int(letter.partition),
                           Int(letter.offset), Data(letter.original).base64EncodedString(), Self.headersJSON(letter.headers)])
