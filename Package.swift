@@ -158,7 +158,8 @@ let package = Package(
         // A fleet of simulated devices registered through the API and publishing telemetry.
         .executableTarget(
             name: "DeviceSimulator",
-            dependencies: ["Curl", "Mosquitto", "SensormineJSON", "SensormineTelemetry", nioConcurrency, logging, .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Curl", "Mosquitto", "MQTTWire", "SensormineJSON", "SensormineTelemetry", nioConcurrency, logging,
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/DeviceSimulator", swiftSettings: swiftSettings
         ),
 
@@ -192,7 +193,7 @@ let package = Package(
         ),
         // Shared by test targets: child processes started the way services are deployed.
         .testTarget(
-            name: "MQTTWireTests", dependencies: ["MQTTWire", "Mosquitto", nioConcurrency, logging, .product(name: "NIOCore", package: "swift-nio")],
+            name: "MQTTWireTests", dependencies: ["MQTTWire", "Mosquitto", "ClientRuntime", nioConcurrency, logging, .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .target(name: "TestSupport", dependencies: ["SensormineCore", "SensormineJSON", "SensormineContracts", "Curl", crypto, nioConcurrency, hummingbird, logging,

@@ -3,7 +3,9 @@ import Curl
 import Foundation
 import Logging
 import Mosquitto
+import MQTTWire
 import NIOConcurrencyHelpers
+import NIOCore
 import SensormineJSON
 import SensormineTelemetry
 
@@ -205,61 +207,127 @@ struct DeviceSimulator: AsyncParsableCommand {
     /// Each publisher on its own connection publishes QoS 1 at its share of the rate, evenly
     /// spaced and started at a random point of its first interval (so the fleet is a steady
     /// stream, not a burst each second), with up to `--mqtt-window` publishes awaiting their
-    /// PUBACK at once.
+    /// PUBACK at once. The connections are SwiftNIO channels (``WindowedPublisher``), not
+    /// libmosquitto's thread per connection, so that the publisher is not what is measured.
     func publishMQTT(_ publishers: [MQTTPublisher], counters: Counters) async throws {
-        let connected = try await withThrowingTaskGroup(of: (MQTTClient, MQTTPublisher).self) { group in
+        let connected = try await withThrowingTaskGroup(of: (WindowedPublisher, MQTTPublisher).self) { group in
             for publisher in publishers {
                 group.addTask {
-                    let client = try MQTTClient(configuration: .init(host: self.mqttHost, port: self.mqttPort, clientID: publisher.clientID,
-                                                                     username: publisher.username, password: publisher.password),
-                                                logger: Logger(label: "simulator"))
-                    try await client.connect()
-                    return (client, publisher)
+                    let connection = try await WindowedPublisher.connect(host: self.mqttHost, port: self.mqttPort, clientID: publisher.clientID,
+                                                                         username: publisher.username, password: publisher.password)
+                    return (connection, publisher)
                 }
             }
-            var all: [(MQTTClient, MQTTPublisher)] = []
+            var all: [(WindowedPublisher, MQTTPublisher)] = []
             for try await pair in group { all.append(pair) }
             return all
         }
         let perDevice = max(1, self.rate / max(1, connected.count))
-        let window = self.mqttWindow
-        let deadline = ContinuousClock.now + .seconds(self.duration)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (client, publisher) in connected {
+        let end = NIODeadline.now() + .seconds(Int64(self.duration))
+        await withTaskGroup(of: Void.self) { group in
+            for (connection, publisher) in connected {
+                let pacer = PacedPublishing(connection: connection, publisher: publisher, interval: .nanoseconds(Int64(1_000_000_000 / perDevice)),
+                                            window: self.mqttWindow, end: end, counters: counters)
                 group.addTask {
-                    let interval = Duration.seconds(1) / perDevice
-                    try await withThrowingTaskGroup(of: Void.self) { inFlight in
-                        var pending = 0
-                        var next = ContinuousClock.now + interval * Double.random(in: 0..<1)
-                        if next > ContinuousClock.now { try await Task.sleep(until: next) }
-                        while next < deadline && ContinuousClock.now < deadline {
-                            do {
-                                if pending >= window {
-                                    try await inFlight.next()
-                                    pending -= 1
-                                }
-                                let payload = Array(publisher.kind.reading(at: Date()).utf8)
-                                counters.sent(1)
-                                inFlight.addTask {
-                                    do {
-                                        try await client.publish(topic: publisher.topic, payload: payload, qos: 1)
-                                        counters.acknowledged(1)
-                                    } catch {
-                                        counters.failed(1)
-                                    }
-                                }
-                                pending += 1
-                            }
-                            next = next + interval
-                            if next > ContinuousClock.now { try await Task.sleep(until: next) }
-                        }
-                        try await inFlight.waitForAll()
-                    }
-                    client.disconnect()
+                    await pacer.run()
+                    await connection.close()
                 }
             }
-            try await group.waitForAll()
         }
+    }
+}
+
+/// One connection's publishing, paced on its event loop by scheduled tasks: a message leaves
+/// when it is due and fewer than `window` await their PUBACK, else as soon as one is
+/// acknowledged. No Swift task, timer or thread hop per message, so that at a few thousand
+/// messages a second the simulator's own cost stays small beside what it measures.
+final class PacedPublishing: Sendable {
+    private final class State {
+        var next: NIODeadline
+        var inFlight = 0
+        var waitingForRoom = false
+        /// Past the end (by the clock, or every message of the run sent): nothing more is sent.
+        var stopped = false
+        var finished = false
+        init(next: NIODeadline) { self.next = next }
+    }
+
+    private let connection: WindowedPublisher
+    private let publisher: MQTTPublisher
+    private let interval: TimeAmount
+    private let window: Int
+    private let end: NIODeadline
+    private let counters: Counters
+    private let state: NIOLoopBoundBox<State>
+    private let done: EventLoopPromise<Void>
+
+    init(connection: WindowedPublisher, publisher: MQTTPublisher, interval: TimeAmount, window: Int, end: NIODeadline, counters: Counters) {
+        self.connection = connection
+        self.publisher = publisher
+        self.interval = interval
+        self.window = window
+        self.end = end
+        self.counters = counters
+        // The first message at a random point of the first interval: the fleet is a steady
+        // stream, not a burst each interval.
+        let first = NIODeadline.now() + .nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds)))
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(State(next: first), eventLoop: connection.eventLoop)
+        self.done = connection.eventLoop.makePromise(of: Void.self)
+    }
+
+    /// Publishes until the end, and returns once every message is acknowledged or failed.
+    func run() async {
+        self.connection.eventLoop.execute { self.step() }
+        try? await self.done.futureResult.get()
+    }
+
+    /// On the loop: sends what is due while there is room, then sleeps until the next is due.
+    private func step() {
+        let state = self.state.value
+        let now = NIODeadline.now()
+        // Behind schedule (the window full), what is overdue goes as fast as PUBACKs come, but
+        // never past the run's end.
+        if now >= self.end || state.next >= self.end { state.stopped = true }
+        while !state.stopped && state.next <= now {
+            guard state.inFlight < self.window else {
+                state.waitingForRoom = true
+                return
+            }
+            state.inFlight += 1
+            state.next = state.next + self.interval
+            if state.next >= self.end { state.stopped = true }
+            self.counters.sent(1)
+            self.connection.publish(topic: self.publisher.topic, payload: Array(self.publisher.kind.reading(at: Date()).utf8)).whenComplete { result in
+                switch result {
+                case .success: self.counters.acknowledged(1)
+                case .failure: self.counters.failed(1)
+                }
+                let state = self.state.value
+                state.inFlight -= 1
+                if state.waitingForRoom {
+                    state.waitingForRoom = false
+                    self.step()
+                } else {
+                    self.finishIfDone()
+                }
+            }
+        }
+        guard !state.stopped else {
+            self.finishIfDone()
+            return
+        }
+        // Woken on whole milliseconds, so that the connections on one loop whose messages fall
+        // due within the same millisecond share one wake-up instead of one each.
+        let millisecond: UInt64 = 1_000_000
+        let wake = NIODeadline.uptimeNanoseconds((state.next.uptimeNanoseconds / millisecond + 1) * millisecond)
+        self.connection.eventLoop.scheduleTask(deadline: wake) { self.step() }
+    }
+
+    private func finishIfDone() {
+        let state = self.state.value
+        guard state.stopped, state.inFlight == 0, !state.finished else { return }
+        state.finished = true
+        self.done.succeed()
     }
 }
 

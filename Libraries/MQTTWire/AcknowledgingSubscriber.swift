@@ -175,7 +175,7 @@ public final class AcknowledgingSubscriber: Service, Sendable {
                         self.state.withLockedValue { $0.subscribed = true }
                     case .disconnect(let reason):
                         throw ClientError(.unreachable, client: "mqtt", "broker disconnected (reason \(reason))")
-                    case .pingResponse, .other:
+                    case .pingResponse, .publishAcknowledged, .other:
                         continue
                     }
                 }

@@ -1,8 +1,8 @@
 import NIOCore
 
-/// The MQTT 5 packets a subscribing client writes and reads (OASIS MQTT 5.0, section 3), and
-/// nothing more: CONNECT, SUBSCRIBE, PUBACK, PINGREQ and DISCONNECT out; CONNACK, SUBACK,
-/// PUBLISH, PINGRESP and DISCONNECT in. Reading never traps on hostile bytes: whatever does not
+/// The MQTT 5 packets a subscribing or QoS 1 publishing client writes and reads (OASIS MQTT
+/// 5.0, section 3), and nothing more: CONNECT, SUBSCRIBE, PUBLISH, PUBACK, PINGREQ and
+/// DISCONNECT out; CONNACK, SUBACK, PUBLISH, PUBACK, PINGRESP and DISCONNECT in. Reading never traps on hostile bytes: whatever does not
 /// parse is a ``MQTTProtocolError``.
 public enum MQTTPacket {
     /// A packet read from the broker.
@@ -13,6 +13,8 @@ public enum MQTTPacket {
         case subscriptionAcknowledged(packetID: UInt16, reasons: [UInt8])
         /// PUBLISH: a message; `packetID` is set for QoS 1 and 2.
         case publish(Publish)
+        /// PUBACK: the broker has taken our QoS 1 message (reason < 0x80) or refused it.
+        case publishAcknowledged(packetID: UInt16, reason: UInt8)
         /// PINGRESP.
         case pingResponse
         /// DISCONNECT from the broker, with its reason code.
@@ -80,6 +82,22 @@ public enum MQTTPacket {
         return frame(type: 0x82, body: &body)
     }
 
+    /// PUBLISH at QoS 1 with no properties, appended to `buffer` (several go out in one write).
+    /// - Throws: ``MQTTProtocolError`` for a topic longer than 65,535 bytes or a packet longer
+    ///   than MQTT's 256 MiB.
+    public static func publish(topic: String, packetID: UInt16, payload: [UInt8], into buffer: inout ByteBuffer) throws(MQTTProtocolError) {
+        let topicBytes = topic.utf8.count
+        guard topicBytes <= Int(UInt16.max) else { throw MQTTProtocolError("a topic of \(topicBytes) bytes is longer than MQTT allows") }
+        guard payload.count <= 268_435_455 - 5 - topicBytes else { throw MQTTProtocolError("a payload of \(payload.count) bytes is longer than MQTT allows") }
+        buffer.writeInteger(UInt8(0x32))
+        writeVariableInteger(2 + topicBytes + 2 + 1 + payload.count, into: &buffer)
+        buffer.writeInteger(UInt16(topicBytes))
+        buffer.writeString(topic)
+        buffer.writeInteger(packetID)
+        buffer.writeInteger(UInt8(0))
+        buffer.writeBytes(payload)
+    }
+
     /// PUBACK, success.
     public static func publishAcknowledgement(packetID: UInt16, into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(0x40))
@@ -138,6 +156,10 @@ public enum MQTTPacket {
             try skipProperties(&body)
             return .publish(Publish(topic: topic, packetID: packetID, qos: qos, duplicate: header & 0x08 != 0, retained: header & 0x01 != 0,
                                     payload: body.readBytes(length: body.readableBytes) ?? []))
+        case 4:
+            guard let packetID = body.readInteger(as: UInt16.self) else { throw MQTTProtocolError("truncated PUBACK") }
+            // Without a reason code the broker means success (MQTT 5, 3.4.2.1).
+            return .publishAcknowledged(packetID: packetID, reason: body.readInteger(as: UInt8.self) ?? 0)
         case 13:
             return .pingResponse
         case 14:

@@ -1,3 +1,4 @@
+import ClientRuntime
 import Foundation
 import Logging
 import MQTTWire
@@ -85,6 +86,80 @@ struct MQTTPacketTests {
         #expect(Array(bytes[10..<12]) == [0x00, 30])
         #expect(Array(bytes[12..<21]) == [0x08, 0x11, 0x00, 0x00, 0x0E, 0x10, 0x21, 0x03, 0xE8])
         #expect(Array(bytes[21...]) == [0x00, 0x06] + Array("edge-0".utf8) + [0x00, 0x01, 0x75, 0x00, 0x01, 0x70])
+    }
+
+    @Test("a QoS 1 PUBLISH is written as a broker writes one and read back the same; PUBACK is read with or without its reason")
+    func writesPublishReadsPublishAcknowledgement() throws {
+        let payload = Array(repeating: UInt8(ascii: "x"), count: 200)  // a two-byte remaining length
+        var buffer = ByteBuffer()
+        try MQTTPacket.publish(topic: "tenants/a/devices/b/telemetry", packetID: 513, payload: payload, into: &buffer)
+        #expect(Array(buffer.readableBytesView) == Self.publish(topic: "tenants/a/devices/b/telemetry", id: 513, payload: payload))
+        #expect(try MQTTPacket.read(from: &buffer) == .publish(.init(topic: "tenants/a/devices/b/telemetry", packetID: 513, qos: 1, duplicate: false,
+                                                                      retained: false, payload: payload)))
+        var acknowledgements = ByteBuffer(bytes: [0x40, 0x02, 0x02, 0x01, 0x40, 0x03, 0x00, 0x07, 0x87])
+        #expect(try MQTTPacket.read(from: &acknowledgements) == .publishAcknowledged(packetID: 513, reason: 0))
+        #expect(try MQTTPacket.read(from: &acknowledgements) == .publishAcknowledged(packetID: 7, reason: 0x87))
+        var truncated = ByteBuffer(bytes: [0x40, 0x01, 0x02])
+        #expect(throws: MQTTProtocolError.self) { _ = try MQTTPacket.read(from: &truncated) }
+        var unwritten = ByteBuffer()
+        #expect(throws: MQTTProtocolError.self) {
+            try MQTTPacket.publish(topic: String(repeating: "t", count: 65_536), packetID: 1, payload: [], into: &unwritten)
+        }
+        #expect(unwritten.readableBytes == 0)
+    }
+}
+
+/// Against the local stack's Mosquitto.
+@Suite("MQTT windowed publisher")
+struct WindowedPublisherTests {
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+    static var host: String { environment["SENSORMINE_MQTT_HOST"] ?? "127.0.0.1" }
+    static var port: Int { Int(environment["SENSORMINE_MQTT_PORT"] ?? "") ?? 1883 }
+
+    static func connect(password: String? = environment["SENSORMINE_MQTT_PASSWORD"]) async throws -> WindowedPublisher {
+        try await WindowedPublisher.connect(host: host, port: port, clientID: "wire-win-\(UUID().uuidString.prefix(8))",
+                                            username: environment["SENSORMINE_MQTT_USERNAME"], password: password)
+    }
+
+    @Test("every publish of a window of 16 is acknowledged and arrives once, in order, with its payload")
+    func publishesInOrder() async throws {
+        let topic = "wire-test/\(UUID().uuidString.prefix(8))"
+        let received = NIOLockedValueBox<[String]>([])
+        let subscriber = AcknowledgingSubscriberTests.subscriber(clientID: "wire-sub-\(UUID().uuidString.prefix(8))", topic: topic) { batch in
+            received.withLockedValue { $0 += batch.map { String(decoding: $0.payload, as: UTF8.self) } }
+            return true
+        }
+        let running = Task { try await subscriber.run() }
+        try await AcknowledgingSubscriberTests.waitUntil { subscriber.isSubscribed }
+        #expect(subscriber.isSubscribed)
+
+        let publisher = try await Self.connect()
+        var window: [EventLoopFuture<Void>] = []
+        var mostInFlight = 0
+        for index in 0..<500 {
+            if window.count == 16 { try await window.removeFirst().get() }
+            window.append(publisher.publish(topic: "\(topic)/d", payload: Array("m\(index)".utf8)))
+            mostInFlight = max(mostInFlight, try await publisher.inFlight)
+        }
+        for published in window { try await published.get() }
+        #expect(try await publisher.inFlight == 0)
+        // The window was used: more than one publish awaited its PUBACK at a time.
+        #expect(mostInFlight > 1 && mostInFlight <= 16)
+        await publisher.close()
+
+        try await AcknowledgingSubscriberTests.waitUntil { received.withLockedValue { $0.count } >= 500 }
+        running.cancel()
+        _ = try? await running.value
+        #expect(received.withLockedValue { $0 } == (0..<500).map { "m\($0)" })
+    }
+
+    @Test("wrong credentials are refused as not authorized; after close a publish fails instead of waiting")
+    func refusesAndFails() async throws {
+        let error = await #expect(throws: ClientError.self) { _ = try await Self.connect(password: "not-the-password") }
+        #expect(error?.code == .notAuthorized)
+        let publisher = try await Self.connect()
+        await publisher.close()
+        await #expect(throws: ClientError.self) { try await publisher.publish(topic: "wire-test/closed", payload: [1]).get() }
     }
 }
 
