@@ -36,4 +36,17 @@ struct TelemetryForwarderTests {
         #expect(!envelope.payloadIsJSON && envelope.payload == Array("[1,".utf8) && UUID(uuidString: envelope.messageID) != nil)
         #expect(reason.contains("byte 3"))
     }
+
+    @Test("a telemetry topic names a tenant and a device by UUID, lower-cased; anything else is no device's")
+    func topicIdentity() {
+        let tenant = "6A32A1B1-F27F-4FCA-BB5E-67233926A6DF"
+        let device = "27c8621a-ef3e-4d24-8e9f-d15d26b57b39"
+        let identity = MQTTIntake.identity(topic: "tenants/\(tenant)/devices/\(device)/telemetry")
+        #expect(identity?.tenant == tenant.lowercased() && identity?.device == device)
+        for topic in ["tenants/\(tenant)/devices/\(device)/telemetry/x", "tenants/\(tenant)/devices/\(device)", "tenants//devices/\(device)/telemetry",
+                      "tenants/\(tenant)/things/\(device)/telemetry", "tenants/ 0000000-0000-0000-0000-000000000000/devices/\(device)/telemetry",
+                      "tenants/\(tenant)/devices/+/telemetry", "/tenants/\(tenant)/devices/\(device)/telemetry", ""] {
+            #expect(MQTTIntake.identity(topic: topic) == nil, "\(topic)")
+        }
+    }
 }

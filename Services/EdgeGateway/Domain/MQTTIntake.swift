@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import MQTTWire
 import NIOConcurrencyHelpers
+import SensormineCore
 import ServiceLifecycle
 import SensormineTelemetry
 
@@ -70,9 +71,11 @@ struct MQTTIntake: Sendable {
     /// Tenant and device of `tenants/{tenant}/devices/{device}/telemetry`, both UUIDs (lower-cased).
     static func identity(topic: String) -> (tenant: String, device: String)? {
         let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "tenants", parts[2] == "devices", parts[4] == "telemetry",
-              let tenant = UUID(uuidString: String(parts[1])), let device = UUID(uuidString: String(parts[3])) else { return nil }
-        return (tenant.uuidString.lowercased(), device.uuidString.lowercased())
+        guard parts.count == 5, parts[0] == "tenants", parts[2] == "devices", parts[4] == "telemetry" else { return nil }
+        let tenant = String(parts[1])
+        let device = String(parts[3])
+        guard UUIDText.isValid(tenant), UUIDText.isValid(device) else { return nil }
+        return (tenant.lowercased(), device.lowercased())
     }
 }
 
