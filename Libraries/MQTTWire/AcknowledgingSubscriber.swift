@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ClientRuntime
 import Logging
 import Metrics
@@ -162,10 +167,11 @@ public final class AcknowledgingSubscriber: Service, Sendable {
                         acknowledgedConnection = true
                         self.state.withLockedValue { $0.connected = true }
                         try await outbound.write(MQTTPacket.subscribe(packetID: 1, filter: self.configuration.filter, qos: 1))
-                    case .publish(let message):
+                    case .publish(var message):
                         // After our DISCONNECT the broker may still be sending; it redelivers those.
                         if disconnecting.withLockedValue({ $0 }) { continue }
                         self.received.increment()
+                        message.receivedAt = Self.microsecondsSince1970()
                         queue.withLockedValue { $0.append(message) }
                         wake.yield()
                     case .subscriptionAcknowledged(_, let reasons):
@@ -265,6 +271,15 @@ public final class AcknowledgingSubscriber: Service, Sendable {
             defer { group.cancelAll() }
             try await group.next()
         }
+    }
+}
+
+extension AcknowledgingSubscriber {
+    /// The wall clock in microseconds since 1970, as envelopes' `receivedAt` counts it.
+    static func microsecondsSince1970() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) &* 1_000_000 &+ Int64(now.tv_nsec / 1_000)
     }
 }
 

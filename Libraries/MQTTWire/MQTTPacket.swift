@@ -31,6 +31,9 @@ public enum MQTTPacket {
         public var duplicate: Bool
         public var retained: Bool
         public var payload: [UInt8]
+        /// When the client read it off the connection (microseconds since 1970; 0 when not
+        /// stamped), so that a wait before its handler runs is counted as the edge's.
+        public var receivedAt: Int64 = 0
 
         /// Creates a message.
         public init(topic: String, packetID: UInt16?, qos: Int, duplicate: Bool, retained: Bool, payload: [UInt8]) {

@@ -125,10 +125,13 @@ struct WindowedPublisherTests {
     func publishesInOrder() async throws {
         let topic = "wire-test/\(UUID().uuidString.prefix(8))"
         let received = NIOLockedValueBox<[String]>([])
+        let stamps = NIOLockedValueBox<[Int64]>([])
         let subscriber = AcknowledgingSubscriberTests.subscriber(clientID: "wire-sub-\(UUID().uuidString.prefix(8))", topic: topic) { batch in
             received.withLockedValue { $0 += batch.map { String(decoding: $0.payload, as: UTF8.self) } }
+            stamps.withLockedValue { $0 += batch.map(\.receivedAt) }
             return true
         }
+        let before = Int64(Date().timeIntervalSince1970 * 1_000_000)
         let running = Task { try await subscriber.run() }
         try await AcknowledgingSubscriberTests.waitUntil { subscriber.isSubscribed }
         #expect(subscriber.isSubscribed)
@@ -151,6 +154,9 @@ struct WindowedPublisherTests {
         running.cancel()
         _ = try? await running.value
         #expect(received.withLockedValue { $0 } == (0..<500).map { "m\($0)" })
+        // The subscriber stamps each message when it reads it, on the wall clock.
+        let after = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        #expect(stamps.withLockedValue { $0.count == 500 && $0.allSatisfy { (before...after).contains($0) } })
     }
 
     @Test("wrong credentials are refused as not authorized; after close a publish fails instead of waiting")

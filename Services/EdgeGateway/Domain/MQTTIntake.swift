@@ -113,7 +113,9 @@ struct DurableHandoff: Sendable {
                 refused.append((tenant, device, message.payload, QuotaBook.detail(state)))
                 continue
             }
-            switch TelemetryForwarder.envelopes(message.payload, tenant: tenant, device: device, source: .mqtt, receivedAt: receivedAt) {
+            // Stamped when read off the connection: the wait for a free batch slot is the edge's time.
+            let readAt = message.receivedAt > 0 ? message.receivedAt : receivedAt
+            switch TelemetryForwarder.envelopes(message.payload, tenant: tenant, device: device, source: .mqtt, receivedAt: readAt) {
             case .messages(let parsed): envelopes += parsed
             case .notJSON(let envelope, _): envelopes.append(envelope)
             }
