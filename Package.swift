@@ -193,7 +193,8 @@ let package = Package(
         ),
         // Shared by test targets: child processes started the way services are deployed.
         .testTarget(
-            name: "MQTTWireTests", dependencies: ["MQTTWire", "Mosquitto", "ClientRuntime", nioConcurrency, logging, .product(name: "NIOCore", package: "swift-nio")],
+            name: "MQTTWireTests", dependencies: ["MQTTWire", "Mosquitto", "ClientRuntime", nioConcurrency, logging, .product(name: "NIOCore", package: "swift-nio"),
+                                                 .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .target(name: "TestSupport", dependencies: ["SensormineCore", "SensormineJSON", "SensormineContracts", "Curl", crypto, nioConcurrency, hummingbird, logging,

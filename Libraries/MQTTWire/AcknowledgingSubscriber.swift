@@ -127,10 +127,11 @@ public final class AcknowledgingSubscriber: Service, Sendable {
     private func serveOneConnection() async throws {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(5))
         let channel = try await bootstrap.connect(host: self.configuration.host, port: self.configuration.port) {
-            (channel: any Channel) -> EventLoopFuture<NIOAsyncChannel<MQTTPacket.Inbound, ByteBuffer>> in
+            (channel: any Channel) -> EventLoopFuture<NIOAsyncChannel<[MQTTPacket.Inbound], ByteBuffer>> in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MQTTPacketDecoder()))
-                return try NIOAsyncChannel<MQTTPacket.Inbound, ByteBuffer>(wrappingChannelSynchronously: channel)
+                try channel.pipeline.syncOperations.addHandler(PacketsPerRead())
+                return try NIOAsyncChannel<[MQTTPacket.Inbound], ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
         self.reconnects.increment()
@@ -146,7 +147,7 @@ public final class AcknowledgingSubscriber: Service, Sendable {
     }
 
     /// Reads packets into a queue and hands the queue to the handler batch by batch, in order.
-    private func serve(inbound: NIOAsyncChannelInboundStream<MQTTPacket.Inbound>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+    private func serve(inbound: NIOAsyncChannelInboundStream<[MQTTPacket.Inbound]>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
         let queue = NIOLockedValueBox<[MQTTPacket.Publish]>([])
         let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let lastHeard = NIOLockedValueBox(ContinuousClock.now)
@@ -156,34 +157,40 @@ public final class AcknowledgingSubscriber: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 var acknowledgedConnection = false
-                for try await packet in inbound {
+                var arrived: [MQTTPacket.Publish] = []
+                for try await packets in inbound {
                     lastHeard.withLockedValue { $0 = .now }
-                    switch packet {
-                    case .connectionAcknowledged(_, let reason):
-                        guard reason == 0 else {
-                            throw ClientError([0x86, 0x87].contains(reason) ? .notAuthorized : .serverError, client: "mqtt",
-                                              "broker refused the connection (reason \(reason))", serverCode: String(reason))
+                    for packet in packets {
+                        switch packet {
+                        case .connectionAcknowledged(_, let reason):
+                            guard reason == 0 else {
+                                throw ClientError([0x86, 0x87].contains(reason) ? .notAuthorized : .serverError, client: "mqtt",
+                                                  "broker refused the connection (reason \(reason))", serverCode: String(reason))
+                            }
+                            acknowledgedConnection = true
+                            self.state.withLockedValue { $0.connected = true }
+                            try await outbound.write(MQTTPacket.subscribe(packetID: 1, filter: self.configuration.filter, qos: 1))
+                        case .publish(let message):
+                            arrived.append(message)
+                        case .subscriptionAcknowledged(_, let reasons):
+                            guard let granted = reasons.first, granted < 0x80 else {
+                                throw ClientError(.notAuthorized, client: "mqtt", "broker refused the subscription (reason \(reasons.first ?? 0))")
+                            }
+                            self.state.withLockedValue { $0.subscribed = true }
+                        case .disconnect(let reason):
+                            throw ClientError(.unreachable, client: "mqtt", "broker disconnected (reason \(reason))")
+                        case .pingResponse, .publishAcknowledged, .other:
+                            continue
                         }
-                        acknowledgedConnection = true
-                        self.state.withLockedValue { $0.connected = true }
-                        try await outbound.write(MQTTPacket.subscribe(packetID: 1, filter: self.configuration.filter, qos: 1))
-                    case .publish(var message):
-                        // After our DISCONNECT the broker may still be sending; it redelivers those.
-                        if disconnecting.withLockedValue({ $0 }) { continue }
-                        self.received.increment()
-                        message.receivedAt = Self.microsecondsSince1970()
-                        queue.withLockedValue { $0.append(message) }
-                        wake.yield()
-                    case .subscriptionAcknowledged(_, let reasons):
-                        guard let granted = reasons.first, granted < 0x80 else {
-                            throw ClientError(.notAuthorized, client: "mqtt", "broker refused the subscription (reason \(reasons.first ?? 0))")
-                        }
-                        self.state.withLockedValue { $0.subscribed = true }
-                    case .disconnect(let reason):
-                        throw ClientError(.unreachable, client: "mqtt", "broker disconnected (reason \(reason))")
-                    case .pingResponse, .publishAcknowledged, .other:
-                        continue
                     }
+                    // A read's messages join the queue together: one lock and one wake-up each.
+                    // After our DISCONNECT the broker may still be sending; it redelivers those.
+                    if !arrived.isEmpty && !disconnecting.withLockedValue({ $0 }) {
+                        self.received.increment(by: Int64(arrived.count))
+                        queue.withLockedValue { $0 += arrived }
+                        wake.yield()
+                    }
+                    arrived.removeAll(keepingCapacity: true)
                 }
                 if disconnecting.withLockedValue({ $0 }) { return }
                 throw ClientError(.unreachable, client: "mqtt", acknowledgedConnection ? "connection closed by the broker" : "the broker closed the connection before CONNACK")
@@ -280,6 +287,48 @@ extension AcknowledgingSubscriber {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Int64(now.tv_sec) &* 1_000_000 &+ Int64(now.tv_nsec / 1_000)
+    }
+}
+
+/// Hands on the packets of one socket read together, each message stamped with when it was
+/// read, so the subscriber's task wakes once per read rather than once per packet (and a
+/// message's wait behind its neighbours counts as the edge's time).
+final class PacketsPerRead: ChannelInboundHandler {
+    typealias InboundIn = MQTTPacket.Inbound
+    typealias InboundOut = [MQTTPacket.Inbound]
+    private var pending: [MQTTPacket.Inbound] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var packet = Self.unwrapInboundIn(data)
+        if case .publish(var message) = packet {
+            message.receivedAt = AcknowledgingSubscriber.microsecondsSince1970()
+            packet = .publish(message)
+        }
+        self.pending.append(packet)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.flush(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    // The decoder hands on what it still holds when the connection ends or a packet is
+    // malformed without a read completing: those packets go first.
+    func channelInactive(context: ChannelHandlerContext) {
+        self.flush(context: context)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.flush(context: context)
+        context.fireErrorCaught(error)
+    }
+
+    private func flush(context: ChannelHandlerContext) {
+        guard !self.pending.isEmpty else { return }
+        let packets = self.pending
+        self.pending.removeAll(keepingCapacity: true)
+        context.fireChannelRead(Self.wrapInboundOut(packets))
     }
 }
 
