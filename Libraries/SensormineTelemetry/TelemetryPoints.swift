@@ -29,10 +29,15 @@ public enum TelemetryPoints {
     public static let reserved: Set<String> = ["time", "timestamp", "messageId"]
     /// Longest metric name stored.
     public static let maximumMetricLength = 200
+    /// Largest magnitude of a value stored. One series holds at most 3.6e9 points an hour (one
+    /// per microsecond), so within this bound its hourly sum always fits a float8 (1.8e308):
+    /// rollups are folded after the points are stored (ADR 32), too late to refuse a point whose
+    /// sum would overflow, so no such point is admitted.
+    public static let maximumMagnitude = 1e298
 
     /// The payload's points.
     /// - Throws: ``TelemetryError`` when the payload is not an object, its time is unreadable,
-    ///   or it carries no numeric measurement.
+    ///   a measurement is beyond ``maximumMagnitude``, or it carries no numeric measurement.
     public static func extract(from payload: JSON, receivedAt: Int64) throws(TelemetryError) -> [TelemetryPoint] {
         guard case .object(let members) = payload else { throw TelemetryError("the payload is a JSON \(payload.typeName), not an object") }
         let time = try self.eventTime(members, receivedAt: receivedAt)
@@ -53,6 +58,9 @@ public enum TelemetryPoints {
             case .number(let number):
                 guard number.isFinite else { continue }
                 try self.checkName(name)
+                guard abs(number) <= self.maximumMagnitude else {
+                    throw TelemetryError("measurement '\(name.prefix(40))' is \(number), beyond ±1e298, the largest magnitude whose hourly sums fit a float8")
+                }
                 points.append(TelemetryPoint(metric: name, time: time, value: number))
             case .bool(let flag):
                 try self.checkName(name)

@@ -35,6 +35,7 @@ enum IngestionService: MigratingService {
           SENSORMINE_INGESTION_MAX_EVENT_AGE   how far before its receive time a point's event time may be (default 3650d)
           SENSORMINE_INGESTION_MAX_EVENT_LEAD  how far after its receive time a point's event time may be (default 1d)
           SENSORMINE_INGESTION_USAGE_INTERVAL  how often each ended minute's stored points and bytes go to metering.events (default 10s)
+          SENSORMINE_INGESTION_ROLLUP_FOLD_INTERVAL  how often the partial hourly rollups each batch appends are folded into one row per device, metric and hour; reads see both (default 1s)
           SENSORMINE_INGESTION_SNAPSHOT_INTERVAL  how often to look for an ended UTC day whose snapshot (active devices, storage per tenant) is due; off to leave it to another deployment (default 10m)
 
         Retention (raw points per tenant plan, hourly rollups kept longer):
@@ -60,6 +61,7 @@ enum IngestionService: MigratingService {
     static func buildApplication(_ configuration: IngestionConfiguration, observability: Observability) async throws -> ServiceApplication {
         var builder = ServiceApplicationBuilder(descriptor: descriptor, http: configuration.http, observability: observability)
         let database = builder.addPostgres(configuration.timeseriesDatabase, migrations: migrations)
+        let telemetry = TelemetryStore(database: database)
         let producer = try builder.addKafkaProducer(configuration.kafka)
         try builder.followDatabaseTopology(configuration.kafka, clients: [database])
         let client = builder.addHTTPClient(upstreams: [configuration.schemaRegistry, configuration.deviceAPI])
@@ -68,10 +70,11 @@ enum IngestionService: MigratingService {
         let directory = SchemaDirectory(reader: ServiceReader(client: client, serviceToken: configuration.serviceToken, subject: "service:ingestion"),
                                         deviceAPI: configuration.deviceAPI, schemaRegistry: configuration.schemaRegistry, lifetime: configuration.schemaCacheLifetime)
         builder.services.append(IngestionPipeline(
-            consumer: consumer, producer: producer, store: TelemetryStore(database: database),
+            consumer: consumer, producer: producer, store: telemetry,
             admission: TelemetryAdmission(directory: directory, eventTimes: configuration.eventTimes), deadLetterTopic: configuration.kafka.topics.telemetryDeadLetter,
             depth: configuration.pipelineDepth, sharedMaximumDays: configuration.retention.sharedMaximumDays, logger: observability.logger
         ))
+        builder.services.append(RollupFolder(store: telemetry, interval: configuration.rollupFoldInterval, logger: observability.logger))
         builder.services.append(UsagePublisher(store: UsageStore(database: database), producer: producer, topic: configuration.kafka.topics.meteringEvents,
                                                interval: configuration.usageInterval, logger: observability.logger))
         if let interval = configuration.snapshotInterval {

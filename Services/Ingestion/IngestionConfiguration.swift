@@ -34,6 +34,8 @@ struct IngestionConfiguration: ServiceConfiguration {
     var retention: RetentionPolicy
     /// How often usage (points and bytes stored per tenant and minute) is published.
     var usageInterval: Duration
+    /// How often pending partial rollups are folded into `telemetry_hourly`.
+    var rollupFoldInterval: Duration
     /// How often the daily usage snapshot checks for a day that ended (nil: not taken).
     var snapshotInterval: Duration?
 
@@ -54,6 +56,7 @@ struct IngestionConfiguration: ServiceConfiguration {
         self.schemaCacheLifetime = .seconds(try reader.int("SENSORMINE_INGESTION_SCHEMA_CACHE_SECONDS", default: 30, range: 1...3600))
         self.eventTimes = try EventTimeWindow(reader: reader)
         self.usageInterval = try reader.duration("SENSORMINE_INGESTION_USAGE_INTERVAL", default: .seconds(10))
+        self.rollupFoldInterval = try reader.duration("SENSORMINE_INGESTION_ROLLUP_FOLD_INTERVAL", default: .seconds(1))
         self.snapshotInterval = try reader.durationOrOff("SENSORMINE_INGESTION_SNAPSHOT_INTERVAL", default: .seconds(600))
         let defaultDays = try reader.int("SENSORMINE_INGESTION_RETENTION_DAYS", default: 365, range: 1...36_500)
         self.retention = RetentionPolicy(

@@ -325,5 +325,19 @@ enum IngestionMigrations {
             -- versions. On a hypertable the setting reaches the existing chunks and new ones.
             ALTER TABLE telemetry_hourly SET (fillfactor = 50);
             """),
+        Migration(version: 8, name: "rollups appended in the insert transaction, folded apart", sql: """
+            -- Each stored batch appends its partial aggregates here, in its own transaction, with
+            -- no key to look up; RollupFolder moves them into telemetry_hourly every second or so
+            -- in one transaction (ADR 32). Upserting the rollups with every batch rewrote each
+            -- device's row, and its index entries, once per batch: at one reading per device per
+            -- batch that doubled the cost of a write.
+            CREATE TABLE telemetry_hourly_pending (LIKE telemetry_hourly INCLUDING DEFAULTS);
+            SELECT sensormine_confine('telemetry_hourly_pending');
+            -- What readers use: every partial aggregate composes (sum of counts and sums, min of
+            -- mins, first by first time...), so folded and pending rows answer together, exactly,
+            -- whether a fold has run or not. security_invoker: the caller's tenant scope applies.
+            CREATE VIEW telemetry_rollups WITH (security_invoker = true) AS
+                SELECT * FROM telemetry_hourly UNION ALL SELECT * FROM telemetry_hourly_pending;
+            """),
     ]
 }

@@ -44,6 +44,7 @@ extension PipelineTests {
             _ = try await database.query("DROP TABLE \(table)")
             _ = try await database.query("DELETE FROM tenant_tables WHERE tenant_id = $1", [tenantID])
             _ = try await database.query("DELETE FROM telemetry_hourly WHERE tenant_id = $1", [tenantID])
+            _ = try await database.query("DELETE FROM telemetry_hourly_pending WHERE tenant_id = $1", [tenantID])
             await database.shutdown()
             await client.shutdown()
         }

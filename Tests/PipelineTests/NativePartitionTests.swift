@@ -58,6 +58,7 @@ struct NativePartitionTests {
             // Two months apart: on TimescaleDB, two 30-day chunks made after the migration ran.
             let points = [now, now - 60 * 86_400_000_000].map { StoredPoint(tenantID: tenant, deviceID: device, point: TelemetryPoint(metric: "temp", time: $0, value: 1)) }
             #expect(try await store.write(points, deadLetters: []) == 2)
+            #expect(try await store.foldPendingRollups() == 2)
             let tables = try await client.query("""
                 SELECT c.relname, coalesce('fillfactor=50' = ANY (c.reloptions), false) AS roomy FROM pg_class c
                 WHERE c.oid = 'telemetry_hourly'::regclass OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'telemetry_hourly'::regclass)
@@ -118,13 +119,39 @@ struct NativePartitionTests {
             }
             #expect(try await store.write(Array(stored.prefix(10)) + fresh + [fresh[3]], deadLetters: []) == 10)
             #expect(try await store.write(fresh, deadLetters: []) == 0)
-            for function in AggregateFunction.allCases {
-                let raw = try await queries.aggregate(tenant: mixed, metric: "temp", devices: [device], from: from, to: to, bucketSeconds: 3600, function: function, source: .raw)
-                let rolled = try await queries.aggregate(tenant: mixed, metric: "temp", devices: [], from: from, to: to, bucketSeconds: 3600, function: function, source: .hourlyRollup)
-                #expect(raw.map(\.count).reduce(0, +) == 40)
-                #expect(rolled.map(\.count) == raw.map(\.count), "\(function)")
-                #expect(zip(rolled, raw).allSatisfy { abs($0.value - $1.value) < 1e-9 }, "\(function): \(rolled.map(\.value)) vs \(raw.map(\.value))")
+            func expectMixedRollupsMatchRaw(_ stage: String, points: Int = 40) async throws {
+                for function in AggregateFunction.allCases {
+                    let raw = try await queries.aggregate(tenant: mixed, metric: "temp", devices: [device], from: from, to: to, bucketSeconds: 3600, function: function, source: .raw)
+                    let rolled = try await queries.aggregate(tenant: mixed, metric: "temp", devices: [], from: from, to: to, bucketSeconds: 3600, function: function, source: .hourlyRollup)
+                    #expect(raw.map(\.count).reduce(0, +) == points)
+                    #expect(rolled.map(\.count) == raw.map(\.count), "\(stage) \(function)")
+                    #expect(zip(rolled, raw).allSatisfy { abs($0.value - $1.value) < 1e-9 }, "\(stage) \(function): \(rolled.map(\.value)) vs \(raw.map(\.value))")
+                }
             }
+            func rollupRows(_ table: String) async throws -> Int? {
+                try await client.query("SELECT count(*) AS n FROM \(table) WHERE tenant_id = $1", [mixed]).first?.int("n")
+            }
+            // Each stored batch appended its partials: two hours, then the hours its new points fell in.
+            let pending = try #require(try await rollupRows("telemetry_hourly_pending"))
+            #expect(pending > 2)
+            #expect(try await rollupRows("telemetry_hourly") == 0)
+            try await expectMixedRollupsMatchRaw("pending")
+            // Folded, they are one row per device, metric and hour, with the same answers.
+            #expect(try await store.foldPendingRollups() ?? 0 >= 2)
+            #expect(try await rollupRows("telemetry_hourly_pending") == 0)
+            #expect(try await rollupRows("telemetry_hourly") == 2)
+            try await expectMixedRollupsMatchRaw("folded")
+            // A later batch's partial merges into a folded row as it did into the pending ones.
+            let late = stored.suffix(5).map { old in
+                var point = old
+                point.point.time += 30_000_000
+                point.point.value = -1_000
+                return point
+            }
+            #expect(try await store.write(late, deadLetters: []) == 5)
+            #expect(try await store.foldPendingRollups() ?? 0 >= 1)
+            #expect(try await rollupRows("telemetry_hourly") == 2)
+            try await expectMixedRollupsMatchRaw("refolded", points: 45)
 
             let retention: [UUID: Int] = [short: 10, medium: 30]
             let worker = RetentionWorker(store: RetentionStore(database: client), policy: RetentionPolicy(defaultDays: 60, rollupDays: 65, sharedMaximumDays: 60, interval: .seconds(3600)),
@@ -318,12 +345,12 @@ extension NativePartitionTests {
             // A reader without a scope sees nothing; scoped to one tenant, a query with no
             // tenant filter at all sees only that tenant's rows.
             let reader = PostgresClient(configuration: .init(url: try #require(components.string), name: "rls-reader"))
-            for table in ["telemetry", "telemetry_hourly", "dead_letters", "tenant_tables"] {
+            for table in ["telemetry", "telemetry_hourly", "telemetry_hourly_pending", "telemetry_rollups", "dead_letters", "tenant_tables"] {
                 #expect(try await reader.query("SELECT count(*) AS n FROM \(table)").first?.int("n") == 0, "\(table)")
             }
             let seen = try await reader.withTenant(mine) { session in
                 (try await session.query("SELECT count(*) AS n FROM telemetry").first?.int("n"),
-                 try await session.query("SELECT count(DISTINCT tenant_id) AS n FROM telemetry_hourly").first?.int("n"),
+                 try await session.query("SELECT count(DISTINCT tenant_id) AS n FROM telemetry_rollups").first?.int("n"),
                  try await session.query("SELECT count(*) AS n FROM dead_letters").first?.int("n"),
                  try await session.query("SELECT count(*) AS n FROM tenant_tables").first?.int("n"))
             }

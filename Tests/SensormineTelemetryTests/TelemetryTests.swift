@@ -32,6 +32,11 @@ struct TelemetryTests {
         #expect(throws: TelemetryError.self) { try TelemetryPoints.extract(from: JSON.parse(#"{"time":"yesterday","a":1}"#), receivedAt: 0) }
         #expect(throws: TelemetryError.self) { try TelemetryPoints.extract(from: JSON.parse(#"{"site":"A"}"#), receivedAt: 0) }
         #expect(throws: TelemetryError.self) { try TelemetryPoints.extract(from: JSON.parse("[1,2]"), receivedAt: 0) }
+        // Values whose hourly sums could overflow a float8 are refused, whole message; up to the bound they are kept.
+        #expect(try TelemetryPoints.extract(from: JSON.parse(#"{"a":-1e298,"b":1e298}"#), receivedAt: 0).map(\.value).sorted() == [-1e298, 1e298])
+        for huge in ["1.7e308", "-1.0000001e298", "2e298"] {
+            #expect(throws: TelemetryError.self, "\(huge)") { try TelemetryPoints.extract(from: JSON.parse(#"{"ok":1,"x":{"y":\#(huge)}}"#), receivedAt: 0) }
+        }
     }
 
     @Test("an envelope survives encoding, with a JSON payload verbatim or other bytes as base64")

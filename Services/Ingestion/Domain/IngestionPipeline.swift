@@ -16,8 +16,8 @@ import TelemetryIntake
 /// per offset).
 ///
 /// Failures come in two kinds. A dependency that is down or slow (lost connection, timeout)
-/// is retried with backoff until it answers. Data the database refuses (U+0000 in text, a
-/// rollup sum beyond float8) fails the same way every time: the batch is split until each
+/// is retried with backoff until it answers. Data the database refuses (what the cheap checks
+/// before it cannot foresee, such as an operator's CHECK constraint) fails the same way every time: the batch is split until each
 /// refused message stands alone, that message is dead-lettered with the database's reason, and
 /// the rest is stored, so one bad message never holds up a partition.
 struct IngestionPipeline: Service {

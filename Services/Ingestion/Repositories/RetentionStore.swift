@@ -23,7 +23,8 @@ struct RetentionStore: Sendable {
     }
 
     /// Every tenant that has rollups, the longest-lived record of a tenant's data; a skip scan over
-    /// the rollups' primary key, so it costs one index probe per tenant.
+    /// the rollups' primary key, so it costs one index probe per tenant, and the few partials not
+    /// folded yet.
     func tenants() async throws -> [UUID] {
         let rows = try await self.database.query("""
             WITH RECURSIVE tenants AS (
@@ -33,6 +34,8 @@ struct RetentionStore: Sendable {
                 FROM tenants t WHERE t.tenant_id IS NOT NULL
             )
             SELECT tenant_id FROM tenants WHERE tenant_id IS NOT NULL
+            UNION
+            SELECT DISTINCT tenant_id FROM telemetry_hourly_pending
             """)
         return rows.all.compactMap { $0["tenant_id"].flatMap(UUID.init(uuidString:)) }
     }

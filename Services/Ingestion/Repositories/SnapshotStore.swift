@@ -77,10 +77,13 @@ struct SnapshotStore: Sendable {
         return try await self.database.withTransaction { session in
             _ = try await session.query("SELECT pg_advisory_xact_lock(hashtext('sensormine.usage.snapshot'))")
             guard try await session.query("SELECT 1 FROM usage_snapshot_days WHERE day = $1::date", [dayText]).rows.isEmpty else { return nil }
+            // Rollup rows are counted for storage: folded first, they are one per device, metric
+            // and hour, not one per stored batch.
+            _ = try await TelemetryStore.foldPendingRollups(in: session)
             // The day's devices join their month's set; those already in it keep their first day.
             _ = try await session.execute("""
                 INSERT INTO usage_active_devices (tenant_id, month, device_id, first_day)
-                SELECT DISTINCT tenant_id, date_trunc('month', $1::date)::date, device_id, $1::date FROM telemetry_hourly
+                SELECT DISTINCT tenant_id, date_trunc('month', $1::date)::date, device_id, $1::date FROM telemetry_rollups
                 WHERE bucket >= $1::date::timestamp AT TIME ZONE 'UTC' AND bucket < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'
                 ON CONFLICT DO NOTHING
                 """, [dayText])

@@ -118,7 +118,7 @@ final class TelemetryStore: Sendable {
     }
 
     /// Moves the staged rows that pass `filter` into `table`, and only those that were really
-    /// new into the hourly rollups and the usage, so a replayed batch changes none of them;
+    /// new into the pending hourly rollups and the usage, so a replayed batch changes none of them;
     /// returns how many.
     ///
     /// A batch is almost always new, so it is first inserted as it is, the rollups and the usage
@@ -156,16 +156,44 @@ final class TelemetryStore: Sendable {
         return counted.first?.int("inserted") ?? 0
     }
 
-    /// The common table expressions that add the rows of `source` (tenant_id, device_id, metric,
-    /// time, value) to the hourly rollups and to the tenants' usage of the current minute.
+    /// The common table expressions that append the rows of `source` (tenant_id, device_id,
+    /// metric, time, value) to the pending hourly rollups and add them to the tenants' usage of the
+    /// current minute. Appending looks up no key, so the batch's cost does not grow with the
+    /// devices it holds; ``foldPendingRollups(in:)`` merges the partials later (ADR 32).
     private static func rollupAndUsage(of source: String) -> String {
         """
         rolled AS (
-            INSERT INTO telemetry_hourly AS r
+            INSERT INTO telemetry_hourly_pending
             SELECT tenant_id, device_id, metric, date_bin('1 hour', time, 'epoch'::timestamptz) AS bucket,
                    count(*), sum(value), min(value), max(value),
                    min(time), (array_agg(value ORDER BY time))[1], max(time), (array_agg(value ORDER BY time DESC))[1]
-            FROM \(source) GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+            FROM \(source) GROUP BY 1, 2, 3, 4
+        ), metered AS (
+            -- Usage: the rows really stored, and their bytes as stored (ids, time and value:
+            -- 48, plus the metric's name).
+            INSERT INTO usage_minutes AS u (tenant_id, minute, points, bytes)
+            SELECT tenant_id, date_trunc('minute', now()), count(*), sum(48 + octet_length(metric)) FROM \(source) GROUP BY 1 ORDER BY 1
+            ON CONFLICT (tenant_id, minute) DO UPDATE SET points = u.points + excluded.points, bytes = u.bytes + excluded.bytes
+        )
+        """
+    }
+
+    /// Moves every pending partial aggregate into `telemetry_hourly`, one row per device, metric
+    /// and hour; returns the rollup rows written, or nil when another session was folding (it
+    /// takes what this one would have). Inside `session`'s transaction, so readers of
+    /// `telemetry_rollups` see the partials either pending or folded, never both or neither.
+    /// Partials committed while the fold runs stay for the next one.
+    static func foldPendingRollups(in session: PostgresSession) async throws -> Int? {
+        guard try await session.query("SELECT pg_try_advisory_xact_lock(hashtext('sensormine.rollups.fold')) AS locked").first?.bool("locked") == true else {
+            return nil
+        }
+        // Sorted by key, so folds and deletes of rollups take their row locks in one order.
+        return try await session.execute("""
+            WITH moved AS (DELETE FROM telemetry_hourly_pending RETURNING *)
+            INSERT INTO telemetry_hourly AS r
+            SELECT tenant_id, device_id, metric, bucket, sum(count), sum(sum), min(min), max(max),
+                   min(first_time), (array_agg(first_value ORDER BY first_time))[1], max(last_time), (array_agg(last_value ORDER BY last_time DESC))[1]
+            FROM moved GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
             ON CONFLICT (tenant_id, device_id, metric, bucket) DO UPDATE SET
                 count = r.count + excluded.count,
                 sum = r.sum + excluded.sum,
@@ -175,14 +203,12 @@ final class TelemetryStore: Sendable {
                 first_value = CASE WHEN excluded.first_time < r.first_time THEN excluded.first_value ELSE r.first_value END,
                 last_time = greatest(r.last_time, excluded.last_time),
                 last_value = CASE WHEN excluded.last_time > r.last_time THEN excluded.last_value ELSE r.last_value END
-        ), metered AS (
-            -- Usage: the rows really stored, and their bytes as stored (ids, time and value:
-            -- 48, plus the metric's name).
-            INSERT INTO usage_minutes AS u (tenant_id, minute, points, bytes)
-            SELECT tenant_id, date_trunc('minute', now()), count(*), sum(48 + octet_length(metric)) FROM \(source) GROUP BY 1 ORDER BY 1
-            ON CONFLICT (tenant_id, minute) DO UPDATE SET points = u.points + excluded.points, bytes = u.bytes + excluded.bytes
-        )
-        """
+            """)
+    }
+
+    /// ``foldPendingRollups(in:)`` in a transaction of its own.
+    func foldPendingRollups() async throws -> Int? {
+        try await self.database.withTransaction { try await Self.foldPendingRollups(in: $0) }
     }
 
     /// The tenant's own raw table, made on first use (`sensormine_dedicated_table`).

@@ -76,8 +76,9 @@ struct TelemetryQueries: Sendable {
 
     /// One aggregate of a metric per time bucket, across the given devices (all of the tenant's
     /// when empty). `date_bin` works on TimescaleDB and plain PostgreSQL alike.
-    /// From `.hourlyRollup`, the buckets are built from whole hours of `telemetry_hourly`, which
-    /// gives the same answer as the raw points when bucket and range are whole hours.
+    /// From `.hourlyRollup`, the buckets are built from whole hours of `telemetry_rollups` (the
+    /// folded rollups and the partials not folded yet, which compose), which gives the same
+    /// answer as the raw points when bucket and range are whole hours.
     func aggregate(tenant: UUID, metric: String, devices: [UUID], from: Int64, to: Int64, bucketSeconds: Int, function: AggregateFunction,
                    source: AggregateSource) async throws -> [(time: Int64, value: Double, count: Int)] {
         let deviceFilter = devices.isEmpty ? "" : "AND device_id = ANY ($6::uuid[])"
@@ -88,7 +89,7 @@ struct TelemetryQueries: Sendable {
             let raw = source == .raw ? try await self.rawSource(tenant, session) : ""
             let (table, time, value, count) = switch source {
             case .raw: (raw, "time", function.sql, "count(*)")
-            case .hourlyRollup: ("telemetry_hourly", "bucket", function.rollupSQL, "sum(count)")
+            case .hourlyRollup: ("telemetry_rollups", "bucket", function.rollupSQL, "sum(count)")
             }
             return try await session.query("""
                 SELECT (extract(epoch FROM bucket) * 1000000)::bigint AS micros, value, count FROM (
@@ -133,7 +134,7 @@ enum AggregateFunction: String, Sendable, CaseIterable {
         }
     }
 
-    /// The same aggregate over `telemetry_hourly`'s partial aggregates.
+    /// The same aggregate over partial aggregates (`telemetry_rollups`' rows).
     var rollupSQL: String {
         switch self {
         case .avg: "sum(sum) / sum(count)"
