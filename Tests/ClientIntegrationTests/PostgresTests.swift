@@ -77,6 +77,20 @@ struct PostgresTests {
         await client.shutdown()
     }
 
+    @Test("COPY text: plain text copied as it is, the four special characters escaped, integers of any sign and size")
+    func copyEncoding() {
+        var rows = PostgresCopyBuffer()
+        rows.append("0d5c7a4e-plain metric.name é")
+        rows.append("tab\tnew\nret\rback\\")
+        rows.append(String(decoding: [0x61, 0x5C], as: UTF8.self))
+        rows.endRow()
+        for value in [0, 7, -7, 10, -1_000_000, Int.max, Int.min] { rows.append(value) }
+        rows.endRow()
+        #expect(String(decoding: rows.bytes, as: UTF8.self) == "0d5c7a4e-plain metric.name é\ttab\\tnew\\nret\\rback\\\\\ta\\\\\n"
+                + "0\t7\t-7\t10\t-1000000\t9223372036854775807\t-9223372036854775808\n")
+        #expect(rows.rowCount == 2)
+    }
+
     @Test("the statement timeout cancels a long query with SQLSTATE 57014")
     func statementTimeout() async throws {
         let client = client(try TestStack.metadataURL, statementTimeout: .milliseconds(200))
