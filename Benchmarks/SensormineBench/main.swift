@@ -342,7 +342,7 @@ if wanted("gateway") { do {
     let nginx = try NginxAnchor.start(upstreamPort: 18477, proxyPort: 18478)
     defer { nginx.stop() }
     let client = HTTPClient(configuration: .init(maximumConcurrentRequests: 4))
-    func start(port: Int, quotas: Bool) throws -> BenchService {
+    func start(port: Int, quotas: Bool, eventLoop: Bool = true) throws -> BenchService {
         var environment = ProcessInfo.processInfo.environment
         environment["SENSORMINE_GATEWAY_ROUTES"] = "/api/v1/bench=http://127.0.0.1:\(nginx.upstreamPort),/api/v1/open-bench=http://127.0.0.1:\(nginx.upstreamPort)"
         // A public route shows the proxy's own cost, without token check and rate limit.
@@ -350,6 +350,7 @@ if wanted("gateway") { do {
         environment["SENSORMINE_GATEWAY_RATE_PER_SECOND"] = "1000000"
         environment["SENSORMINE_GATEWAY_RATE_BURST"] = "10000000"
         environment["SENSORMINE_GATEWAY_QUOTAS"] = quotas ? "true" : "false"
+        environment["SENSORMINE_GATEWAY_EVENT_LOOP_FORWARDING"] = eventLoop ? "true" : "false"
         return try BenchService.start("ApiGateway", port: port, environment: environment)
     }
     // Two gateways side by side: Billing's quota check on (the default) and off.
@@ -357,8 +358,12 @@ if wanted("gateway") { do {
     defer { gateway.stop() }
     let plain = try start(port: 18479, quotas: false)
     defer { plain.stop() }
+    // The same gateway with every request through the router (ADR 33's A/B, same run).
+    let routed = try start(port: 18481, quotas: true, eventLoop: false)
+    defer { routed.stop() }
     try await gateway.waitUntilReady(client)
     try await plain.waitUntilReady(client)
+    try await routed.waitUntilReady(client)
     for _ in 0..<50 where (try? await client.get("http://127.0.0.1:\(nginx.proxyPort)/"))?.status != 200 { try await Task.sleep(for: .milliseconds(100)) }
     guard nginx.process.isRunning else {
         let log = (try? String(contentsOf: nginx.directory.appendingPathComponent("error.log"), encoding: .utf8)) ?? ""
@@ -376,6 +381,7 @@ if wanted("gateway") { do {
     let gatewayURL = "http://127.0.0.1:\(gateway.port)"
     _ = try WrkResult.run(gatewayURL + "/api/v1/bench", connections: connections, seconds: 2, headers: bearer)  // warm-up
     _ = try WrkResult.run("http://127.0.0.1:\(plain.port)/api/v1/bench", connections: connections, seconds: 1, headers: bearer)
+    _ = try WrkResult.run("http://127.0.0.1:\(routed.port)/api/v1/bench", connections: connections, seconds: 1, headers: bearer)
     let direct = try WrkResult.run("http://127.0.0.1:\(nginx.upstreamPort)/api/v1/bench", connections: connections, seconds: seconds)
     let anchor = try WrkResult.run("http://127.0.0.1:\(nginx.proxyPort)/api/v1/bench", connections: connections, seconds: seconds)
     // The gateway answering its own /health: Hummingbird and the gateway's middleware without a
@@ -384,12 +390,14 @@ if wanted("gateway") { do {
     let open = try WrkResult.run(gatewayURL + "/api/v1/open-bench", connections: connections, seconds: seconds)
     let through = try WrkResult.run(gatewayURL + "/api/v1/bench", connections: connections, seconds: seconds, headers: bearer)
     let withoutQuota = try WrkResult.run("http://127.0.0.1:\(plain.port)/api/v1/bench", connections: connections, seconds: seconds, headers: bearer)
+    let throughRouter = try WrkResult.run("http://127.0.0.1:\(routed.port)/api/v1/bench", connections: connections, seconds: seconds, headers: bearer)
     print(direct.line("static upstream alone (nginx)", note: "wrk, \(connections) connections, \(seconds) s each"))
     print(anchor.line("nginx reverse proxy (anchor)", note: "nginx-light, 2 workers, keep-alive upstream"))
     print(alone.line("ApiGateway /health, no hop", anchor: anchor, note: "the server side alone: the ceiling of any proxied route"))
     print(open.line("ApiGateway, public route", anchor: anchor, note: "proxy hop only"))
     print(through.line("ApiGateway, authenticated route", anchor: anchor, note: "JWT + rate limit + quota + proxy hop"))
     print(withoutQuota.line("ApiGateway, authenticated, quota off", anchor: anchor, note: "JWT + rate limit + proxy hop"))
+    print(throughRouter.line("ApiGateway, authenticated, router only", anchor: anchor, note: "event-loop forwarding off (ADR 33): every request a Hummingbird task"))
     _ = try await redis.command("DEL", QuotaState.redisKey(tenant))
     await redis.shutdown()
     await client.shutdown()

@@ -271,6 +271,12 @@ public struct AccessTokens: Sendable {
         return (try await self.platformKeys.sign(claims, kid: kid), lifetime)
     }
 
+    /// The caller of a token ``verify(_:)`` accepted recently and still trusts, without any
+    /// check; nil when it must be verified (the gateway's event-loop path asks this first).
+    public func recentlyVerified(_ token: String) -> CallerIdentity? {
+        self.verified.identity(for: token)
+    }
+
     /// Verifies signature, algorithm, expiry, issuer and audience, and returns the caller.
     /// - Throws: ``TokenRejected`` naming what was wrong.
     public func verify(_ token: String) async throws(TokenRejected) -> CallerIdentity {

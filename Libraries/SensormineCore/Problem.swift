@@ -117,8 +117,13 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public static func render(_ problem: ProblemDetails, headers: HTTPFields = [:]) -> Response {
         var fields = headers
         fields[.contentType] = "application/problem+json"
+        return Response(status: HTTPResponse.Status(code: problem.status), headers: fields, body: ResponseBody(byteBuffer: Self.document(problem)))
+    }
+
+    /// A problem's JSON document.
+    public static func document(_ problem: ProblemDetails) -> ByteBuffer {
         let data = (try? Self.encoder.encode(problem)) ?? Data("{\"title\":\"Internal error\",\"status\":500}".utf8)
-        return Response(status: HTTPResponse.Status(code: problem.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return ByteBuffer(bytes: data)
     }
 }
 

@@ -168,12 +168,16 @@ public struct RequestIdentityMiddleware: RouterMiddleware {
         }
     }
 
+    /// The request's id (its own if acceptable, else a new one) and this service's span of its trace.
+    public static func identify(_ headers: HTTPFields) -> (requestID: String, span: TraceParent) {
+        let requestID = headers[.requestID].flatMap { Self.isAcceptable(requestID: $0) ? $0 : nil } ?? RandomIdentifiers.uuidString()
+        let incomingTrace = headers[.traceparent].flatMap(TraceParent.init(header:))
+        return (requestID, incomingTrace?.child() ?? TraceParent.random())
+    }
+
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let incomingID = request.headers[.requestID]
-        let requestID = incomingID.flatMap { Self.isAcceptable(requestID: $0) ? $0 : nil } ?? RandomIdentifiers.uuidString()
-        let incomingTrace = request.headers[.traceparent].flatMap(TraceParent.init(header:))
-        let span = incomingTrace?.child() ?? TraceParent.random()
+        let (requestID, span) = Self.identify(request.headers)
         context.requestID = requestID
         context.trace = span
         context.logger[metadataKey: LogKey.requestID] = .string(requestID)

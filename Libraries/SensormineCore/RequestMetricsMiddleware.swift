@@ -37,7 +37,20 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
 }
 
 /// The metric handles per route, method and status, made once each.
-final class RequestMetricsCache: Sendable {
+public final class RequestMetricsCache: Sendable {
+    /// Creates an empty cache.
+    public init() {}
+
+    /// Counts one answered request and its duration, as the middleware does (for requests
+    /// answered outside the router: the gateway's event-loop path); `failed` when the answer is
+    /// the server's own refusal, what the middleware counts as an error.
+    public func record(route: String, method: HTTPRequest.Method, status: Int, nanoseconds: Int64, failed: Bool) {
+        let metrics = self.endpoint(.init(route: route, method: method, status: status))
+        metrics.requests.increment()
+        metrics.duration.recordNanoseconds(nanoseconds)
+        if failed { metrics.errors.increment() }
+    }
+
     struct EndpointID: Hashable {
         var route: String
         var method: HTTPRequest.Method

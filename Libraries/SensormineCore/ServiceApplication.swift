@@ -74,6 +74,9 @@ public struct ServiceApplicationBuilder {
     public var openAPIPaths: String = ""
     /// The service's own OpenAPI schemas (YAML, indented 4 under `components.schemas`).
     public var openAPISchemas: String = ""
+    /// Handlers put in each connection's pipeline between HTTP decoding and the router: they
+    /// see every request first and may answer it themselves (the gateway's event-loop path).
+    public var channelHandlers: @Sendable () -> [any RemovableChannelHandler] = { [] }
 
     /// Creates a builder.
     public init(descriptor: ServiceDescriptor, http: HTTPSettings, observability: Observability) {
@@ -108,8 +111,10 @@ public struct ServiceApplicationBuilder {
         if !undocumented.isEmpty {
             self.observability.logger.warning("routes missing from /openapi.yaml", metadata: ["routes": "\(undocumented.sorted())"])
         }
+        let channelHandlers = self.channelHandlers
         var app = Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: channelHandlers())),
             configuration: ApplicationConfiguration(address: .hostname(self.http.host, port: self.http.port), serverName: self.descriptor.name),
             services: self.services,
             logger: self.observability.logger

@@ -42,6 +42,9 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
     var usageInterval: Duration?
     /// Whether Billing's quota states are read and enforced.
     var quotas: Bool
+    /// Whether requests that need no waiting are forwarded on their connection's event loop
+    /// (ADR 33); off, every request goes through the router.
+    var eventLoopForwarding: Bool
 
     init(reader: ConfigReader) throws {
         self.http = try HTTPSettings(reader: reader, defaultPort: ApiGatewayService.descriptor.defaultPort)
@@ -69,6 +72,7 @@ struct ApiGatewayConfiguration: ServiceConfiguration {
         self.kafka = try KafkaSettings(reader: reader)
         self.usageInterval = try reader.durationOrOff("SENSORMINE_GATEWAY_USAGE_INTERVAL", default: .seconds(5))
         self.quotas = try reader.bool("SENSORMINE_GATEWAY_QUOTAS", default: true)
+        self.eventLoopForwarding = try reader.bool("SENSORMINE_GATEWAY_EVENT_LOOP_FORWARDING", default: true)
         self.signIn = SignInThrottle.Settings(
             path: try reader.string("SENSORMINE_GATEWAY_SIGNIN_PATH", default: "/api/v1/auth/token"),
             perAccount: try RateLimiter.Limit.parsePerMinute(try reader.string("SENSORMINE_GATEWAY_SIGNIN_ACCOUNT_LIMIT", default: "10/10"),

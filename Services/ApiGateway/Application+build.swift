@@ -40,6 +40,9 @@ enum ApiGatewayService: SensormineService {
           SENSORMINE_GATEWAY_USAGE_INTERVAL   how often each tenant's API calls go to metering.events (default 5s; off: not metered)
           SENSORMINE_GATEWAY_QUOTAS           whether Billing's quota states are read: 429 past the API-call quota and the
                                               Sensormine-Quota-Warning header past 80 % (default true)
+          SENSORMINE_GATEWAY_EVENT_LOOP_FORWARDING  whether requests needing no wait (a token verified before, rate-limit
+                                              tokens reserved, a small body) are forwarded on their connection's event loop
+                                              without the router (default true; off under CORS)
         """,
     ].joined(separator: "\n")
 
@@ -76,6 +79,11 @@ enum ApiGatewayService: SensormineService {
             gatewayToken: configuration.gatewayToken, maximumBodyBytes: configuration.maximumBodyBytes,
             upstreamTimeout: configuration.upstreamTimeout, signIn: configuration.signIn, meter: meter, quotas: configuration.quotas
         )
+        if configuration.eventLoopForwarding && configuration.corsOrigin == nil {
+            let metrics = RequestMetricsCache()
+            let (name, logger) = (descriptor.name, observability.logger)
+            builder.channelHandlers = { [EventLoopProxyHandler(controller: proxy, serverName: name, metrics: metrics, logger: logger)] }
+        }
         return builder.build { router in
             if let origin = configuration.corsOrigin {
                 router.add(middleware: CORSMiddleware(

@@ -61,15 +61,12 @@ final class UpstreamClient: Sendable {
     ///   or cancellation as they are.
     func send(method: HTTPMethod, to address: UpstreamAddress, target: String, headers: HTTPHeaders, body: RequestBodyRelay?,
               timeout: Duration) async throws -> Answer {
-        var head = HTTPRequestHead(version: .http1_1, method: method, uri: address.basePath + target, headers: headers)
-        head.headers.replaceOrAdd(name: "host", value: address.authority)
-        if let body {
-            if let length = body.length {
-                head.headers.replaceOrAdd(name: "content-length", value: String(length))
-            } else {
-                head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
-            }
-        }
+        let head = Self.head(method: method, to: address, target: target, headers: headers, body: body.map { $0.length ?? -1 })
+        return try await self.send(head, to: address, body: body, timeout: timeout)
+    }
+
+    /// Sends a request whose head ``head(method:to:target:headers:body:)`` made.
+    func send(_ head: HTTPRequestHead, to address: UpstreamAddress, body: RequestBodyRelay?, timeout: Duration) async throws -> Answer {
         let pool = self.pool(for: address)
         let timeout = TimeAmount.milliseconds(timeout.milliseconds)
         let deadline = NIODeadline.now() + timeout
@@ -84,6 +81,27 @@ final class UpstreamClient: Sendable {
                 throw Failure.unreachable("the connection closed before an answer")
             }
         }
+    }
+
+    /// The head sent upstream: the target under the service's base path, its Host, and the
+    /// body's framing (`body`: its length, -1 for one streamed without a length, nil for none).
+    static func head(method: HTTPMethod, to address: UpstreamAddress, target: String, headers: HTTPHeaders, body: Int?) -> HTTPRequestHead {
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: address.basePath + target, headers: headers)
+        head.headers.replaceOrAdd(name: "host", value: address.authority)
+        if let length = body {
+            if length >= 0 {
+                head.headers.replaceOrAdd(name: "content-length", value: String(length))
+            } else {
+                head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+            }
+        }
+        return head
+    }
+
+    /// A connection to `address` on `loop` for one exchange on that loop (the gateway's
+    /// event-loop path, ADR 33): idle, or opened there; nil when the pool is full.
+    func checkout(to address: UpstreamAddress, on loop: any EventLoop) -> UpstreamPool.Checkout? {
+        self.pool(for: address).checkout(on: loop)
     }
 
     private func pool(for address: UpstreamAddress) -> UpstreamPool {

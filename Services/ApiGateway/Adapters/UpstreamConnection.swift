@@ -66,8 +66,38 @@ final class UpstreamPool: Sendable {
         }
     }
 
+    /// A connection for one exchange on `loop` itself, without waiting for another to come back.
+    enum Checkout {
+        case idle(UpstreamConnection)
+        /// Being opened on the loop (in a slot already counted).
+        case connecting(EventLoopFuture<UpstreamConnection>)
+    }
+
+    /// An idle connection on `loop`, or a new one opened there while the pool has room; nil when
+    /// it is full (the caller must wait its turn) or shut down.
+    func checkout(on loop: any EventLoop) -> Checkout? {
+        let idle: UpstreamConnection?? = self.state.withLockedValue { state in
+            if state.shutDown { return .some(nil) }
+            if let index = state.idle.lastIndex(where: { $0.channel.eventLoop === loop }) { return state.idle.remove(at: index) }
+            guard state.open < self.settings.maximumConnections else { return .some(nil) }
+            state.open += 1
+            return nil
+        }
+        switch idle {
+        case .some(.some(let connection)): return .idle(connection)
+        case .some(.none): return nil
+        case .none: return .connecting(self.open(on: loop))
+        }
+    }
+
     /// Opens a connection in a slot already counted in `open`; gives the slot back on failure.
     private func connect(on loop: any EventLoop) async throws -> UpstreamConnection {
+        try await self.open(on: loop).get()
+    }
+
+    /// Opens a connection in a slot already counted in `open`; gives the slot back on failure,
+    /// which is then one of ``UpstreamClient/Failure``.
+    private func open(on loop: any EventLoop) -> EventLoopFuture<UpstreamConnection> {
         let settings = self.settings
         let address = self.address
         var bootstrap = ClientBootstrap(group: loop)
@@ -85,14 +115,12 @@ final class UpstreamPool: Sendable {
                 try channel.pipeline.syncOperations.addHandler(UpstreamExchangeHandler(wholeBodyBytes: settings.wholeBodyBytes))
             }
         }
-        do {
-            return try await bootstrap.connect(host: address.host, port: address.port).flatMapThrowing { channel in
-                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamExchangeHandler.self)
-                let connection = UpstreamConnection(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
-                handler.pool = (self, connection)
-                return connection
-            }.get()
-        } catch {
+        return bootstrap.connect(host: address.host, port: address.port).flatMapThrowing { channel in
+            let handler = try channel.pipeline.syncOperations.handler(type: UpstreamExchangeHandler.self)
+            let connection = UpstreamConnection(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
+            handler.pool = (self, connection)
+            return connection
+        }.flatMapErrorThrowing { error in
             self.slotFreed()
             throw UpstreamClient.classify(error)
         }
@@ -196,6 +224,30 @@ final class UpstreamConnection: Sendable {
     init(channel: any Channel, handler: NIOLoopBound<UpstreamExchangeHandler>) {
         self.channel = channel
         self.handler = handler
+    }
+
+    /// Begins an exchange from the connection's own event loop: sends `head` (and, when
+    /// `hasBody`, waits for ``sendBody(_:exchange:)`` and ``endBody(exchange:)``), and answers the
+    /// exchange's number and the future of its answer.
+    func begin(_ head: HTTPRequestHead, hasBody: Bool, timeout: TimeAmount) -> (exchange: Int, answer: EventLoopFuture<UpstreamClient.Answer>) {
+        let answer = self.channel.eventLoop.makePromise(of: UpstreamClient.Answer.self)
+        let exchange = self.handler.value.start(head, hasBody: hasBody, timeout: timeout, answer: answer)
+        return (exchange, answer.futureResult)
+    }
+
+    /// Gives the connection back to its pool unused (on the connection's event loop).
+    func release() {
+        if let (pool, connection) = self.handler.value.pool { pool.release(connection) }
+    }
+
+    /// Writes a part of a begun exchange's body (on the connection's event loop).
+    func sendBody(_ chunk: ByteBuffer, exchange: Int) {
+        _ = self.handler.value.write(chunk, exchange: exchange)
+    }
+
+    /// Ends a begun exchange's body (on the connection's event loop).
+    func endBody(exchange: Int) {
+        self.handler.value.endRequest(exchange: exchange)
     }
 
     /// Sends `head` and the relay's body, and answers the upstream's answer head (with the body

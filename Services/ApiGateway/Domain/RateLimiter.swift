@@ -82,7 +82,7 @@ struct RateLimiter: Sendable {
     /// Tokens come from the local reservation (``TokenReservations``) when the plan's rate is
     /// high enough for batches, else straight from Redis.
     func take(tenant: String, plan: String?, quota: String? = nil, enforceQuota: Bool = false) async throws -> Decision {
-        let key = "sensormine:ratelimit:\(tenant)"
+        let key = Self.bucketKey(tenant)
         let limit = self.limit(plan: plan)
         let batch = TokenReservations.batchSize(limit)
         if batch > 1, let decision = try await self.reservations.take(key: key, batch: batch, enforceQuota: enforceQuota, fetch: { [self] wanted in
@@ -91,6 +91,21 @@ struct RateLimiter: Sendable {
             return decision
         }
         return try await self.take(key: key, limit: limit, quota: quota, enforceQuota: enforceQuota)
+    }
+
+    /// The Redis key of a tenant's token bucket.
+    static func bucketKey(_ tenant: String) -> String { "sensormine:ratelimit:\(tenant)" }
+
+    /// ``take(tenant:plan:quota:enforceQuota:)`` when it needs no Redis round trip: the local
+    /// reservation's decision, or nil (nothing spent) when it has none to give now.
+    func takeNow(tenant: String, plan: String?, quota: String? = nil, enforceQuota: Bool = false) -> Decision? {
+        let key = Self.bucketKey(tenant)
+        let limit = self.limit(plan: plan)
+        let batch = TokenReservations.batchSize(limit)
+        guard batch > 1 else { return nil }
+        return self.reservations.takeNow(key: key, batch: batch, enforceQuota: enforceQuota, fetch: { [self] wanted in
+            try await self.takeBatch(key: key, limit: limit, quota: quota, wanted: wanted)
+        })
     }
 
     /// Takes up to `wanted` tokens from the bucket under `key`, with the quota state.

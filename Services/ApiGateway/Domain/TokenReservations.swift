@@ -73,6 +73,16 @@ final class TokenReservations: Sendable {
         return nil
     }
 
+    /// Spends one of `key`'s tokens if the reservation decides at once (tokens held, or a
+    /// refusal still running); nil when it must wait for a batch, which it has then asked for.
+    func takeNow(key: String, batch: Int, enforceQuota: Bool, fetch: @escaping @Sendable (Int) async throws -> Grant) -> RateLimiter.Decision? {
+        let step = self.reservations.withLockedValue { reservations in
+            self.step(&reservations, key: key, batch: batch, enforceQuota: enforceQuota, fetch: fetch)
+        }
+        if case .decided(let decision) = step { return decision }
+        return nil
+    }
+
     private func step(_ reservations: inout [String: Reservation], key: String, batch: Int, enforceQuota: Bool,
                       fetch: @escaping @Sendable (Int) async throws -> Grant) -> Step {
         let now = self.clock.now
@@ -91,7 +101,11 @@ final class TokenReservations: Sendable {
         }
         if reservation.tokens > 0 {
             reservation.tokens -= 1
-            if reservation.tokens * 2 <= batch, reservation.refill == nil { _ = self.startRefill(&reservation, key: key, batch: batch, fetch: fetch) }
+            // Not while the bucket's last answer (empty, wait) still holds: asking again before
+            // then would cost a round trip per request for nothing.
+            if reservation.tokens * 2 <= batch, reservation.refill == nil, reservation.refusedUntil.map({ $0 <= now }) ?? true {
+                _ = self.startRefill(&reservation, key: key, batch: batch, fetch: fetch)
+            }
             return .decided(RateLimiter.Decision(allowed: true, retryAfterSeconds: 0, remaining: reservation.tokens,
                                                  quotaWarning: quota.warning, quotaUntil: quota.until))
         }

@@ -129,17 +129,7 @@ struct ProxyController: Sendable {
         if let declaredLength, declaredLength > self.maximumBodyBytes {
             throw Self.tooLarge(self.maximumBodyBytes)
         }
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headers.count + 6)
-        Self.appendForwardable(request.headers, to: &headers)
-        headers.add(name: HTTPField.Name.gatewayToken.rawName, value: self.gatewayToken)
-        headers.add(name: HTTPField.Name.requestID.rawName, value: context.requestID)
-        if let trace = context.trace { headers.add(name: HTTPField.Name.traceparent.rawName, value: trace.description) }
-        if let identity {
-            headers.add(name: HTTPField.Name.callerSubject.rawName, value: identity.subject)
-            headers.add(name: HTTPField.Name.callerTenant.rawName, value: identity.tenantID.uuidString.lowercased())
-            headers.add(name: HTTPField.Name.callerRoles.rawName, value: identity.roles.map(\.rawValue).sorted().joined(separator: ","))
-        }
+        let headers = self.upstreamHeaders(request.headers, requestID: context.requestID, trace: context.trace, identity: identity)
         let hasBody = declaredLength.map { $0 > 0 } ?? (request.headers[.transferEncoding] != nil)
         let streamsBody = hasBody || [.post, .put, .patch].contains(request.method)
         // The client's body streams to the upstream while the upstream may already answer, so
@@ -158,16 +148,7 @@ struct ProxyController: Sendable {
             // No body will be written, so the writer below may never run: end the relay here.
             await relay?.close()
         }
-        var fields = HTTPFields()
-        fields.reserveCapacity(answer.headers.count + 1)
-        let dropped = Self.connectionNamed(answer.headers.first(name: "connection"))
-        for (name, value) in answer.headers {
-            guard let fieldName = HTTPField.Name(name) else { continue }
-            let canonical = fieldName.canonicalName
-            if (canonical != "content-length" && Self.hopByHop.contains(canonical)) || dropped.contains(canonical) { continue }
-            fields.append(HTTPField(name: fieldName, value: value))
-        }
-        if let quotaWarning { fields[Self.quotaWarning] = quotaWarning }
+        let fields = Self.answerFields(answer.headers, quotaWarning: quotaWarning)
         let status = HTTPResponse.Status(code: answer.status)
         // A small body of a declared length is read whole and answered in one write with the
         // head (a streamed body costs a write per part); it arrives at once anyway.
@@ -197,9 +178,42 @@ struct ProxyController: Sendable {
         })
     }
 
+    /// The headers sent upstream: the client's forwardable ones, then those the gateway asserts
+    /// (its token, the request's id and trace, and the verified caller, if any).
+    func upstreamHeaders(_ fields: HTTPFields, requestID: String, trace: TraceParent?, identity: CallerIdentity?) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(fields.count + 6)
+        Self.appendForwardable(fields, to: &headers)
+        headers.add(name: HTTPField.Name.gatewayToken.rawName, value: self.gatewayToken)
+        headers.add(name: HTTPField.Name.requestID.rawName, value: requestID)
+        if let trace { headers.add(name: HTTPField.Name.traceparent.rawName, value: trace.description) }
+        if let identity {
+            headers.add(name: HTTPField.Name.callerSubject.rawName, value: identity.subject)
+            headers.add(name: HTTPField.Name.callerTenant.rawName, value: identity.tenantID.uuidString.lowercased())
+            headers.add(name: HTTPField.Name.callerRoles.rawName, value: identity.roles.map(\.rawValue).sorted().joined(separator: ","))
+        }
+        return headers
+    }
+
+    /// The upstream answer's headers for the client: minus hop-by-hop ones (Content-Length kept)
+    /// and those its Connection header names, plus the quota warning.
+    static func answerFields(_ headers: HTTPHeaders, quotaWarning: String?) -> HTTPFields {
+        var fields = HTTPFields()
+        fields.reserveCapacity(headers.count + 5)
+        let dropped = Self.connectionNamed(headers.first(name: "connection"))
+        for (name, value) in headers {
+            guard let fieldName = HTTPField.Name(name) else { continue }
+            let canonical = fieldName.canonicalName
+            if (canonical != "content-length" && Self.hopByHop.contains(canonical)) || dropped.contains(canonical) { continue }
+            fields.append(HTTPField(name: fieldName, value: value))
+        }
+        if let quotaWarning { fields[Self.quotaWarning] = quotaWarning }
+        return fields
+    }
+
     /// The problem for a failed upstream exchange: 504 on a timeout, 502 when unreachable, and
     /// any other error (413 from the relay, cancellation) as it is.
-    private static func upstreamFailure(_ error: any Error, route: GatewayRoute, timeout: Duration, logger: Logger) -> any Error {
+    static func upstreamFailure(_ error: any Error, route: GatewayRoute, timeout: Duration, logger: Logger) -> any Error {
         guard let failure = error as? UpstreamClient.Failure else { return error }
         switch failure {
         case .timeout:
