@@ -156,9 +156,15 @@ struct SnapshotStore: Sendable {
         var rows: [UUID: Int64] = [:]
         var points: [UUID: Int64] = [:]
         // The shared table's oldest point bounds the rollups that count what it still holds
-        // (rollups outlive raw points).
+        // (rollups outlive raw points). Every point has a rollup row, so the oldest is the least
+        // of each tenant's and metric's oldest, each found at the end of telemetry_tenant_metric_time
+        // (the table has no index on time alone: migration 9).
         for row in try await session.query("""
-            WITH oldest AS (SELECT coalesce(min(time), 'infinity') AS time FROM telemetry)
+            WITH oldest AS (
+                SELECT coalesce(min(first.time), 'infinity') AS time
+                FROM (SELECT DISTINCT tenant_id, metric FROM telemetry_hourly) series,
+                     LATERAL (SELECT time FROM telemetry WHERE tenant_id = series.tenant_id AND metric = series.metric ORDER BY time LIMIT 1) first
+            )
             SELECT tenant_id, count(*) AS rollup_rows, coalesce(sum(count) FILTER (WHERE bucket >= date_bin('1 hour', (SELECT time FROM oldest), 'epoch'::timestamptz)), 0) AS points
             FROM telemetry_hourly GROUP BY tenant_id
             """).all {
