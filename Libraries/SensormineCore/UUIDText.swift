@@ -6,8 +6,15 @@ public enum UUIDText {
     /// parser also takes a sign or a space where a group's first digit belongs, which PostgreSQL
     /// refuses and no service writes.)
     public static func isValid(_ text: String) -> Bool {
-        guard text.utf8.count == 36 else { return false }
-        for (index, byte) in text.utf8.enumerated() {
+        Self.isValid(bytes: text.utf8)
+    }
+
+    /// Whether `bytes` spell a UUID, as ``isValid(_:)`` reads one.
+    public static func isValid(bytes: some Collection<UInt8>) -> Bool {
+        guard bytes.count == 36 else { return false }
+        var index = 0
+        for byte in bytes {
+            defer { index += 1 }
             switch index {
             case 8, 13, 18, 23:
                 guard byte == UInt8(ascii: "-") else { return false }
@@ -19,5 +26,18 @@ public enum UUIDText {
             }
         }
         return true
+    }
+
+    /// The UUID `bytes` spell, in lower case as every id is written; nil when they spell none.
+    public static func lowercased(bytes: some Collection<UInt8>) -> String? {
+        guard Self.isValid(bytes: bytes) else { return nil }
+        return String(unsafeUninitializedCapacity: 36) { buffer in
+            var written = 0
+            for byte in bytes {
+                buffer[written] = (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte) ? byte | 0x20 : byte
+                written += 1
+            }
+            return written
+        }
     }
 }

@@ -69,13 +69,17 @@ struct MQTTIntake: Sendable {
     var isSubscribed: Bool { self.subscribers.allSatisfy(\.isSubscribed) }
 
     /// Tenant and device of `tenants/{tenant}/devices/{device}/telemetry`, both UUIDs (lower-cased).
+    /// Read as bytes: every message's topic passes here, and splitting it as a String cost the
+    /// intake about a tenth of its time.
     static func identity(topic: String) -> (tenant: String, device: String)? {
-        let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0] == "tenants", parts[2] == "devices", parts[4] == "telemetry" else { return nil }
-        let tenant = String(parts[1])
-        let device = String(parts[3])
-        guard UUIDText.isValid(tenant), UUIDText.isValid(device) else { return nil }
-        return (tenant.lowercased(), device.lowercased())
+        let bytes = topic.utf8
+        // tenants/ + 36 + /devices/ + 36 + /telemetry
+        guard bytes.count == 99, bytes.starts(with: "tenants/".utf8), bytes.dropFirst(44).starts(with: "/devices/".utf8),
+              bytes.dropFirst(89).elementsEqual("/telemetry".utf8),
+              let tenant = UUIDText.lowercased(bytes: bytes.dropFirst(8).prefix(36)),
+              let device = UUIDText.lowercased(bytes: bytes.dropFirst(53).prefix(36))
+        else { return nil }
+        return (tenant, device)
     }
 }
 
