@@ -467,10 +467,18 @@ struct API: Sendable {
         let description: String
     }
 
+    /// A set-up call answered 503 (a dependency busy: the broker taking an account, say) is
+    /// retried when repeating it is harmless (GET, PUT), as the answer asks.
     func object(_ method: String, _ path: String, token: String?, _ body: String?) async throws -> JSON {
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
-        let response = try await self.client.execute(HTTPClientRequest(method: method, url: self.base + path, headers: headers, body: body.map { Array($0.utf8) }))
+        var response = try await self.client.execute(HTTPClientRequest(method: method, url: self.base + path, headers: headers, body: body.map { Array($0.utf8) }))
+        var attempt = 1
+        while response.status == 503, method == "GET" || method == "PUT", attempt < 10 {
+            try await Task.sleep(for: .seconds(1))
+            attempt += 1
+            response = try await self.client.execute(HTTPClientRequest(method: method, url: self.base + path, headers: headers, body: body.map { Array($0.utf8) }))
+        }
         guard (200..<300).contains(response.status) else {
             throw Failed(description: "\(method) \(path) answered \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))")
         }
