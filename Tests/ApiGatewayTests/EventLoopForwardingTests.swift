@@ -191,6 +191,43 @@ struct EventLoopForwardingTests {
         }
     }
 
+    @Test("a client that stops sending mid-body still gets the upstream's early answer, on either path",
+          arguments: [true, false])
+    func stalledBody(forwarding: Bool) async throws {
+        let token = try await self.tokens.issue(for: CallerIdentity(subject: "user-stall", tenantID: UUID(), roles: [.operator])).token
+        try await GatewayTestApp.withUpstream({ router in
+            // Answers before reading the body, as a service refusing a request may.
+            router.post("/api/v1/early") { _, _ in Response(status: .accepted) }
+        }) { port in
+            let configuration = try GatewayTestApp.configuration(routes: "/api/v1/early=http://127.0.0.1:\(port)",
+                                                                 ["SENSORMINE_GATEWAY_EVENT_LOOP_FORWARDING": String(forwarding)])
+            try await GatewayTestApp.make(configuration).test(.live) { client in
+                #expect(try await client.execute(uri: "/api/v1/early", method: .post, headers: GatewayTestApp.bearer(token), body: ByteBuffer(string: "{}")).status == .accepted)
+                let gateway = try #require(client.port)
+                // Five bytes declared, two sent, and then nothing: the connection stays open.
+                let group = MultiThreadedEventLoopGroup.singleton
+                let done = group.any().makePromise(of: [RawAnswer].self)
+                let channel = try await ClientBootstrap(group: group).channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(AnswerCollector(expected: 1, done: done))
+                    }
+                }.connect(host: "127.0.0.1", port: gateway).get()
+                let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/api/v1/early", headers: HTTPHeaders([
+                    ("Host", "gateway"), ("Authorization", "Bearer \(token)"), ("Content-Length", "5"), ("X-Request-ID", "stalled-1")]))
+                channel.write(HTTPClientRequestPart.head(head), promise: nil)
+                channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: "ab"))), promise: nil)
+                // A bound on the wait so that a hang fails the test instead of stalling the run.
+                let bound = channel.eventLoop.scheduleTask(in: .seconds(30)) { done.fail(ChannelError.connectTimeout(.seconds(30))) }
+                defer { bound.cancel() }
+                let answers = try await done.futureResult.get()
+                #expect(answers.map(\.status) == [202])
+                #expect(answers.first?.requestID == "stalled-1")
+                try? await channel.close()
+            }
+        }
+    }
+
     @Test("on the event-loop path a dead upstream is a 502 and a slow one a 504, as problem+json naming the request; a large answer streams whole")
     func failuresAndLargeAnswers() async throws {
         let token = try await self.tokens.issue(for: CallerIdentity(subject: "user-fail", tenantID: UUID(), roles: [.viewer])).token

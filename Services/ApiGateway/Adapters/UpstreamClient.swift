@@ -210,12 +210,20 @@ struct RequestBodyRelay: Sendable {
     /// The declared Content-Length, if any.
     let length: Int?
     private let pump: Task<Void, Never>
+    /// Whether the pump has read the body to its end (or failed).
+    private let pumped: NIOLockedValueBox<Bool>
+
+    /// How long a finished exchange waits for the rest of a body the client is still sending.
+    static let drainGrace = Duration.seconds(1)
 
     init(_ body: RequestBody, length: Int?, limit: Int, tooLarge: @escaping @Sendable () -> any Error) {
         self.length = length
         let channel = self.channel
+        let pumped = NIOLockedValueBox(false)
+        self.pumped = pumped
         self.pump = Task {
             var sent = 0
+            defer { pumped.withLockedValue { $0 = true } }
             do {
                 for try await chunk in body {
                     sent += chunk.readableBytes
@@ -231,9 +239,19 @@ struct RequestBodyRelay: Sendable {
 
     /// Ends the relay once the exchange is over: a send still waiting returns, and the pump ends.
     /// Hummingbird reads what is left of the body after the response, and one body must never
-    /// have two readers at once, so every exchange awaits this before its response ends.
+    /// have two readers at once, so every exchange awaits this before its response ends. A pump
+    /// still reading after ``drainGrace`` is cancelled (which ends the connection after the
+    /// answer): a client that stopped sending mid-body would otherwise hold the answer back for
+    /// ever. Nearly always the pump has already read the body's end, and nothing is scheduled.
     func close() async {
         self.channel.finish()
-        await self.pump.value
+        guard !self.pumped.withLockedValue({ $0 }) else { return await self.pump.value }
+        let pump = self.pump
+        let overdue = Task {
+            try await Task.sleep(for: Self.drainGrace)
+            pump.cancel()
+        }
+        await pump.value
+        overdue.cancel()
     }
 }
