@@ -31,6 +31,7 @@ enum StreamProcessingService: MigratingService {
           SENSORMINE_STREAM_BATCH          messages per batch (default 5000)
           SENSORMINE_STREAM_START          where a new group starts: earliest (default) or latest
           SENSORMINE_STREAM_INSTANCE_ID    static group membership id, e.g. the pod name (optional)
+          SENSORMINE_STREAM_SAVE_INTERVAL  least time between two saves of state and positions; a crash repeats what came after the last (default 2s)
           SENSORMINE_STREAM_MAX_POLL_INTERVAL  longest time on one batch before this member leaves the group (default 300s)
           SENSORMINE_STREAM_BATCH_KIB   payload KiB per batch at most, whatever the message count (default 4096)
           SENSORMINE_STREAM_PREFETCH_KIB  KiB of fetched messages queued ahead of the batches (librdkafka's queued.max.messages.kbytes; default 4096)
@@ -102,7 +103,7 @@ enum StreamProcessingService: MigratingService {
         builder.services.append(StreamPipeline(
             consumer: consumer, producer: producer, admission: TelemetryAdmission(directory: directory, eventTimes: configuration.eventTimes),
             profiles: profiles, rules: rules, models: models, store: StreamStateStore(database: database, group: configuration.consumer.group), topics: topics,
-            settings: configuration.stream, rulesWait: configuration.rulesWait, logger: observability.logger))
+            settings: configuration.stream, rulesWait: configuration.rulesWait, saveInterval: configuration.saveInterval, logger: observability.logger))
         let controller = ModelController(store: modelStore, runtime: runtime, shapes: configuration.stream.windowShapes, limits: configuration.stream.models)
         return builder.build { router in
             controller.addRoutes(to: router.group("/api/v1/models").add(middleware: TrustedIdentityMiddleware(callers: configuration.callers)))

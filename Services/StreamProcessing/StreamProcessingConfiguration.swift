@@ -33,6 +33,8 @@ struct StreamProcessingConfiguration: ServiceConfiguration {
     var profileCacheLifetime: Duration
     /// Longest wait for `alerts.rules` to be read before telemetry is evaluated anyway.
     var rulesWait: Duration
+    /// Least time between the starts of two state saves.
+    var saveInterval: Duration
     /// The ONNX Runtime library to load (nil: model inference is off).
     var onnxRuntimeLibrary: String?
     /// How often each member looks for new, replaced or deleted models.
@@ -68,6 +70,10 @@ struct StreamProcessingConfiguration: ServiceConfiguration {
         self.schemaCacheLifetime = .seconds(try reader.int("SENSORMINE_STREAM_SCHEMA_CACHE_SECONDS", default: 30, range: 1...3600))
         self.profileCacheLifetime = .seconds(try reader.int("SENSORMINE_STREAM_PROFILE_CACHE_SECONDS", default: 300, range: 1...86_400))
         self.rulesWait = try reader.duration("SENSORMINE_STREAM_RULES_WAIT", default: .seconds(30))
+        self.saveInterval = try reader.duration("SENSORMINE_STREAM_SAVE_INTERVAL", default: .seconds(2))
+        guard self.saveInterval <= .seconds(300) else {
+            throw ConfigurationError(key: "SENSORMINE_STREAM_SAVE_INTERVAL", problem: "at most 300s (a crash repeats what was processed since the last save)")
+        }
         let library = try reader.string("SENSORMINE_STREAM_ONNXRUNTIME", default: "libonnxruntime.so.1")
         self.onnxRuntimeLibrary = library == "none" ? nil : library
         self.modelRefresh = try reader.duration("SENSORMINE_STREAM_MODEL_REFRESH", default: .seconds(5))

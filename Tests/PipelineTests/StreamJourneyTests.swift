@@ -262,8 +262,9 @@ extension StreamJourneyTests {
                 }
                 try await Task.sleep(for: .milliseconds(1500))
                 if part == 2 {
-                    // Mid-window (the 30 s windows of parts 2 and 3 are open) and after it has saved
-                    // what it processed: no goodbye, no flush.
+                    // Mid-window (the 30 s windows of parts 2 and 3 are open): no goodbye, no flush;
+                    // what it processed after its last save (at most a save interval's worth) is
+                    // processed again by the next owner, with the same outputs.
                     try await Self.eventually("the first member processed the first three parts", seconds: 90) {
                         await first.metric(client, "sensormine_stream_points_total") == 270
                     }
@@ -321,8 +322,13 @@ extension StreamJourneyTests {
             let database = PostgresClient(configuration: .init(url: try #require(ProcessInfo.processInfo.environment["SENSORMINE_TIMESERIES_DB_URL"]), name: "stream-test"))
             defer { Task { await database.shutdown() } }
             let store = StreamStateStore(database: database, group: PipelineTestStack.topicPrefix + ".stream")
-            let positions = try await database.query("SELECT sum(next_offset) AS messages, min(epoch) AS epoch FROM stream_partitions WHERE consumer_group = $1",
+            // Saved within the save interval (SENSORMINE_STREAM_SAVE_INTERVAL) of the last message.
+            var positions: PostgresRow?
+            try await Self.eventually("the positions of every message saved", seconds: 30) {
+                positions = try await database.query("SELECT sum(next_offset) AS messages, min(epoch) AS epoch FROM stream_partitions WHERE consumer_group = $1",
                                                      [store.group]).first
+                return positions?.int("messages") == 544
+            }
             #expect(positions?.int("messages") == 544)
             #expect((positions?.int("epoch") ?? 0) >= 2, "claimed by the restarted or the new member")
             let late = try await Self.drain(kafka.topics.telemetryLate).compactMap { try? decoder.decode(LateTelemetryPoint.self, from: Data($0.value)) }

@@ -2,18 +2,21 @@ import ClientRuntime
 import Foundation
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import RdKafka
 import SensormineClients
 import SensormineContracts
 import ServiceLifecycle
+import Synchronization
 import SensormineTelemetry
 import TelemetryIntake
 
 /// Consumes `device.telemetry` as the `stream` group: admits each message as Ingestion would,
 /// enriches it, and runs the ``StreamEngine``. Per batch, what it produced (windows, late
-/// points, alert events) is published and confirmed first, then the state it came from is
-/// saved with the partitions' offsets in one transaction, then the offsets are committed to
-/// Kafka (for lag monitoring; the saved offsets are what counts). A crash anywhere repeats the
+/// points, alert events) is published and confirmed first; the state it came from is saved
+/// later, with the partitions' offsets in one transaction, by the first save that starts after
+/// it (one runs at a time, beside the batches), then the offsets are committed to Kafka (for
+/// lag monitoring; the saved offsets are what counts). A crash anywhere repeats the
 /// batch from the saved state, which reproduces the same outputs with the same ids.
 struct StreamPipeline: Service {
     let consumer: KafkaConsumer
@@ -26,6 +29,8 @@ struct StreamPipeline: Service {
     let topics: TopicNames
     let settings: StreamSettings
     let rulesWait: Duration
+    /// Least time from one save's start to the next: what changed meanwhile is saved once.
+    let saveInterval: Duration
     let logger: Logger
 
     private let messagesCounter = Counter(label: "sensormine_stream_messages_total")
@@ -43,6 +48,14 @@ struct StreamPipeline: Service {
     private let retries = Counter(label: "sensormine_stream_batch_retries_total")
     private let assignedGauge = Gauge(label: "sensormine_stream_assigned_partitions")
     private let lagGauge = Gauge(label: "sensormine_stream_consumer_lag")
+    /// Where a reading's time goes, as in Ingestion's `sensormine_pipeline_stage_seconds`:
+    /// produced → polled (`kafka`), a batch's processing (`process`), its outputs confirmed by the
+    /// broker (`publish`), the wait for the previous batch's save (`save_wait`), a save (`save`).
+    private let kafkaStage = Metrics.Timer(label: "sensormine_stream_stage_seconds", dimensions: [("stage", "kafka")], preferredDisplayUnit: .seconds)
+    private let processStage = Metrics.Timer(label: "sensormine_stream_stage_seconds", dimensions: [("stage", "process")], preferredDisplayUnit: .seconds)
+    private let publishStage = Metrics.Timer(label: "sensormine_stream_stage_seconds", dimensions: [("stage", "publish")], preferredDisplayUnit: .seconds)
+    private let saveWaitStage = Metrics.Timer(label: "sensormine_stream_stage_seconds", dimensions: [("stage", "save_wait")], preferredDisplayUnit: .seconds)
+    private let saveStage = Metrics.Timer(label: "sensormine_stream_stage_seconds", dimensions: [("stage", "save")], preferredDisplayUnit: .seconds)
 
     private static let backoff = Backoff(base: .milliseconds(200), maximum: .seconds(10))
 
@@ -57,11 +70,14 @@ struct StreamPipeline: Service {
         var lastTick = ContinuousClock.now
         // The newest message per partition processed since the last save: committed after it.
         var uncommitted: [PartitionKey: KafkaMessage] = [:]
-        // The previous batch's save runs while this batch is read and processed.
+        // The save in flight runs while batches are read and processed.
         var saving: SaveInFlight?
+        var lastSave = ContinuousClock.now - self.saveInterval
         var reportedError: String?
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             let messages = try await self.consumer.poll(timeout: .milliseconds(100))
+            self.recordFetched(messages)
+            let polled = ContinuousClock.now
             let rules = self.rules.snapshot
             let models = self.models.snapshot
             for key in Array(engines.keys) {
@@ -70,14 +86,18 @@ struct StreamPipeline: Service {
             }
             var outputs: [StreamOutput] = []
             if !messages.isEmpty {
+                // Decided once per batch: an attempt repeated after a failure keeps what the
+                // failed one applied (the engines skip those offsets; their outputs are kept in
+                // `outputs`). Claimed again, a partition would go back to its last save, which
+                // may lie before this batch, and the messages between would be skipped.
+                var claims = Self.partitionsToClaim(messages, engines)
                 try await Self.backoff.retryingUntilSuccess({
-                    // A claim reads the saved state: the save in flight must be in it first (a
-                    // batch repeated after a failure is claimed again, from the saved state).
-                    if let previous = saving, Self.claimsNeeded(messages, engines) {
+                    // A claim reads the saved state: the save in flight must be in it first.
+                    if let previous = saving, !claims.isEmpty || Self.anyUnheld(messages, engines) {
                         saving = nil
                         try await self.finish(previous, engines: &engines)
                     }
-                    try await self.process(messages, engines: &engines, rules: rules, models: models, outputs: &outputs)
+                    try await self.process(messages, engines: &engines, claims: &claims, rules: rules, models: models, outputs: &outputs)
                 }, failed: { attempt, error in
                     self.retries.increment()
                     if attempt == 1 || attempt % 10 == 0 { self.logger.error("batch not processed; retrying", metadata: ["error": "\(error)"]) }
@@ -101,7 +121,10 @@ struct StreamPipeline: Service {
                     }
                 }
             }
+            if !messages.isEmpty { self.processStage.recordInterval(since: polled) }
+            let publishing = ContinuousClock.now
             try await self.publish(outputs)
+            if !outputs.isEmpty { self.publishStage.recordInterval(since: publishing) }
             for message in messages { uncommitted[PartitionKey(topic: message.topic, partition: message.partition)] = message }
             var counters = StreamEngine.Counters()
             for key in Array(engines.keys) { if let taken = engines[key]?.takeCounters() { counters.add(taken) } }
@@ -114,16 +137,28 @@ struct StreamPipeline: Service {
                 reportedError = error
                 self.logger.warning("model inference failed", metadata: ["error": "\(error)"])
             }
-            try await self.checkpoint(&engines, &uncommitted, saving: &saving, wait: false)
+            if ContinuousClock.now - lastSave >= self.saveInterval,
+               try await self.checkpoint(&engines, &uncommitted, saving: &saving, wait: false) {
+                lastSave = ContinuousClock.now
+            }
         }
-        // A clean stop saves what it holds, so the next owner repeats nothing.
-        try await self.checkpoint(&engines, &uncommitted, saving: &saving, wait: true)
+        if Task.isCancelled {
+            // Cancelled, not stopped: the services beside it (the database's client among them)
+            // are going too, and a save would wait for them for ever. As after a crash, the next
+            // owner repeats what came after the last save.
+            saving?.task.cancel()
+        } else {
+            // A clean stop saves what it holds, so the next owner repeats nothing.
+            _ = try await self.checkpoint(&engines, &uncommitted, saving: &saving, wait: true)
+        }
         await self.consumer.close()
     }
 
     /// A save of the state and positions of one batch, with the messages to commit to Kafka once it is done.
     private struct SaveInFlight {
         var task: Task<Set<PartitionKey>, any Error>
+        /// Set when the task has ended, so that a batch need not wait to find out.
+        var ended: NIOLockedValueBox<Bool>
         var offsets: [PartitionKey: KafkaMessage]
         /// The claim each partition's changes were made under.
         var epochs: [PartitionKey: Int64]
@@ -132,9 +167,17 @@ struct StreamPipeline: Service {
     /// Finishes the save in flight (drops the partitions another member has claimed meanwhile,
     /// commits its offsets to Kafka), then starts saving the state changed since, with the
     /// partitions' offsets, after publishing the usage it counted. `wait`: also finish the new save.
+    ///
+    /// A save still running is not waited for (unless `wait`): the state changed meanwhile stays
+    /// marked in the engines and goes into the next save. So a slow database makes saves larger
+    /// and fewer, never a batch (and the alerts it raises) later; a crash repeats more from the
+    /// saved state, with the same outputs and ids.
+    /// - Returns: whether a save was started (false: the one in flight is still running).
+    @discardableResult
     private func checkpoint(_ engines: inout [PartitionKey: StreamEngine], _ uncommitted: inout [PartitionKey: KafkaMessage],
-                            saving: inout SaveInFlight?, wait: Bool) async throws {
+                            saving: inout SaveInFlight?, wait: Bool) async throws -> Bool {
         if let previous = saving {
+            guard wait || previous.ended.withLockedValue({ $0 }) else { return false }
             saving = nil
             try await self.finish(previous, engines: &engines)
         }
@@ -143,23 +186,28 @@ struct StreamPipeline: Service {
         // Usage goes out before the state that counted it is saved; a repeat after a crash
         // names its records the same (the position saved before), so Billing counts them once.
         try await self.publish(changes.flatMap(self.usageRecords))
-        guard !changes.isEmpty || !uncommitted.isEmpty else { return }
+        guard !changes.isEmpty || !uncommitted.isEmpty else { return true }
         let store = self.store
         let retries = self.retries
         let logger = self.logger
         let epochs = Dictionary(changes.map { ($0.partition, $0.epoch) }) { first, _ in first }
         let saved = changes
+        let saveStage = self.saveStage
+        let ended = NIOLockedValueBox(false)
         let task = Task<Set<PartitionKey>, any Error> {
+            defer { ended.withLockedValue { $0 = true } }
             guard !saved.isEmpty else { return [] }
+            let started = ContinuousClock.now
             var fenced = Set<PartitionKey>()
             try await Self.backoff.retryingUntilSuccess({ fenced = try await store.save(saved) }, failed: { attempt, error in
                 retries.increment()
                 if attempt == 1 || attempt % 10 == 0 { logger.error("stream state not saved; retrying", metadata: ["error": "\(error)"]) }
             })
+            saveStage.recordInterval(since: started)
             return fenced
         }
         // Only partitions still held: a fenced one's new owner commits its own.
-        let started = SaveInFlight(task: task, offsets: uncommitted.filter { engines[$0.key] != nil },
+        let started = SaveInFlight(task: task, ended: ended, offsets: uncommitted.filter { engines[$0.key] != nil },
                                    epochs: epochs)
         uncommitted.removeAll(keepingCapacity: true)
         if wait {
@@ -167,10 +215,13 @@ struct StreamPipeline: Service {
         } else {
             saving = started
         }
+        return true
     }
 
     private func finish(_ save: SaveInFlight, engines: inout [PartitionKey: StreamEngine]) async throws {
+        let waiting = ContinuousClock.now
         let fenced = try await save.task.value
+        self.saveWaitStage.recordInterval(since: waiting)
         var offsets = save.offsets
         for partition in fenced {
             offsets[partition] = nil
@@ -184,14 +235,32 @@ struct StreamPipeline: Service {
         if !offsets.isEmpty { try await self.consumer.commitRetrying(Array(offsets.values), backoff: Self.backoff) }
     }
 
-    /// What processing one partition's share of a batch gave back: its engine (moved to the
-    /// task and back), its outputs, and the error that stopped it, if one did.
+    /// What processing one partition's share of a batch gave back: its outputs, and the error
+    /// that stopped it, if one did.
     private struct PartitionRun: Sendable {
         var key: PartitionKey
-        var engine: StreamEngine
         var outputs: [StreamOutput]
         var points: Int
         var error: (any Error)?
+    }
+
+    /// A partition's engine while a task processes it, held nowhere else. An engine is a value
+    /// whose dictionaries change in place only while nothing else refers to them: a copy left
+    /// in the batch's list (as before) made every batch copy the partition's whole state, every
+    /// device and rule, and free the old one after; with small batches that was most of the work.
+    private final class EngineSlot: Sendable {
+        let engine: Mutex<StreamEngine>
+
+        init(_ engine: consuming sending StreamEngine) { self.engine = Mutex(engine) }
+
+        /// The engine, moved out (the slot keeps an empty one).
+        func take(settings: StreamSettings) -> StreamEngine {
+            self.engine.withLock { engine in
+                let taken = engine
+                engine = StreamEngine(settings: settings)
+                return taken
+            }
+        }
     }
 
     /// Admits, enriches and applies one batch, its partitions side by side (each on its own
@@ -199,15 +268,15 @@ struct StreamPipeline: Service {
     /// after a rebalance) are claimed from the store first.
     /// - Throws: when a dependency is unavailable; the caller retries the batch, which the
     ///   engines absorb (offsets already applied are skipped, their outputs already kept).
-    private func process(_ messages: [KafkaMessage], engines: inout [PartitionKey: StreamEngine], rules: RuleBook, models: ModelBook,
-                         outputs: inout [StreamOutput]) async throws {
+    /// - Parameter claims: the partitions to read from the store (see ``partitionsToClaim(_:_:)``),
+    ///   less those read by this call; a partition without an engine (a save found it fenced) is read too.
+    private func process(_ messages: [KafkaMessage], engines: inout [PartitionKey: StreamEngine], claims: inout Set<PartitionKey>,
+                         rules: RuleBook, models: ModelBook, outputs: inout [StreamOutput]) async throws {
         var batches: [PartitionKey: [KafkaMessage]] = [:]
         for message in messages { batches[PartitionKey(topic: message.topic, partition: message.partition), default: []].append(message) }
-        // The first message of each partition tells: a partition not held, or held at a
-        // position past this message (the group moved it away and back), is read from the store.
         for (key, batch) in batches {
             guard let first = batch.first else { continue }
-            if let held = engines[key]?.partitions[key], first.offset >= held.nextOffset { continue }
+            if engines[key] != nil, !claims.contains(key) { continue }
             let claim = try await self.store.claim(key)
             if claim.unreadable > 0 { self.logger.warning("saved device states unreadable; they start afresh", metadata: ["partition": "\(key)", "devices": "\(claim.unreadable)"]) }
             self.logger.debug("partition claimed", metadata: ["partition": "\(key)", "epoch": "\(claim.epoch)", "offset": "\(claim.nextOffset)",
@@ -217,59 +286,70 @@ struct StreamPipeline: Service {
             engine.models = models
             engine.load(key, epoch: claim.epoch, nextOffset: claim.nextOffset, watermark: claim.watermark, devices: claim.devices, now: Self.now())
             engines[key] = engine
+            claims.remove(key)
         }
         try await self.admission.warm(messages.compactMap { message in
             guard let key = message.key, let tenant = message.header("tenant") else { return nil }
             return (tenant, String(decoding: key, as: UTF8.self))
         })
-        var moved: [(PartitionKey, StreamEngine, [KafkaMessage])] = []
+        var slots: [(PartitionKey, EngineSlot, [KafkaMessage])] = []
         for (key, batch) in batches {
-            if let engine = engines.removeValue(forKey: key) { moved.append((key, engine, batch)) }
+            if let engine = engines.removeValue(forKey: key) { slots.append((key, EngineSlot(engine), batch)) }
         }
         let runs = await withTaskGroup(of: PartitionRun.self) { group in
-            for (key, engine, batch) in moved {
-                group.addTask { await self.process(batch, partition: key, engine: engine) }
+            for (key, slot, batch) in slots {
+                group.addTask { await self.process(batch, partition: key, slot: slot) }
             }
             var runs: [PartitionRun] = []
             for await run in group { runs.append(run) }
             return runs
         }
+        for (key, slot, _) in slots { engines[key] = slot.take(settings: self.settings) }
         var failure: (any Error)?
         var points = 0
         for run in runs {
-            engines[run.key] = run.engine
             outputs += run.outputs
+            // A partition that failed applied nothing; one that did is skipped when the batch is
+            // repeated, so its points count now.
             points += run.points
             if let error = run.error { failure = error }
         }
-        // A failed batch is repeated from the saved state: its points count when it succeeds.
-        if let failure { throw failure }
         self.pointsCounter.increment(by: Int64(points))
+        if let failure { throw failure }
         self.messagesCounter.increment(by: Int64(messages.count))
     }
 
-    /// Whether a batch holds a partition not held, or held past its first message (read again
-    /// after a rebalance or a failed attempt): such a partition is claimed from the store.
-    private static func claimsNeeded(_ messages: [KafkaMessage], _ engines: [PartitionKey: StreamEngine]) -> Bool {
+    /// The partitions of a batch to read from the store before it is applied: one not held, or
+    /// held at a position past its first message there (the group moved it away and back, and
+    /// another member may have moved it on).
+    private static func partitionsToClaim(_ messages: [KafkaMessage], _ engines: [PartitionKey: StreamEngine]) -> Set<PartitionKey> {
         var seen = Set<PartitionKey>()
+        var claims = Set<PartitionKey>()
         for message in messages {
             let key = PartitionKey(topic: message.topic, partition: message.partition)
             guard seen.insert(key).inserted else { continue }
-            guard let held = engines[key]?.partitions[key], message.offset >= held.nextOffset else { return true }
+            if let held = engines[key]?.partitions[key], message.offset >= held.nextOffset { continue }
+            claims.insert(key)
         }
-        return false
+        return claims
+    }
+
+    /// Whether a partition of the batch has no engine (dropped since the batch began: a save found it fenced).
+    private static func anyUnheld(_ messages: [KafkaMessage], _ engines: [PartitionKey: StreamEngine]) -> Bool {
+        messages.contains { engines[PartitionKey(topic: $0.topic, partition: $0.partition)] == nil }
     }
 
     /// One partition's messages on its engine: admitted as Ingestion would, enriched, applied,
     /// and the windows the new watermark closes.
-    private func process(_ messages: [KafkaMessage], partition key: PartitionKey, engine: StreamEngine) async -> PartitionRun {
-        var run = PartitionRun(key: key, engine: engine, outputs: [], points: 0)
+    private func process(_ messages: [KafkaMessage], partition key: PartitionKey, slot: EngineSlot) async -> PartitionRun {
+        var run = PartitionRun(key: key, outputs: [], points: 0)
         do {
             var admitted: [(message: KafkaMessage, admitted: TelemetryAdmission.Admitted?)] = []
             admitted.reserveCapacity(messages.count)
             var devices: [String: (UUID, UUID)] = [:]
+            let nextOffset = slot.engine.withLock { $0.partitions[key]?.nextOffset }
             for message in messages {
-                guard let held = run.engine.partitions[key], message.offset >= held.nextOffset else {
+                guard let nextOffset, message.offset >= nextOffset else {
                     admitted.append((message, nil))
                     continue
                 }
@@ -288,16 +368,18 @@ struct StreamPipeline: Service {
             }
             let profiles = try await self.profiles(for: Array(devices.values))
             let now = Self.now()
-            for (message, accepted) in admitted {
-                guard let accepted, let profile = profiles[accepted.envelope.tenantID + "/" + accepted.envelope.deviceID] else {
-                    run.engine.advance(key, past: message.offset)
-                    continue
+            slot.engine.withLock { engine in
+                for (message, accepted) in admitted {
+                    guard let accepted, let profile = profiles[accepted.envelope.tenantID + "/" + accepted.envelope.deviceID] else {
+                        engine.advance(key, past: message.offset)
+                        continue
+                    }
+                    if engine.apply(accepted.envelope, points: accepted.points, partition: key, offset: message.offset, profile: profile, now: now, into: &run.outputs) {
+                        run.points += accepted.points.count
+                    }
                 }
-                if run.engine.apply(accepted.envelope, points: accepted.points, partition: key, offset: message.offset, profile: profile, now: now, into: &run.outputs) {
-                    run.points += accepted.points.count
-                }
+                engine.closeWindows(into: &run.outputs)
             }
-            run.engine.closeWindows(into: &run.outputs)
         } catch {
             run.error = error
         }
@@ -344,6 +426,17 @@ struct StreamPipeline: Service {
                 eventId: "stream/\(self.store.group)/\(change.partition.topic)/\(change.partition.partition)/\(change.previousOffset)/\(change.previousWatermark)/\(tenant.uuidString.lowercased())",
                 tenantId: tenant, time: now, resource: .mlInference, quantity: Double(calls), metadata: ["source": "stream-processing"],
                 producer: self.settings.producer))
+        }
+    }
+
+    /// Records how long each message waited between its producer and this poll (CreateTime, so
+    /// the clocks are two machines' in production: a negative interval is skew and not counted).
+    private func recordFetched(_ messages: [KafkaMessage]) {
+        guard !messages.isEmpty else { return }
+        let fetched = Int64(Date().timeIntervalSince1970 * 1_000)
+        for message in messages {
+            guard let produced = message.timestamp, fetched >= produced else { continue }
+            self.kafkaStage.recordNanoseconds((fetched - produced) &* 1_000_000)
         }
     }
 
