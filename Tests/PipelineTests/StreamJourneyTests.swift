@@ -188,6 +188,36 @@ struct StreamProcess {
 }
 
 extension StreamJourneyTests {
+    /// Readings every 0.5 s of event time (step × 0.5 s), random values.
+    static func readings(_ steps: Range<Int>) -> [(time: Double, value: Double)] {
+        steps.map { (time: Double($0) * 0.5, value: Double(Int.random(in: 0...10_000)) / 10) }
+    }
+
+    /// Posts each device's readings (times in seconds after `base`) through the gateway, one
+    /// second of each five at a time, the devices in turn: devices sharing a partition move its
+    /// watermark together, never 3 s apart.
+    static func sendInTurn(_ client: HTTPClient, gateway: String, base: Double, devices: [(id: String, key: String, onSite: Bool)],
+                           _ points: [String: [(time: Double, value: Double)]]) async throws {
+        for second in 0..<5 {
+            for device in devices {
+                let due = (points[device.id] ?? []).filter { Int($0.time) % 5 == second }
+                if !due.isEmpty { try await Self.post(client, gateway: gateway, base: base, apiKey: device.key, due) }
+            }
+        }
+    }
+
+    /// Posts temperature readings (times in seconds after `base`, to the millisecond) through the gateway's ingest endpoint.
+    static func post(_ client: HTTPClient, gateway: String, base: Double, apiKey: String, _ points: [(time: Double, value: Double)]) async throws {
+        let body = "[" + points.map { point in
+            let whole = (base + point.time).rounded(.down)
+            let milliseconds = Int(((base + point.time - whole) * 1000).rounded())
+            let time = String(Date(timeIntervalSince1970: whole).formatted(.iso8601).dropLast()) + ".\(String(1000 + milliseconds).dropFirst())Z"
+            return #"{"time":"\#(time)","temperature":\#(point.value)}"#
+        }.joined(separator: ",") + "]"
+        let answer = try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: apiKey, json: body)
+        #expect(answer.status == 202, "\(answer.body)")
+    }
+
     /// Everything on `topic` (of this stack run) so far, read by a group of its own until it
     /// has reached the end of every partition.
     static func drain(_ topic: String) async throws -> [KafkaMessage] {
@@ -237,15 +267,7 @@ extension StreamJourneyTests {
             let base = (Date().timeIntervalSince1970 / 10).rounded(.down) * 10 - 120
             var sent: [String: [(time: Double, value: Double)]] = [:]
             func post(_ device: (id: String, key: String), _ points: [(time: Double, value: Double)]) async throws {
-                func stamp(_ time: Double) -> String {
-                    let whole = (base + time).rounded(.down)
-                    let milliseconds = Int(((base + time - whole) * 1000).rounded())
-                    return String(Date(timeIntervalSince1970: whole).formatted(.iso8601).dropLast()) + ".\(String(1000 + milliseconds).dropFirst())Z"
-                }
-                let body = "[" + points.map { #"{"time":"\#(stamp($0.time))","temperature":\#($0.value)}"# }
-                    .joined(separator: ",") + "]"
-                let answer = try await PipelineTests.call(client, "POST", gateway + "/api/v1/ingest", apiKey: device.key, json: body)
-                #expect(answer.status == 202, "\(answer.body)")
+                try await Self.post(client, gateway: gateway, base: base, apiKey: device.key, points)
             }
             for part in 0..<6 {
                 var parts: [[(time: Double, value: Double)]] = []
@@ -350,6 +372,92 @@ extension StreamJourneyTests {
             #expect(usage.reduce(0) { $0 + $1.quantity } == 544 * 59, "48 bytes a row plus the metric's name")
             #expect(usage.allSatisfy { $0.resource == .dataIngested && $0.unit == "bytes" })
             #expect(Set(usage.map(\.eventId)).count == usage.count)
+        }
+    }
+
+    @Test("a batch repeated because one partition's enrichment failed (DeviceAPI answering 503 for its devices' asset) keeps what the other partitions applied: every window counts each point once")
+    func repeatedBatchKeepsAppliedPartitions() async throws {
+        let tokens = try await AccessTokens(settings: try TokenSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0))))
+        let overrides = ["SENSORMINE_STREAM_WINDOWS": "10s", "SENSORMINE_STREAM_ALLOWED_LATENESS": "3s", "SENSORMINE_STREAM_IDLE_TIMEOUT": "10m"]
+        try await PipelineTestStack.run(overrides: overrides) { gateway in
+            let client = HTTPClient(configuration: .init(maximumRetries: 0))
+            defer { Task { await client.shutdown() } }
+            let tenant = try await StreamTenant.make(client, gateway: gateway, tokens: tokens)
+            let site = try #require(try await PipelineTests.call(client, "POST", gateway + "/api/v1/assets", token: tenant.admin,
+                                                                 json: #"{"kind":"site","name":"Plant B"}"#).body["id"]?.string).lowercased()
+            // Six devices off the site, two on it: some partition holds devices off the site only
+            // (all six sharing the two partitions of the others is a chance of 1 in 729).
+            var created: [(id: String, key: String, onSite: Bool)] = []
+            for index in 0..<8 {
+                let id = try #require(try await PipelineTests.call(client, "POST", gateway + "/api/v1/devices", token: tenant.admin,
+                                                                   json: #"{"name":"unit-\#(index)","deviceTypeId":"\#(tenant.typeID)"}"#).body["id"]?.string).lowercased()
+                if index >= 6 {
+                    #expect(try await PipelineTests.call(client, "PATCH", gateway + "/api/v1/devices/\(id)", token: tenant.admin, json: #"{"assetId":"\#(site)"}"#).status == 200)
+                }
+                let key = try #require(try await PipelineTests.call(client, "POST", gateway + "/api/v1/devices/\(id)/api-keys", token: tenant.admin, json: "{}").body["key"]?.string)
+                created.append((id, key, index >= 6))
+            }
+            let proxy = DeviceAPIOutageProxy(upstream: "http://127.0.0.1:\(PipelineTestStack.ports.deviceAPI)")
+            let devices = created
+            try await proxy.run { port in
+                try await Self.repeatBatch(client, gateway: gateway, devices: devices, site: site, proxy: proxy, proxyPort: port, overrides: overrides)
+            }
+            let database = PostgresClient(configuration: .init(url: try #require(ProcessInfo.processInfo.environment["SENSORMINE_TIMESERIES_DB_URL"]), name: "stream-test"))
+            defer { Task { await database.shutdown() } }
+            try await StreamStateStore(database: database, group: PipelineTestStack.topicPrefix + ".stream").reset()
+        }
+    }
+
+    /// The body of the test above, with the proxy running on `proxyPort`.
+    private static func repeatBatch(_ client: HTTPClient, gateway: String, devices: [(id: String, key: String, onSite: Bool)], site: String,
+                                    proxy: DeviceAPIOutageProxy, proxyPort port: Int, overrides: [String: String]) async throws {
+        let base = (Date().timeIntervalSince1970 / 10).rounded(.down) * 10 - 60
+        var sent: [String: [(time: Double, value: Double)]] = [:]
+        // Nothing is saved after the start (the interval is long): a partition claimed
+        // again would go back to the state it was claimed with.
+        var settings = overrides
+        settings["SENSORMINE_DEVICE_API_URL"] = "http://127.0.0.1:\(port)"
+        settings["SENSORMINE_STREAM_SAVE_INTERVAL"] = "300s"
+        let member = try StreamProcess.start(port: PipelineTestStack.ports.stream, instance: "a", overrides: settings)
+        defer { member.process.signal(SIGKILL) }
+        let first = Dictionary(uniqueKeysWithValues: devices.filter { !$0.onSite }.map { ($0.id, Self.readings(0..<10)) })
+        try await Self.sendInTurn(client, gateway: gateway, base: base, devices: devices, first)
+        for (id, points) in first { sent[id, default: []] += points }
+        try await Self.eventually("the first five seconds of the devices off the site", seconds: 90) {
+            await member.metric(client, "sensormine_stream_points_total") == 60
+        }
+        // One batch: the member is stopped while the next five seconds of every device
+        // off the site and one reading of each device on it are sent, so that it fetches
+        // them together; the site's lookups fail until the batch has been tried again.
+        proxy.fail(naming: site)
+        member.process.signal(SIGSTOP)
+        let second = Dictionary(uniqueKeysWithValues: devices.map { ($0.id, $0.onSite ? [(time: 5.0, value: 42.0)] : Self.readings(10..<20)) })
+        try await Self.sendInTurn(client, gateway: gateway, base: base, devices: devices, second)
+        for (id, points) in second { sent[id, default: []] += points }
+        member.process.signal(SIGCONT)
+        try await Self.eventually("the batch failed and was tried again", seconds: 30) {
+            (await member.metric(client, "sensormine_stream_batch_retries_total") ?? 0) >= 2
+        }
+        proxy.fail(naming: nil)
+        try await Self.eventually("every point of the batch applied", seconds: 60) {
+            await member.metric(client, "sensormine_stream_points_total") == 122
+        }
+        // A reading of each device now moves every watermark past the window.
+        let now = Date().timeIntervalSince1970 - base
+        try await Self.sendInTurn(client, gateway: gateway, base: base, devices: devices, Dictionary(uniqueKeysWithValues: devices.map { ($0.id, [(time: now, value: 1.0)]) }))
+        let kafka = try KafkaSettings(reader: ConfigReader(values: PipelineTestStack.values(port: 0)))
+        let decoder = ContractCoding.decoder()
+        var windows: [TelemetryWindow] = []
+        try await Self.eventually("the first 10 s window of every device", seconds: 60) {
+            windows = try await Self.drain(kafka.topics.telemetryWindows).compactMap { try? decoder.decode(TelemetryWindow.self, from: Data($0.value)) }
+                .filter { $0.start.timeIntervalSince1970 == base && $0.sizeSeconds == 10 }
+            return devices.allSatisfy { device in windows.contains { $0.deviceId.uuidString.lowercased() == device.id } }
+        }
+        for device in devices {
+            let points = try #require(sent[device.id])
+            let window = windows.first { $0.deviceId.uuidString.lowercased() == device.id }
+            #expect(window?.count == points.count, "device \(device.id), on the site: \(device.onSite)")
+            #expect(window.map { abs($0.sum - points.reduce(0) { $0 + $1.value }) < 1e-6 } == true, "device \(device.id)")
         }
     }
 
