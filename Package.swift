@@ -176,7 +176,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SensormineCoreTests",
-            dependencies: ["SensormineCore", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["SensormineCore", "SensormineContracts", .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

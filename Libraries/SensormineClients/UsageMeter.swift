@@ -65,7 +65,7 @@ public final class UsageMeter: Service, Sendable {
         let encoder = ContractCoding.encoder()
         let now = Date()
         return taken.compactMap { key, quantity in
-            let tenant = key.tenant.uuidString.lowercased()
+            let tenant = key.tenant.lowercasedString
             let record = UsageRecord(eventId: "\(self.producerName)/\(self.instance)/\(sequence)/\(tenant)/\(key.resource.rawValue)", tenantId: key.tenant, time: now,
                                      resource: key.resource, quantity: quantity, producer: self.producerName)
             guard let value = try? encoder.encode(record) else { return nil }

@@ -66,11 +66,11 @@ public struct AlertEvent: Codable, Sendable, Equatable {
     /// rule's alerts, `<source>:<key>` for the rest.
     public var dedupKey: String {
         switch self.source {
-        case .rule: "rule:\(self.ruleId?.uuidString.lowercased() ?? "-"):\(self.deviceId?.uuidString.lowercased() ?? "-")"
+        case .rule: "rule:\(self.ruleId?.lowercasedString ?? "-"):\(self.deviceId?.lowercasedString ?? "-")"
         case .quota, .system: "\(self.source.rawValue):\(self.key ?? "-")"
         }
     }
 
     /// The Kafka key: tenant and dedup key.
-    public var partitionKey: String { "\(self.tenantId.uuidString.lowercased())/\(self.dedupKey)" }
+    public var partitionKey: String { "\(self.tenantId.lowercasedString)/\(self.dedupKey)" }
 }

@@ -115,7 +115,7 @@ public struct QuotaState: Codable, Sendable, Equatable {
     /// The Redis hash holding an organisation's state: `state` (this type as JSON), `refused`
     /// (comma-separated resources refused), `warning` (``warningHeader``) and `until` (the
     /// period's end in Unix seconds).
-    public static func redisKey(_ organisation: UUID) -> String { "sensormine:quota:\(organisation.uuidString.lowercased())" }
+    public static func redisKey(_ organisation: UUID) -> String { "sensormine:quota:\(organisation.lowercasedString)" }
 }
 
 /// Billing's call to DeviceAPI (`PUT /api/v1/tenants/{id}/plan`): the organisation's effective

@@ -77,7 +77,7 @@ public final class SchemaDirectory: Sendable {
         let typeID: String
         switch try await self.cachedDevice(tenant: tenant, device: device) {
         case .failure(let refusal): return .refused(refusal.reason)
-        case .success(let record): typeID = record.deviceTypeId.uuidString.lowercased()
+        case .success(let record): typeID = record.deviceTypeId.lowercasedString
         }
         let subject = try await self.typeSubjects.refreshingValue(for: tenant + "/" + typeID, lifetime: self.lifetime) { try await self.lookUpSubject(tenant: tenant, typeID: typeID, device: device) }
         switch subject {
@@ -107,7 +107,7 @@ public final class SchemaDirectory: Sendable {
             return .failure(Refusal(reason: "device type \(typeID) of device \(device) is not visible"))
         }
         guard let subject = type.schemaSubject else { return .success(nil) }
-        return .success(OwnedSubject(subject: subject, owner: type.tenantId.uuidString.lowercased()))
+        return .success(OwnedSubject(subject: subject, owner: type.tenantId.lowercasedString))
     }
 
     private func lookUpSchema(tenant: String, subject: String, typeID: String) async throws -> Resolution {

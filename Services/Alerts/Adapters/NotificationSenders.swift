@@ -192,7 +192,7 @@ struct MailMessage: Sendable {
     /// RFC 5322 with CRLF line ends; the subject is an encoded word and both parts are base64,
     /// so nothing an alert carries can add a header.
     var bytes: [UInt8] {
-        let boundary = "sensormine-\(UUID().uuidString.lowercased())"
+        let boundary = "sensormine-\(UUID().lowercasedString)"
         func base64Lines(_ text: String) -> String {
             let encoded = Data(text.utf8).base64EncodedString()
             var lines: [Substring] = []

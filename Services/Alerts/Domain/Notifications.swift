@@ -40,16 +40,16 @@ enum AlertTemplates {
     /// `values` (as text) and `value.<metric>`, `rule.name`.
     static func fields(_ alert: AlertInstance, ruleName: String?) -> [String: Any] {
         var fields: [String: Any] = [
-            "id": alert.id.uuidString.lowercased(), "summary": alert.summary, "severity": alert.severity.rawValue, "state": alert.state.rawValue,
+            "id": alert.id.lowercasedString, "summary": alert.summary, "severity": alert.severity.rawValue, "state": alert.state.rawValue,
             "acknowledged": alert.acknowledged, "openedAt": alert.openedAt.formatted(.iso8601), "source": alert.source.rawValue,
             "triggerCount": alert.triggerCount, "labels": alert.labels, "value": alert.values,
-            "rule": ["name": ruleName ?? ""], "tenantId": alert.tenantId.uuidString.lowercased(),
+            "rule": ["name": ruleName ?? ""], "tenantId": alert.tenantId.lowercasedString,
         ]
         if let device = alert.deviceId {
-            fields["deviceId"] = device.uuidString.lowercased()
-            fields["device"] = ["id": device.uuidString.lowercased()]
+            fields["deviceId"] = device.lowercasedString
+            fields["device"] = ["id": device.lowercasedString]
         }
-        if let rule = alert.ruleId { fields["ruleId"] = rule.uuidString.lowercased() }
+        if let rule = alert.ruleId { fields["ruleId"] = rule.lowercasedString }
         if let resolved = alert.resolvedAt { fields["resolvedAt"] = resolved.formatted(.iso8601) }
         if !alert.values.isEmpty {
             fields["values"] = alert.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")

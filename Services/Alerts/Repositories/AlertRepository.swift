@@ -167,7 +167,7 @@ struct AlertRepository: Sendable {
     private static func rules(_ ids: Set<UUID>, in session: PostgresSession) async throws -> [UUID: RuleFacts] {
         guard !ids.isEmpty else { return [:] }
         var rules: [UUID: RuleFacts] = [:]
-        let list = ids.map { $0.uuidString.lowercased() }.joined(separator: ",")
+        let list = ids.map { $0.lowercasedString }.joined(separator: ",")
         for row in try await session.query(
             "SELECT id, tenant_id, name, severity, labels, enabled, applies_to_sub_tenants, notification_policy_id FROM alert_rules WHERE id = ANY ($1::uuid[])", ["{\(list)}"]).all {
             guard let id = row["id"].flatMap(UUID.init(uuidString:)), let tenant = row["tenant_id"].flatMap(UUID.init(uuidString:)) else { continue }
@@ -181,7 +181,7 @@ struct AlertRepository: Sendable {
 
     /// Each known tenant's path (itself and its ancestors).
     private static func tenantPaths(_ ids: Set<UUID>, in session: PostgresSession) async throws -> [UUID: Set<UUID>] {
-        let list = ids.map { $0.uuidString.lowercased() }.joined(separator: ",")
+        let list = ids.map { $0.lowercasedString }.joined(separator: ",")
         var paths: [UUID: Set<UUID>] = [:]
         for row in try await session.query("SELECT id, array_to_string(path, ',') AS path FROM tenants WHERE id = ANY ($1::uuid[])", ["{\(list)}"]).all {
             guard let id = row["id"].flatMap(UUID.init(uuidString:)) else { continue }

@@ -50,7 +50,7 @@ struct NotificationQueue: Sendable {
     /// policy sends resolved notices).
     static func resolved(_ ids: [UUID], in session: PostgresSession) async throws {
         guard !ids.isEmpty else { return }
-        let list = "{\(ids.map { $0.uuidString.lowercased() }.joined(separator: ","))}"
+        let list = "{\(ids.map { $0.lowercasedString }.joined(separator: ","))}"
         try await session.execute(
             """
             INSERT INTO alert_notifications (tenant_id, instance_id, channel_id, kind, idempotency_key, group_key, due_at)
@@ -109,7 +109,7 @@ struct NotificationQueue: Sendable {
                 }
                 let group = Self.groupKey(policy: policy, instance: instance, labels: labels)
                 for channel in step.channels {
-                    try await Self.enqueue(instance: instance, tenant: tenant, channel: channel, kind: "firing", key: "\(instance.uuidString.lowercased()):\(step.keyPart):\(channel.uuidString.lowercased())",
+                    try await Self.enqueue(instance: instance, tenant: tenant, channel: channel, kind: "firing", key: "\(instance.lowercasedString):\(step.keyPart):\(channel.lowercasedString)",
                                            group: group, groupWaitSeconds: policy.groupBy.isEmpty ? 0 : policy.groupWaitSeconds, in: session)
                 }
                 try await session.execute(
@@ -123,8 +123,8 @@ struct NotificationQueue: Sendable {
     /// Alerts with the same values of the policy's group labels share a group (one message per
     /// channel); without group labels each alert is its own group.
     static func groupKey(policy: NotificationPolicy, instance: UUID, labels: [String: String]) -> String {
-        guard !policy.groupBy.isEmpty else { return instance.uuidString.lowercased() }
-        return policy.id.uuidString.lowercased() + "|" + policy.groupBy.map { "\($0)=\(labels[$0] ?? "")" }.joined(separator: "|")
+        guard !policy.groupBy.isEmpty else { return instance.lowercasedString }
+        return policy.id.lowercasedString + "|" + policy.groupBy.map { "\($0)=\(labels[$0] ?? "")" }.joined(separator: "|")
     }
 
     /// Queues one notice. The first of a group goes out at once; one that follows within the
@@ -183,15 +183,15 @@ struct NotificationQueue: Sendable {
             for row in try await session.query("SELECT \(AlertRepository.instanceColumns) FROM alert_instances WHERE id = ANY ($1::uuid[])",
                                                  ["{\(instanceIDs.joined(separator: ","))}"]).all {
                 let alert = try AlertRepository.decode(row)
-                alerts[alert.id.uuidString.lowercased()] = alert
+                alerts[alert.id.lowercasedString] = alert
             }
             var channels: [String: NotificationChannel] = [:]
             for row in try await session.query("SELECT \(ChannelStore.columns) FROM notification_channels WHERE id = ANY ($1::uuid[])",
                                                  ["{\(channelIDs.joined(separator: ","))}"]).all {
                 let channel = try ChannelStore.decode(row, secret: true)
-                channels[channel.id.uuidString.lowercased()] = channel
+                channels[channel.id.lowercasedString] = channel
             }
-            let ruleIDs = Set(alerts.values.compactMap { $0.ruleId?.uuidString.lowercased() })
+            let ruleIDs = Set(alerts.values.compactMap { $0.ruleId?.lowercasedString })
             var rules: [String: (name: String, summaryTemplate: String, messageTemplate: String)] = [:]
             if !ruleIDs.isEmpty {
                 for row in try await session.query("SELECT id, name, summary_template, message_template FROM alert_rules WHERE id = ANY ($1::uuid[])",
@@ -212,7 +212,7 @@ struct NotificationQueue: Sendable {
                 let silence = silences.first { $0.tenant == alert.tenantId && $0.silence.covers(alert, at: now) }?.silence
                 claimed.append(Claimed(id: id, kind: row["kind"] ?? "firing", idempotencyKey: row["idempotency_key"] ?? "", groupKey: row["group_key"] ?? "",
                                        attempts: row.int("attempts") ?? 0, createdAt: row.date("created_at") ?? now, channel: channel, alert: alert,
-                                       rule: alert.ruleId.flatMap { rules[$0.uuidString.lowercased()] }, silencedBy: silence?.id))
+                                       rule: alert.ruleId.flatMap { rules[$0.lowercasedString] }, silencedBy: silence?.id))
             }
             return claimed
         }
@@ -250,7 +250,7 @@ struct NotificationQueue: Sendable {
                 case .silenced(let silence):
                     try await session.execute(
                         "UPDATE alert_notifications SET state = 'silenced', finished_at = now(), claimed_until = NULL, last_error = $2 WHERE id = $1",
-                        [id, "silenced by \(silence.uuidString.lowercased())"])
+                        [id, "silenced by \(silence.lowercasedString)"])
                 }
             }
         }

@@ -160,7 +160,7 @@ struct PolicyStore: Sendable {
                     AND (c.tenant_id = $2 OR c.tenant_id = ANY (coalesce((SELECT t.path FROM tenants t WHERE t.id = $2), '{}')))
                     """, [channel, tenantID])
                 if found.rows.isEmpty {
-                    errors.append(.init(pointer: "/levels/\(index)/channelIds/\(position)", detail: "no channel \(channel.uuidString.lowercased()) of this tenant"))
+                    errors.append(.init(pointer: "/levels/\(index)/channelIds/\(position)", detail: "no channel \(channel.lowercasedString) of this tenant"))
                 }
             }
         }
@@ -231,7 +231,7 @@ struct SilenceStore: Sendable {
             SELECT t.id AS covered, \(Self.columns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
             FROM tenants t JOIN alert_silences s ON s.tenant_id = ANY (t.path)
             WHERE t.id = ANY ($1::uuid[]) AND s.starts_at <= now() AND s.ends_at > now()
-            """, ["{\(tenants.map { $0.uuidString.lowercased() }.joined(separator: ","))}"]).all.map { row in
+            """, ["{\(tenants.map { $0.lowercasedString }.joined(separator: ","))}"]).all.map { row in
             (row["covered"].flatMap(UUID.init(uuidString:)) ?? UUID(), try Self.decode(row))
         }
     }

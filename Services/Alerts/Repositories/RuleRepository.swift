@@ -94,7 +94,7 @@ struct RuleRepository: Sendable {
                 .first?["tenant_id"] else {
                 throw AlertsError.notFound("no alert rule \(id) that this tenant owns")
             }
-            try await EventOutbox.enqueue([EventOutbox.Event(topic: self.topics.alertRules, key: id.uuidString.lowercased(), payload: nil, tenantID: tenant)],
+            try await EventOutbox.enqueue([EventOutbox.Event(topic: self.topics.alertRules, key: id.lowercasedString, payload: nil, tenantID: tenant)],
                                           in: session, table: Self.outboxTable)
         }
     }
@@ -113,8 +113,8 @@ struct RuleRepository: Sendable {
 
     private func publish(_ rule: AlertRule, in session: PostgresSession) async throws {
         let payload = String(decoding: try ContractCoding.encoder().encode(rule), as: UTF8.self)
-        try await EventOutbox.enqueue([EventOutbox.Event(topic: self.topics.alertRules, key: rule.id.uuidString.lowercased(), payload: payload,
-                                                         tenantID: rule.tenantId.uuidString.lowercased())],
+        try await EventOutbox.enqueue([EventOutbox.Event(topic: self.topics.alertRules, key: rule.id.lowercasedString, payload: payload,
+                                                         tenantID: rule.tenantId.lowercasedString)],
                                       in: session, table: Self.outboxTable)
     }
 
@@ -138,7 +138,7 @@ struct RuleRepository: Sendable {
         guard let id else { return }
         guard try await !session.query(sql, [id, tenantID]).rows.isEmpty else {
             throw AlertsError.invalid("the rule's scope names a \(what) this tenant does not have",
-                                      [.init(pointer: pointer, detail: "no \(what) \(id.uuidString.lowercased()) in tenant \(tenantID.uuidString.lowercased()) or below it")])
+                                      [.init(pointer: pointer, detail: "no \(what) \(id.lowercasedString) in tenant \(tenantID.lowercasedString) or below it")])
         }
     }
 
@@ -152,7 +152,7 @@ struct RuleRepository: Sendable {
             """, [policy, tenantID])
         guard !found.rows.isEmpty else {
             throw AlertsError.invalid("the rule names a notification policy this tenant does not have",
-                                      [.init(pointer: "/notificationPolicyId", detail: "no policy \(policy.uuidString.lowercased()) of this tenant")])
+                                      [.init(pointer: "/notificationPolicyId", detail: "no policy \(policy.lowercasedString) of this tenant")])
         }
     }
 

@@ -117,7 +117,7 @@ struct AlertController: Sendable {
 
     private static func csvRow(_ alert: AlertInstance) -> String {
         func time(_ date: Date?) -> String { date.map { $0.formatted(.iso8601) } ?? "" }
-        func id(_ value: UUID?) -> String { value?.uuidString.lowercased() ?? "" }
+        func id(_ value: UUID?) -> String { value?.lowercasedString ?? "" }
         return [id(alert.id), id(alert.tenantId), alert.source.rawValue, id(alert.ruleId), id(alert.deviceId), alert.severity.rawValue, alert.state.rawValue,
                 String(alert.acknowledged), CSV.field(alert.acknowledgedBy ?? ""), time(alert.acknowledgedAt), time(alert.openedAt), time(alert.lastTriggeredAt),
                 time(alert.resolvedAt), CSV.field(alert.resolvedBy ?? ""), String(alert.triggerCount), String(alert.flapping), CSV.field(alert.summary)]

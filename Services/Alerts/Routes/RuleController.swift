@@ -41,7 +41,7 @@ struct RuleController: Sendable {
         try RulePolicy.checkWrite(caller)
         let definition = try RuleDefinition.parse(try await request.decode(as: JSON.self, context: context))
         let rule = try await self.repository.create(tenantID: try self.tenant(request, caller), definition, caller: caller)
-        return EditedResponse(status: .created, headers: [.location: "/api/v1/alerts/rules/\(rule.id.uuidString.lowercased())"], response: rule)
+        return EditedResponse(status: .created, headers: [.location: "/api/v1/alerts/rules/\(rule.id.lowercasedString)"], response: rule)
     }
 
     @Sendable func list(_ request: Request, context: SensormineRequestContext) async throws -> RuleList {

@@ -152,9 +152,12 @@ final class EventLoopProxyHandler: ChannelDuplexHandler, RemovableChannelHandler
         context.write(data, promise: promise)
     }
 
-    /// Holds the socket's reads once a forwarded request is complete, until it is answered.
+    /// Holds the socket's reads while the client has sent more than the request being answered,
+    /// until it is answered. Reads are not held merely because a request is complete: a client
+    /// that waits for its answer sends nothing meanwhile, and holding them would take the socket
+    /// out of the poller and put it back (two system calls) on every request.
     func read(context: ChannelHandlerContext) {
-        if case .forwarding(let exchange) = self.state, exchange.requestEnded {
+        if case .forwarding(let exchange) = self.state, exchange.requestEnded, !self.held.isEmpty {
             self.readPending = true
         } else {
             context.read()
@@ -291,7 +294,7 @@ final class EventLoopProxyHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// What the router's middleware and Hummingbird add to every answer.
     private func addOwnFields(_ fields: inout HTTPFields, _ forward: EventLoopForward) {
         fields[.requestID] = forward.requestID
-        fields[.traceparent] = forward.span.description
+        fields[.traceparent] = forward.traceparent
         fields[.date] = HTTPDate.now()
         fields[.server] = self.serverName
     }

@@ -308,7 +308,10 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var answerKeepsAlive = true
     private var timeout = TimeAmount.seconds(10)
     private var lastActivity = NIODeadline.now()
+    /// At most one timer per connection, left running between exchanges: scheduling and
+    /// cancelling one per exchange cost more than the exchange's own bookkeeping.
     private var timer: Scheduled<Void>?
+    private var timerDue: NIODeadline?
     private var readingPaused = false
     private var readPending = false
 
@@ -414,8 +417,6 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func finishExchange(context: ChannelHandlerContext) {
         self.state = .idle
         self.exchangesServed += 1
-        self.timer?.cancel()
-        self.timer = nil
         // A read held back for a slow reader of this answer is owed to the next exchange: without
         // it the connection would never read again.
         self.resumeReading()
@@ -452,11 +453,16 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler, RemovableChannelHandl
         self.context?.close(promise: nil)
     }
 
+    /// Makes sure a timer fires by the current exchange's deadline. One due earlier is kept: it
+    /// finds the exchange still within its time and re-arms for what remains.
     private func armTimer(context: ChannelHandlerContext) {
         let due = self.lastActivity + self.timeout
-        let exchange = self.exchange
+        if let timerDue = self.timerDue, timerDue <= due { return }
+        self.timer?.cancel()
+        self.timerDue = due
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
-            guard exchange == self.exchange else { return }
+            self.timer = nil
+            self.timerDue = nil
             switch self.state {
             case .awaitingHead, .collecting, .streaming:
                 if self.lastActivity + self.timeout > .now(), let context = self.context {
@@ -477,6 +483,7 @@ final class UpstreamExchangeHandler: ChannelDuplexHandler, RemovableChannelHandl
         self.state = .closed
         self.timer?.cancel()
         self.timer = nil
+        self.timerDue = nil
         switch state {
         case .awaitingHead(let answer), .collecting(_, _, let answer): answer.fail(error)
         case .streaming(let source): source.finish(error)

@@ -22,7 +22,8 @@ struct EventLoopForward {
     /// The router's pattern for the path, the metrics' route label.
     let routePattern: String
     let requestID: String
-    let span: TraceParent
+    /// The request's span as its `traceparent` header, sent upstream and answered.
+    let traceparent: String
     let quotaWarning: String?
 }
 
@@ -84,7 +85,7 @@ extension ProxyController {
             let organisation = identity.rateLimitTenant
             let checksQuota = self.quotas && !identity.isPlatformAdmin
             let enforces = checksQuota && !Self.quotaExemptPrefixes.contains { PathGuard.isUnder(path, prefix: $0) }
-            guard let decision = self.rateLimiter.takeNow(tenant: organisation.uuidString.lowercased(), plan: identity.plan,
+            guard let decision = self.rateLimiter.takeNow(tenant: organisation.lowercasedString, plan: identity.plan,
                                                           quota: checksQuota ? QuotaState.redisKey(organisation) : nil, enforceQuota: enforces),
                   decision.allowed, !decision.quotaRefused
             else {
@@ -98,12 +99,13 @@ extension ProxyController {
             self.meter?.record(identity.tenantID, .apiCalls)
         }
         let (requestID, span) = RequestIdentityMiddleware.identify(fields)
-        let headers = self.upstreamHeaders(fields, requestID: requestID, trace: span, identity: identity)
+        let traceparent = span.description
+        let headers = self.upstreamHeaders(fields, requestID: requestID, traceparent: traceparent, identity: identity)
         let sendsLength = bodyLength > 0 || method == .post || method == .put || method == .patch
         let head = UpstreamClient.head(method: HTTPMethod(rawValue: method.rawValue), to: route.address, target: uri.description, headers: headers,
                                        body: sendsLength ? bodyLength : nil)
         let forward = EventLoopForward(route: route, head: head, bodyLength: bodyLength, method: method, path: path, routePattern: pattern,
-                                       requestID: requestID, span: span, quotaWarning: quotaWarning)
+                                       requestID: requestID, traceparent: traceparent, quotaWarning: quotaWarning)
         return (forward, connection)
     }
 }

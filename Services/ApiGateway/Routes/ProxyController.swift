@@ -129,7 +129,7 @@ struct ProxyController: Sendable {
         if let declaredLength, declaredLength > self.maximumBodyBytes {
             throw Self.tooLarge(self.maximumBodyBytes)
         }
-        let headers = self.upstreamHeaders(request.headers, requestID: context.requestID, trace: context.trace, identity: identity)
+        let headers = self.upstreamHeaders(request.headers, requestID: context.requestID, traceparent: context.trace?.description, identity: identity)
         let hasBody = declaredLength.map { $0 > 0 } ?? (request.headers[.transferEncoding] != nil)
         let streamsBody = hasBody || [.post, .put, .patch].contains(request.method)
         // The client's body streams to the upstream while the upstream may already answer, so
@@ -180,16 +180,16 @@ struct ProxyController: Sendable {
 
     /// The headers sent upstream: the client's forwardable ones, then those the gateway asserts
     /// (its token, the request's id and trace, and the verified caller, if any).
-    func upstreamHeaders(_ fields: HTTPFields, requestID: String, trace: TraceParent?, identity: CallerIdentity?) -> HTTPHeaders {
+    func upstreamHeaders(_ fields: HTTPFields, requestID: String, traceparent: String?, identity: CallerIdentity?) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.reserveCapacity(fields.count + 6)
         Self.appendForwardable(fields, to: &headers)
         headers.add(name: HTTPField.Name.gatewayToken.rawName, value: self.gatewayToken)
         headers.add(name: HTTPField.Name.requestID.rawName, value: requestID)
-        if let trace { headers.add(name: HTTPField.Name.traceparent.rawName, value: trace.description) }
+        if let traceparent { headers.add(name: HTTPField.Name.traceparent.rawName, value: traceparent) }
         if let identity {
             headers.add(name: HTTPField.Name.callerSubject.rawName, value: identity.subject)
-            headers.add(name: HTTPField.Name.callerTenant.rawName, value: identity.tenantID.uuidString.lowercased())
+            headers.add(name: HTTPField.Name.callerTenant.rawName, value: identity.tenantID.lowercasedString)
             headers.add(name: HTTPField.Name.callerRoles.rawName, value: identity.roles.map(\.rawValue).sorted().joined(separator: ","))
         }
         return headers
@@ -319,7 +319,7 @@ struct ProxyController: Sendable {
         let enforces = checksQuota && caller.roles != [.device] && !Self.quotaExemptPrefixes.contains { PathGuard.isUnder(path, prefix: $0) }
         do {
             // Sub-tenants spend their organisation's budget: splitting into sites multiplies nothing.
-            decision = try await self.rateLimiter.take(tenant: organisation.uuidString.lowercased(), plan: caller.plan,
+            decision = try await self.rateLimiter.take(tenant: organisation.lowercasedString, plan: caller.plan,
                                                        quota: checksQuota ? QuotaState.redisKey(organisation) : nil, enforceQuota: enforces)
         } catch {
             self.limiterErrors.increment()

@@ -53,7 +53,7 @@ struct StripeSync: Sendable {
                 """, [organisation]).first
         }
         guard let row, let planID = row["plan_id"], let plan = try await self.plans.plan(id: planID) else { return }
-        let org = organisation.uuidString.lowercased()
+        let org = organisation.lowercasedString
         let version = row["version"] ?? "0"
         var customer = row["stripe_customer_id"]
         if customer == nil {
@@ -103,7 +103,7 @@ struct StripeSync: Sendable {
         guard let document, let invoice = try? ContractCoding.decoder().decode(Invoice.self, from: Data(document.utf8)), invoice.stripeInvoiceId == nil else { return }
         guard let customer else { throw StripeClient.Failure(status: 400, type: "sensormine", message: "the organisation has no Stripe customer yet") }
         let currency = invoice.currency.lowercased()
-        let reference = id.uuidString.lowercased()
+        let reference = id.lowercasedString
         for (index, line) in invoice.lines.enumerated() where line.amountMinor > 0 && (line.kind == .usage || subscription == nil) {
             _ = try await self.stripe.post("/v1/invoiceitems", [("customer", customer), ("amount", String(line.amountMinor)), ("currency", currency),
                                                                 ("description", line.description), ("metadata[sensormine_invoice_id]", reference)],
@@ -115,7 +115,7 @@ struct StripeSync: Sendable {
                                            idempotencyKey: "sensormine-item-\(reference)-tax")
         }
         let created = try await self.stripe.post("/v1/invoices", [("customer", customer), ("metadata[sensormine_invoice_id]", reference),
-                                                                  ("metadata[organisation_id]", organisation.uuidString.lowercased())],
+                                                                  ("metadata[organisation_id]", organisation.lowercasedString)],
                                                  idempotencyKey: "sensormine-invoice-\(reference)")
         guard let stripeInvoice = created["id"]?.string else { return }
         try await self.database.withPlatformScope { session in

@@ -292,7 +292,7 @@ enum Chargeback {
             return Allocation(strategy: .proportional, basis: basis, billed: true, shares: shares(byLine { _ in weights }))
         case .fixed:
             if let amounts = settings.amounts {
-                let set = parties.map { amounts[$0.tenantId.uuidString.lowercased()] ?? amounts[$0.tenantId.uuidString] ?? 0 }
+                let set = parties.map { amounts[$0.tenantId.lowercasedString] ?? amounts[$0.tenantId.uuidString] ?? 0 }
                 guard set.reduce(0, +) == total else {
                     throw .conflict("the fixed amounts add up to \(set.reduce(0, +)) minor units, the invoice's total is \(total); change them to add up")
                 }
@@ -306,7 +306,7 @@ enum Chargeback {
                 })
             }
             let percentages = settings.percentages ?? [:]
-            let weights = parties.map { Double(percentages[$0.tenantId.uuidString.lowercased()] ?? percentages[$0.tenantId.uuidString] ?? 0) }
+            let weights = parties.map { Double(percentages[$0.tenantId.lowercasedString] ?? percentages[$0.tenantId.uuidString] ?? 0) }
             return Allocation(strategy: .fixed, basis: nil, billed: true, shares: shares(byLine { _ in weights }))
         }
     }

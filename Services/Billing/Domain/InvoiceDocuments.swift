@@ -64,7 +64,7 @@ enum InvoiceDocuments {
         if !itemised {
             var rows: [String] = []
             for share in allocation.shares {
-                rows.append(Self.row([invoice.number, allocation.strategy.rawValue, billed, share.tenantId.uuidString.lowercased(), share.name,
+                rows.append(Self.row([invoice.number, allocation.strategy.rawValue, billed, share.tenantId.lowercasedString, share.name,
                                      share.isOrganisation ? "organisation" : "sub-tenant", String(share.subtotalMinor), String(share.taxMinor),
                                      String(share.totalMinor), Self.amount(share.totalMinor, invoice.currency), invoice.currency]))
             }
@@ -73,10 +73,10 @@ enum InvoiceDocuments {
         var rows: [String] = []
         for share in allocation.shares {
             for (index, amount) in share.lineAmountsMinor.enumerated() where index < invoice.lines.count {
-                rows.append(Self.row([invoice.number, allocation.strategy.rawValue, billed, share.tenantId.uuidString.lowercased(), share.name,
+                rows.append(Self.row([invoice.number, allocation.strategy.rawValue, billed, share.tenantId.lowercasedString, share.name,
                                      invoice.lines[index].description, String(amount), Self.amount(amount, invoice.currency), invoice.currency]))
             }
-            rows.append(Self.row([invoice.number, allocation.strategy.rawValue, billed, share.tenantId.uuidString.lowercased(), share.name, "tax",
+            rows.append(Self.row([invoice.number, allocation.strategy.rawValue, billed, share.tenantId.lowercasedString, share.name, "tax",
                                  String(share.taxMinor), Self.amount(share.taxMinor, invoice.currency), invoice.currency]))
         }
         return ("invoice,strategy,mode,tenant_id,name,line,amount_minor,amount,currency", rows)
@@ -106,7 +106,7 @@ enum InvoiceDocuments {
             <style>body{font-family:sans-serif;margin:2em;color:#111}table{border-collapse:collapse;width:100%;margin:1em 0}td,th{border-bottom:1px solid #ccc;padding:.4em;text-align:left}.n{text-align:right}@media print{body{margin:0}}</style>
             </head><body>
             <h1>Invoice \(Self.escape(invoice.number))</h1>
-            <p>Organisation \(invoice.organisationId.uuidString.lowercased())<br>Period \(Self.day(invoice.periodStart)) to \(Self.day(invoice.periodEnd)) (exclusive)<br>
+            <p>Organisation \(invoice.organisationId.lowercasedString)<br>Period \(Self.day(invoice.periodStart)) to \(Self.day(invoice.periodEnd)) (exclusive)<br>
             Plan \(Self.escape(invoice.plan)), billed \(invoice.interval.rawValue)ly<br>Status \(invoice.status.rawValue)</p>
             <table><tr><th>Item</th><th>Usage</th><th>Overage</th><th class="n">Amount (\(Self.escape(currency)))</th></tr>
             \(lines)<tr><td colspan="3">Subtotal</td><td class="n">\(Self.amount(invoice.subtotalMinor, currency))</td></tr>

@@ -68,7 +68,7 @@ struct UsageReport: Codable, Sendable, Equatable, ResponseEncodable {
         var lines = ["tenant_id,scope,resource,unit,quantity,included,percent_of_plan"]
         func add(_ tenant: UUID, _ scope: String, _ resources: [ResourceUsage]) {
             for usage in resources {
-                lines.append([tenant.uuidString.lowercased(), scope, usage.resource.rawValue, usage.unit, Self.number(usage.quantity),
+                lines.append([tenant.lowercasedString, scope, usage.resource.rawValue, usage.unit, Self.number(usage.quantity),
                               usage.included.map(Self.number) ?? "", usage.percentOfPlan.map { String(format: "%.2f", $0) } ?? ""].joined(separator: ","))
             }
         }

@@ -40,7 +40,7 @@ struct InvoiceStore: Sendable {
         if let existing = inputs.4.flatMap({ try? decoder.decode(Invoice.self, from: Data($0.utf8)) }), existing.status != .draft { return existing }
         guard let row = inputs.0, let planID = row["plan_id"], let plan = try await self.plans.plan(id: planID),
               (plan.monthlyPriceMinor ?? 0) > 0 || (plan.yearlyPriceMinor ?? 0) > 0 || !plan.overage.isEmpty else {
-            throw BillingError.notFound("organisation \(organisation.uuidString.lowercased()) has no paying subscription to invoice")
+            throw BillingError.notFound("organisation \(organisation.lowercasedString) has no paying subscription to invoice")
         }
         var subscription = Subscription.free(organisation)
         subscription.plan = planID
@@ -69,7 +69,7 @@ struct InvoiceStore: Sendable {
         let id = inputs.4.flatMap { try? decoder.decode(Invoice.self, from: Data($0.utf8)) }?.id ?? UUID()
         let invoice = Invoice(
             id: id, organisationId: organisation,
-            number: String(format: "SM-%04d-%02d-", components.year ?? 0, components.month ?? 0) + organisation.uuidString.lowercased().prefix(8),
+            number: String(format: "SM-%04d-%02d-", components.year ?? 0, components.month ?? 0) + organisation.lowercasedString.prefix(8),
             periodStart: period.start, periodEnd: period.end, plan: plan.id, interval: subscription.interval, currency: subscription.currency,
             taxRateBasisPoints: subscription.taxRateBasisPoints, status: .draft, lines: computed.lines, subtotalMinor: computed.subtotal, taxMinor: computed.tax,
             totalMinor: computed.total, parties: parties, allocation: allocation, createdAt: now, finalizedAt: nil, paidAt: nil, voidedAt: nil, stripeInvoiceId: nil)
@@ -83,7 +83,7 @@ struct InvoiceStore: Sendable {
             try await session.query("SELECT invoice::text AS invoice FROM billing_invoices WHERE id = $1", [id]).first?["invoice"]
         }
         guard let text, let invoice = try? ContractCoding.decoder().decode(Invoice.self, from: Data(text.utf8)) else {
-            throw BillingError.notFound("no invoice \(id.uuidString.lowercased()) that you can see")
+            throw BillingError.notFound("no invoice \(id.lowercasedString) that you can see")
         }
         return invoice
     }
@@ -105,7 +105,7 @@ struct InvoiceStore: Sendable {
         return try await self.database.withPlatformScope { session in
             guard let text = try await session.query("SELECT invoice::text AS invoice FROM billing_invoices WHERE id = $1 FOR UPDATE", [id]).first?["invoice"],
                   var invoice = try? ContractCoding.decoder().decode(Invoice.self, from: Data(text.utf8)) else {
-                throw BillingError.notFound("no invoice \(id.uuidString.lowercased())")
+                throw BillingError.notFound("no invoice \(id.lowercasedString)")
             }
             if invoice.status == status { return invoice }
             switch (invoice.status, status) {

@@ -19,7 +19,7 @@ struct QuotaStore: Sendable {
     func record(_ state: QuotaState) async throws -> Bool {
         let encoder = ContractCoding.encoder()
         let payload = String(decoding: try encoder.encode(state), as: UTF8.self)
-        let organisation = state.organisationId.uuidString.lowercased()
+        let organisation = state.organisationId.lowercasedString
         let topics = self.topics
         return try await self.database.withPlatformScope { session in
             let changed = try await session.query("""
@@ -77,6 +77,6 @@ struct QuotaStore: Sendable {
                                labels: ["resource": resource.rawValue, "plan": state.plan, "level": level.rawValue, "period": period],
                                values: ["used": quota?.used ?? 0, "included": quota?.included ?? 0, "percent": Double(percent)], producer: "billing")
         return EventOutbox.Event(topic: topic, key: event.partitionKey,
-                                 payload: String(decoding: try ContractCoding.encoder().encode(event), as: UTF8.self), tenantID: state.organisationId.uuidString.lowercased())
+                                 payload: String(decoding: try ContractCoding.encoder().encode(event), as: UTF8.self), tenantID: state.organisationId.lowercasedString)
     }
 }

@@ -72,7 +72,7 @@ struct StripeEventStore: Sendable {
                                        occurredAt: now, severity: severity, summary: summary, labels: ["stripe_event": event.type], producer: "billing")
                 events.append(EventOutbox.Event(topic: topics.alertsTriggered, key: alert.partitionKey,
                                                 payload: String(decoding: try ContractCoding.encoder().encode(alert), as: UTF8.self),
-                                                tenantID: organisation.uuidString.lowercased()))
+                                                tenantID: organisation.lowercasedString))
             }
             /// Moves the subscription to paid up or into its grace period, if this event is not older
             /// than the state applied; answers the status before and after (nil: not applied).
@@ -153,7 +153,7 @@ struct StripeEventStore: Sendable {
                                        producer: "billing")
                 events.append(EventOutbox.Event(topic: topics.alertsTriggered, key: alert.partitionKey,
                                                 payload: String(decoding: try ContractCoding.encoder().encode(alert), as: UTF8.self),
-                                                tenantID: organisation.uuidString.lowercased()))
+                                                tenantID: organisation.lowercasedString))
             }
             try await EventOutbox.enqueue(events, in: session, table: QuotaStore.outbox)
             return lapsed

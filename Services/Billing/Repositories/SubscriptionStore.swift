@@ -23,7 +23,7 @@ struct SubscriptionStore: Sendable {
         try await self.database.withCaller(caller) { session in
             guard let row = try await session.query("SELECT (path[1])::text AS organisation, parent_id IS NULL AS root FROM tenants WHERE id = $1", [tenant]).first,
                   let organisation = row["organisation"].flatMap(UUID.init(uuidString:)) else {
-                throw BillingError.notFound("no tenant \(tenant.uuidString.lowercased()) that you can see")
+                throw BillingError.notFound("no tenant \(tenant.lowercasedString) that you can see")
             }
             return (organisation, row["root"] == "t")
         }

@@ -32,7 +32,7 @@ struct UsageStore: Sendable {
         encoder.outputFormatting = .sortedKeys
         for record in records {
             rows.append(record.eventId)
-            rows.append(record.tenantId.uuidString.lowercased())
+            rows.append(record.tenantId.lowercasedString)
             rows.append(PostgresTimestamp.format(record.time))
             rows.append(record.resource.rawValue)
             rows.append(String(record.quantity))
@@ -96,7 +96,7 @@ struct UsageStore: Sendable {
         let (plan, totals, children, shares) = try await self.database.withCaller(caller) { session in
             guard let row = try await session.query(
                 "SELECT coalesce(nullif(settings->>'plan', ''), inherited_settings->>'plan') AS plan FROM tenants WHERE id = $1", [tenant]).first else {
-                throw BillingError.notFound("no tenant \(tenant.uuidString.lowercased()) that you can see")
+                throw BillingError.notFound("no tenant \(tenant.lowercasedString) that you can see")
             }
             let totals = try await session.query("""
                 SELECT u.resource, sum(u.quantity) AS quantity FROM usage_events u JOIN tenants t ON t.id = u.tenant_id
@@ -135,7 +135,7 @@ extension UsageStore {
     func daily(tenant: UUID, from: Date, to: Date, caller: CallerIdentity) async throws -> DailyUsage {
         let rows = try await self.database.withCaller(caller) { session in
             guard try await session.query("SELECT 1 FROM tenants WHERE id = $1", [tenant]).first != nil else {
-                throw BillingError.notFound("no tenant \(tenant.uuidString.lowercased()) that you can see")
+                throw BillingError.notFound("no tenant \(tenant.lowercasedString) that you can see")
             }
             return try await session.query("""
                 SELECT s.day::text AS day, coalesce(sum(s.active_devices), 0) AS active_devices, coalesce(sum(s.storage_bytes), 0) AS storage_bytes,

@@ -109,8 +109,8 @@ struct AssetRepository: Sendable {
     private func publish(_ type: AssetEventType, _ asset: Asset, in session: PostgresSession) async throws {
         let event = AssetEvent(messageId: UUID(), type: type, tenantId: asset.tenantId, assetId: asset.id, eventTime: Date(), asset: asset)
         try await EventOutbox.enqueue([EventOutbox.Event(
-            topic: self.topics.assetUpdates, key: asset.id.uuidString.lowercased(), payload: try DeviceRepository.json(event),
-            tenantID: asset.tenantId.uuidString.lowercased()
+            topic: self.topics.assetUpdates, key: asset.id.lowercasedString, payload: try DeviceRepository.json(event),
+            tenantID: asset.tenantId.lowercasedString
         )], in: session)
     }
 

@@ -25,7 +25,7 @@ struct CredentialRepository: Sendable {
         let device = try await self.devices.find(deviceID, caller: caller)
         let owner = try await self.tenants.find(device.tenantId, caller: caller)
         let plan = owner?.effective.plan
-        let organisation = owner?.path.first?.uuidString.lowercased()
+        let organisation = owner?.path.first?.lowercasedString
         let issued = try await self.tenants.withCaller(caller) { session in
             let device = try await DeviceRepository.device(deviceID, caller: caller, lock: true, in: session)
             guard device.status == .active else { throw CatalogError.conflict("device \(deviceID) is decommissioned") }
@@ -47,7 +47,7 @@ struct CredentialRepository: Sendable {
             try await CredentialOutbox.enqueue([
                 .revokeKeys(digests: revoked),
                 .indexKey(digest: digest, entry: APIKeyIndex.Entry(
-                    deviceID: deviceID.uuidString.lowercased(), tenantID: device.tenantId.uuidString.lowercased(), plan: plan, organisationID: organisation)),
+                    deviceID: deviceID.lowercasedString, tenantID: device.tenantId.lowercasedString, plan: plan, organisationID: organisation)),
             ], in: session)
             return IssuedAPIKey(apiKey: key, key: secret)
         }
@@ -82,7 +82,7 @@ struct CredentialRepository: Sendable {
         let (device, username) = try await self.tenants.withCaller(caller) { session in
             let device = try await DeviceRepository.device(deviceID, caller: caller, lock: true, in: session)
             guard device.status == .active else { throw CatalogError.conflict("device \(deviceID) is decommissioned") }
-            let username = deviceID.uuidString.lowercased()
+            let username = deviceID.lowercasedString
             try await session.execute(
                 """
                 INSERT INTO mqtt_credentials (device_id, tenant_id, username) VALUES ($1, $2, $3)
@@ -96,7 +96,7 @@ struct CredentialRepository: Sendable {
         // A removal still waiting in the outbox must not delete the account made next.
         await self.outbox.applyCommitted()
         let password = OpaqueSecret.generate(prefix: "smq_")
-        let access = BrokerAccounts.DeviceAccess(tenantID: device.tenantId.uuidString.lowercased(), deviceID: username)
+        let access = BrokerAccounts.DeviceAccess(tenantID: device.tenantId.lowercasedString, deviceID: username)
         do {
             try await self.broker.provision(username: username, password: password, access: access)
         } catch let error as ClientError {

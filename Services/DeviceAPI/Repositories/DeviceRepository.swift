@@ -187,7 +187,7 @@ struct DeviceRepository: Sendable {
     /// locked in id order, as the offline sweep locks them, so the two cannot deadlock.
     func recordActivity(_ seen: [DeviceActivity.Seen], caller: CallerIdentity) async throws -> Int {
         guard !seen.isEmpty else { return 0 }
-        let ids = "{" + seen.map { $0.id.uuidString.lowercased() }.joined(separator: ",") + "}"
+        let ids = "{" + seen.map { $0.id.lowercasedString }.joined(separator: ",") + "}"
         let times = "{" + seen.map { "\"\(PostgresTimestamp.format($0.lastSeenAt))\"" }.joined(separator: ",") + "}"
         return try await self.tenants.withCaller(caller) { session in
             try await session.execute("""
@@ -286,8 +286,8 @@ struct DeviceRepository: Sendable {
     private func publish(_ type: DeviceEventType, _ device: Device, in session: PostgresSession) async throws {
         let event = DeviceEvent(messageId: UUID(), type: type, tenantId: device.tenantId, deviceId: device.id, eventTime: Date(), device: device)
         try await EventOutbox.enqueue([EventOutbox.Event(
-            topic: self.topics.deviceEvents, key: device.id.uuidString.lowercased(), payload: try Self.json(event),
-            tenantID: device.tenantId.uuidString.lowercased()
+            topic: self.topics.deviceEvents, key: device.id.lowercasedString, payload: try Self.json(event),
+            tenantID: device.tenantId.lowercasedString
         )], in: session)
     }
 

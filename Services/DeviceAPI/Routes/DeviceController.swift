@@ -33,7 +33,7 @@ struct DeviceController: Sendable {
         try CatalogPolicy.checkCreate(body)
         try await self.quota.checkRoom(in: body.tenantId ?? caller.tenantID, caller: caller)
         let device = try await self.devices.insert(tenantID: body.tenantId ?? caller.tenantID, body, caller: caller)
-        return EditedResponse(status: .created, headers: [.location: "/api/v1/devices/\(device.id.uuidString.lowercased())"], response: device)
+        return EditedResponse(status: .created, headers: [.location: "/api/v1/devices/\(device.id.lowercasedString)"], response: device)
     }
 
     /// The answer to an activity report.
@@ -165,7 +165,7 @@ struct DeviceTypeController: Sendable {
         let body = try await request.decode(as: DeviceTypeRequest.self, context: context)
         try CatalogPolicy.checkDeviceType(body, creating: true)
         let type = try await self.devices.insertType(tenantID: body.tenantId ?? caller.tenantID, body, caller: caller)
-        return EditedResponse(status: .created, headers: [.location: "/api/v1/device-types/\(type.id.uuidString.lowercased())"], response: type)
+        return EditedResponse(status: .created, headers: [.location: "/api/v1/device-types/\(type.id.lowercasedString)"], response: type)
     }
 
     @Sendable func list(_ request: Request, context: SensormineRequestContext) async throws -> DeviceTypeList {
@@ -214,7 +214,7 @@ struct AssetController: Sendable {
         try CatalogPolicy.checkOperate(caller)
         let body = try await request.decode(as: CreateAssetRequest.self, context: context)
         let asset = try await self.assets.insert(body, caller: caller)
-        return EditedResponse(status: .created, headers: [.location: "/api/v1/assets/\(asset.id.uuidString.lowercased())"], response: asset)
+        return EditedResponse(status: .created, headers: [.location: "/api/v1/assets/\(asset.id.lowercasedString)"], response: asset)
     }
 
     @Sendable func list(_ request: Request, context: SensormineRequestContext) async throws -> AssetList {

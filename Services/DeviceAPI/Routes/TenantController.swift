@@ -30,7 +30,7 @@ struct TenantController: Sendable {
             name: body.name.trimmingCharacters(in: .whitespacesAndNewlines), kind: body.kind, parent: parent,
             settings: body.settings ?? TenantSettings(), caller: caller
         )
-        return EditedResponse(status: .created, headers: [.location: "/api/v1/tenants/\(tenant.id.uuidString.lowercased())"], response: tenant)
+        return EditedResponse(status: .created, headers: [.location: "/api/v1/tenants/\(tenant.id.lowercasedString)"], response: tenant)
     }
 
     /// GET: the tenants the caller sees (its own and its descendants), optionally one parent's children.

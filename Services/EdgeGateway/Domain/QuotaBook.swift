@@ -28,7 +28,7 @@ final class QuotaBook: Service, Sendable {
                 self.tenantsOf[organisation] = nil
                 return
             }
-            let tenants = Set(state.tenants.map { $0.uuidString.lowercased() } + [organisation.uuidString.lowercased()])
+            let tenants = Set(state.tenants.map { $0.lowercasedString } + [organisation.lowercasedString])
             for tenant in tenants { self.byTenant[tenant] = state }
             self.tenantsOf[organisation] = Array(tenants)
         }

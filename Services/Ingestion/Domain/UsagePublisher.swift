@@ -32,7 +32,7 @@ struct UsagePublisher: Service {
         let encoder = ContractCoding.encoder()
         return try await self.store.publishPending { deltas in
             let records = try deltas.map { delta in
-                let tenant = delta.tenant.uuidString.lowercased()
+                let tenant = delta.tenant.lowercasedString
                 let record = UsageRecord(eventId: "ingestion/\(tenant)/\(Int(delta.minute.timeIntervalSince1970))/\(delta.revision)", tenantId: delta.tenant,
                                          time: delta.minute, resource: .dataIngested, quantity: Double(delta.bytes), metadata: ["points": String(delta.points)],
                                          producer: "ingestion")

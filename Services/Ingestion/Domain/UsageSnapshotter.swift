@@ -53,7 +53,7 @@ struct UsageSnapshotter: Service {
         let encoder = ContractCoding.encoder()
         return try await self.store.publishPending { snapshots in
             let records = try snapshots.flatMap(Self.records).map { record in
-                let tenant = record.tenantId.uuidString.lowercased()
+                let tenant = record.tenantId.lowercasedString
                 return KafkaRecord(topic: self.topic, key: Array(tenant.utf8), value: Array(try encoder.encode(record)), headers: [("tenant", Array(tenant.utf8))])
             }
             for result in try await self.producer.send(records) { _ = try result.get() }
@@ -63,7 +63,7 @@ struct UsageSnapshotter: Service {
     /// A snapshot's usage records: active devices (the day's new ones) and storage (the day's
     /// share of a month, in byte-months), each with the snapshot's levels in its metadata.
     static func records(_ snapshot: SnapshotStore.Snapshot) -> [UsageRecord] {
-        let tenant = snapshot.tenant.uuidString.lowercased()
+        let tenant = snapshot.tenant.lowercasedString
         let day = SnapshotStore.dayText(snapshot.day)
         let devices = UsageRecord(
             eventId: "ingestion/active-devices/\(tenant)/\(day)", tenantId: snapshot.tenant, time: snapshot.day, resource: .activeDevices,

@@ -27,8 +27,8 @@ final class DeviceProfiles: Sendable {
     /// The profile of a device whose message was admitted.
     /// - Throws: ``ClientError`` when DeviceAPI cannot answer.
     func profile(tenant: UUID, device: UUID) async throws -> DeviceProfile {
-        let tenantText = tenant.uuidString.lowercased()
-        let deviceText = device.uuidString.lowercased()
+        let tenantText = tenant.lowercasedString
+        let deviceText = device.lowercasedString
         return try await self.profiles.value(for: tenantText + "/" + deviceText, lifetime: self.lifetime) {
             guard let record = try await self.directory.device(tenant: tenantText, device: deviceText) else { return .bare(tenant: tenant, device: device) }
             var assetPath: [UUID] = []
@@ -47,24 +47,24 @@ final class DeviceProfiles: Sendable {
 
     /// The profile if it is cached now (no call made).
     func cachedProfile(tenant: UUID, device: UUID) -> DeviceProfile? {
-        self.profiles.value(for: tenant.uuidString.lowercased() + "/" + device.uuidString.lowercased(), now: .now)
+        self.profiles.value(for: tenant.lowercasedString + "/" + device.lowercasedString, now: .now)
     }
 
     /// A device changed (type, tags, asset, status): read it afresh on its next message.
     func deviceChanged(tenant: UUID, device: UUID) {
-        let key = tenant.uuidString.lowercased() + "/" + device.uuidString.lowercased()
+        let key = tenant.lowercasedString + "/" + device.lowercasedString
         self.profiles.remove(key)
-        self.directory.forget(tenant: tenant.uuidString.lowercased(), device: device.uuidString.lowercased())
+        self.directory.forget(tenant: tenant.lowercasedString, device: device.lowercasedString)
     }
 
     /// An asset changed (renamed, moved, deleted): every path through it may have changed.
     func assetChanged(_ asset: UUID) {
-        self.assets.remove(asset.uuidString.lowercased())
+        self.assets.remove(asset.lowercasedString)
         self.profiles.removeAll()
     }
 
     private func asset(_ id: UUID, tenant: String) async throws -> Asset? {
-        let text = id.uuidString.lowercased()
+        let text = id.lowercasedString
         return try await self.assets.value(for: text, lifetime: self.lifetime) {
             try await self.reader.get(Asset.self, from: self.deviceAPI, "/api/v1/assets/\(text)", tenant: tenant)
         }
@@ -76,7 +76,7 @@ final class DeviceProfiles: Sendable {
         var path = [tenant]
         var current = tenant
         while path.count < 16 {
-            let text = current.uuidString.lowercased()
+            let text = current.lowercasedString
             let parent = try await self.parents.value(for: text, lifetime: self.lifetime) {
                 guard case .string(let id)? = try await self.reader.get(self.deviceAPI, "/api/v1/tenants/\(text)", tenant: text)?["parentId"] else { return nil }
                 return UUID(uuidString: id)

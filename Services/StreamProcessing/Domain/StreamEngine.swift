@@ -451,7 +451,7 @@ struct StreamEngine: Sendable {
             let hop = Int(item.window.shape.hop / 1_000_000)
             let start = item.window.start.floorDivided(by: 1_000_000)
             outputs.append(.inference(TelemetryInference(
-                id: "\(record.tenantId.uuidString.lowercased())/\(item.profile.deviceId.uuidString.lowercased())/\(record.id.uuidString.lowercased())/\(record.revision)/\(size)/\(hop)/\(start)",
+                id: "\(record.tenantId.lowercasedString)/\(item.profile.deviceId.lowercasedString)/\(record.id.lowercasedString)/\(record.revision)/\(size)/\(hop)/\(start)",
                 tenantId: item.profile.tenantId, deviceId: item.profile.deviceId, deviceTypeId: item.profile.deviceTypeId, modelId: record.id, modelName: record.name,
                 modelRevision: record.revision, sizeSeconds: size, hopSeconds: hop, start: Date(timeIntervalSince1970: Double(start)),
                 end: Date(timeIntervalSince1970: Double(start + Int64(size))), features: item.features, outputs: values, metrics: metrics)))
@@ -641,8 +641,8 @@ struct StreamEngine: Sendable {
         var values: [String: Double] = [:]
         for (leaf, value) in zip(rule.leaves, state.values) where value.isFinite { values[leaf.valueName] = value }
         var labels: [String: String] = [:]
-        if let site = profile.siteId { labels["site"] = site.uuidString.lowercased() }
-        if let type = profile.deviceTypeId { labels["deviceType"] = type.uuidString.lowercased() }
+        if let site = profile.siteId { labels["site"] = site.lowercasedString }
+        if let type = profile.deviceTypeId { labels["deviceType"] = type.lowercasedString }
         return AlertEvent(
             eventId: StableID.uuid("alert/\(rule.rule.id)/\(profile.deviceId)/\(sequence)"), action: action, source: .rule, tenantId: profile.tenantId,
             ruleId: rule.rule.id, deviceId: profile.deviceId, sequence: sequence, occurredAt: Date(timeIntervalSince1970: Double(time) / 1e6),
@@ -652,7 +652,7 @@ struct StreamEngine: Sendable {
     // MARK: Helpers
 
     static func deviceKey(_ profile: DeviceProfile) -> String {
-        profile.tenantId.uuidString.lowercased() + "/" + profile.deviceId.uuidString.lowercased()
+        profile.tenantId.lowercasedString + "/" + profile.deviceId.lowercasedString
     }
 
     /// The ids in a device key, for a device whose profile is not at hand.
@@ -670,7 +670,7 @@ struct StreamEngine: Sendable {
         let hop = Int(key.shape.hop / 1_000_000)
         let start = key.start.floorDivided(by: 1_000_000)
         return TelemetryWindow(
-            id: "\(profile.tenantId.uuidString.lowercased())/\(profile.deviceId.uuidString.lowercased())/\(metric)/\(size)/\(hop)/\(start)",
+            id: "\(profile.tenantId.lowercasedString)/\(profile.deviceId.lowercasedString)/\(metric)/\(size)/\(hop)/\(start)",
             tenantId: profile.tenantId, deviceId: profile.deviceId, deviceTypeId: profile.deviceTypeId, tags: profile.tags, assetPath: profile.assetPath,
             siteId: profile.siteId, metric: metric, sizeSeconds: size, hopSeconds: hop, start: Date(timeIntervalSince1970: Double(start)),
             end: Date(timeIntervalSince1970: Double(start + Int64(size))), count: Int(window.count), sum: window.sum, min: window.min, max: window.max,

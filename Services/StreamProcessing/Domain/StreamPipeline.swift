@@ -405,7 +405,7 @@ struct StreamPipeline: Service {
     }
 
     private static func text(_ profile: DeviceProfile) -> String {
-        profile.tenantId.uuidString.lowercased() + "/" + profile.deviceId.uuidString.lowercased()
+        profile.tenantId.lowercasedString + "/" + profile.deviceId.lowercasedString
     }
 
     /// Drops the state of partitions the group no longer assigns to this member.
@@ -423,7 +423,7 @@ struct StreamPipeline: Service {
         let now = Date()
         return change.inferenceCalls.sorted { $0.key.uuidString < $1.key.uuidString }.map { tenant, calls in
             .usage(UsageRecord(
-                eventId: "stream/\(self.store.group)/\(change.partition.topic)/\(change.partition.partition)/\(change.previousOffset)/\(change.previousWatermark)/\(tenant.uuidString.lowercased())",
+                eventId: "stream/\(self.store.group)/\(change.partition.topic)/\(change.partition.partition)/\(change.previousOffset)/\(change.previousWatermark)/\(tenant.lowercasedString)",
                 tenantId: tenant, time: now, resource: .mlInference, quantity: Double(calls), metadata: ["source": "stream-processing"],
                 producer: self.settings.producer))
         }
@@ -450,21 +450,21 @@ struct StreamPipeline: Service {
             switch output {
             case .window(let window):
                 self.windowsCounter.increment()
-                records.append(KafkaRecord(topic: self.topics.telemetryWindows, key: Array(window.deviceId.uuidString.lowercased().utf8),
-                                           value: Array(try encoder.encode(window)), headers: [("tenant", Array(window.tenantId.uuidString.lowercased().utf8))]))
+                records.append(KafkaRecord(topic: self.topics.telemetryWindows, key: Array(window.deviceId.lowercasedString.utf8),
+                                           value: Array(try encoder.encode(window)), headers: [("tenant", Array(window.tenantId.lowercasedString.utf8))]))
             case .late(let point):
-                records.append(KafkaRecord(topic: self.topics.telemetryLate, key: Array(point.deviceId.uuidString.lowercased().utf8),
-                                           value: Array(try encoder.encode(point)), headers: [("tenant", Array(point.tenantId.uuidString.lowercased().utf8))]))
+                records.append(KafkaRecord(topic: self.topics.telemetryLate, key: Array(point.deviceId.lowercasedString.utf8),
+                                           value: Array(try encoder.encode(point)), headers: [("tenant", Array(point.tenantId.lowercasedString.utf8))]))
             case .alert(let event):
                 self.alertsCounter.increment()
                 records.append(KafkaRecord(topic: self.topics.alertsTriggered, key: Array(event.partitionKey.utf8),
-                                           value: Array(try encoder.encode(event)), headers: [("tenant", Array(event.tenantId.uuidString.lowercased().utf8))]))
+                                           value: Array(try encoder.encode(event)), headers: [("tenant", Array(event.tenantId.lowercasedString.utf8))]))
             case .inference(let result):
-                records.append(KafkaRecord(topic: self.topics.telemetryInferences, key: Array(result.deviceId.uuidString.lowercased().utf8),
-                                           value: Array(try encoder.encode(result)), headers: [("tenant", Array(result.tenantId.uuidString.lowercased().utf8))]))
+                records.append(KafkaRecord(topic: self.topics.telemetryInferences, key: Array(result.deviceId.lowercasedString.utf8),
+                                           value: Array(try encoder.encode(result)), headers: [("tenant", Array(result.tenantId.lowercasedString.utf8))]))
             case .usage(let record):
-                records.append(KafkaRecord(topic: self.topics.meteringEvents, key: Array(record.tenantId.uuidString.lowercased().utf8),
-                                           value: Array(try encoder.encode(record)), headers: [("tenant", Array(record.tenantId.uuidString.lowercased().utf8))]))
+                records.append(KafkaRecord(topic: self.topics.meteringEvents, key: Array(record.tenantId.lowercasedString.utf8),
+                                           value: Array(try encoder.encode(record)), headers: [("tenant", Array(record.tenantId.lowercasedString.utf8))]))
             }
         }
         var start = 0

@@ -22,7 +22,7 @@ struct ModelStore: Sendable {
         do {
             return try await self.database.withTransaction { session in
                 // One registration at a time per tenant, so the limit holds under concurrent requests.
-                _ = try await session.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", ["stream-models/\(tenant.uuidString.lowercased())"])
+                _ = try await session.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", ["stream-models/\(tenant.lowercasedString)"])
                 let count = try await session.query("SELECT count(*) AS n FROM stream_models WHERE tenant_id = $1", [tenant]).first?.int("n") ?? 0
                 guard count < maximumPerTenant else { throw ModelError.conflict("the tenant already has \(count) models, the most allowed (SENSORMINE_STREAM_MODELS_PER_TENANT)") }
                 let row = try await session.query("""
@@ -50,7 +50,7 @@ struct ModelStore: Sendable {
                 WHERE id = $1 AND tenant_id = $2
                 RETURNING \(Self.columns)
                 """, [id, tenant] + (try Self.columnValues(definition))).first
-            guard let row, let record = Self.record(row) else { throw ModelError.notFound("no model \(id.uuidString.lowercased()) in this tenant") }
+            guard let row, let record = Self.record(row) else { throw ModelError.notFound("no model \(id.lowercasedString) in this tenant") }
             return record
         } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
             throw ModelError.conflict("another model is named '\(definition.name)'")
@@ -66,7 +66,7 @@ struct ModelStore: Sendable {
     /// - Throws: ``ModelError/notFound(_:)``, ``ClientError``.
     func get(id: UUID, tenant: UUID) async throws -> ModelRecord {
         guard let row = try await self.database.query("SELECT \(Self.columns) FROM stream_models WHERE id = $1 AND tenant_id = $2", [id, tenant]).first,
-              let record = Self.record(row) else { throw ModelError.notFound("no model \(id.uuidString.lowercased()) in this tenant") }
+              let record = Self.record(row) else { throw ModelError.notFound("no model \(id.lowercasedString) in this tenant") }
         return record
     }
 
@@ -74,7 +74,7 @@ struct ModelStore: Sendable {
     /// - Throws: ``ModelError/notFound(_:)``, ``ClientError``.
     func delete(id: UUID, tenant: UUID) async throws {
         guard try await self.database.query("DELETE FROM stream_models WHERE id = $1 AND tenant_id = $2 RETURNING id", [id, tenant]).first != nil else {
-            throw ModelError.notFound("no model \(id.uuidString.lowercased()) in this tenant")
+            throw ModelError.notFound("no model \(id.lowercasedString) in this tenant")
         }
     }
 
@@ -90,7 +90,7 @@ struct ModelStore: Sendable {
     /// Enabled models with their bytes.
     func load(_ ids: [UUID]) async throws -> [(ModelRecord, [UInt8])] {
         guard !ids.isEmpty else { return [] }
-        let list = "{" + ids.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"
+        let list = "{" + ids.map { $0.lowercasedString }.joined(separator: ",") + "}"
         return try await self.database.query("SELECT \(Self.columns), model FROM stream_models WHERE enabled AND id = ANY($1::uuid[])", [list]).all.compactMap { row in
             guard let record = Self.record(row), let bytes = row["model"].flatMap(PostgresBytea.bytes(fromText:)) else { return nil }
             return (record, bytes)
