@@ -241,7 +241,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AlertsTests",
-            dependencies: ["Alerts", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "TestSupport", logging,
+            dependencies: ["Alerts", "SensormineAuth", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineJSON", "LibPQ", "RdKafka", "Curl", "TestSupport", logging,
                            crypto, nioConcurrency, hummingbird, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),

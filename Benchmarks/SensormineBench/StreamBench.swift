@@ -42,6 +42,23 @@ struct BenchService {
         return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
     }
 
+    /// A labelled histogram's cumulative bucket counts from its /metrics: stage → [(upper bound, count)].
+    func stageBuckets(_ client: HTTPClient, _ name: String) async -> StageBuckets {
+        guard let body = try? await client.get("http://127.0.0.1:\(self.port)/metrics").body else { return StageBuckets(counts: [:]) }
+        var counts: [String: [Double: Double]] = [:]
+        for line in String(decoding: body, as: UTF8.self).split(separator: "\n") where line.hasPrefix(name + "_bucket{") {
+            guard let open = line.firstIndex(of: "{"), let close = line.lastIndex(of: "}"), let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)) else { continue }
+            var labels: [Substring: Substring] = [:]
+            for pair in line[line.index(after: open)..<close].split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { labels[parts[0]] = parts[1].dropFirst().dropLast() }
+            }
+            guard let stage = labels["stage"], let le = labels["le"], let upper = le == "+Inf" ? Double.infinity : Double(le) else { continue }
+            counts[String(stage), default: [:]][upper] = value
+        }
+        return StageBuckets(counts: counts)
+    }
+
     func stop() {
         self.process.terminate()
         self.process.waitUntilExit()
@@ -294,6 +311,8 @@ func benchRuleLatency(prefix: String, organisation: UUID, devices: [UUID], metad
             print(String(format: "%@ %.0f ms (its webhook, after which the run is measured)", "stream: first alert after start".padding(toLength: 38, withPad: " ", startingAt: 0), first))
         }
         var triggers = 0
+        let streamBefore = await stream.stageBuckets(client, "sensormine_stream_stage_seconds")
+        let alertsBefore = await alerts.stageBuckets(client, "sensormine_alerts_stage_seconds")
         let start = ContinuousClock.now
         var tick = 0
         // 15 s at 2,000 readings/s: every 100 ms, 200 readings, one of them over the level.
@@ -332,5 +351,44 @@ func benchRuleLatency(prefix: String, organisation: UUID, devices: [UUID], metad
         print(String(format: "%@ p50 %.0f ms, p99 %.0f ms (%d of %d delivered; reading produced -> StreamProcessing -> Alerts -> webhook, at 2,000 readings/s, Ingestion storing them too)",
                      "stream: rule to webhook latency".padding(toLength: 38, withPad: " ", startingAt: 0), percentile(sorted, 0.5), percentile(sorted, 0.99),
                      sorted.count, triggers))
+        // Where that time went, p50 / p99 of each stage over the run (readings, batches and
+        // notices alike, not only the timed crossings).
+        let streamAfter = await stream.stageBuckets(client, "sensormine_stream_stage_seconds")
+        let alertsAfter = await alerts.stageBuckets(client, "sensormine_alerts_stage_seconds")
+        print("\("  stages, StreamProcessing".padding(toLength: 38, withPad: " ", startingAt: 0)) "
+              + streamAfter.summary(["kafka", "process", "publish", "save_wait", "save"], since: streamBefore))
+        print("\("  stages, Alerts".padding(toLength: 38, withPad: " ", startingAt: 0)) "
+              + alertsAfter.summary(["kafka", "apply", "queue", "deliver", "record"], since: alertsBefore))
+    }
+}
+
+/// Stage histograms read from a service's /metrics, for the time spent between two readings.
+struct StageBuckets {
+    var counts: [String: [Double: Double]]
+
+    /// `stage`'s quantile `q` in milliseconds over what was recorded since `before`, linear
+    /// within a bucket; nil when nothing was.
+    func quantile(_ stage: String, _ q: Double, since before: StageBuckets) -> Double? {
+        guard let after = self.counts[stage] else { return nil }
+        let earlier = before.counts[stage] ?? [:]
+        let buckets = after.map { (upper: $0.key, count: $0.value - (earlier[$0.key] ?? 0)) }.sorted { $0.upper < $1.upper }
+        guard let total = buckets.last?.count, total > 0 else { return nil }
+        var (lower, below) = (0.0, 0.0)
+        for bucket in buckets {
+            if bucket.count >= q * total {
+                if bucket.upper == .infinity { return lower * 1000 }
+                return (lower + (bucket.upper - lower) * (q * total - below) / max(bucket.count - below, 1e-9)) * 1000
+            }
+            (lower, below) = (bucket.upper, bucket.count)
+        }
+        return lower * 1000
+    }
+
+    /// `stage p50 / p99 ms` for each of `stages` recorded since `before`.
+    func summary(_ stages: [String], since before: StageBuckets) -> String {
+        stages.map { stage in
+            guard let p50 = self.quantile(stage, 0.5, since: before), let p99 = self.quantile(stage, 0.99, since: before) else { return "\(stage) -" }
+            return String(format: "%@ %.0f / %.0f ms", stage, p50, p99)
+        }.joined(separator: ", ")
     }
 }

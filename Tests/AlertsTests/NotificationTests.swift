@@ -1,4 +1,5 @@
 import Crypto
+import Curl
 import Foundation
 import SensormineAuth
 import HTTPTypes
@@ -320,6 +321,15 @@ struct NotificationDeliveryTests {
                 try await Self.eventually("the escalation after the restart", seconds: 60) { receiver.received("second").count >= 1 }
                 try await Task.sleep(for: .seconds(3))
                 #expect(receiver.received("second").count == 1, "\(alerts.output.suffix(2000))")
+                // The restarted process took the escalation from the queue and sent it: its stage
+                // timers say how long each took.
+                let client = HTTPClient(configuration: .init(maximumRetries: 0))
+                let metrics = String(decoding: try await client.get("http://127.0.0.1:\(values["SENSORMINE_HTTP_PORT"] ?? "")/metrics").body, as: UTF8.self)
+                await client.shutdown()
+                for stage in ["queue", "deliver", "record"] {
+                    let count = metrics.split(separator: "\n").first { $0.hasPrefix("sensormine_alerts_stage_seconds_count{stage=\"\(stage)\"}") }
+                    #expect(count.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } == true, "\(stage): \(metrics.prefix(3000))")
+                }
                 alerts.signal(SIGTERM)
                 _ = await alerts.waitForExit(timeout: .seconds(10))
             }

@@ -25,6 +25,10 @@ struct AlertEventConsumer: Service {
     private let stale = Counter(label: "sensormine_alerts_events_stale_total")
     private let opened = Counter(label: "sensormine_alerts_opened_total")
     private let resolved = Counter(label: "sensormine_alerts_resolved_total")
+    /// Where an alert event's time goes until its notices are queued: produced → polled
+    /// (`kafka`) and a batch applied, retries included (`apply`); the dispatcher records the rest.
+    private let kafkaStage = Metrics.Timer(label: "sensormine_alerts_stage_seconds", dimensions: [("stage", "kafka")], preferredDisplayUnit: .seconds)
+    private let applyStage = Metrics.Timer(label: "sensormine_alerts_stage_seconds", dimensions: [("stage", "apply")], preferredDisplayUnit: .seconds)
 
     init(consumer: KafkaConsumer, repository: AlertRepository, nudge: DispatchNudge? = nil, flappingSweepInterval: Duration = .seconds(5), logger: Logger) {
         self.consumer = consumer
@@ -40,10 +44,13 @@ struct AlertEventConsumer: Service {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await self.sweepFlapping() }
             for try await batch in self.consumer.batches.cancelOnGracefulShutdown() {
+                self.kafkaStage.recordWaitSinceProduced(batch)
+                let applying = ContinuousClock.now
                 let events = self.readable(batch)
                 let outcome = try await Self.backoff.retryingUntilSuccess({ try await self.apply(events[...]) }, failed: { attempt, error in
                     if attempt % 10 == 0 { self.logger.error("alert events not applied; retrying", metadata: ["error": "\(error)", "events": "\(events.count)"]) }
                 })
+                self.applyStage.recordInterval(since: applying)
                 self.applied.increment(by: Int64(events.count - outcome.stale - outcome.unknown))
                 self.stale.increment(by: Int64(outcome.stale))
                 self.rejected.increment(by: Int64(outcome.unknown))

@@ -20,6 +20,11 @@ struct NotificationDispatcher: Service {
     private let failedAttempts = Counter(label: "sensormine_alerts_notification_attempts_failed_total")
     private let givenUp = Counter(label: "sensormine_alerts_notifications_failed_total")
     private let silenced = Counter(label: "sensormine_alerts_notifications_silenced_total")
+    /// The rest of `sensormine_alerts_stage_seconds`: a notice's wait from when it came due
+    /// to its claim (`queue`), a message's sending (`deliver`) and the attempts' recording (`record`).
+    private let queueStage = Metrics.Timer(label: "sensormine_alerts_stage_seconds", dimensions: [("stage", "queue")], preferredDisplayUnit: .seconds)
+    private let deliverStage = Metrics.Timer(label: "sensormine_alerts_stage_seconds", dimensions: [("stage", "deliver")], preferredDisplayUnit: .seconds)
+    private let recordStage = Metrics.Timer(label: "sensormine_alerts_stage_seconds", dimensions: [("stage", "record")], preferredDisplayUnit: .seconds)
 
     /// How the queue is worked.
     struct Settings: Sendable {
@@ -70,6 +75,12 @@ struct NotificationDispatcher: Service {
     func dispatchDue() async throws -> Int {
         let claimed = try await self.queue.claimDue(limit: 200, lease: self.settings.lease)
         guard !claimed.isEmpty else { return 0 }
+        let now = Date()
+        for item in claimed {
+            // From when it came due: a group wait or a retry's backoff is policy, not queueing.
+            let waited = now.timeIntervalSince(max(item.createdAt, item.dueAt))
+            self.queueStage.recordNanoseconds(Int64(min(max(0, waited), 86_400) * 1_000_000_000))
+        }
         var outcomes: [(id: Int64, result: NotificationQueue.Result)] = []
         var messages: [NotificationMessage] = []
         var byGroup: [String: Int] = [:]
@@ -100,7 +111,9 @@ struct NotificationDispatcher: Service {
             }
             while let done = try await group.next() { outcomes += done }
         }
+        let recording = ContinuousClock.now
         try await self.queue.record(outcomes)
+        self.recordStage.recordInterval(since: recording)
         return claimed.count
     }
 
@@ -108,6 +121,7 @@ struct NotificationDispatcher: Service {
         let started = ContinuousClock.now
         let outcome = await self.senders.send(message)
         let elapsed = ContinuousClock.now - started
+        self.deliverStage.recordInterval(since: started)
         let milliseconds = Int(clamping: elapsed.milliseconds)
         if outcome.delivered {
             self.delivered.increment(by: Int64(message.items.count))

@@ -155,6 +155,8 @@ struct NotificationQueue: Sendable {
         var groupKey: String
         var attempts: Int
         var createdAt: Date
+        /// When it came due: its creation, or later when a group wait held it.
+        var dueAt: Date
         var channel: NotificationChannel
         var alert: AlertInstance
         var rule: (name: String, summaryTemplate: String, messageTemplate: String)?
@@ -174,7 +176,7 @@ struct NotificationQueue: Sendable {
                     ORDER BY due_at, id LIMIT $1 FOR UPDATE SKIP LOCKED
                 )
                 UPDATE alert_notifications n SET claimed_until = now() + make_interval(secs => $2) FROM due WHERE n.id = due.id
-                RETURNING n.id, n.instance_id, n.channel_id, n.kind, n.idempotency_key, n.group_key, n.attempts, n.created_at
+                RETURNING n.id, n.instance_id, n.channel_id, n.kind, n.idempotency_key, n.group_key, n.attempts, n.created_at, n.due_at
                 """, [limit, Double(lease.milliseconds) / 1000]).all
             guard !rows.isEmpty else { return [] }
             let instanceIDs = Set(rows.compactMap { $0["instance_id"] })
@@ -211,7 +213,8 @@ struct NotificationQueue: Sendable {
                 }
                 let silence = silences.first { $0.tenant == alert.tenantId && $0.silence.covers(alert, at: now) }?.silence
                 claimed.append(Claimed(id: id, kind: row["kind"] ?? "firing", idempotencyKey: row["idempotency_key"] ?? "", groupKey: row["group_key"] ?? "",
-                                       attempts: row.int("attempts") ?? 0, createdAt: row.date("created_at") ?? now, channel: channel, alert: alert,
+                                       attempts: row.int("attempts") ?? 0, createdAt: row.date("created_at") ?? now, dueAt: row.date("due_at") ?? now,
+                                       channel: channel, alert: alert,
                                        rule: alert.ruleId.flatMap { rules[$0.lowercasedString] }, silencedBy: silence?.id))
             }
             return claimed

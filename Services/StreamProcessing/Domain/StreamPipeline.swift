@@ -76,7 +76,7 @@ struct StreamPipeline: Service {
         var reportedError: String?
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             let messages = try await self.consumer.poll(timeout: .milliseconds(100))
-            self.recordFetched(messages)
+            self.kafkaStage.recordWaitSinceProduced(messages)
             let polled = ContinuousClock.now
             let rules = self.rules.snapshot
             let models = self.models.snapshot
@@ -426,17 +426,6 @@ struct StreamPipeline: Service {
                 eventId: "stream/\(self.store.group)/\(change.partition.topic)/\(change.partition.partition)/\(change.previousOffset)/\(change.previousWatermark)/\(tenant.lowercasedString)",
                 tenantId: tenant, time: now, resource: .mlInference, quantity: Double(calls), metadata: ["source": "stream-processing"],
                 producer: self.settings.producer))
-        }
-    }
-
-    /// Records how long each message waited between its producer and this poll (CreateTime, so
-    /// the clocks are two machines' in production: a negative interval is skew and not counted).
-    private func recordFetched(_ messages: [KafkaMessage]) {
-        guard !messages.isEmpty else { return }
-        let fetched = Int64(Date().timeIntervalSince1970 * 1_000)
-        for message in messages {
-            guard let produced = message.timestamp, fetched >= produced else { continue }
-            self.kafkaStage.recordNanoseconds((fetched - produced) &* 1_000_000)
         }
     }
 
