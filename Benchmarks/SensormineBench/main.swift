@@ -136,6 +136,58 @@ if wanted("postgres") { do {
     print("postgres: \(error)")
 } }
 
+// PostgreSQL: a transaction shaped like Alerts' apply (a setting, three reads, six writes),
+// every statement awaited alone against the queued writes and pipelined reads of ADR 34.
+// The metadata database, committed with its synchronous replica, one connection.
+if wanted("postgres") { do {
+    let client = PostgresClient(configuration: .init(url: try setting("SENSORMINE_METADATA_DB_URL"), name: "bench-tx", pool: .init(maximumConnections: 1)))
+    let table = "bench_tx_\(suffix)"
+    _ = try await client.query("CREATE TABLE \(table) (id int PRIMARY KEY, n bigint NOT NULL)")
+    _ = try await client.query("INSERT INTO \(table) SELECT i, 0 FROM generate_series(1, 1000) i")
+    let reads = (0..<3).map { _ in "SELECT n FROM \(table) WHERE id = $1" }
+    let write = "UPDATE \(table) SET n = n + 1 WHERE id = $1"
+    func transactions(for duration: Duration, _ body: () async throws -> Void) async throws -> (count: Int, seconds: Double) {
+        try await measure {
+            let end = ContinuousClock.now + duration
+            var count = 0
+            while ContinuousClock.now < end {
+                try await body()
+                count += 1
+            }
+            return count
+        }
+    }
+    var awaited: (count: Int, seconds: Double) = (0, 1)
+    var queued: (count: Int, seconds: Double) = (0, 1)
+    // Two rounds each, alternating, so a slow spell of the machine does not fall on one side.
+    for _ in 0..<2 {
+        let one = try await transactions(for: .milliseconds(1500)) {
+            try await client.withSession { session in
+                try await session.execute("BEGIN")
+                try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+                for read in reads { try await session.query(read, [Int.random(in: 1...1000)]) }
+                for _ in 0..<6 { try await session.execute(write, [Int.random(in: 1...1000)]) }
+                try await session.execute("COMMIT")
+            }
+        }
+        let two = try await transactions(for: .milliseconds(1500)) {
+            try await client.withPlatformScope { session in
+                _ = try await session.pipeline(reads.map { ($0, [Int.random(in: 1...1000)]) })
+                for _ in 0..<6 { try session.enqueue(write, [Int.random(in: 1...1000)]) }
+            }
+        }
+        awaited = (awaited.count + one.count, awaited.seconds + one.seconds)
+        queued = (queued.count + two.count, queued.seconds + two.seconds)
+    }
+    report("postgres transaction, each awaited", "tx/s", awaited, "BEGIN, 1 setting, 3 reads, 6 writes, COMMIT: 12 round trips, synchronous replica")
+    report("postgres transaction, pipelined", "tx/s", queued,
+           String(format: "the same in 2 round trips (ADR 34): %.2fx", (Double(queued.count) / queued.seconds) / (Double(awaited.count) / awaited.seconds)))
+    _ = try await client.query("DROP TABLE \(table)")
+    await client.shutdown()
+} catch {
+    print("postgres transactions: \(error)")
+} }
+
 // Kafka: idempotent producer, every message's delivery confirmed by the broker.
 if wanted("kafka") { do {
     let configuration = KafkaConfiguration(bootstrapServers: try setting("SENSORMINE_KAFKA_BROKERS"))

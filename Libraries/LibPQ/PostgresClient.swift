@@ -94,24 +94,37 @@ public final class PostgresClient: Sendable {
         _ body: (PostgresSession) async throws -> Result
     ) async throws -> Result {
         try await self.pool.withConnection { connection in
-            try await body(PostgresSession(connection: connection, executor: self.executor))
+            let session = PostgresSession(connection: connection, executor: self.executor)
+            do {
+                let result = try await body(session)
+                // What was queued and never followed still runs: an enqueue is never lost.
+                try await session.flush()
+                return result
+            } catch {
+                connection.queued.removeAll()
+                throw error
+            }
         }
     }
 
-    /// Runs `body` inside BEGIN … COMMIT; any thrown error rolls back.
+    /// Runs `body` inside BEGIN … COMMIT; any thrown error rolls back. BEGIN goes out with the
+    /// body's first statement, and statements the body enqueued last go out with COMMIT, so a
+    /// short transaction costs as few round trips as it has statements whose results it reads.
     /// - Throws: what `body` throws, or the COMMIT's error.
     public func withTransaction<Result>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresSession) async throws -> Result
     ) async throws -> Result {
         try await self.withSession { session in
-            try await session.execute("BEGIN")
+            try session.enqueue("BEGIN")
             do {
                 let result = try await body(session)
                 try await session.execute("COMMIT")
                 return result
             } catch {
-                _ = try? await session.execute("ROLLBACK")
+                session.connection.queued.removeAll()
+                // Nothing to roll back when BEGIN never went out (the body failed before any statement).
+                if session.connection.inTransaction { _ = try? await session.execute("ROLLBACK") }
                 throw error
             }
         }
@@ -172,8 +185,46 @@ public struct PostgresSession: Sendable {
     /// Runs one statement and returns its rows.
     /// - Throws: ``ClientError``; `invalidRequest` with SQLSTATE 22021 for a text parameter
     ///   that contains U+0000.
+    /// Statements queued before it (``enqueue(_:_:)``) go out with it, in one round trip.
     @discardableResult
     public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> PostgresRows {
+        let texts = try Self.texts(parameters)
+        let connection = self.connection
+        guard !connection.queued.isEmpty else {
+            return try await self.executor.run { try connection.execute(sql, texts) }
+        }
+        let statements = connection.queued + [(sql, texts)]
+        connection.queued.removeAll()
+        return try await self.executor.run { try connection.executePipeline(statements) }.last ?? PostgresRows(columns: [], rows: [], affectedRows: 0)
+    }
+
+    /// Queues a statement whose result is not read (a write, a setting): it goes out with the
+    /// next statement awaited on this session, or at the end of the session or transaction, and
+    /// a failure surfaces there, failing the transaction.
+    /// - Throws: ``ClientError`` `invalidRequest` for a parameter that contains U+0000.
+    public func enqueue(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws {
+        self.connection.queued.append((sql, try Self.texts(parameters)))
+    }
+
+    /// Runs `statements` in one round trip, after whatever was queued, and returns their rows in
+    /// order. The first failure is thrown; the server skips the statements after it.
+    /// - Throws: ``ClientError``.
+    public func pipeline(_ statements: [(sql: String, parameters: [(any PostgresBindable)?])]) async throws -> [PostgresRows] {
+        let queued = self.connection.queued
+        let all = queued + (try statements.map { ($0.sql, try Self.texts($0.parameters)) })
+        self.connection.queued.removeAll()
+        let connection = self.connection
+        return Array(try await self.executor.run { try connection.executePipeline(all) }.dropFirst(queued.count))
+    }
+
+    /// Sends what was queued, if anything.
+    func flush() async throws {
+        guard !self.connection.queued.isEmpty else { return }
+        _ = try await self.pipeline([])
+    }
+
+    /// Parameters as libpq takes them.
+    private static func texts(_ parameters: [(any PostgresBindable)?]) throws -> [String?] {
         let texts = parameters.map { $0?.postgresText }
         // libpq takes parameters as C strings, so a NUL would silently cut the value short;
         // PostgreSQL text cannot hold one anyway, so refuse it as the server refuses one in COPY.
@@ -181,8 +232,7 @@ public struct PostgresSession: Sendable {
             throw ClientError(.invalidRequest, client: "postgres", "parameter $\(position + 1) contains a NUL character, which PostgreSQL text cannot hold",
                               serverCode: SQLState.characterNotInRepertoire)
         }
-        let connection = self.connection
-        return try await self.executor.run { try connection.execute(sql, texts) }
+        return texts
     }
 
     /// Runs a statement and returns the number of rows it affected.
@@ -195,6 +245,7 @@ public struct PostgresSession: Sendable {
     /// Runs a multi-statement script (no parameters), e.g. a migration.
     /// - Throws: ``ClientError``.
     public func executeScript(_ sql: String) async throws {
+        try await self.flush()
         let connection = self.connection
         try await self.executor.run { try connection.executeScript(sql) }
     }
@@ -204,6 +255,8 @@ public struct PostgresSession: Sendable {
     public func copy(into table: String, columns: [String], rows: PostgresCopyBuffer) async throws -> Int {
         let statement = "COPY \(try PostgresIdentifier.qualified(table)) (\(try columns.map(PostgresIdentifier.quoted).joined(separator: ", "))) FROM STDIN"
         let bytes = rows.bytes
+        // COPY cannot run in a pipeline: what was queued goes first.
+        try await self.flush()
         let connection = self.connection
         return try await self.executor.run { try connection.copy(statement, data: bytes) }
     }

@@ -97,7 +97,7 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     /// COMMIT), since the next user's statements would run inside that transaction.
     var isBroken: Bool {
         if self.lifecycle.withLockedValue({ $0.aborted }) { return true }
-        guard PQtransactionStatus(self.handle) == PQTRANS_IDLE else { return true }
+        guard PQtransactionStatus(self.handle) == PQTRANS_IDLE, PQpipelineStatus(self.handle) == PQ_PIPELINE_OFF else { return true }
         // Reading pending input is non-blocking; it notices a server that closed the socket.
         PQconsumeInput(self.handle)
         return PQstatus(self.handle) != CONNECTION_OK
@@ -125,6 +125,78 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
             PQexecParams(self.handle, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
         }
         return try self.consume(result)
+    }
+
+    /// Statements queued by ``PostgresSession/enqueue(_:_:)`` to go out with the next one awaited.
+    /// Touched only by the task that leased the connection (see the type's Sendable note).
+    var queued: [(sql: String, parameters: [String?])] = []
+
+    /// True inside a transaction block (begun, or failed and not yet rolled back).
+    var inTransaction: Bool { PQtransactionStatus(self.handle) != PQTRANS_IDLE }
+
+    /// Runs `statements` in order in one round trip (libpq pipeline mode, one Sync) and returns
+    /// each one's rows (blocking). After a failure the server skips the rest; the first failure
+    /// is thrown. Outside a transaction block the statements form one implicit transaction.
+    func executePipeline(_ statements: [(sql: String, parameters: [String?])]) throws -> [PostgresRows] {
+        if statements.count == 1, let only = statements.first { return [try self.execute(only.sql, only.parameters)] }
+        guard !statements.isEmpty else { return [] }
+        guard PQenterPipelineMode(self.handle) == 1 else { throw self.failure("could not enter pipeline mode") }
+        // Sent without blocking, reading while writing: a server that answers early statements
+        // while later ones are still being sent must never wait on a client that waits on it.
+        PQsetnonblocking(self.handle, 1)
+        for statement in statements {
+            let sent = withCStringArray(statement.parameters) { pointers in
+                PQsendQueryParams(self.handle, statement.sql, Int32(statement.parameters.count), nil, pointers, nil, nil, 0)
+            }
+            // The connection is left in pipeline mode, so the pool discards it (isBroken).
+            guard sent == 1 else { throw self.failure("could not send a statement") }
+        }
+        guard PQpipelineSync(self.handle) == 1 else { throw self.failure("could not send the pipeline's sync") }
+        try self.flushReading()
+        PQsetnonblocking(self.handle, 0)
+        var results: [PostgresRows] = []
+        results.reserveCapacity(statements.count)
+        var firstError: (any Error)?
+        for _ in statements {
+            guard let result = PQgetResult(self.handle) else { throw self.failure("the pipeline ended early") }
+            if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+                PQclear(result)
+                results.append(PostgresRows(columns: [], rows: [], affectedRows: 0))
+            } else {
+                do {
+                    results.append(try self.consume(result))
+                } catch {
+                    firstError = firstError ?? error
+                    results.append(PostgresRows(columns: [], rows: [], affectedRows: 0))
+                }
+            }
+            // Each statement's results end with a NULL.
+            while let extra = PQgetResult(self.handle) { PQclear(extra) }
+        }
+        guard let sync = PQgetResult(self.handle) else { throw self.failure("the pipeline's sync was not answered") }
+        let synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC
+        PQclear(sync)
+        guard synced, PQexitPipelineMode(self.handle) == 1 else { throw self.failure("the pipeline did not end cleanly") }
+        if let firstError { throw firstError }
+        return results
+    }
+
+    /// Sends what libpq buffered, reading the server's answers meanwhile (non-blocking mode).
+    private func flushReading() throws {
+        while true {
+            let flushed = PQflush(self.handle)
+            if flushed == 0 { return }
+            guard flushed == 1 else { throw self.failure("could not send the pipeline") }
+            var descriptor = pollfd(fd: self.socket, events: Int16(POLLIN | POLLOUT), revents: 0)
+            guard poll(&descriptor, 1, -1) >= 0 || errno == EINTR else { throw self.failure("poll failed") }
+            if descriptor.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0, PQconsumeInput(self.handle) != 1 {
+                throw self.failure("the connection failed while sending")
+            }
+        }
+    }
+
+    private func failure(_ what: String) -> ClientError {
+        ClientError(.unreachable, client: "postgres", "\(what): \(Self.trimmed(PQerrorMessage(self.handle)))")
     }
 
     /// Runs a script of one or more statements without parameters (blocking).

@@ -9,7 +9,7 @@ extension PostgresClient {
     /// - Throws: what PostgreSQL or `body` throws; the transaction is rolled back.
     public func withCaller<Result: Sendable>(_ caller: CallerIdentity, _ body: @Sendable (PostgresSession) async throws -> Result) async throws -> Result {
         try await self.withTransaction { session in
-            try await session.query(
+            try session.enqueue(
                 "SELECT set_config('sensormine.tenant', $1, true), set_config('sensormine.platform_admin', $2, true)",
                 [caller.tenantID, caller.isPlatformAdmin ? "on" : "off"]
             )
@@ -22,7 +22,7 @@ extension PostgresClient {
     /// - Throws: what PostgreSQL or `body` throws; the transaction is rolled back.
     public func withPlatformScope<Result: Sendable>(_ body: @Sendable (PostgresSession) async throws -> Result) async throws -> Result {
         try await self.withTransaction { session in
-            try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+            try session.enqueue("SELECT set_config('sensormine.platform_admin', 'on', true)")
             return try await body(session)
         }
     }
@@ -32,7 +32,7 @@ extension PostgresClient {
     /// - Throws: what PostgreSQL or `body` throws; the transaction is rolled back.
     public func withTenant<Result: Sendable>(_ tenant: UUID, _ body: @Sendable (PostgresSession) async throws -> Result) async throws -> Result {
         try await self.withTransaction { session in
-            try await session.query("SELECT set_config('sensormine.tenant', $1, true)", [tenant])
+            try session.enqueue("SELECT set_config('sensormine.tenant', $1, true)", [tenant])
             return try await body(session)
         }
     }

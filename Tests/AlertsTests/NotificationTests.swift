@@ -53,6 +53,27 @@ struct NotificationRuleTests {
         #expect(EscalationStep.next(phase: .escalating, level: 0, cycle: 0, firing: false, acknowledged: false, policy: self.policy()).phase == .done)
     }
 
+    @Test("a nudge wakes a sleeping dispatcher at once, and one that came while it worked makes its next sleep return at once")
+    func nudgeWakes() async throws {
+        let nudge = DispatchNudge()
+        // Each sleep below would last an hour unless woken: a lost nudge hangs the test (and the watchdog reports it).
+        nudge.nudge()
+        try await nudge.sleep(upTo: .seconds(3600))
+        for round in 0..<50 {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await nudge.sleep(upTo: .seconds(3600)) }
+                // Sometimes before the sleeper registered, sometimes after.
+                if round % 2 == 1 { try await Task.sleep(for: .milliseconds(5)) }
+                nudge.nudge()
+                try await group.waitForAll()
+            }
+        }
+        // Without a nudge it sleeps its interval and returns.
+        let started = ContinuousClock.now
+        try await nudge.sleep(upTo: .milliseconds(30))
+        #expect(ContinuousClock.now - started >= .milliseconds(30))
+    }
+
     @Test("webhooks may not reach loopback, link-local or private networks unless allow-listed; only http(s) URLs with a host")
     func serverSideRequestForgery() throws {
         let guardrail = AddressGuard(allowed: [])

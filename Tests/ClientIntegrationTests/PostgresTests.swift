@@ -52,6 +52,67 @@ struct PostgresTests {
         await client.shutdown()
     }
 
+    @Test("queued statements go out with the next one in one pipeline, in order; a failure among them fails the transaction with its SQLSTATE")
+    func pipelines() async throws {
+        let client = client(try TestStack.metadataURL)
+        let table = TestStack.unique("it_pipe")
+        try await client.query("CREATE TABLE \(table) (id int PRIMARY KEY, note text)")
+        // Queued writes, then a read that sees them: one round trip, statements in order.
+        let seen = try await client.withTransaction { session in
+            try session.enqueue("INSERT INTO \(table) VALUES (1, $1)", ["one"])
+            try session.enqueue("UPDATE \(table) SET note = note || '+' WHERE id = 1")
+            return try await session.query("SELECT note FROM \(table) WHERE id = 1").first?["note"]
+        }
+        #expect(seen == "one+")
+        // Several reads at once, each with its own rows.
+        let results = try await client.withSession { session in
+            try await session.pipeline([("SELECT $1::int + 1 AS n", [41]), ("SELECT count(*) AS n FROM \(table)", []), ("SELECT 'x' AS n WHERE false", [])])
+        }
+        #expect(results.map { $0.first?["n"] } == ["42", "1", nil])
+        // A queued write that fails (a duplicate key) fails the transaction: the writes queued
+        // before it are rolled back, the statements after it are not run.
+        let duplicate = await #expect(throws: ClientError.self) {
+            try await client.withTransaction { session in
+                try session.enqueue("INSERT INTO \(table) VALUES (2, 'two')")
+                try session.enqueue("INSERT INTO \(table) VALUES (1, 'again')")
+                try session.enqueue("INSERT INTO \(table) VALUES (3, 'three')")
+            }
+        }
+        #expect(duplicate?.serverCode == "23505")
+        let ids = try await client.query("SELECT id FROM \(table) ORDER BY id").rows.map { $0[0] }
+        #expect(ids == ["1"])
+        // Queued outside a transaction and never followed: still sent when the session ends.
+        try await client.withSession { session in try session.enqueue("INSERT INTO \(table) VALUES (4, 'late')") }
+        #expect(try await client.query("SELECT note FROM \(table) WHERE id = 4").first?["note"] == "late")
+        // A NUL is refused when queued, before anything is sent.
+        let nul = await #expect(throws: ClientError.self) {
+            try await client.withSession { session in try session.enqueue("INSERT INTO \(table) VALUES (5, $1)", ["a\u{0}b"]) }
+        }
+        #expect(nul?.code == .invalidRequest)
+        // A body that fails before its first statement leaves nothing open: the pool's connections stay usable.
+        struct Early: Error {}
+        for _ in 0..<8 {
+            await #expect(throws: Early.self) { try await client.withTransaction { _ in throw Early() } }
+        }
+        #expect(try await client.query("SELECT count(*) AS n FROM \(table)").first?["n"] == "2")
+        try await client.query("DROP TABLE \(table)")
+        await client.shutdown()
+    }
+
+    @Test("a pipeline whose early answers are large while later statements are still being sent does not deadlock")
+    func largePipeline() async throws {
+        let client = client(try TestStack.metadataURL)
+        // About 8 MB of answer to the first statement and 8 MB of parameter in the second: more
+        // than both sockets' buffers, so each side must read while it writes.
+        let big = String(repeating: "p", count: 8 << 20)
+        let results = try await client.withSession { session in
+            try await session.pipeline([("SELECT repeat('a', 1024) AS chunk FROM generate_series(1, 8192)", []), ("SELECT length($1) AS n", [big])])
+        }
+        #expect(results.first?.rows.count == 8192)
+        #expect(results.last?.first?["n"] == String(8 << 20))
+        await client.shutdown()
+    }
+
     @Test("COPY FROM STDIN loads rows with escaped text exactly")
     func copy() async throws {
         let client = client(try TestStack.timeseriesURL)

@@ -145,19 +145,66 @@ struct NotificationDispatcher: Service {
 /// Wakes the dispatcher as soon as the event consumer has opened or resolved alerts, instead of
 /// leaving their first notices to its next poll (the poll still finds what other replicas queued).
 final class DispatchNudge: Sendable {
-    private let pending = NIOLockedValueBox(false)
+    private struct State {
+        /// A nudge came while nobody slept: the next sleep returns at once.
+        var pending = false
+        /// A sleep is under way (its waiter may not have registered yet).
+        var sleeping = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
 
-    /// There is work: the sleeping dispatcher looks at the queue within 20 ms.
+    private let state = NIOLockedValueBox(State())
+
+    /// There is work: a sleeping dispatcher wakes now, a busy one looks again before it sleeps.
     func nudge() {
-        self.pending.withLockedValue { $0 = true }
+        let waiter = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            guard let waiter = state.waiter else {
+                state.pending = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
     }
 
     /// Sleeps up to `interval`, less when nudged.
+    /// - Throws: `CancellationError` when the task is cancelled.
     func sleep(upTo interval: Duration) async throws {
-        let deadline = ContinuousClock.now + interval
-        while ContinuousClock.now < deadline {
-            if self.pending.withLockedValue({ pending in defer { pending = false }; return pending }) { return }
-            try await Task.sleep(for: min(.milliseconds(20), deadline - ContinuousClock.now))
+        let nudged = self.state.withLockedValue { state in
+            defer { state.pending = false }
+            state.sleeping = !state.pending
+            return state.pending
         }
+        if nudged { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let now = self.state.withLockedValue { state in
+                        // The sleep already ended: a nudge since then stays pending for the next one.
+                        guard state.sleeping else { return true }
+                        if state.pending {
+                            state.pending = false
+                            return true
+                        }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            }
+            group.addTask { try? await Task.sleep(for: interval) }
+            await group.next()
+            // Whichever finished first, the other ends now: the waiter is resumed (or, not yet
+            // registered, finds the sleep over), the timer is cancelled.
+            let waiter = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                state.sleeping = false
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+            group.cancelAll()
+        }
+        try Task.checkCancellation()
     }
 }

@@ -35,21 +35,27 @@ struct AlertRepository: Sendable {
     /// Applies checked events in order: per key, against the highest sequence applied so far.
     func apply(_ events: [AlertEvent]) async throws -> Outcome {
         guard !events.isEmpty else { return Outcome() }
+        var order: [KeyID] = []
+        var byKey: [KeyID: [AlertEvent]] = [:]
+        for event in events {
+            let key = KeyID(tenant_id: event.tenantId, dedup_key: event.dedupKey)
+            if byKey[key] == nil { order.append(key) }
+            byKey[key, default: []].append(event)
+        }
+        // Only a resolve asks whether the key flaps: the openings of the others are not read.
+        let resolving = Set(events.filter { $0.action == .resolve }.map { KeyID(tenant_id: $0.tenantId, dedup_key: $0.dedupKey) })
+        let flapChecked = order.filter(resolving.contains)
+        let earliest = events.map(\.occurredAt).min() ?? Date()
+        // Two round trips in all: everything read (and the keys locked) in one pipeline, every
+        // write queued to go out with COMMIT.
         return try await self.database.withTransaction { session in
-            try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
-            let rules = try await Self.rules(Set(events.compactMap(\.ruleId)), in: session)
-            let paths = try await Self.tenantPaths(Set(events.map(\.tenantId)), in: session)
-
-            var order: [KeyID] = []
-            var byKey: [KeyID: [AlertEvent]] = [:]
-            for event in events {
-                let key = KeyID(tenant_id: event.tenantId, dedup_key: event.dedupKey)
-                if byKey[key] == nil { order.append(key) }
-                byKey[key, default: []].append(event)
-            }
-            // Only a resolve asks whether the key flaps: the openings of the others are not read.
-            let resolving = Set(events.filter { $0.action == .resolve }.map { KeyID(tenant_id: $0.tenantId, dedup_key: $0.dedupKey) })
-            let states = try await self.lockKeys(order, flapChecked: order.filter(resolving.contains), earliest: events.map(\.occurredAt).min() ?? Date(), in: session)
+            try session.enqueue("SELECT set_config('sensormine.platform_admin', 'on', true)")
+            var reads = [Self.rulesStatement(Set(events.compactMap(\.ruleId))), Self.tenantPathsStatement(Set(events.map(\.tenantId)))]
+            reads += try self.lockKeysStatements(order, flapChecked: flapChecked, earliest: earliest, in: session)
+            let results = try await session.pipeline(reads)
+            let rules = Self.rules(results[0])
+            let paths = Self.tenantPaths(results[1])
+            let states = try Self.keyStates(locked: results[2], openings: flapChecked.isEmpty ? nil : results[3])
 
             var outcome = Outcome()
             var created: [AlertInstance] = []
@@ -92,13 +98,13 @@ struct AlertRepository: Sendable {
                 keyRows.append(KeyRow(tenant_id: key.tenant_id, dedup_key: key.dedup_key, last_sequence: fold.state.lastSequence, open_instance: fold.state.open?.id))
             }
             // Existing rows first: a key's old instance resolves before its new one opens (one open per key).
-            try await Self.update(changed, in: session)
-            try await Self.insert(created, in: session)
-            try await Self.insert(transitions, in: session)
-            try await NotificationQueue.opened(opened, in: session)
-            try await NotificationQueue.resolved(resolved, in: session)
+            try Self.update(changed, in: session)
+            try Self.insert(created, in: session)
+            try Self.insert(transitions, in: session)
+            try NotificationQueue.opened(opened, in: session)
+            try NotificationQueue.resolved(resolved, in: session)
             if !keyRows.isEmpty {
-                try await session.execute(
+                try session.enqueue(
                     """
                     UPDATE alert_keys k SET last_sequence = x.last_sequence, open_instance = x.open_instance
                     FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id uuid, dedup_key text, last_sequence bigint, open_instance uuid)
@@ -116,60 +122,71 @@ struct AlertRepository: Sendable {
         var open_instance: UUID?
     }
 
-    /// Creates the keys' rows where missing and locks them (in one order, so two writers never
-    /// deadlock); returns each key's state with its open instance and recent openings.
-    private func lockKeys(_ keys: [KeyID], flapChecked: [KeyID], earliest: Date, in session: PostgresSession) async throws -> [KeyID: AlertKeyState] {
+    /// Creates the keys' rows where missing (queued) and the statements that lock them (in one
+    /// order, so two writers never deadlock) with their open instances, and then, after the
+    /// lock, read the recent openings of the keys in `flapChecked` (when there are any).
+    private func lockKeysStatements(_ keys: [KeyID], flapChecked: [KeyID], earliest: Date,
+                                    in session: PostgresSession) throws -> [(sql: String, parameters: [(any PostgresBindable)?])] {
         let keysJSON = try SQLJSON.text(keys)
-        try await session.execute(
+        try session.enqueue(
             """
             INSERT INTO alert_keys (tenant_id, dedup_key, last_sequence)
             SELECT tenant_id, dedup_key, -1 FROM jsonb_to_recordset($1::jsonb) AS k(tenant_id uuid, dedup_key text) ORDER BY 1, 2
             ON CONFLICT DO NOTHING
             """, [keysJSON])
-        let rows = try await session.query(
+        var statements: [(sql: String, parameters: [(any PostgresBindable)?])] = [(
             """
-            SELECT k.tenant_id, k.dedup_key, k.last_sequence, k.open_instance FROM alert_keys k
-            JOIN jsonb_to_recordset($1::jsonb) AS x(tenant_id uuid, dedup_key text) USING (tenant_id, dedup_key)
+            SELECT k.tenant_id AS key_tenant, k.dedup_key AS key_dedup, k.last_sequence, k.open_instance, \(Self.instanceColumnsOf("i"))
+            FROM alert_keys k
+            JOIN jsonb_to_recordset($1::jsonb) AS x(tenant_id uuid, dedup_key text) ON k.tenant_id = x.tenant_id AND k.dedup_key = x.dedup_key
+            LEFT JOIN alert_instances i ON i.id = k.open_instance
             ORDER BY k.tenant_id, k.dedup_key FOR UPDATE OF k
-            """, [keysJSON]).all
-        let openIDs = rows.compactMap { $0["open_instance"] }
-        var open: [UUID: AlertInstance] = [:]
-        if !openIDs.isEmpty {
-            for row in try await session.query("SELECT \(Self.instanceColumns) FROM alert_instances WHERE id = ANY ($1::uuid[])", ["{\(openIDs.joined(separator: ","))}"]).all {
-                let instance = try Self.decode(row)
-                open[instance.id] = instance
-            }
-        }
-        var openings: [KeyID: [Date]] = [:]
+            """, [keysJSON])]
+        guard !flapChecked.isEmpty else { return statements }
         let since = earliest.addingTimeInterval(-self.flapPolicy.windowSeconds)
         // Per key through the (tenant, key, opened) index, whatever the planner guesses of the list.
-        for row in flapChecked.isEmpty ? [] : try await session.query(
+        statements.append((
             """
             SELECT x.tenant_id, x.dedup_key, o.opened_at FROM jsonb_to_recordset($1::jsonb) AS x(tenant_id uuid, dedup_key text)
             CROSS JOIN LATERAL (
                 SELECT i.opened_at FROM alert_instances i WHERE i.tenant_id = x.tenant_id AND i.dedup_key = x.dedup_key AND i.opened_at > $2
             ) o
-            """, [try SQLJSON.text(flapChecked), since]).all {
+            """, [try SQLJSON.text(flapChecked), since]))
+        return statements
+    }
+
+    /// Each locked key's state from the lock's rows (with the open instance) and the openings read.
+    private static func keyStates(locked: PostgresRows, openings openingRows: PostgresRows?) throws -> [KeyID: AlertKeyState] {
+        var openings: [KeyID: [Date]] = [:]
+        for row in openingRows?.all ?? [] {
             guard let tenant = row["tenant_id"].flatMap(UUID.init(uuidString:)), let key = row["dedup_key"], let at = row.date("opened_at") else { continue }
             openings[KeyID(tenant_id: tenant, dedup_key: key), default: []].append(at)
         }
         var states: [KeyID: AlertKeyState] = [:]
-        for row in rows {
-            guard let tenant = row["tenant_id"].flatMap(UUID.init(uuidString:)), let key = row["dedup_key"] else { continue }
+        for row in locked.all {
+            guard let tenant = row["key_tenant"].flatMap(UUID.init(uuidString:)), let key = row["key_dedup"] else { continue }
             let id = KeyID(tenant_id: tenant, dedup_key: key)
             states[id] = AlertKeyState(lastSequence: row["last_sequence"].flatMap { Int64($0) } ?? -1,
-                                       open: row["open_instance"].flatMap(UUID.init(uuidString:)).flatMap { open[$0] },
+                                       open: row["open_instance"] == nil ? nil : try Self.decode(row),
                                        recentOpenings: openings[id] ?? [])
         }
         return states
     }
 
-    private static func rules(_ ids: Set<UUID>, in session: PostgresSession) async throws -> [UUID: RuleFacts] {
-        guard !ids.isEmpty else { return [:] }
+    /// The instance columns, qualified by `alias`.
+    static func instanceColumnsOf(_ alias: String) -> String {
+        Self.instanceColumns.split(separator: ",").map { "\(alias)." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
+    }
+
+    /// The rule facts of `ids` (nothing when there are none).
+    private static func rulesStatement(_ ids: Set<UUID>) -> (sql: String, parameters: [(any PostgresBindable)?]) {
+        ("SELECT id, tenant_id, name, severity, labels, enabled, applies_to_sub_tenants, notification_policy_id FROM alert_rules WHERE id = ANY ($1::uuid[])",
+         ["{\(ids.map { $0.lowercasedString }.joined(separator: ","))}"])
+    }
+
+    private static func rules(_ result: PostgresRows) -> [UUID: RuleFacts] {
         var rules: [UUID: RuleFacts] = [:]
-        let list = ids.map { $0.lowercasedString }.joined(separator: ",")
-        for row in try await session.query(
-            "SELECT id, tenant_id, name, severity, labels, enabled, applies_to_sub_tenants, notification_policy_id FROM alert_rules WHERE id = ANY ($1::uuid[])", ["{\(list)}"]).all {
+        for row in result.all {
             guard let id = row["id"].flatMap(UUID.init(uuidString:)), let tenant = row["tenant_id"].flatMap(UUID.init(uuidString:)) else { continue }
             let labels = (try? ContractCoding.decoder().decode([String: String].self, from: Data((row["labels"] ?? "{}").utf8))) ?? [:]
             rules[id] = RuleFacts(tenantId: tenant, name: row["name"] ?? "", severity: AlertSeverity(rawValue: row["severity"] ?? "") ?? .warning,
@@ -179,27 +196,31 @@ struct AlertRepository: Sendable {
         return rules
     }
 
+    /// The paths (each tenant and its ancestors) of `ids`.
+    private static func tenantPathsStatement(_ ids: Set<UUID>) -> (sql: String, parameters: [(any PostgresBindable)?]) {
+        ("SELECT id, array_to_string(path, ',') AS path FROM tenants WHERE id = ANY ($1::uuid[])", ["{\(ids.map { $0.lowercasedString }.joined(separator: ","))}"])
+    }
+
     /// Each known tenant's path (itself and its ancestors).
-    private static func tenantPaths(_ ids: Set<UUID>, in session: PostgresSession) async throws -> [UUID: Set<UUID>] {
-        let list = ids.map { $0.lowercasedString }.joined(separator: ",")
+    private static func tenantPaths(_ result: PostgresRows) -> [UUID: Set<UUID>] {
         var paths: [UUID: Set<UUID>] = [:]
-        for row in try await session.query("SELECT id, array_to_string(path, ',') AS path FROM tenants WHERE id = ANY ($1::uuid[])", ["{\(list)}"]).all {
+        for row in result.all {
             guard let id = row["id"].flatMap(UUID.init(uuidString:)) else { continue }
             paths[id] = Set((row["path"] ?? "").split(separator: ",").compactMap { UUID(uuidString: String($0)) })
         }
         return paths
     }
 
-    private static func insert(_ instances: [AlertInstance], in session: PostgresSession) async throws {
+    private static func insert(_ instances: [AlertInstance], in session: PostgresSession) throws {
         guard !instances.isEmpty else { return }
-        try await session.execute(
+        try session.enqueue(
             "INSERT INTO alert_instances SELECT * FROM jsonb_populate_recordset(NULL::alert_instances, $1::jsonb)",
             [try SQLJSON.text(instances.map(InstanceRow.init))])
     }
 
-    private static func update(_ instances: [AlertInstance], in session: PostgresSession) async throws {
+    private static func update(_ instances: [AlertInstance], in session: PostgresSession) throws {
         guard !instances.isEmpty else { return }
-        try await session.execute(
+        try session.enqueue(
             """
             UPDATE alert_instances i SET "values" = x."values", state = x.state, resolved_by = x.resolved_by, resolved_at = x.resolved_at,
                 last_triggered_at = x.last_triggered_at, trigger_count = x.trigger_count, flapping = x.flapping, held_resolve_at = x.held_resolve_at
@@ -207,7 +228,7 @@ struct AlertRepository: Sendable {
             """, [try SQLJSON.text(instances.map(InstanceRow.init))])
     }
 
-    private static func insert(_ transitions: [AlertTransition], in session: PostgresSession) async throws {
+    private static func insert(_ transitions: [AlertTransition], in session: PostgresSession) throws {
         guard !transitions.isEmpty else { return }
         struct Row: Codable {
             var n: Int
@@ -217,7 +238,7 @@ struct AlertRepository: Sendable {
             var actor: String
             var detail: String
         }
-        try await session.execute(
+        try session.enqueue(
             """
             INSERT INTO alert_transitions (instance_id, tenant_id, kind, at, actor, detail)
             SELECT x.instance_id, i.tenant_id, x.kind, x.at, x.actor, x.detail
@@ -231,7 +252,7 @@ struct AlertRepository: Sendable {
     @discardableResult
     func releaseSettledFlapping() async throws -> Int {
         try await self.database.withTransaction { session in
-            try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+            try NotificationQueue.elevate(session)
             let released = try await session.query(
                 """
                 WITH released AS (
@@ -246,7 +267,7 @@ struct AlertRepository: Sendable {
                 SELECT id, tenant_id, 'resolved', now(), 'alerts', 'quiet for the flapping window after a held resolve' FROM released
                 RETURNING instance_id
                 """, [self.flapPolicy.windowSeconds])
-            try await NotificationQueue.resolved(released.all.compactMap { $0["instance_id"].flatMap(UUID.init(uuidString:)) }, in: session)
+            try NotificationQueue.resolved(released.all.compactMap { $0["instance_id"].flatMap(UUID.init(uuidString:)) }, in: session)
             return released.rows.count
         }
     }
@@ -320,10 +341,10 @@ struct AlertRepository: Sendable {
                 """, [id, caller.subject]).first
             guard let updated else { return try await Self.existing(id, in: session) }
             let instance = try Self.decode(updated)
-            try await Self.insert([AlertTransition(instanceId: id, kind: .acknowledged, at: instance.acknowledgedAt ?? Date(), actor: caller.subject, detail: "")],
+            try Self.insert([AlertTransition(instanceId: id, kind: .acknowledged, at: instance.acknowledgedAt ?? Date(), actor: caller.subject, detail: "")],
                                   in: session)
-            try await NotificationQueue.elevate(session)
-            try await NotificationQueue.acknowledged(id, in: session)
+            try NotificationQueue.elevate(session)
+            try NotificationQueue.acknowledged(id, in: session)
             return instance
         }
     }
@@ -334,19 +355,19 @@ struct AlertRepository: Sendable {
             let current = try await Self.existing(id, in: session)
             guard current.state == .firing else { return current }
             // The key first, as the consumer locks it: the two never interleave on one key.
-            try await session.execute("SELECT 1 FROM alert_keys WHERE tenant_id = $1 AND dedup_key = $2 FOR UPDATE", [current.tenantId, current.dedupKey])
+            try session.enqueue("SELECT 1 FROM alert_keys WHERE tenant_id = $1 AND dedup_key = $2 FOR UPDATE", [current.tenantId, current.dedupKey])
             guard let updated = try await session.query(
                 """
                 UPDATE alert_instances SET state = 'resolved', resolved_by = $2, resolved_at = now(), held_resolve_at = NULL
                 WHERE id = $1 AND state = 'firing' RETURNING \(Self.instanceColumns)
                 """, [id, caller.subject]).first else { return try await Self.existing(id, in: session) }
-            try await session.execute("UPDATE alert_keys SET open_instance = NULL WHERE tenant_id = $1 AND dedup_key = $2 AND open_instance = $3",
+            try session.enqueue("UPDATE alert_keys SET open_instance = NULL WHERE tenant_id = $1 AND dedup_key = $2 AND open_instance = $3",
                                       [current.tenantId, current.dedupKey, id])
             let instance = try Self.decode(updated)
-            try await Self.insert([AlertTransition(instanceId: id, kind: .resolved, at: instance.resolvedAt ?? Date(), actor: caller.subject, detail: "by hand")],
+            try Self.insert([AlertTransition(instanceId: id, kind: .resolved, at: instance.resolvedAt ?? Date(), actor: caller.subject, detail: "by hand")],
                                   in: session)
-            try await NotificationQueue.elevate(session)
-            try await NotificationQueue.resolved([id], in: session)
+            try NotificationQueue.elevate(session)
+            try NotificationQueue.resolved([id], in: session)
             return instance
         }
     }

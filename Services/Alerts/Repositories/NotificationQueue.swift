@@ -17,13 +17,13 @@ struct NotificationQueue: Sendable {
     /// Lifts row-level security for the rest of the transaction: a site's alert may follow its
     /// organisation's policy, and the bookkeeping below must see both. Callers have already
     /// checked the caller may act on the alert.
-    static func elevate(_ session: PostgresSession) async throws {
-        try await session.query("SELECT set_config('sensormine.platform_admin', 'on', true)")
+    static func elevate(_ session: PostgresSession) throws {
+        try session.enqueue("SELECT set_config('sensormine.platform_admin', 'on', true)")
     }
 
     /// Starts the escalation of each newly opened alert: the rule's policy, or else the default
     /// policy of the alert's tenant or of the rule's owner.
-    static func opened(_ alerts: [(instance: AlertInstance, rule: RuleFacts?)], in session: PostgresSession) async throws {
+    static func opened(_ alerts: [(instance: AlertInstance, rule: RuleFacts?)], in session: PostgresSession) throws {
         guard !alerts.isEmpty else { return }
         struct Row: Encodable {
             var instance_id: UUID
@@ -32,7 +32,7 @@ struct NotificationQueue: Sendable {
             var rule_tenant_id: UUID?
         }
         let rows = alerts.map { Row(instance_id: $0.instance.id, tenant_id: $0.instance.tenantId, policy_id: $0.rule?.notificationPolicyId, rule_tenant_id: $0.rule?.tenantId) }
-        try await session.execute(
+        try session.enqueue(
             """
             INSERT INTO alert_escalations (instance_id, tenant_id, policy_id, next_level, cycle, due_at, phase)
             SELECT x.instance_id, x.tenant_id, p.id, 0, 0, now() + make_interval(secs => coalesce((p.levels -> 0 ->> 'delaySeconds')::int, 0)), 'escalating'
@@ -48,10 +48,10 @@ struct NotificationQueue: Sendable {
 
     /// Ends the escalation of resolved alerts and tells the channels that heard of them (when the
     /// policy sends resolved notices).
-    static func resolved(_ ids: [UUID], in session: PostgresSession) async throws {
+    static func resolved(_ ids: [UUID], in session: PostgresSession) throws {
         guard !ids.isEmpty else { return }
         let list = "{\(ids.map { $0.lowercasedString }.joined(separator: ","))}"
-        try await session.execute(
+        try session.enqueue(
             """
             INSERT INTO alert_notifications (tenant_id, instance_id, channel_id, kind, idempotency_key, group_key, due_at)
             SELECT DISTINCT n.tenant_id, n.instance_id, n.channel_id, 'resolved', n.instance_id || ':resolved:' || n.channel_id, n.group_key, now()
@@ -61,13 +61,13 @@ struct NotificationQueue: Sendable {
             WHERE n.instance_id = ANY ($1::uuid[]) AND n.kind = 'firing' AND n.state IN ('sent', 'pending') AND p.send_resolved
             ON CONFLICT (idempotency_key) DO NOTHING
             """, [list])
-        try await session.execute("UPDATE alert_escalations SET phase = 'done' WHERE instance_id = ANY ($1::uuid[])", [list])
+        try session.enqueue("UPDATE alert_escalations SET phase = 'done' WHERE instance_id = ANY ($1::uuid[])", [list])
     }
 
     /// Stops an acknowledged alert's escalation (until its acknowledgement times out, if the policy
     /// says so: also when every level has been notified already, as long as the alert fires).
-    static func acknowledged(_ id: UUID, in session: PostgresSession) async throws {
-        try await session.execute(
+    static func acknowledged(_ id: UUID, in session: PostgresSession) throws {
+        try session.enqueue(
             """
             UPDATE alert_escalations e
             SET phase = CASE WHEN p.acknowledgement_timeout_seconds > 0 THEN 'acknowledged' ELSE 'done' END,
@@ -81,8 +81,9 @@ struct NotificationQueue: Sendable {
 
     /// Takes the escalations that are due and carries out one step of each; returns how many.
     func escalateDue(limit: Int = 100) async throws -> Int {
+        // Two round trips: the due escalations read (and locked) with BEGIN, every write with COMMIT.
         try await self.database.withTransaction { session in
-            try await Self.elevate(session)
+            try Self.elevate(session)
             let rows = try await session.query(
                 """
                 SELECT e.instance_id, e.next_level, e.cycle, e.phase, i.state, i.acknowledged, i.labels, i.tenant_id, \(PolicyStore.columns("p"))
@@ -100,8 +101,8 @@ struct NotificationQueue: Sendable {
                                                cycle: row.int("cycle") ?? 0, firing: row["state"] == "firing", acknowledged: row.bool("acknowledged") ?? false,
                                                policy: policy)
                 if step.unacknowledge {
-                    try await session.execute("UPDATE alert_instances SET acknowledged = false, acknowledged_by = NULL, acknowledged_at = NULL WHERE id = $1", [instance])
-                    try await session.execute(
+                    try session.enqueue("UPDATE alert_instances SET acknowledged = false, acknowledged_by = NULL, acknowledged_at = NULL WHERE id = $1", [instance])
+                    try session.enqueue(
                         """
                         INSERT INTO alert_transitions (instance_id, tenant_id, kind, at, actor, detail)
                         VALUES ($1, $2, 'unacknowledged', now(), 'alerts', 'still firing after the acknowledgement timeout; escalating again')
@@ -109,10 +110,10 @@ struct NotificationQueue: Sendable {
                 }
                 let group = Self.groupKey(policy: policy, instance: instance, labels: labels)
                 for channel in step.channels {
-                    try await Self.enqueue(instance: instance, tenant: tenant, channel: channel, kind: "firing", key: "\(instance.lowercasedString):\(step.keyPart):\(channel.lowercasedString)",
+                    try Self.enqueue(instance: instance, tenant: tenant, channel: channel, kind: "firing", key: "\(instance.lowercasedString):\(step.keyPart):\(channel.lowercasedString)",
                                            group: group, groupWaitSeconds: policy.groupBy.isEmpty ? 0 : policy.groupWaitSeconds, in: session)
                 }
-                try await session.execute(
+                try session.enqueue(
                     "UPDATE alert_escalations SET phase = $2, next_level = $3, cycle = $4, due_at = now() + make_interval(secs => $5) WHERE instance_id = $1",
                     [instance, step.phase.rawValue, step.nextLevel, step.cycle, step.dueInSeconds])
             }
@@ -131,8 +132,8 @@ struct NotificationQueue: Sendable {
     /// group wait waits for the rest of it, and rides with what is pending for the group. (Without
     /// group labels each alert is its own group and nothing waits: an escalation is never delayed.)
     private static func enqueue(instance: UUID, tenant: UUID, channel: UUID, kind: String, key: String, group: String, groupWaitSeconds: Int,
-                                in session: PostgresSession) async throws {
-        try await session.execute(
+                                in session: PostgresSession) throws {
+        try session.enqueue(
             """
             INSERT INTO alert_notifications (tenant_id, instance_id, channel_id, kind, idempotency_key, group_key, due_at)
             SELECT $1, $2, $3, $4, $5, $6, GREATEST(now(),
@@ -167,7 +168,7 @@ struct NotificationQueue: Sendable {
     /// Takes up to `limit` due notices for `lease` (a dispatcher that dies lets them come due again).
     func claimDue(limit: Int, lease: Duration) async throws -> [Claimed] {
         try await self.database.withTransaction { session in
-            try await Self.elevate(session)
+            try Self.elevate(session)
             let rows = try await session.query(
                 """
                 WITH due AS (
@@ -179,36 +180,40 @@ struct NotificationQueue: Sendable {
                 RETURNING n.id, n.instance_id, n.channel_id, n.kind, n.idempotency_key, n.group_key, n.attempts, n.created_at, n.due_at
                 """, [limit, Double(lease.milliseconds) / 1000]).all
             guard !rows.isEmpty else { return [] }
-            let instanceIDs = Set(rows.compactMap { $0["instance_id"] })
-            let channelIDs = Set(rows.compactMap { $0["channel_id"] })
+            // What the messages need, read in one round trip.
+            let instanceList = "{\(Set(rows.compactMap { $0["instance_id"] }).joined(separator: ","))}"
+            let read = try await session.pipeline([
+                ("SELECT \(AlertRepository.instanceColumns) FROM alert_instances WHERE id = ANY ($1::uuid[])", [instanceList]),
+                ("SELECT \(ChannelStore.columns) FROM notification_channels WHERE id = ANY ($1::uuid[])",
+                 ["{\(Set(rows.compactMap { $0["channel_id"] }).joined(separator: ","))}"]),
+                ("""
+                 SELECT r.id, r.name, r.summary_template, r.message_template FROM alert_rules r
+                 WHERE r.id IN (SELECT rule_id FROM alert_instances WHERE id = ANY ($1::uuid[]))
+                 """, [instanceList]),
+                SilenceStore.activeStatement(instances: instanceList),
+            ])
             var alerts: [String: AlertInstance] = [:]
-            for row in try await session.query("SELECT \(AlertRepository.instanceColumns) FROM alert_instances WHERE id = ANY ($1::uuid[])",
-                                                 ["{\(instanceIDs.joined(separator: ","))}"]).all {
+            for row in read[0].all {
                 let alert = try AlertRepository.decode(row)
                 alerts[alert.id.lowercasedString] = alert
             }
             var channels: [String: NotificationChannel] = [:]
-            for row in try await session.query("SELECT \(ChannelStore.columns) FROM notification_channels WHERE id = ANY ($1::uuid[])",
-                                                 ["{\(channelIDs.joined(separator: ","))}"]).all {
+            for row in read[1].all {
                 let channel = try ChannelStore.decode(row, secret: true)
                 channels[channel.id.lowercasedString] = channel
             }
-            let ruleIDs = Set(alerts.values.compactMap { $0.ruleId?.lowercasedString })
             var rules: [String: (name: String, summaryTemplate: String, messageTemplate: String)] = [:]
-            if !ruleIDs.isEmpty {
-                for row in try await session.query("SELECT id, name, summary_template, message_template FROM alert_rules WHERE id = ANY ($1::uuid[])",
-                                                     ["{\(ruleIDs.joined(separator: ","))}"]).all {
-                    rules[row["id"] ?? ""] = (row["name"] ?? "", row["summary_template"] ?? "", row["message_template"] ?? "")
-                }
+            for row in read[2].all {
+                rules[row["id"] ?? ""] = (row["name"] ?? "", row["summary_template"] ?? "", row["message_template"] ?? "")
             }
-            let silences = try await SilenceStore.active(tenants: Set(alerts.values.map(\.tenantId)), in: session)
+            let silences = try SilenceStore.active(read[3])
             let now = Date()
             var claimed: [Claimed] = []
             for row in rows {
                 guard let id = row["id"].flatMap({ Int64($0) }), let alert = row["instance_id"].flatMap({ alerts[$0] }),
                       let channel = row["channel_id"].flatMap({ channels[$0] }) else {
                     // The channel was deleted: nothing to send to.
-                    if let id = row["id"] { try await session.execute("UPDATE alert_notifications SET state = 'failed', finished_at = now(), last_error = 'the channel was deleted' WHERE id = $1", [id]) }
+                    if let id = row["id"] { try session.enqueue("UPDATE alert_notifications SET state = 'failed', finished_at = now(), last_error = 'the channel was deleted' WHERE id = $1", [id]) }
                     continue
                 }
                 let silence = silences.first { $0.tenant == alert.tenantId && $0.silence.covers(alert, at: now) }?.silence
@@ -232,26 +237,27 @@ struct NotificationQueue: Sendable {
     /// Records outcomes and the attempt log; a notice to retry comes due again at its `retryAt`.
     func record(_ outcomes: [(id: Int64, result: Result)]) async throws {
         guard !outcomes.isEmpty else { return }
+        // One round trip: every statement queued, sent with COMMIT.
         try await self.database.withTransaction { session in
-            try await Self.elevate(session)
+            try Self.elevate(session)
             for (id, result) in outcomes {
                 switch result {
                 case .delivered(let detail, let milliseconds):
-                    try await session.execute(
+                    try session.enqueue(
                         "UPDATE alert_notifications SET state = 'sent', attempts = attempts + 1, finished_at = now(), claimed_until = NULL, last_error = NULL WHERE id = $1", [id])
-                    try await Self.logAttempt(id, delivered: true, detail: detail, milliseconds: milliseconds, in: session)
+                    try Self.logAttempt(id, delivered: true, detail: detail, milliseconds: milliseconds, in: session)
                 case .failed(let detail, let milliseconds, let retryAt):
                     if let retryAt {
-                        try await session.execute("UPDATE alert_notifications SET attempts = attempts + 1, due_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1",
+                        try session.enqueue("UPDATE alert_notifications SET attempts = attempts + 1, due_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1",
                                                   [id, retryAt, detail])
                     } else {
-                        try await session.execute(
+                        try session.enqueue(
                             "UPDATE alert_notifications SET state = 'failed', attempts = attempts + 1, finished_at = now(), claimed_until = NULL, last_error = $2 WHERE id = $1",
                             [id, detail])
                     }
-                    try await Self.logAttempt(id, delivered: false, detail: detail, milliseconds: milliseconds, in: session)
+                    try Self.logAttempt(id, delivered: false, detail: detail, milliseconds: milliseconds, in: session)
                 case .silenced(let silence):
-                    try await session.execute(
+                    try session.enqueue(
                         "UPDATE alert_notifications SET state = 'silenced', finished_at = now(), claimed_until = NULL, last_error = $2 WHERE id = $1",
                         [id, "silenced by \(silence.lowercasedString)"])
                 }
@@ -259,8 +265,8 @@ struct NotificationQueue: Sendable {
         }
     }
 
-    private static func logAttempt(_ id: Int64, delivered: Bool, detail: String, milliseconds: Int, in session: PostgresSession) async throws {
-        try await session.execute(
+    private static func logAttempt(_ id: Int64, delivered: Bool, detail: String, milliseconds: Int, in session: PostgresSession) throws {
+        try session.enqueue(
             """
             INSERT INTO alert_notification_attempts (notification_id, tenant_id, delivered, detail, duration_ms)
             SELECT id, tenant_id, $2, $3, $4 FROM alert_notifications WHERE id = $1

@@ -144,7 +144,7 @@ struct PolicyStore: Sendable {
             guard try await !session.query("DELETE FROM notification_policies WHERE id = $1 RETURNING id", [id]).rows.isEmpty else {
                 throw AlertsError.notFound("no notification policy \(id)")
             }
-            try await NotificationQueue.elevate(session)
+            try NotificationQueue.elevate(session)
             try await session.execute("UPDATE alert_escalations SET phase = 'done' WHERE policy_id = $1", [id])
         }
     }
@@ -223,17 +223,19 @@ struct SilenceStore: Sendable {
         }
     }
 
-    /// Silences in force now over the alerts of `tenants`, each with the tenant it covers there.
-    static func active(tenants: Set<UUID>, in session: PostgresSession) async throws -> [(tenant: UUID, silence: Silence)] {
-        guard !tenants.isEmpty else { return [] }
-        return try await session.query(
-            """
+    /// The silences in force now over the tenants of the alerts `instances` (a `uuid[]` literal):
+    /// a tenant's own and its ancestors', each row naming the tenant it covers.
+    static func activeStatement(instances: String) -> (sql: String, parameters: [(any PostgresBindable)?]) {
+        ("""
             SELECT t.id AS covered, \(Self.columns.split(separator: ",").map { "s." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
             FROM tenants t JOIN alert_silences s ON s.tenant_id = ANY (t.path)
-            WHERE t.id = ANY ($1::uuid[]) AND s.starts_at <= now() AND s.ends_at > now()
-            """, ["{\(tenants.map { $0.lowercasedString }.joined(separator: ","))}"]).all.map { row in
-            (row["covered"].flatMap(UUID.init(uuidString:)) ?? UUID(), try Self.decode(row))
-        }
+            WHERE t.id IN (SELECT tenant_id FROM alert_instances WHERE id = ANY ($1::uuid[])) AND s.starts_at <= now() AND s.ends_at > now()
+            """, [instances])
+    }
+
+    /// The silences `activeStatement` read, with the tenant each covers.
+    static func active(_ result: PostgresRows) throws -> [(tenant: UUID, silence: Silence)] {
+        try result.all.map { row in (row["covered"].flatMap(UUID.init(uuidString:)) ?? UUID(), try Self.decode(row)) }
     }
 
     static func decode(_ row: PostgresRow) throws -> Silence {
