@@ -188,6 +188,7 @@ let package = Package(
         .testTarget(
             name: "DeviceAPITests",
             dependencies: ["DeviceAPI", "SensormineCore", "SensormineClients", "SensormineContracts", "SensormineAuth", "LibPQ", "RdKafka", "Mosquitto", "Hiredis", "ClientRuntime",
+                           "TelemetryIntake", "Curl",
                            nioConcurrency, crypto, .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),

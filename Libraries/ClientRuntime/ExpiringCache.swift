@@ -61,6 +61,24 @@ extension ExpiringCache where Instant == ContinuousClock.Instant {
         return value
     }
 
+    /// Of `keys`, those with no value or in the last quarter of their `lifetime`, not already
+    /// being recomputed: marked as being recomputed until ``endRefresh(_:)``, so callers that
+    /// fetch many values at once (one call for a batch's devices) fetch each once.
+    public func claimRefresh(_ keys: [Key], lifetime: Duration) -> [Key] {
+        let now = ContinuousClock.now
+        let due = self.entries.withLockedValue { entries in
+            keys.filter { key in entries[key].map { $0.expires - lifetime / 4 <= now } ?? true }
+        }
+        return self.refreshing.withLockedValue { refreshing in due.filter { refreshing.insert($0).inserted } }
+    }
+
+    /// Ends the recomputation ``claimRefresh(_:lifetime:)`` marked.
+    public func endRefresh(_ keys: [Key]) {
+        self.refreshing.withLockedValue { refreshing in
+            for key in keys { refreshing.remove(key) }
+        }
+    }
+
     /// Like ``value(for:lifetime:_:)``, but in the last quarter of an entry's lifetime the cached
     /// value is still returned while one background `compute` replaces it: values cached
     /// together (a fleet's devices, seen in one batch) then do not all expire under one request

@@ -122,3 +122,19 @@ public struct DeviceActivity: Codable, Sendable, Equatable {
     /// Creates a report.
     public init(devices: [Seen]) { self.devices = devices }
 }
+
+/// One page of `GET /api/v1/devices` and the cursor for the next.
+public struct DevicePage: Codable, Sendable {
+    /// The most ids one `ids` filter may name.
+    public static let maximumIDs = 100
+
+    public var items: [Device]
+    /// Pass as `after` for the next page; absent on the last page.
+    public var nextCursor: UUID?
+
+    /// Creates a page.
+    public init(items: [Device], nextCursor: UUID?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+}

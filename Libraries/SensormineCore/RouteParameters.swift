@@ -28,6 +28,24 @@ public enum RouteParameters {
         return id
     }
 
+    /// Query parameter `name` as comma-separated UUIDs (at least one, at most `maximum`), or nil when absent.
+    public static func optionalUUIDList(_ request: Request, _ name: String, maximum: Int) throws -> [UUID]? {
+        guard let text = request.uri.queryParameters[name[...]] else { return nil }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        guard parts.count <= maximum else {
+            throw APIError.badRequest("\(name) names at most \(maximum) ids", errors: [.init(pointer: name, detail: "\(parts.count) ids")])
+        }
+        var ids: [UUID] = []
+        ids.reserveCapacity(parts.count)
+        for (index, part) in parts.enumerated() {
+            guard let id = UUID(uuidString: String(part)) else {
+                throw APIError.badRequest("\(name) must be comma-separated UUIDs", errors: [.init(pointer: name, detail: "item \(index + 1) is not a UUID")])
+            }
+            ids.append(id)
+        }
+        return ids
+    }
+
     /// Query parameter `name` as text, or nil when absent.
     public static func string(_ request: Request, _ name: String) -> String? {
         request.uri.queryParameters[name[...]].map(String.init)

@@ -93,11 +93,53 @@ public final class SchemaDirectory: Sendable {
     }
 
     private func lookUpDevice(tenant: String, device: String) async throws -> Result<Device, Refusal> {
-        guard let record = try await self.reader.get(Device.self, from: self.deviceAPI, "/api/v1/devices/\(device)", tenant: tenant) else {
-            return .failure(Refusal(reason: "device \(device) is not registered in tenant \(tenant)"))
-        }
+        Self.found(try await self.reader.get(Device.self, from: self.deviceAPI, "/api/v1/devices/\(device)", tenant: tenant), tenant: tenant, device: device)
+    }
+
+    private static func found(_ record: Device?, tenant: String, device: String) -> Result<Device, Refusal> {
+        guard let record else { return .failure(Refusal(reason: "device \(device) is not registered in tenant \(tenant)")) }
         if record.status == .decommissioned { return .failure(Refusal(reason: "device \(device) is decommissioned")) }
         return .success(record)
+    }
+
+    /// Reads the devices among `devices` that are not cached, or soon due for a refresh, with one
+    /// call to DeviceAPI per tenant and ``DevicePage/maximumIDs`` devices (4 calls at once), so a
+    /// cold cache or a fleet's records expiring together cost a few calls, not one per device.
+    /// - Throws: ``ClientError`` when DeviceAPI cannot answer; what was read before is kept.
+    public func prefetchDevices(_ devices: [(tenant: String, device: String)]) async throws {
+        let valid = devices.filter { UUIDText.isValid($0.tenant) && UUIDText.isValid($0.device) }
+        let claimed = self.devices.claimRefresh(valid.map { $0.tenant + "/" + $0.device }, lifetime: self.lifetime)
+        guard !claimed.isEmpty else { return }
+        defer { self.devices.endRefresh(claimed) }
+        var byTenant: [String: [String]] = [:]
+        for key in claimed {
+            guard let slash = key.firstIndex(of: "/") else { continue }
+            byTenant[String(key[..<slash]), default: []].append(String(key[key.index(after: slash)...]))
+        }
+        var chunks: [(tenant: String, devices: ArraySlice<String>)] = []
+        for (tenant, ids) in byTenant {
+            for start in stride(from: 0, to: ids.count, by: DevicePage.maximumIDs) {
+                chunks.append((tenant, ids[start..<min(start + DevicePage.maximumIDs, ids.count)]))
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, chunk) in chunks.enumerated() {
+                if index >= 4 { try await group.next() }
+                group.addTask {
+                    let path = "/api/v1/devices?limit=\(DevicePage.maximumIDs)&ids=" + chunk.devices.joined(separator: ",")
+                    let page = try await self.reader.get(DevicePage.self, from: self.deviceAPI, path, tenant: chunk.tenant)
+                    var records: [String: Device] = [:]
+                    for record in page?.items ?? [] { records[record.id.lowercasedString] = record }
+                    let expires = ContinuousClock.now + self.lifetime
+                    for device in chunk.devices {
+                        // Ids are compared as DeviceAPI writes them (lowercase); others miss and are read alone later.
+                        guard records[device] != nil || device == device.lowercased() else { continue }
+                        self.devices.insert(Self.found(records[device], tenant: chunk.tenant, device: device), for: chunk.tenant + "/" + device, expires: expires)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 
     /// The device type's schema subject and the tenant that owns the type (the device's own, or

@@ -72,13 +72,16 @@ public struct TelemetryAdmission: Sendable {
         }
     }
 
-    /// Resolves the distinct devices of a batch (tenant header and device key of each record)
-    /// 16 at a time, so a cold cache costs a few round trips in parallel rather than one per
-    /// device in turn.
+    /// Resolves the distinct devices of a batch (tenant header and device key of each record):
+    /// their records read a hundred at a time, what else is missing (types, schemas) 16 at a
+    /// time, so a cold cache costs a few round trips rather than one per device.
     /// - Throws: ``ClientError`` when DeviceAPI or the SchemaRegistry cannot answer.
     public func warm(_ devices: [(tenant: String, device: String)]) async throws {
         var seen = Set<String>()
-        let distinct = devices.filter { seen.insert($0.tenant + "/" + $0.device).inserted && !self.directory.isCached(tenant: $0.tenant, device: $0.device) }
+        let all = devices.filter { seen.insert($0.tenant + "/" + $0.device).inserted }
+        // Device records in a few calls; a failure leaves them to the lookups below, which report it.
+        try? await self.directory.prefetchDevices(all)
+        let distinct = all.filter { !self.directory.isCached(tenant: $0.tenant, device: $0.device) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, pair) in distinct.enumerated() {
                 if index >= 16 { try await group.next() }

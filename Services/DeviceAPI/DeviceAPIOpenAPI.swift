@@ -263,6 +263,7 @@ enum DeviceAPIOpenAPI {
                 - { name: assetId, in: query, schema: { type: string, format: uuid } }
                 - { name: status, in: query, schema: { type: string, enum: [active, decommissioned] } }
                 - { name: tag, in: query, schema: { type: string } }
+                - { name: ids, in: query, description: 'Only these devices: up to 100 comma-separated UUIDs (ids not visible are left out).', schema: { type: string, pattern: '^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(,[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}){0,99}$' } }
                 - { name: after, in: query, schema: { type: string, format: uuid } }
                 - { name: limit, in: query, schema: { type: integer, minimum: 1, maximum: 1000, default: 100 } }
               responses:

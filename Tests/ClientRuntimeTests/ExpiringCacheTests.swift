@@ -38,4 +38,21 @@ struct ExpiringCacheTests {
         try await Task.sleep(for: .milliseconds(120))
         #expect(try await cache.refreshingValue(for: "device", lifetime: .milliseconds(50), compute) == 2)
     }
+
+    @Test("a batch claims the keys missing or due for refresh, each once until it ends its refresh")
+    func claimedRefresh() async throws {
+        let cache = ExpiringCache<String, Int, ContinuousClock.Instant>(capacity: 10)
+        let lifetime = Duration.seconds(4)
+        cache.insert(1, for: "fresh", expires: .now + lifetime)
+        cache.insert(2, for: "due", expires: .now + .milliseconds(500))
+        let claimed = cache.claimRefresh(["fresh", "due", "missing"], lifetime: lifetime)
+        #expect(Set(claimed) == ["due", "missing"])
+        // A second batch meanwhile finds nothing to read; the due entry is still served.
+        #expect(cache.claimRefresh(["fresh", "due", "missing"], lifetime: lifetime).isEmpty)
+        #expect(cache.value(for: "due", now: .now) == 2)
+        cache.insert(3, for: "missing", expires: .now + lifetime)
+        cache.endRefresh(claimed)
+        // Once ended, what is still due may be claimed again; what was refilled is not.
+        #expect(cache.claimRefresh(["fresh", "due", "missing"], lifetime: lifetime) == ["due"])
+    }
 }

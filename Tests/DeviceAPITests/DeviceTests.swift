@@ -1,3 +1,5 @@
+import TelemetryIntake
+import Curl
 import ClientRuntime
 import Foundation
 import HTTPTypes
@@ -122,6 +124,15 @@ struct DeviceTests {
             let ofType = try await client.ok(DevicePage.self, .get, "/api/v1/devices?deviceTypeId=\(fixture.deviceType.id)", as: fixture.viewer)
             #expect(ofType.items.count == 5)
 
+            // ids: the named devices the caller sees; another tenant's and unknown ids are left out.
+            let stranger = try await DeviceFixture.make(client)
+            let theirs = try await stranger.registerDevice(client, name: "not-yours")
+            let named = try await client.ok(DevicePage.self, .get, "/api/v1/devices?ids=\(first.id),\(others[0].id),\(theirs.id),\(UUID())", as: fixture.viewer)
+            #expect(Set(named.items.map(\.id)) == [first.id, others[0].id])
+            let tooMany = (0...DevicePage.maximumIDs).map { _ in UUID().uuidString }.joined(separator: ",")
+            #expect(try await client.call(.get, "/api/v1/devices?ids=\(tooMany)", as: fixture.viewer).status == .badRequest)
+            #expect(try await client.call(.get, "/api/v1/devices?ids=\(first.id),nope", as: fixture.viewer).status == .badRequest)
+
             let updated = try await client.ok(Device.self, .patch, "/api/v1/devices/\(first.id)", as: fixture.operatorCaller,
                                               json: #"{"name":"gt-1b","tags":["line-c"],"metadata":{"serial":"X-1"},"assetId":null}"#)
             #expect(updated.name == "gt-1b")
@@ -143,6 +154,46 @@ struct DeviceTests {
             #expect(events.allSatisfy { ($0["tenantId"] as? String)?.lowercased() == fixture.organisation.id.uuidString.lowercased() })
             #expect(events.allSatisfy { $0["_tenantHeader"] as? String == fixture.organisation.id.uuidString.lowercased() })
             #expect(Set(events.compactMap { $0["messageId"] as? String }).count == 3)
+        }
+    }
+
+    @Test("the telemetry consumers read a batch's devices a hundred at a time: each cached with what a lookup of its own would say")
+    func prefetchedDevices() async throws {
+        let app = try await DeviceAPITestApp.make()
+        try await app.test(.live) { client in
+            let fixture = try await DeviceFixture.make(client)
+            var devices: [Device] = []
+            for index in 0..<130 { devices.append(try await fixture.registerDevice(client, name: "batch-\(index)")) }
+            let retired = try #require(devices.last)
+            _ = try await client.ok(Device.self, .delete, "/api/v1/devices/\(retired.id)", as: fixture.operatorCaller)
+            let stranger = try await DeviceFixture.make(client)
+            let theirs = try await stranger.registerDevice(client, name: "not-yours")
+            let unknown = UUID()
+
+            let http = HTTPClient(configuration: .init(maximumRetries: 0))
+            let port = try #require(client.port)
+            let environment = ConfigReader(values: ProcessInfo.processInfo.environment)
+            let reader = ServiceReader(client: http, serviceToken: try GatewaySettings.token(reader: environment, caller: .ingestion), subject: "service:ingestion")
+            let deviceAPI = try UpstreamService(reader: ConfigReader(values: ["URL": "http://127.0.0.1:\(port)"]), key: "URL", name: "device-api")
+            let directory = SchemaDirectory(reader: reader, deviceAPI: deviceAPI, schemaRegistry: deviceAPI)
+            let tenant = fixture.organisation.id.lowercasedString
+            let asked = devices.map(\.id) + [theirs.id, unknown]
+            try await directory.prefetchDevices(asked.map { (tenant, $0.lowercasedString) })
+            // Every one is cached now, without a lookup of its own...
+            #expect(asked.allSatisfy { directory.isCached(tenant: tenant, device: $0.lowercasedString) })
+            // ...and says what DeviceAPI says of it.
+            for device in devices.dropLast() {
+                #expect(try await directory.device(tenant: tenant, device: device.id.lowercasedString)?.name == device.name)
+            }
+            for refused in [retired.id, theirs.id, unknown] {
+                #expect(try await directory.device(tenant: tenant, device: refused.lowercasedString) == nil)
+                guard case .refused(let reason) = try await directory.resolve(tenant: tenant, device: refused.lowercasedString) else {
+                    Issue.record("\(refused) was not refused")
+                    continue
+                }
+                #expect(reason.contains(refused == retired.id ? "decommissioned" : "not registered"), "\(reason)")
+            }
+            await http.shutdown()
         }
     }
 

@@ -47,16 +47,12 @@ struct DeviceFilter: Sendable {
     var assetID: UUID?
     var status: DeviceStatus?
     var tag: String?
+    /// Only these devices (at most ``DevicePage/maximumIDs``): how the telemetry consumers read a
+    /// batch's devices in one call.
+    var ids: [UUID]?
     /// Page after this id (ids are the sort order).
     var after: UUID?
     var limit: Int
-}
-
-/// One page of devices and the cursor for the next.
-struct DevicePage: Codable, Sendable {
-    var items: [Device]
-    /// Pass as `after` for the next page; absent on the last page.
-    var nextCursor: UUID?
 }
 
 /// Failures of device, device-type and asset operations.

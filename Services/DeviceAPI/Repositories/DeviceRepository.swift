@@ -129,6 +129,7 @@ struct DeviceRepository: Sendable {
             if let assetID = filter.assetID { add("asset_id = ?", assetID) }
             if let status = filter.status { add("status = ?", status.rawValue) }
             if let tag = filter.tag { add("tags @> ARRAY[?::text]", tag) }
+            if let ids = filter.ids { add("id = ANY (?::uuid[])", "{\(ids.map { $0.lowercasedString }.joined(separator: ","))}") }
             if let after = filter.after { add("id > ?", after) }
             parameters.append(filter.limit + 1)
             let devices = try await session.query(

@@ -52,7 +52,7 @@ struct DeviceController: Sendable {
         return ActivityRecorded(updated: try await self.devices.recordActivity(body.devices, caller: caller))
     }
 
-    /// GET: a page of visible devices, filtered by tenant, type, asset, status or tag.
+    /// GET: a page of visible devices, filtered by tenant, type, asset, status, tag or ids.
     @Sendable func list(_ request: Request, context: SensormineRequestContext) async throws -> DevicePage {
         let caller = try context.requireIdentity()
         try CatalogPolicy.checkRead(caller)
@@ -66,6 +66,7 @@ struct DeviceController: Sendable {
         let filter = DeviceFilter(
             tenantID: try RouteParameters.optionalUUID(request, "tenantId"), deviceTypeID: try RouteParameters.optionalUUID(request, "deviceTypeId"),
             assetID: try RouteParameters.optionalUUID(request, "assetId"), status: status, tag: RouteParameters.string(request, "tag"),
+            ids: try RouteParameters.optionalUUIDList(request, "ids", maximum: DevicePage.maximumIDs),
             after: try RouteParameters.optionalUUID(request, "after"), limit: try RouteParameters.integer(request, "limit", default: 100, range: 1...1000)
         )
         return try await self.devices.list(filter, caller: caller)
