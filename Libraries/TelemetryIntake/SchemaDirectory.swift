@@ -105,14 +105,34 @@ public final class SchemaDirectory: Sendable {
     /// Reads the devices among `devices` that are not cached, or soon due for a refresh, with one
     /// call to DeviceAPI per tenant and ``DevicePage/maximumIDs`` devices (4 calls at once), so a
     /// cold cache or a fleet's records expiring together cost a few calls, not one per device.
-    /// - Throws: ``ClientError`` when DeviceAPI cannot answer; what was read before is kept.
+    /// Those still cached are refreshed in the background: a batch waits only for what it lacks.
+    /// - Throws: ``ClientError`` when DeviceAPI cannot answer for the missing ones; what was read
+    ///   before is kept.
     public func prefetchDevices(_ devices: [(tenant: String, device: String)]) async throws {
         let valid = devices.filter { UUIDText.isValid($0.tenant) && UUIDText.isValid($0.device) }
         let claimed = self.devices.claimRefresh(valid.map { $0.tenant + "/" + $0.device }, lifetime: self.lifetime)
         guard !claimed.isEmpty else { return }
-        defer { self.devices.endRefresh(claimed) }
-        var byTenant: [String: [String]] = [:]
+        let now = ContinuousClock.now
+        var due: [String] = []
+        var missing: [String] = []
         for key in claimed {
+            if self.devices.value(for: key, now: now) == nil { missing.append(key) } else { due.append(key) }
+        }
+        if !due.isEmpty {
+            Task {
+                defer { self.devices.endRefresh(due) }
+                try? await self.readDevices(due)
+            }
+        }
+        guard !missing.isEmpty else { return }
+        defer { self.devices.endRefresh(missing) }
+        try await self.readDevices(missing)
+    }
+
+    /// Reads and caches the devices of `keys` (`tenant/device`).
+    private func readDevices(_ keys: [String]) async throws {
+        var byTenant: [String: [String]] = [:]
+        for key in keys {
             guard let slash = key.firstIndex(of: "/") else { continue }
             byTenant[String(key[..<slash]), default: []].append(String(key[key.index(after: slash)...]))
         }

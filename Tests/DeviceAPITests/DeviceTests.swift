@@ -175,9 +175,10 @@ struct DeviceTests {
             let environment = ConfigReader(values: ProcessInfo.processInfo.environment)
             let reader = ServiceReader(client: http, serviceToken: try GatewaySettings.token(reader: environment, caller: .ingestion), subject: "service:ingestion")
             let deviceAPI = try UpstreamService(reader: ConfigReader(values: ["URL": "http://127.0.0.1:\(port)"]), key: "URL", name: "device-api")
-            let directory = SchemaDirectory(reader: reader, deviceAPI: deviceAPI, schemaRegistry: deviceAPI)
+            let directory = SchemaDirectory(reader: reader, deviceAPI: deviceAPI, schemaRegistry: deviceAPI, lifetime: .seconds(4))
             let tenant = fixture.organisation.id.lowercasedString
             let asked = devices.map(\.id) + [theirs.id, unknown]
+            let started = ContinuousClock.now
             try await directory.prefetchDevices(asked.map { (tenant, $0.lowercasedString) })
             // Every one is cached now, without a lookup of its own...
             #expect(asked.allSatisfy { directory.isCached(tenant: tenant, device: $0.lowercasedString) })
@@ -193,6 +194,18 @@ struct DeviceTests {
                 }
                 #expect(reason.contains(refused == retired.id ? "decommissioned" : "not registered"), "\(reason)")
             }
+            // In the last quarter of their lifetime (4 s here), a prefetch leaves the records
+            // cached and reads them again in the background: past their first expiry they are
+            // still cached, without any lookup of their own, and a renamed device has its new name.
+            let prefetched = started
+            let renamed = devices[0]
+            _ = try await client.ok(Device.self, .patch, "/api/v1/devices/\(renamed.id)", as: fixture.operatorCaller, json: #"{"name":"renamed"}"#)
+            try await Task.sleep(until: prefetched + .milliseconds(3200))
+            try await directory.prefetchDevices(asked.map { (tenant, $0.lowercasedString) })
+            #expect(directory.isCached(tenant: tenant, device: renamed.id.lowercasedString))
+            try await Task.sleep(until: prefetched + .milliseconds(5000))
+            #expect(directory.isCached(tenant: tenant, device: renamed.id.lowercasedString))
+            #expect(try await directory.device(tenant: tenant, device: renamed.id.lowercasedString)?.name == "renamed")
             await http.shutdown()
         }
     }
