@@ -1,6 +1,7 @@
 /// bytea as text: the hex format libpq's text protocol reads and writes (`\x0a1b…`).
 public enum PostgresBytea {
-    private static let digits = Array("0123456789abcdef".utf8)
+    /// bytea's hex digits, lowercase as PostgreSQL writes them.
+    static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// bytea's hex input format.
     public static func text(_ bytes: [UInt8]) -> String {
@@ -8,8 +9,8 @@ public enum PostgresBytea {
         text[0] = UInt8(ascii: "\\")
         text[1] = UInt8(ascii: "x")
         for (index, byte) in bytes.enumerated() {
-            text[2 + index * 2] = Self.digits[Int(byte >> 4)]
-            text[3 + index * 2] = Self.digits[Int(byte & 0x0f)]
+            text[2 + index * 2] = Self.hexDigits[Int(byte >> 4)]
+            text[3 + index * 2] = Self.hexDigits[Int(byte & 0x0f)]
         }
         return String(decoding: text, as: UTF8.self)
     }

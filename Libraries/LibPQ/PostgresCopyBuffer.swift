@@ -58,6 +58,25 @@ public struct PostgresCopyBuffer: Sendable {
         self.bytes.append(contentsOf: value.description.utf8)
     }
 
+    /// Appends a bytea field in hex form (`\\x…`, the backslash escaped for COPY), written
+    /// straight into the buffer: no String is made and nothing needs scanning for escapes.
+    public mutating func append(bytea: [UInt8]) {
+        self.separate()
+        self.bytes.append(UInt8(ascii: "\\"))
+        self.bytes.append(UInt8(ascii: "\\"))
+        self.bytes.append(UInt8(ascii: "x"))
+        let start = self.bytes.count
+        self.bytes.append(contentsOf: repeatElement(0, count: bytea.count * 2))
+        self.bytes.withUnsafeMutableBufferPointer { buffer in
+            var written = start
+            for byte in bytea {
+                buffer[written] = PostgresBytea.hexDigits[Int(byte >> 4)]
+                buffer[written + 1] = PostgresBytea.hexDigits[Int(byte & 0x0f)]
+                written += 2
+            }
+        }
+    }
+
     /// Appends SQL NULL.
     public mutating func appendNull() {
         self.separate()

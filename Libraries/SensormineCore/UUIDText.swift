@@ -40,4 +40,26 @@ public enum UUIDText {
             return written
         }
     }
+
+    /// The 16 bytes of `text` when it is a UUID written exactly as ``lowercased(bytes:)`` writes
+    /// one (lower case, hyphenated), so that formatting them gives `text` back; nil otherwise.
+    public static func bytes(ofLowercased text: String) -> [UInt8]? {
+        guard text.utf8.count == 36 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var nibbles = 0
+        for (index, character) in text.utf8.enumerated() {
+            let value: UInt8
+            switch (index, character) {
+            case (8, _), (13, _), (18, _), (23, _):
+                guard character == UInt8(ascii: "-") else { return nil }
+                continue
+            case (_, UInt8(ascii: "0")...UInt8(ascii: "9")): value = character - UInt8(ascii: "0")
+            case (_, UInt8(ascii: "a")...UInt8(ascii: "f")): value = character - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            bytes[nibbles / 2] |= nibbles % 2 == 0 ? value << 4 : value
+            nibbles += 1
+        }
+        return bytes
+    }
 }

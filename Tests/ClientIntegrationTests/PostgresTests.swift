@@ -113,32 +113,36 @@ struct PostgresTests {
         await client.shutdown()
     }
 
-    @Test("COPY FROM STDIN loads rows with escaped text exactly")
+    @Test("COPY FROM STDIN loads rows with escaped text and bytea exactly")
     func copy() async throws {
         let client = client(try TestStack.timeseriesURL)
         let table = TestStack.unique("it_copy")
-        try await client.query("CREATE TABLE \(table) (id bigint, label text, value double precision)")
+        try await client.query("CREATE TABLE \(table) (id bigint, label text, value double precision, blob bytea)")
         var rows = PostgresCopyBuffer()
         for index in 0..<5_000 {
             rows.append(index)
             if index % 100 == 0 { rows.appendNull() } else { rows.append("line\(index)\twith\\back\nslash") }
             rows.append(Double(index) / 4)
+            // Every byte value, the ones COPY text treats specially among them, shifted per row.
+            rows.append(bytea: (0..<256).map { UInt8(truncatingIfNeeded: $0 + index) })
             rows.endRow()
         }
-        let copied = try await client.copy(into: table, columns: ["id", "label", "value"], rows: rows)
+        let copied = try await client.copy(into: table, columns: ["id", "label", "value", "blob"], rows: rows)
         #expect(copied == 5_000)
         let summary = try await client.query("SELECT count(*) AS n, count(label) AS labelled, sum(value) AS total FROM \(table)")
         #expect(summary.first?.int("n") == 5_000)
         #expect(summary.first?.int("labelled") == 4_950)
         #expect(summary.first?.double("total") == (0..<5_000).reduce(0.0) { $0 + Double($1) / 4 })
-        let sample = try await client.query("SELECT label FROM \(table) WHERE id = 7")
+        let sample = try await client.query("SELECT label, blob FROM \(table) WHERE id = 7")
         #expect(sample.first?["label"] == "line7\twith\\back\nslash")
+        #expect(sample.first?["blob"].flatMap(PostgresBytea.bytes(fromText:)) == (0..<256).map { UInt8(truncatingIfNeeded: $0 + 7) })
+        #expect(try await client.query("SELECT count(*) AS n FROM \(table) WHERE octet_length(blob) = 256").first?.int("n") == 5_000)
         await #expect(throws: ClientError.self) { _ = try await client.copy(into: "bad name; drop", columns: ["id"], rows: rows) }
         try await client.query("DROP TABLE \(table)")
         await client.shutdown()
     }
 
-    @Test("COPY text: plain text copied as it is, the four special characters escaped, integers of any sign and size")
+    @Test("COPY text: plain text copied as it is, the four special characters escaped, integers of any sign and size, bytea as escaped hex")
     func copyEncoding() {
         var rows = PostgresCopyBuffer()
         rows.append("0d5c7a4e-plain metric.name é")
@@ -147,9 +151,13 @@ struct PostgresTests {
         rows.endRow()
         for value in [0, 7, -7, 10, -1_000_000, Int.max, Int.min] { rows.append(value) }
         rows.endRow()
+        rows.append(bytea: [0x00, 0x5C, 0x09, 0xFF])
+        rows.append(bytea: [])
+        rows.endRow()
         #expect(String(decoding: rows.bytes, as: UTF8.self) == "0d5c7a4e-plain metric.name é\ttab\\tnew\\nret\\rback\\\\\ta\\\\\n"
-                + "0\t7\t-7\t10\t-1000000\t9223372036854775807\t-9223372036854775808\n")
-        #expect(rows.rowCount == 2)
+                + "0\t7\t-7\t10\t-1000000\t9223372036854775807\t-9223372036854775808\n"
+                + "\\\\x005c09ff\t\\\\x\n")
+        #expect(rows.rowCount == 3)
     }
 
     @Test("the statement timeout cancels a long query with SQLSTATE 57014")

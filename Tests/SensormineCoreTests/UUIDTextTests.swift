@@ -1,5 +1,6 @@
 import Foundation
 import SensormineContracts
+import SensormineCore
 import Testing
 
 @Suite("UUID text")
@@ -16,5 +17,17 @@ struct UUIDTextTests {
         }
         #expect(extremes[2].lowercasedString == "01234567-89ab-cdef-fedc-ba9876543210")
         #expect(extremes[2].lowercasedString.utf8.count == 36)
+    }
+
+    @Test("bytes(ofLowercased:) gives a lower-case UUID's 16 bytes, which format back to the same text; any other text is nil")
+    func bytesOfLowercased() throws {
+        for id in (0..<1_000).map({ _ in UUID() }) + [UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))] {
+            let bytes = try #require(UUIDText.bytes(ofLowercased: id.lowercasedString))
+            #expect(bytes == withUnsafeBytes(of: id.uuid) { Array($0) })
+        }
+        for text in ["01234567-89AB-cdef-fedc-ba9876543210", "0123456789abcdef-fedc-ba9876543210", "01234567-89ab-cdef-fedc-ba987654321", "01234567-89ab-cdef-fedc-ba98765432100",
+                     "01234567-89ab-cdef-fedc-ba987654321g", "01234567+89ab-cdef-fedc-ba9876543210", "", "01234567-89ab-cdef-fedc-ba98765432\u{e9}"] {
+            #expect(UUIDText.bytes(ofLowercased: text) == nil, "\(text)")
+        }
     }
 }

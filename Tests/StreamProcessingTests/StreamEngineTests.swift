@@ -162,13 +162,40 @@ struct WindowTests {
         let tenant = UUID()
         var harness = EngineHarness(rules: [rule(.threshold(metric: "t", comparison: .above, level: 5, hysteresis: 1), tenant: tenant)],
                                     profile: DeviceProfile(tenantId: tenant, deviceId: UUID(), deviceTypeId: nil, tags: ["line-2"], assetPath: [], siteId: nil, tenantPath: [tenant]))
-        for second in 0..<50 { harness.send([("t", Double(second), Double(second % 9)), ("ü-metric", Double(second), -Double(second))]) }
+        // Ids as EdgeGateway makes them (lowercase UUIDs, kept as 16 bytes) and as devices send
+        // them: an uppercase UUID, a near-UUID, an empty id, text; each must come back as it was.
+        // They are the last sent, so that the lateness has not yet dropped them.
+        let ids = [UUID().uuidString.lowercased(), UUID().uuidString, "0123456789ab-cdef-0123-456789abcdef", "", "reading-ü-7",
+                   "00000000-0000-0000-0000-00000000000g", "ffffffff-ffff-ffff-ffff-ffffffffffff"]
+        for second in 0..<50 {
+            harness.send([("t", Double(second), Double(second % 9)), ("ü-metric", Double(second), -Double(second))], id: second >= 50 - ids.count ? ids[second - (50 - ids.count)] : nil)
+        }
         let state = try #require(harness.engine.partitions[harness.partition]?.devices.values.first)
         #expect(!state.rules.isEmpty && !state.metrics.isEmpty)
-        #expect(try StateCodec.decode(StateCodec.encode(state)) == state)
-        var truncated = StateCodec.encode(state)
+        #expect(Set(state.seen.map(\.id)).isSuperset(of: ids))
+        let encoded = StateCodec.encode(state)
+        #expect(try StateCodec.decode(encoded) == state)
+        var truncated = encoded
         truncated.removeLast(3)
         #expect(throws: StateCodecError.self) { try StateCodec.decode(truncated) }
+        // A UUID id costs 16 bytes and a time delta, not 37 bytes of text and a whole time.
+        var uuids = DeviceState()
+        uuids.seen = (0..<60).map { SeenMessage(id: UUID().uuidString.lowercased(), time: 1_796_000_000_000_000 + Micros($0) * 1_000_000) }
+        #expect(StateCodec.encode(uuids).count < 60 * 21)
+        #expect(try StateCodec.decode(StateCodec.encode(uuids)) == uuids)
+        // A length past the end is refused, not read.
+        #expect(throws: StateCodecError.self) { try StateCodec.decode([StateCodec.version, 2, 0, 200, 1]) }
+    }
+
+    @Test("state saved by the previous version (2) is still read")
+    func codecReadsVersion2() throws {
+        // Version 2: seen count, then each id as text and its whole time; last arrival; no
+        // metrics, no rules. Varints are zig-zag: 1 is 2, 2 is 4, 5 is 10, 7 is 14.
+        let bytes: [UInt8] = [2, 4, 2, UInt8(ascii: "a"), 10, 2, UInt8(ascii: "b"), 14, 14, 0, 0]
+        let state = try StateCodec.decode(bytes)
+        #expect(state.seen == [SeenMessage(id: "a", time: 5), SeenMessage(id: "b", time: 7)])
+        #expect(state.lastArrival == 7 && state.metrics.isEmpty && state.rules.isEmpty)
+        #expect(throws: StateCodecError.self) { try StateCodec.decode([1] + bytes.dropFirst()) }
     }
 }
 

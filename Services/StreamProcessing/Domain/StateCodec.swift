@@ -1,19 +1,30 @@
 import Foundation
+import SensormineContracts
+import SensormineCore
 
 /// The bytes a ``DeviceState`` is saved as: a version byte, then fields in a fixed order
 /// (zig-zag varints, little-endian doubles, length-prefixed strings). Compact and several times
 /// cheaper than JSON, since every device touched in a batch is saved with it.
 enum StateCodec {
-    /// 2: rule states at rest and empty hourly baselines are left out.
-    static let version: UInt8 = 2
+    /// 2: rule states at rest and empty hourly baselines are left out. 3: seen message ids in
+    /// the canonical UUID form take 16 bytes, and their times are deltas (the ids were two
+    /// thirds of a device's saved bytes, which pushed rows past PostgreSQL's TOAST threshold).
+    static let version: UInt8 = 3
 
     static func encode(_ state: DeviceState) -> [UInt8] {
         var writer = StateWriter()
         writer.byte(Self.version)
         writer.int(Int64(state.seen.count))
+        var previous: Micros = 0
         for seen in state.seen {
-            writer.string(seen.id)
-            writer.int(seen.time)
+            writer.int(seen.time &- previous)
+            previous = seen.time
+            if let uuid = UUIDText.bytes(ofLowercased: seen.id) {
+                writer.int(-1)
+                writer.bytes(uuid)
+            } else {
+                writer.string(seen.id)
+            }
         }
         writer.int(state.lastArrival)
         writer.int(Int64(state.metrics.count))
@@ -73,10 +84,20 @@ enum StateCodec {
     /// - Throws: ``StateCodecError`` for bytes this version did not write.
     static func decode(_ bytes: [UInt8]) throws(StateCodecError) -> DeviceState {
         var reader = StateReader(bytes: bytes)
-        guard try reader.byte() == Self.version else { throw StateCodecError() }
+        let version = try reader.byte()
+        guard version == Self.version || version == 2 else { throw StateCodecError() }
         var state = DeviceState()
+        var previous: Micros = 0
         for _ in 0..<(try reader.count()) {
-            state.seen.append(SeenMessage(id: try reader.string(), time: try reader.int()))
+            if version == 2 {
+                state.seen.append(SeenMessage(id: try reader.string(), time: try reader.int()))
+                continue
+            }
+            let time = previous &+ (try reader.int())
+            previous = time
+            let length = try reader.int()
+            let id = length == -1 ? try reader.uuid().lowercasedString : try reader.string(length: length)
+            state.seen.append(SeenMessage(id: id, time: time))
         }
         state.lastArrival = try reader.int()
         for _ in 0..<(try reader.count()) {
@@ -168,6 +189,8 @@ private struct StateWriter {
         self.bytes.append(contentsOf: value.utf8)
     }
 
+    mutating func bytes(_ value: some Sequence<UInt8>) { self.bytes.append(contentsOf: value) }
+
     mutating func uuid(_ value: UUID) {
         withUnsafeBytes(of: value.uuid) { self.bytes.append(contentsOf: $0) }
     }
@@ -218,9 +241,18 @@ private struct StateReader {
     }
 
     mutating func string() throws(StateCodecError) -> String {
-        let length = try self.count()
-        defer { self.index += length }
-        return String(decoding: self.bytes[self.index..<(self.index + length)], as: UTF8.self)
+        try self.string(length: try self.int())
+    }
+
+    /// A string of `length` bytes, which must be no more than the bytes left.
+    mutating func string(length: Int64) throws(StateCodecError) -> String {
+        String(decoding: try self.bytes(length), as: UTF8.self)
+    }
+
+    mutating func bytes(_ length: Int64) throws(StateCodecError) -> ArraySlice<UInt8> {
+        guard length >= 0, length <= Int64(self.bytes.count - self.index) else { throw StateCodecError() }
+        defer { self.index += Int(length) }
+        return self.bytes[self.index..<(self.index + Int(length))]
     }
 
     mutating func uuid() throws(StateCodecError) -> UUID {
@@ -234,3 +266,4 @@ private struct StateReader {
         MovingMoments(count: try self.int(), mean: try self.double(), variance: try self.double())
     }
 }
+

@@ -49,12 +49,16 @@ struct StreamStateStore: Sendable {
     /// - Throws: ``ClientError`` when the database is unavailable; nothing is saved then.
     func save(_ changes: [PartitionChanges]) async throws -> Set<PartitionKey> {
         try await self.database.withTransaction { session in
+            // Every partition's epoch is locked and read in one round trip; the writes go out
+            // with the COPY and the COMMIT (ADR 34): four round trips whatever the partitions.
+            let epochs = try await session.pipeline(changes.map { change in
+                ("SELECT epoch FROM stream_partitions WHERE consumer_group = $1 AND topic = $2 AND partition = $3 FOR UPDATE",
+                 [self.group, change.partition.topic, change.partition.partition])
+            })
             var fenced = Set<PartitionKey>()
             var rows = PostgresCopyBuffer(capacity: 256 * 1024)
-            for change in changes {
-                let epoch = try await session.query("SELECT epoch FROM stream_partitions WHERE consumer_group = $1 AND topic = $2 AND partition = $3 FOR UPDATE",
-                                                    [self.group, change.partition.topic, change.partition.partition]).first?.int("epoch")
-                guard epoch.map(Int64.init) == change.epoch else {
+            for (change, epoch) in zip(changes, epochs) {
+                guard epoch.first?.int("epoch").map(Int64.init) == change.epoch else {
                     fenced.insert(change.partition)
                     continue
                 }
@@ -63,19 +67,21 @@ struct StreamStateStore: Sendable {
                     rows.append(change.partition.topic)
                     rows.append(Int(change.partition.partition))
                     rows.append(device.key)
-                    rows.append(PostgresBytea.text(device.state))
+                    rows.append(bytea: device.state)
                     rows.endRow()
                 }
-                _ = try await session.execute("""
+                try session.enqueue("""
                     UPDATE stream_partitions SET next_offset = $4, watermark = $5, updated_at = now()
                     WHERE consumer_group = $1 AND topic = $2 AND partition = $3
                     """, [self.group, change.partition.topic, change.partition.partition, change.nextOffset,
                           change.watermark == .min ? nil : change.watermark])
             }
             if rows.rowCount > 0 {
-                try await session.execute("CREATE TEMP TABLE IF NOT EXISTS stream_state_in (LIKE stream_device_state) ON COMMIT DELETE ROWS")
+                // States are compressed as they land here, with the table's own method (lz4),
+                // and go into the table as they are: compressed once.
+                try session.enqueue("CREATE TEMP TABLE IF NOT EXISTS stream_state_in (LIKE stream_device_state INCLUDING COMPRESSION) ON COMMIT DELETE ROWS")
                 _ = try await session.copy(into: "stream_state_in", columns: ["consumer_group", "topic", "partition", "device_key", "state"], rows: rows)
-                _ = try await session.execute("""
+                try session.enqueue("""
                     INSERT INTO stream_device_state SELECT * FROM stream_state_in
                     ON CONFLICT (consumer_group, topic, partition, device_key) DO UPDATE SET state = EXCLUDED.state
                     """)
