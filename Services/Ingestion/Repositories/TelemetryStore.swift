@@ -80,7 +80,10 @@ final class TelemetryStore: Sendable {
             }
             var inserted = 0
             if rows.rowCount > 0 {
-                try await session.execute("""
+                // Statements whose results are not read go out with the next one awaited (ADR 34):
+                // the table's creation with the COPY, the savepoints with the inserts, the
+                // dead letters and the last release with the COMMIT.
+                try session.enqueue("""
                     CREATE TEMP TABLE IF NOT EXISTS telemetry_staging
                         (tenant_id uuid, device_id uuid, metric text, micros bigint, value double precision) ON COMMIT DELETE ROWS
                     """)
@@ -94,7 +97,7 @@ final class TelemetryStore: Sendable {
                 }
             }
             for letter in deadLetters {
-                try await session.execute("""
+                try session.enqueue("""
                     INSERT INTO dead_letters (tenant_id, device_id, message_id, schema_subject, schema_version, reason, topic,
                                               kafka_partition, kafka_offset, original, headers)
                     VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $9, decode($10, 'base64'), $11::jsonb)
@@ -128,7 +131,7 @@ final class TelemetryStore: Sendable {
     /// repeated in the batch) fails that insert; the savepoint is rolled back and the batch goes
     /// in with `ON CONFLICT DO NOTHING`, the rollups and usage taken from what it returned.
     private static func insert(_ session: PostgresSession, into table: String, filter: String, _ parameter: String) async throws -> Int {
-        try await session.execute("SAVEPOINT fresh_batch")
+        try session.enqueue("SAVEPOINT fresh_batch")
         do {
             let inserted = try await session.execute("""
                 WITH staged AS (
@@ -137,10 +140,10 @@ final class TelemetryStore: Sendable {
                 ), \(Self.rollupAndUsage(of: "staged"))
                 INSERT INTO \(table) (tenant_id, device_id, metric, time, value) SELECT tenant_id, device_id, metric, time, value FROM staged
                 """, [parameter])
-            try await session.execute("RELEASE SAVEPOINT fresh_batch")
+            try session.enqueue("RELEASE SAVEPOINT fresh_batch")
             return inserted
         } catch let error as ClientError where error.serverCode == SQLState.uniqueViolation {
-            try await session.execute("ROLLBACK TO SAVEPOINT fresh_batch")
+            try session.enqueue("ROLLBACK TO SAVEPOINT fresh_batch")
         }
         let counted = try await session.query("""
             WITH inserted AS (
@@ -152,7 +155,7 @@ final class TelemetryStore: Sendable {
             ), \(Self.rollupAndUsage(of: "inserted"))
             SELECT count(*) AS inserted FROM inserted
             """, [parameter])
-        try await session.execute("RELEASE SAVEPOINT fresh_batch")
+        try session.enqueue("RELEASE SAVEPOINT fresh_batch")
         return counted.first?.int("inserted") ?? 0
     }
 
