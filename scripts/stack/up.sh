@@ -21,6 +21,18 @@ esac
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# A fault test stops the broker with SIGSTOP (a hang) and resumes it; a test run killed in
+# between leaves it stopped, its port open but answering nothing ("CreateTopics got no answer"),
+# and the checks below would leave it alone. Resume the stack's servers found stopped (only
+# these: the drills pause scratch PostgreSQL clusters of their own, on purpose).
+for pid in $(pgrep -x 'tansu|redis-server|mosquitto|etcd' || true); do
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+  if [ "$state" = T ]; then
+    log "resuming $(cat "/proc/$pid/comm" 2>/dev/null || echo process) $pid, left stopped (SIGSTOP) by an interrupted test"
+    $SUDO kill -CONT "$pid" 2>/dev/null || kill -CONT "$pid" 2>/dev/null || true
+  fi
+done
+
 # --- PostgreSQL + TimescaleDB: a primary and its streaming replica ----------------------------
 # Both run in the Debian 13 root (scripts/stack/pg-cluster.sh), the replica made by pg_basebackup
 # with a replication slot. Replication is synchronous unless SENSORMINE_STACK_PG_SYNC=off: a
