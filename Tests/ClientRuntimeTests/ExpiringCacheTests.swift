@@ -9,8 +9,19 @@ struct ExpiringCacheTests {
     func refreshAhead() async throws {
         let cache = ExpiringCache<String, Int, ContinuousClock.Instant>(capacity: 10)
         let computed = NIOLockedValueBox(0)
+        let refreshReleased = NIOLockedValueBox(false)
         let lifetime = Duration.seconds(4)
-        @Sendable func compute() async throws -> Int { computed.withLockedValue { $0 += 1; return $0 } }
+        // The refresh (every computation after the first) is held until the test releases it,
+        // so the callers in the last quarter are served while it is still running, however
+        // quickly the scheduler would otherwise have finished it; held 10 s at most, never hung.
+        @Sendable func compute() async throws -> Int {
+            let value = computed.withLockedValue { $0 += 1; return $0 }
+            let heldUntil = ContinuousClock.now + .seconds(10)
+            while value > 1, !refreshReleased.withLockedValue({ $0 }), ContinuousClock.now < heldUntil {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            return value
+        }
 
         #expect(try await cache.refreshingValue(for: "device", lifetime: lifetime, compute) == 1)
         // Before the last quarter: the cached value, nothing recomputed.
@@ -20,6 +31,7 @@ struct ExpiringCacheTests {
         // In the last quarter (3.2 s of 4): still the cached value, and one refresh however many ask.
         try await Task.sleep(for: .milliseconds(3200))
         for _ in 0..<5 { #expect(try await cache.refreshingValue(for: "device", lifetime: lifetime, compute) == 1) }
+        refreshReleased.withLockedValue { $0 = true }
         let deadline = ContinuousClock.now + .seconds(5)
         while cache.value(for: "device", now: .now) != 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(cache.value(for: "device", now: .now) == 2)
