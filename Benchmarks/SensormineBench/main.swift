@@ -14,6 +14,7 @@ import SensormineClients
 import SensormineContracts
 import SensormineCore
 import SensormineJSON
+import SensormineTelemetry
 import ServiceLifecycle
 
 // Prints one throughput figure per client module against the local stack (`make bench`).
@@ -219,11 +220,12 @@ if wanted("kafka") { do {
 } }
 
 // The Kafka hop alone, the anchor of the pipeline's latency: records produced at a steady rate
-// with the services' producer settings (acks=all, linger 5 ms, lz4), consumed by a group member
+// with EdgeGateway's producer settings (acks=all, its linger, lz4), consumed by a group member
 // with the consumers' settings; each record timed from its CreateTime to its arrival in a batch.
 if wanted("kafkahop") { do {
     var configuration = KafkaConfiguration(bootstrapServers: try setting("SENSORMINE_KAFKA_BROKERS"))
     configuration.properties["queued.max.messages.kbytes"] = "4096"
+    configuration.properties["linger.ms"] = String(TelemetryProducerSettings.defaultLinger.milliseconds)
     let rates = (ProcessInfo.processInfo.environment["SENSORMINE_BENCH_HOP_RATES"] ?? "2000,5000").split(separator: ",").compactMap { Int($0) }
     let admin = try KafkaAdmin(configuration: configuration, logger: logger)
     let producer = try KafkaProducer(configuration: configuration, logger: logger)

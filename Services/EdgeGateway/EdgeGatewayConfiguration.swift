@@ -2,6 +2,7 @@ import Foundation
 import Mosquitto
 import SensormineClients
 import SensormineCore
+import SensormineTelemetry
 
 /// EdgeGateway's settings, read once at start-up; see `EdgeGateway --help` for every key.
 struct EdgeGatewayConfiguration: ServiceConfiguration {
@@ -42,7 +43,7 @@ struct EdgeGatewayConfiguration: ServiceConfiguration {
         self.spoolDirectory = reader.optionalString("SENSORMINE_EDGE_SPOOL_DIR") ?? "/var/lib/sensormine/edge-spool"
         self.spoolMaximumBytes = try reader.int("SENSORMINE_EDGE_SPOOL_MAX_BYTES", default: 1 << 30, range: (1 << 20)...(1 << 40))
         self.kafkaTimeout = try reader.duration("SENSORMINE_EDGE_KAFKA_TIMEOUT", default: .seconds(5))
-        self.kafkaLinger = try reader.duration("SENSORMINE_EDGE_KAFKA_LINGER", default: .milliseconds(10))
+        self.kafkaLinger = try reader.duration("SENSORMINE_EDGE_KAFKA_LINGER", default: TelemetryProducerSettings.defaultLinger)
         guard self.kafkaLinger <= .seconds(1) else {
             throw ConfigurationError(key: "SENSORMINE_EDGE_KAFKA_LINGER", problem: "must be at most 1s: every message waits up to this long before it is sent")
         }

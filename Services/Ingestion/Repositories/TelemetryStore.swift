@@ -61,7 +61,7 @@ final class TelemetryStore: Sendable {
             }
         }
         var rows = PostgresCopyBuffer(capacity: points.count * 110)
-        for stored in points {
+        for stored in Self.inKeyOrder(points) {
             rows.append(stored.tenantID)
             rows.append(stored.deviceID)
             rows.append(stored.point.metric)
@@ -120,6 +120,20 @@ final class TelemetryStore: Sendable {
         return inserted
     }
 
+    /// `points` in the raw tables' primary key order (tenant, device, metric, time; a lowercase
+    /// UUID's text sorts as its bytes do). A batch interleaves its devices; inserted in key order,
+    /// it touches the key's B-tree pages one after another instead of at random: a backlog
+    /// batch's statement took about a quarter less time (8,000 rows from 200 devices, nine
+    /// alternated runs each: median 89 against 125 ms), for about 4 ms of sorting here.
+    static func inKeyOrder(_ points: [StoredPoint]) -> [StoredPoint] {
+        points.sorted { a, b in
+            if a.tenantID != b.tenantID { return a.tenantID < b.tenantID }
+            if a.deviceID != b.deviceID { return a.deviceID < b.deviceID }
+            if a.point.metric != b.point.metric { return a.point.metric < b.point.metric }
+            return a.point.time < b.point.time
+        }
+    }
+
     /// Moves the staged rows that pass `filter` into `table`, and only those that were really
     /// new into the pending hourly rollups and the usage, so a replayed batch changes none of them;
     /// returns how many.
@@ -135,7 +149,7 @@ final class TelemetryStore: Sendable {
         do {
             let inserted = try await session.execute("""
                 WITH staged AS (
-                    SELECT tenant_id, device_id, metric, 'epoch'::timestamptz + micros * interval '1 microsecond' AS time, value
+                    SELECT tenant_id, device_id, metric, 'epoch'::timestamptz + micros * interval '1 microsecond' AS time, micros, value
                     FROM telemetry_staging WHERE \(filter)
                 ), \(Self.rollupAndUsage(of: "staged"))
                 INSERT INTO \(table) (tenant_id, device_id, metric, time, value) SELECT tenant_id, device_id, metric, time, value FROM staged
@@ -151,7 +165,7 @@ final class TelemetryStore: Sendable {
                 SELECT tenant_id, device_id, metric, 'epoch'::timestamptz + micros * interval '1 microsecond', value
                 FROM telemetry_staging WHERE \(filter)
                 ON CONFLICT DO NOTHING
-                RETURNING tenant_id, device_id, metric, time, value
+                RETURNING tenant_id, device_id, metric, time, (extract(epoch FROM time) * 1000000)::bigint AS micros, value
             ), \(Self.rollupAndUsage(of: "inserted"))
             SELECT count(*) AS inserted FROM inserted
             """, [parameter])
@@ -160,16 +174,23 @@ final class TelemetryStore: Sendable {
     }
 
     /// The common table expressions that append the rows of `source` (tenant_id, device_id,
-    /// metric, time, value) to the pending hourly rollups and add them to the tenants' usage of the
-    /// current minute. Appending looks up no key, so the batch's cost does not grow with the
-    /// devices it holds; ``foldPendingRollups(in:)`` merges the partials later (ADR 32).
+    /// metric, time, micros, value) to the pending hourly rollups and add them to the tenants'
+    /// usage of the current minute. Appending looks up no key, so the batch's cost does not grow
+    /// with the devices it holds; ``foldPendingRollups(in:)`` merges the partials later (ADR 32).
+    ///
+    /// The first and last values are the smallest and largest `[micros, value]` pairs: `min` and
+    /// `max` of an array aggregate in a hash table, where `array_agg(… ORDER BY time)` made the
+    /// planner sort the whole batch first (about half the rollups' time for 8,000 rows). A
+    /// float8 holds every microsecond exactly from 1685 to 2255 (the default event-time window
+    /// admits ten years back and a day ahead), and a device's metric has one value per time (the
+    /// primary key), so no two pairs tie on their time.
     private static func rollupAndUsage(of source: String) -> String {
         """
         rolled AS (
             INSERT INTO telemetry_hourly_pending
             SELECT tenant_id, device_id, metric, date_bin('1 hour', time, 'epoch'::timestamptz) AS bucket,
                    count(*), sum(value), min(value), max(value),
-                   min(time), (array_agg(value ORDER BY time))[1], max(time), (array_agg(value ORDER BY time DESC))[1]
+                   min(time), (min(ARRAY[micros::float8, value]))[2], max(time), (max(ARRAY[micros::float8, value]))[2]
             FROM \(source) GROUP BY 1, 2, 3, 4
         ), metered AS (
             -- Usage: the rows really stored, and their bytes as stored (ids, time and value:
