@@ -48,12 +48,16 @@ test: up
 	bash scripts/containers/smoke.sh
 	bash scripts/fuzz.sh $(TEST_FUZZ_SECONDS)
 	APIFUZZ_SEED=20261202 bash scripts/api-fuzz.sh 20 $(TEST_FUZZ_SECONDS)
-	timeout -k 10 900 swift test --skip-build --no-parallel
+	timeout -k 10 $(TEST_WATCHDOG_SECONDS) swift test --skip-build --no-parallel
 
 # libFuzzer over the readers of untrusted bytes and schemathesis over every service's API through
 # the gateway; make test runs each briefly (schemathesis with a fixed seed), make fuzz longer.
 FUZZ_SECONDS ?= 300
 TEST_FUZZ_SECONDS ?= 20
+# The suite takes 780-900 s on these machines and past 900 s in a slow spell (2026-12-08: the
+# COPY ceiling at 54,000 rows/s against 86,000 the day before, 68 of 77 suites done at 900 s);
+# the watchdog catches a hang, so it sits well above the slowest whole run seen.
+TEST_WATCHDOG_SECONDS ?= 1500
 fuzz: up
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 	swift build
